@@ -1,0 +1,42 @@
+# Kestrel. `make help` lists the targets; everything else is plain `go` commands.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+
+ARCH := $(shell uname -m)
+# clang and its flags for the BPF programs, set once here for bpf2go.
+export BPF2GO_CC := clang-19
+export BPF2GO_STRIP := llvm-strip-19
+export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
+
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool iptables ipset iperf3 iproute2
+SUITES := scenarios/library
+
+.PHONY: help deps generate build test bench run
+
+help: ## List the documented targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, iptables, ipset, iperf3)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "deps: all present"; fi
+	@go mod download
+
+generate: ## Regenerate the bpf2go bindings and objects (needs clang-19)
+	go generate ./...
+
+build: ## Build bin/kestrel
+	go build -o bin/kestrel ./tools/kestrel
+
+test: build ## Vet, run every test (privileged ones on this kernel), then the scenario suites in unit mode
+	go vet ./...
+	go test -count=1 ./...
+	./bin/kestrel scenario run --mode unit --junit bin/junit-unit.xml $(SUITES)
+
+bench: ## Datapath benchmarks (BPF_PROG_TEST_RUN): pipeline vs empty program, repeated
+	go test -run '^$$' -bench . -benchtime 20000x -count 5 ./datapath/... | tee bin/bench.txt
+
+run: deps build ## Install what is missing, then run the conformance suites in unit mode
+	./bin/kestrel scenario run --mode unit $(SUITES)

@@ -1,0 +1,77 @@
+/* Shared definitions: every type Go sees is defined here (or in the feature
+ * header that owns it) and reaches Go through bpf2go -type, never by hand. */
+#ifndef KESTREL_COMMON_H
+#define KESTREL_COMMON_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+#define NSEC_PER_SEC 1000000000ULL
+
+/* Direction of a packet relative to the endpoint whose hook sees it. */
+enum traffic_direction {
+	DIR_INGRESS = 0, /* towards the pod: host veth egress hook */
+	DIR_EGRESS = 1,  /* from the pod: host veth ingress hook */
+};
+
+/* Why a packet was dropped. Names are the API: Go reads them from BTF and
+ * strips the DROP_ prefix (POLICY_DENIED, TRUNCATED, ...). Append only. */
+enum drop_reason {
+	DROP_NONE = 0,
+	DROP_POLICY_DENIED = 1,      /* no allow entry; endpoint is default-deny */
+	DROP_POLICY_DENYLIST = 2,    /* an explicit deny entry matched */
+	DROP_TRUNCATED = 3,          /* frame shorter than its headers claim */
+	DROP_INVALID_IPV4 = 4,       /* bad version, IHL or total length */
+	DROP_INVALID_IPV6 = 5,       /* bad version or payload length */
+	DROP_UNSUPPORTED_L3 = 6,     /* ethertype that is neither IP nor ARP */
+	DROP_FRAG_NOT_SUPPORTED = 7, /* IP fragments are not reassembled */
+	DROP_IPV6_EXT_HEADERS = 8,   /* extension header chain too long */
+	DROP_INVALID_L4 = 9,         /* TCP data offset below 5, and similar */
+	DROP_INVALID_SOURCE = 10,    /* from a pod, source IP is not that endpoint's */
+	DROP_UNROUTABLE = 11,        /* to a pod, destination is no local endpoint */
+	DROP_CT_CREATE_FAILED = 12,  /* conntrack entry could not be created */
+	DROP_INVALID_SOURCE_MAC = 13,
+	__DROP_REASON_MAX,
+};
+
+/* What the datapath did with the packet. */
+enum verdict {
+	VERDICT_FORWARDED = 1,
+	VERDICT_DROPPED = 2,
+	VERDICT_REDIRECTED = 3, /* to the L7 proxy */
+};
+
+/* Which kind of policy entry decided, as Hubble reports it. */
+enum match_type {
+	MATCH_NONE = 0,    /* no entry: default deny, or direction not enforced */
+	MATCH_L3_ONLY = 1, /* identity, any port */
+	MATCH_L3_L4 = 2,   /* identity and port */
+	MATCH_L4_ONLY = 3, /* any identity, port */
+	MATCH_ALL = 4,     /* any identity, any port */
+};
+
+/* Conntrack outcome of the lookup for this packet. */
+enum ct_status {
+	CT_NEW = 0,
+	CT_ESTABLISHED = 1,
+	CT_REPLY = 2,
+	CT_RELATED = 3,
+	CT_UNTRACKED = 4, /* not subject to tracking (ARP, neighbour discovery) */
+};
+
+/* An IPv4 address is stored in addr[0], the rest zero. */
+struct ip_addr {
+	__u32 addr[4];
+};
+
+#endif

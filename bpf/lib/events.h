@@ -1,0 +1,55 @@
+/* Flow events: one per verdict, into a ring buffer the agent reads. */
+#ifndef KESTREL_EVENTS_H
+#define KESTREL_EVENTS_H
+
+#include "common.h"
+#include "parse.h"
+
+struct flow_event {
+	__u64 timestamp_ns;
+	struct ip_addr saddr;
+	struct ip_addr daddr;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 direction;   /* enum traffic_direction */
+	__u8 verdict;     /* enum verdict */
+	__u8 drop_reason; /* enum drop_reason */
+	__u8 match_type;  /* enum match_type */
+	__u8 ct_status;   /* enum ct_status */
+	__u8 tcp_flags;
+	__u32 endpoint_id;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 cookie;
+	__u16 proxy_port;
+	__u8 icmp_type;
+	__u8 pad;
+	__u32 length;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} events_lost SEC(".maps");
+
+static __always_inline void event_emit(const struct flow_event *ev)
+{
+	if (bpf_ringbuf_output(&events, (void *)ev, sizeof(*ev), 0) < 0) {
+		__u32 zero = 0;
+		__u64 *lost = bpf_map_lookup_elem(&events_lost, &zero);
+
+		if (lost)
+			(*lost)++;
+	}
+}
+
+#endif

@@ -1,0 +1,41 @@
+// Package datapathtest loads the real datapath for tests. A test may skip only
+// when a kernel feature is absent (named in the skip message); with
+// KESTREL_REQUIRE_PRIVILEGED=1 (set by CI) that skip becomes a failure.
+package datapathtest
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/kestrelnet/kestrel/datapath"
+)
+
+// Load returns a freshly loaded datapath, closed when the test ends.
+func Load(tb testing.TB) *datapath.Datapath {
+	tb.Helper()
+	return LoadConfig(tb, datapath.Config{})
+}
+
+// LoadConfig is Load with load-time settings.
+func LoadConfig(tb testing.TB, cfg datapath.Config) *datapath.Datapath {
+	tb.Helper()
+	d, err := datapath.Load(cfg)
+	if err != nil {
+		SkipOrFail(tb, err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	return d
+}
+
+// SkipOrFail skips for a missing kernel feature or privilege, unless CI demands
+// privileged tests run; any other error fails the test.
+func SkipOrFail(tb testing.TB, err error) {
+	tb.Helper()
+	var missing *datapath.MissingFeatureError
+	absent := errors.As(err, &missing) || errors.Is(err, os.ErrPermission)
+	if absent && os.Getenv("KESTREL_REQUIRE_PRIVILEGED") != "1" {
+		tb.Skipf("datapath unavailable here: %v", err)
+	}
+	tb.Fatalf("load datapath: %v", err)
+}

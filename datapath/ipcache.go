@@ -1,0 +1,71 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// IPCacheEntry maps an address prefix to a security identity.
+type IPCacheEntry struct {
+	Prefix   netip.Prefix
+	Identity uint32
+}
+
+const ipcacheMaxEntries = 512000
+
+func ipcacheKey(p netip.Prefix) lxcIpcacheKey {
+	var k lxcIpcacheKey
+	w, fam := addrWords(p.Masked().Addr())
+	k.Ip.Addr = w
+	k.Family = uint32(fam)
+	k.Prefixlen = 32 + uint32(p.Bits())
+	return k
+}
+
+// SyncIPCache makes the ipcache hold exactly entries: new and changed entries
+// are written before stale ones are removed, so no address is ever briefly
+// unknown. Input is validated in full before anything is written.
+func (d *Datapath) SyncIPCache(entries []IPCacheEntry) error {
+	if len(entries) > ipcacheMaxEntries {
+		return fmt.Errorf("ipcache: %d entries exceed the map size %d", len(entries), ipcacheMaxEntries)
+	}
+	want := make(map[lxcIpcacheKey]lxcIpcacheEntry, len(entries))
+	for _, e := range entries {
+		if !e.Prefix.IsValid() {
+			return fmt.Errorf("ipcache: invalid prefix %v", e.Prefix)
+		}
+		k := ipcacheKey(e.Prefix)
+		if old, dup := want[k]; dup && old.Identity != e.Identity {
+			return fmt.Errorf("ipcache: prefix %s given two identities (%d and %d)", e.Prefix.Masked(), old.Identity, e.Identity)
+		}
+		want[k] = lxcIpcacheEntry{Identity: e.Identity}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, v := range want {
+		if err := d.objs.Ipcache.Put(&k, &v); err != nil {
+			return fmt.Errorf("ipcache: write %v: %w", k, err)
+		}
+	}
+	var stale []lxcIpcacheKey
+	var k lxcIpcacheKey
+	var v lxcIpcacheEntry
+	it := d.objs.Ipcache.Iterate()
+	for it.Next(&k, &v) {
+		if _, ok := want[k]; !ok {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("ipcache: iterate: %w", err)
+	}
+	for i := range stale {
+		if err := d.objs.Ipcache.Delete(&stale[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("ipcache: delete stale entry: %w", err)
+		}
+	}
+	return nil
+}

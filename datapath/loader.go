@@ -1,0 +1,118 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Config holds load-time settings (const volatile globals in C).
+type Config struct {
+	// Conntrack lifetimes in seconds; zero keeps the compiled default.
+	CTLifetimeSYN, CTLifetimeTCP, CTLifetimeNonTCP, CTLifetimeClose uint32
+}
+
+// Datapath is one loaded instance of the pod-veth programs and their maps.
+type Datapath struct {
+	mu        sync.Mutex
+	objs      lxcObjects
+	innerSpec *ebpf.MapSpec
+	events    *ringbuf.Reader
+	policies  map[uint32]*ebpf.Map // endpoint id -> the inner map currently installed
+}
+
+// MissingFeatureError names a kernel feature the datapath needs and lacks.
+type MissingFeatureError struct {
+	Feature string
+	Err     error
+}
+
+func (e *MissingFeatureError) Error() string {
+	return fmt.Sprintf("kernel lacks %s: %v", e.Feature, e.Err)
+}
+
+func (e *MissingFeatureError) Unwrap() error { return e.Err }
+
+// CheckKernel reports the first kernel feature the datapath needs that is absent.
+func CheckKernel() error {
+	checks := []struct {
+		name string
+		fn   func() error
+	}{
+		{"BPF program type sched_cls", func() error { return features.HaveProgramType(ebpf.SchedCLS) }},
+		{"BPF map type lpm_trie", func() error { return features.HaveMapType(ebpf.LPMTrie) }},
+		{"BPF map type lru_hash", func() error { return features.HaveMapType(ebpf.LRUHash) }},
+		{"BPF map type hash_of_maps", func() error { return features.HaveMapType(ebpf.HashOfMaps) }},
+		{"BPF map type ringbuf", func() error { return features.HaveMapType(ebpf.RingBuf) }},
+	}
+	for _, c := range checks {
+		if err := c.fn(); err != nil {
+			return &MissingFeatureError{Feature: c.name, Err: err}
+		}
+	}
+	return nil
+}
+
+// Load verifies and loads the programs and creates their maps (not pinned).
+func Load(cfg Config) (*Datapath, error) {
+	if err := CheckKernel(); err != nil {
+		return nil, err
+	}
+	spec, err := loadLxc()
+	if err != nil {
+		return nil, fmt.Errorf("parse embedded datapath object: %w", err)
+	}
+	for name, v := range map[string]uint32{
+		"ct_lifetime_syn":    cfg.CTLifetimeSYN,
+		"ct_lifetime_tcp":    cfg.CTLifetimeTCP,
+		"ct_lifetime_nontcp": cfg.CTLifetimeNonTCP,
+		"ct_lifetime_close":  cfg.CTLifetimeClose,
+	} {
+		if v == 0 {
+			continue
+		}
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	d := &Datapath{
+		innerSpec: spec.Maps["policy_maps"].InnerMap.Copy(),
+		policies:  map[uint32]*ebpf.Map{},
+	}
+	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("verifier rejected the datapath: %+v", ve)
+		}
+		return nil, fmt.Errorf("load datapath: %w", err)
+	}
+	d.events, err = ringbuf.NewReader(d.objs.Events)
+	if err != nil {
+		d.objs.Close()
+		return nil, fmt.Errorf("open event ring buffer: %w", err)
+	}
+	return d, nil
+}
+
+// Close releases the programs and maps.
+func (d *Datapath) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range d.policies {
+		m.Close()
+	}
+	d.events.Close()
+	return d.objs.Close()
+}
+
+// Program returns the program for a hook, e.g. to attach it or benchmark it.
+func (d *Datapath) Program(h Hook) *ebpf.Program {
+	if h == FromContainer {
+		return d.objs.FromContainer
+	}
+	return d.objs.ToContainer
+}
