@@ -163,6 +163,13 @@ func compilePolicy(entries []PolicyEntry) (map[lxcPolicyKey]lxcPolicyEntry, erro
 	return out, nil
 }
 
+// CheckPolicy reports whether entries would be accepted by SetPolicy, without
+// touching the kernel: callers validate a whole change before applying any of it.
+func CheckPolicy(entries []PolicyEntry) error {
+	_, err := compilePolicy(entries)
+	return err
+}
+
 // SetPolicy replaces an endpoint's policy at once: a new map is built and
 // filled, then swapped in. On any error the old policy stays in force.
 func (d *Datapath) SetPolicy(endpointID uint32, entries []PolicyEntry) error {

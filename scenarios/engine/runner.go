@@ -22,6 +22,8 @@ type Manifest struct {
 // Cluster is the complete desired state at one step of a scenario.
 type Cluster struct {
 	Nodes      []string
+	NodeIPs    map[string][]netip.Addr   // each node's addresses (host peers)
+	PodCIDRs   map[string][]netip.Prefix // each node's pod CIDRs
 	Namespaces []*corev1.Namespace
 	Pods       []*corev1.Pod // Status.PodIPs and Spec.NodeName are always filled in
 	Manifests  []Manifest
@@ -32,6 +34,10 @@ type Peer struct {
 	Pod  *corev1.Pod // set when the peer is a pod
 	IP   netip.Addr  // always set: the pod's IP of the probe's family, or the literal IP
 	Node string      // set when the peer is a node (host)
+	// Service is "namespace/name" when the peer is a service's cluster IP (IP).
+	Service string
+	// FQDN is set when the peer was named by DNS name; IP is what it resolves to.
+	FQDN string
 }
 
 // Probe is one concrete check: a single packet or an exchange between two peers.
@@ -42,15 +48,31 @@ type Probe struct {
 	To       Peer
 	Protocol string // TCP | UDP | SCTP | ICMP | ICMPv6
 	Port     uint16 // resolved: named ports are already numbers
+	// SrcPort is the source port (the echo identifier for ICMP); 0 lets the
+	// runner choose. Scenarios set it when a later packet must match this one's
+	// connection (conntrack).
+	SrcPort uint16
+	// ICMPType is the ICMP type to send (ICMP and ICMPv6 only): echo request
+	// (8, or 128 for ICMPv6) unless the scenario says otherwise.
+	ICMPType uint8
 	Exchange string // connect | packet | request
 	Flags    []string
+	HTTP     *HTTPRequest // with exchange request
 	Expect   Expectation
+}
+
+// HTTPRequest is the L7 request of an `exchange: request` probe.
+type HTTPRequest struct {
+	Method  string
+	Path    string
+	Headers map[string]string
 }
 
 // Expectation is what the scenario says must be observed.
 type Expectation struct {
 	Verdict string // allowed | dropped | l7-denied | rejected
 	Reason  string // drop reason name, with dropped
+	Backend string // "namespace/pod" the flow must be translated to (services)
 	Flow    *FlowExpectation
 }
 
@@ -65,6 +87,7 @@ type FlowExpectation struct {
 type Observation struct {
 	Verdict  string // allowed | dropped | ...
 	Reason   string // drop reason name when dropped
+	Backend  string // "namespace/pod" the flow was translated to, if any
 	Flows    []Flow // events emitted for the probe's frames, in order
 	Evidence string // free text: hook, return codes, which rule decided
 	Err      error  // the probe could not be run at all (counts as a failure)

@@ -1,0 +1,122 @@
+package policy
+
+import (
+	"sort"
+
+	"github.com/kestrelnet/kestrel/agent/identity"
+)
+
+// portSpec is a protocol and destination port range; Protocol 0 is any
+// protocol and port, PortLo 0 is any port of Protocol.
+type portSpec struct {
+	Protocol uint8
+	PortLo   uint16
+	PortHi   uint16
+	Proxy    uint16
+}
+
+var anyPort = []portSpec{{}}
+
+// builder accumulates the map state of one endpoint.
+type builder struct {
+	pol       *EndpointPolicy
+	nextProxy uint16
+}
+
+func newBuilder() *builder {
+	return &builder{pol: &EndpointPolicy{Entries: map[Key]Entry{}}, nextProxy: 10000}
+}
+
+// allocProxy returns the next proxy port of this endpoint; ports are handed out
+// in rule order, so the same input always gives the same ports.
+func (b *builder) allocProxy() uint16 {
+	p := b.nextProxy
+	b.nextProxy++
+	return p
+}
+
+// add puts one key per (peer, port). peers nil means any identity.
+func (b *builder) add(dir Direction, peers idSet, ports []portSpec, deny bool, o Origin) {
+	ids := []identity.NumericIdentity{0}
+	if peers != nil {
+		ids = peers.sorted()
+	}
+	for _, id := range ids {
+		for _, ps := range ports {
+			b.addKey(Key{Identity: id, Direction: dir, Protocol: ps.Protocol, PortLo: ps.PortLo, PortHi: ps.PortHi}, deny, ps.Proxy, o)
+		}
+	}
+}
+
+func (b *builder) addKey(k Key, deny bool, proxy uint16, o Origin) {
+	if k.PortHi < k.PortLo {
+		k.PortHi = k.PortLo
+	}
+	e := b.pol.Entries[k]
+	e.Deny = e.Deny || deny
+	if !e.Deny && proxy != 0 && (e.ProxyPort == 0 || proxy < e.ProxyPort) {
+		e.ProxyPort = proxy
+	}
+	if e.Deny {
+		e.ProxyPort = 0
+	}
+	e.Origins = addOrigin(e.Origins, o)
+	b.pol.Entries[k] = e
+}
+
+func addOrigin(os []Origin, o Origin) []Origin {
+	for _, x := range os {
+		if x == o {
+			return os
+		}
+	}
+	os = append(os, o)
+	sort.Slice(os, func(i, j int) bool { return os[i].String() < os[j].String() })
+	return os
+}
+
+// covers reports whether traffic matching narrow always matches wide.
+func covers(wide, narrow Key) bool {
+	if wide.Direction != narrow.Direction {
+		return false
+	}
+	if wide.Identity != 0 && wide.Identity != narrow.Identity {
+		return false
+	}
+	if wide.Protocol == ProtoAny {
+		return true
+	}
+	if wide.Protocol != narrow.Protocol {
+		return false
+	}
+	if wide.PortLo == 0 {
+		return true
+	}
+	return narrow.PortLo != 0 && wide.PortLo <= narrow.PortLo && max(narrow.PortHi, narrow.PortLo) <= max(wide.PortHi, wide.PortLo)
+}
+
+// finish turns every allow key that a deny key covers into a deny, so that a
+// datapath preferring the most specific key still lets deny win.
+func (b *builder) finish() *EndpointPolicy {
+	var denies []Key
+	for k, e := range b.pol.Entries {
+		if e.Deny {
+			denies = append(denies, k)
+		}
+	}
+	for k, e := range b.pol.Entries {
+		if e.Deny {
+			continue
+		}
+		for _, d := range denies {
+			if covers(d, k) {
+				e.Deny, e.ProxyPort = true, 0
+				for _, o := range b.pol.Entries[d].Origins {
+					e.Origins = addOrigin(e.Origins, o)
+				}
+			}
+		}
+		b.pol.Entries[k] = e
+	}
+	return b.pol
+}

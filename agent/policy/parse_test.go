@@ -1,0 +1,83 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseRefusesBadInputNamingFieldPathAndFile(t *testing.T) {
+	cases := []struct{ name, doc, want string }{
+		{"an unknown field is named by its full path", cnpHeader +
+			"spec:\n  endpointSelector: {}\n  ingress:\n  - fromEndpoints: [{}, {matchLabel: {a: b}}]\n",
+			"f.yaml:1: spec.ingress[0].fromEndpoints[1].matchLabel: unknown field"},
+		{"an invalid CIDR is refused", cnpHeader + "spec: {endpointSelector: {}, egress: [{toCIDR: [10.0.0.300/8]}]}",
+			"spec.egress[0].toCIDR[0]: invalid CIDR"},
+		{"an invalid protocol is refused", cnpHeader + "spec: {endpointSelector: {}, egress: [{toPorts: [{ports: [{port: '80', protocol: XTP}]}]}]}",
+			"spec.egress[0].toPorts[0].ports[0].protocol: invalid protocol"},
+		{"an out-of-range port is refused", knpHeader + "spec: {podSelector: {}, ingress: [{ports: [{port: 70000}]}]}",
+			"spec.ingress[0].ports[0].port: 70000 is out of range"},
+		{"an invalid label key is refused", cnpHeader + "spec: {endpointSelector: {matchLabels: {'bad key': x}}}",
+			"spec.endpointSelector.matchLabels: invalid label key"},
+		{"cidrGroupRef is refused with a reason", cnpHeader + "spec: {endpointSelector: {}, egress: [{toCIDRSet: [{cidrGroupRef: g}]}]}",
+			"cidrGroupRef/cidrGroupSelector need CiliumCIDRGroup objects"},
+		{"an unknown entity is refused", cnpHeader + "spec: {endpointSelector: {}, egress: [{toEntities: [moon]}]}",
+			`unknown entity "moon"`},
+		{"template placeholders are refused", cnpHeader + "spec: {endpointSelector: {}, egress: [{toCIDR: [{{.IP}}]}]}",
+			"Go template placeholders"},
+		{"a document without kind is refused", "a: b\n", "kind: missing"},
+		{"an except outside the cidr is refused", knpHeader + "spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/8]}}]}]}",
+			"except[0]: 11.0.0.0/8 is not inside 10.0.0.0/8"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseYAML([]byte(tc.doc), "f.yaml")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseReturnsPoliciesAndSkippedKindsFromAllDocuments(t *testing.T) {
+	doc := knpHeader + "spec: {podSelector: {}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\n" +
+		"apiVersion: v1\nkind: List\nitems:\n- " + strings.ReplaceAll(strings.TrimSpace(ccnpHeader+"spec: {endpointSelector: {}}"), "\n", "\n  ") + "\n"
+	objs, err := ParseYAML([]byte(doc), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range objs {
+		s := o.String()
+		if o.Skipped {
+			s = "skipped " + s
+		}
+		got = append(got, s)
+	}
+	want := "NetworkPolicy/x/p;skipped Deployment/d;CiliumClusterwideNetworkPolicy/p"
+	if strings.Join(got, ";") != want {
+		t.Fatalf("objects %v, want %s", got, want)
+	}
+	if objs[1].Source.Line != 6 {
+		t.Fatalf("second document line = %d, want 6", objs[1].Source.Line)
+	}
+}
+
+func TestParseReadsTheOlderJSONArrayOfRules(t *testing.T) {
+	objs, err := ParseYAML([]byte(`[{"labels": [{"key": "name", "value": "r1"}], "endpointSelector": {"matchLabels": {"app": "a"}}, "ingress": [{}]}]`), "f.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].Kind != KindCiliumRules || objs[0].Name != "r1" {
+		t.Fatalf("objects = %+v", objs)
+	}
+}
+
+func TestParseJSONObjectParsesOneObject(t *testing.T) {
+	o, err := ParseJSONObject([]byte(`{"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy","metadata":{"name":"n"},"spec":{"endpointSelector":{}}}`), "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Namespace != "default" || o.Cilium == nil {
+		t.Fatalf("object = %+v", o)
+	}
+}

@@ -1,0 +1,173 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kestrelnet/kestrel/agent/identity"
+)
+
+// Input is a cluster description plus the policies to resolve against it.
+type Input struct {
+	ClusterName string
+	Namespaces  []*corev1.Namespace
+	Pods        []*corev1.Pod
+	Policies    []Object
+}
+
+// IPCacheEntry maps a prefix to the identity of the addresses in it.
+type IPCacheEntry struct {
+	Prefix   netip.Prefix
+	Identity identity.NumericIdentity
+}
+
+// Endpoint is one pod's resolved state.
+type Endpoint struct {
+	Key      string // namespace/name
+	Identity identity.NumericIdentity
+	Labels   identity.Labels
+	Policy   *EndpointPolicy
+	Notes    []string // parsed but not enforced features of selecting rules
+}
+
+// Result is the outcome of Resolve.
+type Result struct {
+	Endpoints  map[string]*Endpoint // by namespace/name
+	IPCache    []IPCacheEntry       // sorted by prefix
+	Identities *identity.Allocator  // labels of every identity
+}
+
+// EndpointKeys returns the endpoint keys, sorted.
+func (r *Result) EndpointKeys() []string {
+	out := make([]string, 0, len(r.Endpoints))
+	for k := range r.Endpoints {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DescribeIdentity names an identity for people: "any", an entity name, or the
+// number with its labels.
+func (r *Result) DescribeIdentity(id identity.NumericIdentity) string {
+	return r.Identities.Describe(id)
+}
+
+// Resolve computes every pod's identity and policy map state.
+func Resolve(in Input) (*Result, error) {
+	pols := append([]Object(nil), in.Policies...)
+	sort.SliceStable(pols, func(i, j int) bool { return pols[i].String() < pols[j].String() })
+	prefixes, err := policyPrefixes(pols)
+	if err != nil {
+		return nil, err
+	}
+	c := newCluster(in, prefixes)
+	res := &Result{Endpoints: map[string]*Endpoint{}, IPCache: c.ipcache(), Identities: c.alloc}
+	for _, pi := range c.pods {
+		if _, dup := res.Endpoints[pi.Key]; dup {
+			return nil, fmt.Errorf("pod %s is given twice", pi.Key)
+		}
+		b := newBuilder()
+		ep := &Endpoint{Key: pi.Key, Identity: pi.Identity, Labels: c.labelsOf(pi.Identity)}
+		var req requirements
+		for i := range pols {
+			if pols[i].Cilium != nil {
+				collectRequirements(c, pi, &pols[i], &req)
+			}
+		}
+		for i := range pols {
+			o := &pols[i]
+			switch {
+			case o.NetworkPolicy != nil:
+				applyNetworkPolicy(c, pi, o, b)
+			case o.Cilium != nil:
+				ep.Notes = append(ep.Notes, applyCiliumPolicy(c, pi, o, b, req)...)
+			}
+		}
+		ep.Policy = b.finish()
+		res.Endpoints[pi.Key] = ep
+	}
+	return res, nil
+}
+
+// policyPrefixes collects every CIDR and exception the policies mention, so each
+// gets an identity and an ipcache entry.
+func policyPrefixes(pols []Object) ([]netip.Prefix, error) {
+	seen := map[netip.Prefix]bool{}
+	var out []netip.Prefix
+	addSet := func(s cidrSet) {
+		for _, p := range append([]netip.Prefix{s.CIDR}, s.Except...) {
+			if p.Bits() > 0 && !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	for i := range pols {
+		o := &pols[i]
+		if np := o.NetworkPolicy; np != nil {
+			for _, r := range np.Spec.Ingress {
+				for _, p := range r.From {
+					if p.IPBlock != nil {
+						s, err := parseIPBlock(p.IPBlock)
+						if err != nil {
+							return nil, fmt.Errorf("%s: %v", o.Source, err)
+						}
+						addSet(s)
+					}
+				}
+			}
+			for _, r := range np.Spec.Egress {
+				for _, p := range r.To {
+					if p.IPBlock != nil {
+						s, err := parseIPBlock(p.IPBlock)
+						if err != nil {
+							return nil, fmt.Errorf("%s: %v", o.Source, err)
+						}
+						addSet(s)
+					}
+				}
+			}
+		}
+		if o.Cilium != nil {
+			for _, r := range o.Cilium.Rules() {
+				var sets []cidrSet
+				for _, in := range r.Ingress {
+					sets = append(sets, cidrSets(in.FromCIDR, in.FromCIDRSet)...)
+				}
+				for _, in := range r.IngressDeny {
+					sets = append(sets, cidrSets(in.FromCIDR, in.FromCIDRSet)...)
+				}
+				for _, e := range r.Egress {
+					sets = append(sets, cidrSets(e.ToCIDR, e.ToCIDRSet)...)
+				}
+				for _, e := range r.EgressDeny {
+					sets = append(sets, cidrSets(e.ToCIDR, e.ToCIDRSet)...)
+				}
+				for _, s := range sets {
+					addSet(s)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// cidrSets converts validated CIDR fields; invalid entries were refused at parse time.
+func cidrSets(cidrs []string, sets []CIDRRule) []cidrSet {
+	var out []cidrSet
+	for _, s := range cidrs {
+		if p, err := parseCIDR(s); err == nil {
+			out = append(out, cidrSet{CIDR: p})
+		}
+	}
+	for _, s := range sets {
+		if cs, err := parseCIDRSet(s.Cidr, s.Except); err == nil && s.Cidr != "" {
+			out = append(out, cs)
+		}
+	}
+	return out
+}
