@@ -90,13 +90,23 @@ func (d *Datapath) drainEvents() ([]Event, error) {
 	}
 }
 
+// eventPollInterval bounds how long an event can wait unread: the programs
+// wake the reader only once a batch is pending, so it also polls.
+const eventPollInterval = 100 * time.Millisecond
+
 // ReadEvent blocks until the next event arrives (for a live agent), or until
-// the datapath is closed.
+// the datapath is closed. It holds the ring buffer while it waits, so it must
+// not be used on a datapath whose Run is also in use.
 func (d *Datapath) ReadEvent() (Event, error) {
-	d.events.SetDeadline(time.Time{})
-	rec, err := d.events.Read()
-	if err != nil {
-		return Event{}, err
+	for {
+		d.events.SetDeadline(time.Now().Add(eventPollInterval))
+		rec, err := d.events.Read()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			return Event{}, err
+		}
+		return decodeEvent(rec.RawSample)
 	}
-	return decodeEvent(rec.RawSample)
 }

@@ -211,6 +211,7 @@ const (
 	lxcVarCtLifetimeNontcp   = "ct_lifetime_nontcp"
 	lxcVarCtLifetimeSyn      = "ct_lifetime_syn"
 	lxcVarCtLifetimeTcp      = "ct_lifetime_tcp"
+	lxcVarEventsWakeupBytes  = "events_wakeup_bytes"
 	lxcVarUnusedCtStatus     = "unused_ct_status"
 	lxcVarUnusedDirection    = "unused_direction"
 	lxcVarUnusedDropReason   = "unused_drop_reason"
@@ -289,6 +290,7 @@ type lxcVariableSpecs struct {
 	CtLifetimeNontcp   *ebpf.VariableSpec `ebpf:"ct_lifetime_nontcp"`
 	CtLifetimeSyn      *ebpf.VariableSpec `ebpf:"ct_lifetime_syn"`
 	CtLifetimeTcp      *ebpf.VariableSpec `ebpf:"ct_lifetime_tcp"`
+	EventsWakeupBytes  *ebpf.VariableSpec `ebpf:"events_wakeup_bytes"`
 	UnusedCtStatus     *ebpf.VariableSpec `ebpf:"unused_ct_status"`
 	UnusedDirection    *ebpf.VariableSpec `ebpf:"unused_direction"`
 	UnusedDropReason   *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
@@ -349,6 +351,7 @@ type lxcVariables struct {
 	CtLifetimeNontcp   *ebpf.Variable `ebpf:"ct_lifetime_nontcp"`
 	CtLifetimeSyn      *ebpf.Variable `ebpf:"ct_lifetime_syn"`
 	CtLifetimeTcp      *ebpf.Variable `ebpf:"ct_lifetime_tcp"`
+	EventsWakeupBytes  *ebpf.Variable `ebpf:"events_wakeup_bytes"`
 	UnusedCtStatus     *ebpf.Variable `ebpf:"unused_ct_status"`
 	UnusedDirection    *ebpf.Variable `ebpf:"unused_direction"`
 	UnusedDropReason   *ebpf.Variable `ebpf:"unused_drop_reason"`

@@ -41,9 +41,17 @@ struct {
 	__type(value, __u64);
 } events_lost SEC(".maps");
 
+/* Waking the reader for every event costs more than the rest of the pipeline,
+ * so events are written silently and the reader is woken only once this many
+ * bytes wait; it also polls on a short deadline (datapath.ReadEvent). */
+const volatile __u32 events_wakeup_bytes = 32 * sizeof(struct flow_event);
+
 static __always_inline void event_emit(const struct flow_event *ev)
 {
-	if (bpf_ringbuf_output(&events, (void *)ev, sizeof(*ev), 0) < 0) {
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= events_wakeup_bytes ?
+			      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_output(&events, (void *)ev, sizeof(*ev), flags) < 0) {
 		__u32 zero = 0;
 		__u64 *lost = bpf_map_lookup_elem(&events_lost, &zero);
 

@@ -1,0 +1,52 @@
+package unit_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/kestrelnet/kestrel/datapath"
+	"github.com/kestrelnet/kestrel/datapath/datapathtest"
+	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/scenarios/unit"
+)
+
+func runPaths(t *testing.T, paths ...string) *engine.Report {
+	t.Helper()
+	if err := datapath.CheckKernel(); err != nil {
+		datapathtest.SkipOrFail(t, err)
+	}
+	r, err := unit.NewRunner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := engine.Load(paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine.Run(context.Background(), r, files, engine.Options{})
+}
+
+func TestTheLibraryPassesInUnitMode(t *testing.T) {
+	for _, suite := range []string{"netpol-e2e", "cilium-l3l4", "conntrack"} {
+		t.Run(suite, func(t *testing.T) {
+			rep := runPaths(t, "../library/"+suite)
+			passed, failed, _ := rep.Counts()
+			if failed > 0 || passed == 0 {
+				var b strings.Builder
+				rep.WriteText(&b, false)
+				t.Fatalf("%s: %d passed, %d failed\n%s", suite, passed, failed, b.String())
+			}
+		})
+	}
+}
+
+func TestWrongExpectationsFail(t *testing.T) {
+	rep := runPaths(t, "testdata/wrong-expectations.yaml")
+	passed, failed, _ := rep.Counts()
+	if passed != 0 || failed != 3 {
+		rep.WriteText(os.Stderr, true)
+		t.Fatalf("want all 3 probes to fail, got %d passed, %d failed", passed, failed)
+	}
+}
