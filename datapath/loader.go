@@ -50,8 +50,12 @@ func CheckKernel() error {
 		{"BPF map type ringbuf", func() error { return features.HaveMapType(ebpf.RingBuf) }},
 	}
 	for _, c := range checks {
-		if err := c.fn(); err != nil {
+		err := c.fn()
+		switch {
+		case errors.Is(err, ebpf.ErrNotSupported):
 			return &MissingFeatureError{Feature: c.name, Err: err}
+		case err != nil:
+			return fmt.Errorf("probe kernel for %s: %w", c.name, err)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/kestrelnet/kestrel/agent/identity"
 )
@@ -109,27 +110,22 @@ func policyPrefixes(pols []Object) ([]netip.Prefix, error) {
 	for i := range pols {
 		o := &pols[i]
 		if np := o.NetworkPolicy; np != nil {
+			var peers []networkingv1.NetworkPolicyPeer
 			for _, r := range np.Spec.Ingress {
-				for _, p := range r.From {
-					if p.IPBlock != nil {
-						s, err := parseIPBlock(p.IPBlock)
-						if err != nil {
-							return nil, fmt.Errorf("%s: %v", o.Source, err)
-						}
-						addSet(s)
-					}
-				}
+				peers = append(peers, r.From...)
 			}
 			for _, r := range np.Spec.Egress {
-				for _, p := range r.To {
-					if p.IPBlock != nil {
-						s, err := parseIPBlock(p.IPBlock)
-						if err != nil {
-							return nil, fmt.Errorf("%s: %v", o.Source, err)
-						}
-						addSet(s)
-					}
+				peers = append(peers, r.To...)
+			}
+			for _, p := range peers {
+				if p.IPBlock == nil {
+					continue
 				}
+				s, err := parseIPBlock(p.IPBlock)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %v", o.Source, err)
+				}
+				addSet(s)
 			}
 		}
 		if o.Cilium != nil {

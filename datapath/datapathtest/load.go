@@ -1,5 +1,6 @@
 // Package datapathtest loads the real datapath for tests. A test may skip only
-// when a kernel feature is absent (named in the skip message); with
+// when a kernel feature is absent (named in the skip message); lacking root is
+// a failure, not a skip. With
 // KESTREL_REQUIRE_PRIVILEGED=1 (set by CI) that skip becomes a failure.
 package datapathtest
 
@@ -28,13 +29,13 @@ func LoadConfig(tb testing.TB, cfg datapath.Config) *datapath.Datapath {
 	return d
 }
 
-// SkipOrFail skips for a missing kernel feature or privilege, unless CI demands
-// privileged tests run; any other error fails the test.
+// SkipOrFail skips when a kernel feature is absent (the error names it),
+// unless CI demands privileged tests run; anything else, lacking privileges
+// included, fails the test.
 func SkipOrFail(tb testing.TB, err error) {
 	tb.Helper()
 	var missing *datapath.MissingFeatureError
-	absent := errors.As(err, &missing) || errors.Is(err, os.ErrPermission)
-	if absent && os.Getenv("KESTREL_REQUIRE_PRIVILEGED") != "1" {
+	if errors.As(err, &missing) && os.Getenv("KESTREL_REQUIRE_PRIVILEGED") != "1" {
 		tb.Skipf("datapath unavailable here: %v", err)
 	}
 	tb.Fatalf("load datapath: %v", err)
