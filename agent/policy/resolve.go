@@ -13,10 +13,16 @@ import (
 
 // Input is a cluster description plus the policies to resolve against it.
 type Input struct {
-	ClusterName string
-	Namespaces  []*corev1.Namespace
-	Pods        []*corev1.Pod
-	Policies    []Object
+	// EnforceLocalhost subjects traffic from the local node to its pods to
+	// ingress policy (Cilium's allow-localhost=policy). The default, false, is
+	// Cilium's behaviour in Kubernetes (allow-localhost=auto): the node always
+	// reaches its pods, so kubelet probes survive default deny; an explicit deny
+	// of the host entity still wins.
+	EnforceLocalhost bool
+	ClusterName      string
+	Namespaces       []*corev1.Namespace
+	Pods             []*corev1.Pod
+	Policies         []Object
 }
 
 // IPCacheEntry maps a prefix to the identity of the addresses in it.
@@ -57,6 +63,9 @@ func (r *Result) DescribeIdentity(id identity.NumericIdentity) string {
 	return r.Identities.Describe(id)
 }
 
+// allowLocalhostOrigin names the implicit host allow in map state and flows.
+var allowLocalhostOrigin = Origin{Kind: "Reserved", Name: "allow-localhost"}
+
 // Resolve computes every pod's identity and policy map state.
 func Resolve(in Input) (*Result, error) {
 	pols := append([]Object(nil), in.Policies...)
@@ -87,6 +96,9 @@ func Resolve(in Input) (*Result, error) {
 			case o.Cilium != nil:
 				ep.Notes = append(ep.Notes, applyCiliumPolicy(c, pi, o, b, req)...)
 			}
+		}
+		if b.pol.IngressEnforced && !in.EnforceLocalhost {
+			b.add(Ingress, idSet{identity.Host: true}, anyPort, false, allowLocalhostOrigin)
 		}
 		ep.Policy = b.finish()
 		res.Endpoints[pi.Key] = ep

@@ -58,14 +58,22 @@ func testCluster() ([]*corev1.Namespace, []*corev1.Pod) {
 		}
 }
 
+// resolveYAML resolves with allow-localhost off, so the keys are exactly those
+// the rules produce (TestTheLocalHostAlwaysReachesItsPods covers the default).
 func resolveYAML(t *testing.T, docs string) *Result {
+	t.Helper()
+	return resolveInput(t, docs, Input{EnforceLocalhost: true})
+}
+
+func resolveInput(t *testing.T, docs string, in Input) *Result {
 	t.Helper()
 	objs, err := ParseYAML([]byte(docs), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	nss, pods := testCluster()
-	res, err := Resolve(Input{Namespaces: nss, Pods: pods, Policies: objs})
+	in.Namespaces, in.Pods = testCluster()
+	in.Policies = objs
+	res, err := Resolve(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,5 +280,32 @@ func TestResolveIsDeterministic(t *testing.T) {
 		if e2 := b.Endpoints["x/a"].Policy.Entries[k]; e2.ProxyPort != e.ProxyPort {
 			t.Fatalf("proxy port of %v differs: %d vs %d", k, e.ProxyPort, e2.ProxyPort)
 		}
+	}
+}
+
+func TestTheLocalHostAlwaysReachesItsPods(t *testing.T) {
+	cases := []struct {
+		name   string
+		policy string
+		want   []string
+	}{
+		{"default deny ingress still admits the host", knpHeader +
+			"spec: {podSelector: {}, policyTypes: [Ingress]}",
+			[]string{"ingress host any * allow"}},
+		{"an egress-only policy adds nothing for the host", knpHeader +
+			"spec: {podSelector: {}, policyTypes: [Egress]}",
+			nil},
+		{"an explicit deny of the host entity wins", cnpHeader +
+			"spec: {endpointSelector: {}, ingressDeny: [{fromEntities: [host]}]}",
+			[]string{"ingress host any * deny"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := resolveInput(t, tc.policy, Input{})
+			got := keys(t, r, "x/a")
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("keys:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
+			}
+		})
 	}
 }
