@@ -1,11 +1,6 @@
 package datapath
 
-import (
-	"errors"
-	"fmt"
-
-	"github.com/cilium/ebpf"
-)
+import "fmt"
 
 // ConntrackEntries returns how many flows are tracked (expired ones included
 // until the datapath or a flush removes them).
@@ -24,20 +19,8 @@ func (d *Datapath) ConntrackEntries() (int, error) {
 func (d *Datapath) FlushConntrack() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var keys []lxcCtKey
-	var k lxcCtKey
-	var v lxcCtEntry
-	it := d.objs.Conntrack.Iterate()
-	for it.Next(&k, &v) {
-		keys = append(keys, k)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("conntrack: iterate: %w", err)
-	}
-	for i := range keys {
-		if err := d.objs.Conntrack.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("conntrack: delete: %w", err)
-		}
+	if err := clearMap[lxcCtKey, lxcCtEntry](d.objs.Conntrack); err != nil {
+		return fmt.Errorf("conntrack: flush: %w", err)
 	}
 	return nil
 }

@@ -258,3 +258,25 @@ func TestCountersFollowVerdicts(t *testing.T) {
 		t.Fatalf("counters: %+v", c)
 	}
 }
+
+func TestResetLeavesNothingBehind(t *testing.T) {
+	d := datapathtest.Load(t)
+	setup(t, d, true, true)
+	must(t, d.SetPolicy(1, []datapath.PolicyEntry{{Identity: idB, Direction: datapath.Egress}}))
+	expectForwarded(t, run(t, d, datapath.FromContainer, tcp(podA, podB, 1, 80, "SYN")))
+	must(t, d.Reset())
+
+	if n, err := d.ConntrackEntries(); err != nil || n != 0 {
+		t.Fatalf("conntrack holds %d entries after reset (%v)", n, err)
+	}
+	if c, err := d.Counters(); err != nil || len(c) != 0 {
+		t.Fatalf("counters after reset: %v (%v)", c, err)
+	}
+	expectDropped(t, run(t, d, datapath.FromContainer, tcp(podA, podB, 1, 80, "SYN")), "INVALID_SOURCE")
+	must(t, d.UpsertEndpoint(datapath.Endpoint{ID: 1, Identity: idA, IPs: []netip.Addr{podA}}))
+	ev := run(t, d, datapath.FromContainer, tcp(podA, podB, 2, 80, "SYN"))
+	expectForwarded(t, ev)
+	if ev.DstIdentity != 2 || ev.CT.String() != "new" {
+		t.Fatalf("after reset B must be unknown (world) and the flow new, got %s", ev)
+	}
+}

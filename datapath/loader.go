@@ -22,7 +22,7 @@ type Datapath struct {
 	objs      lxcObjects
 	innerSpec *ebpf.MapSpec
 	events    *ringbuf.Reader
-	policies  map[uint32]*ebpf.Map // endpoint id -> the inner map currently installed
+	policies  map[uint32]installedPolicy // endpoint id -> the inner map currently installed
 }
 
 // MissingFeatureError names a kernel feature the datapath needs and lacks.
@@ -85,7 +85,7 @@ func Load(cfg Config) (*Datapath, error) {
 	}
 	d := &Datapath{
 		innerSpec: spec.Maps["policy_maps"].InnerMap.Copy(),
-		policies:  map[uint32]*ebpf.Map{},
+		policies:  map[uint32]installedPolicy{},
 	}
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
@@ -106,8 +106,8 @@ func Load(cfg Config) (*Datapath, error) {
 func (d *Datapath) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, m := range d.policies {
-		m.Close()
+	for _, p := range d.policies {
+		p.m.Close()
 	}
 	d.events.Close()
 	return d.objs.Close()

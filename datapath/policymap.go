@@ -3,6 +3,8 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 
 	"github.com/cilium/ebpf"
 )
@@ -170,34 +172,88 @@ func CheckPolicy(entries []PolicyEntry) error {
 	return err
 }
 
-// SetPolicy replaces an endpoint's policy at once: a new map is built and
-// filled, then swapped in. On any error the old policy stays in force.
+// SetPolicy replaces one endpoint's policy at once; see SetPolicies.
 func (d *Datapath) SetPolicy(endpointID uint32, entries []PolicyEntry) error {
-	contents, err := compilePolicy(entries)
-	if err != nil {
-		return fmt.Errorf("endpoint %d: %w", endpointID, err)
+	return d.SetPolicies(map[uint32][]PolicyEntry{endpointID: entries})
+}
+
+// SetPolicies replaces the policies of several endpoints. Each endpoint's new
+// map is built and filled aside, then swapped in with one update, so no
+// endpoint ever sees half a policy. Everything is validated and built before
+// the first swap; on an error no endpoint's policy has changed, unless the
+// kernel refused the swap itself, which names the endpoint.
+//
+// The kernel waits for an RCU grace period after each map-in-map update
+// (about 10 ms here). Policies identical to the installed ones are left
+// alone, and the swaps run concurrently so their grace periods overlap.
+func (d *Datapath) SetPolicies(policies map[uint32][]PolicyEntry) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	built := map[uint32]installedPolicy{}
+	closeBuilt := func() {
+		for _, p := range built {
+			p.m.Close()
+		}
 	}
+	for id, entries := range policies {
+		contents, err := compilePolicy(entries)
+		if err != nil {
+			closeBuilt()
+			return fmt.Errorf("endpoint %d: %w", id, err)
+		}
+		if old, ok := d.policies[id]; ok && maps.Equal(old.contents, contents) {
+			continue
+		}
+		inner, err := d.fillPolicyMap(contents)
+		if err != nil {
+			closeBuilt()
+			return fmt.Errorf("endpoint %d: %w", id, err)
+		}
+		built[id] = installedPolicy{m: inner, contents: contents}
+	}
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := map[uint32]error{}
+	for id, p := range built {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.objs.PolicyMaps.Put(id, p.m); err != nil {
+				mu.Lock()
+				failed[id] = fmt.Errorf("endpoint %d: install policy map: %w", id, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for id, p := range built {
+		if err := failed[id]; err != nil {
+			p.m.Close()
+			errs = append(errs, err)
+			continue
+		}
+		if old, ok := d.policies[id]; ok {
+			old.m.Close()
+		}
+		d.policies[id] = p
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Datapath) fillPolicyMap(contents map[lxcPolicyKey]lxcPolicyEntry) (*ebpf.Map, error) {
 	inner, err := ebpf.NewMap(d.innerSpec)
 	if err != nil {
-		return fmt.Errorf("endpoint %d: create policy map: %w", endpointID, err)
+		return nil, fmt.Errorf("create policy map: %w", err)
 	}
 	for k, v := range contents {
 		if err := inner.Put(&k, &v); err != nil {
 			inner.Close()
-			return fmt.Errorf("endpoint %d: write policy entry: %w", endpointID, err)
+			return nil, fmt.Errorf("write policy entry: %w", err)
 		}
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.objs.PolicyMaps.Put(endpointID, inner); err != nil {
-		inner.Close()
-		return fmt.Errorf("endpoint %d: install policy map: %w", endpointID, err)
-	}
-	if old := d.policies[endpointID]; old != nil {
-		old.Close()
-	}
-	d.policies[endpointID] = inner
-	return nil
+	return inner, nil
 }
 
 // DeletePolicy removes an endpoint's policy map.
@@ -207,9 +263,15 @@ func (d *Datapath) DeletePolicy(endpointID uint32) error {
 	if err := d.objs.PolicyMaps.Delete(endpointID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("endpoint %d: delete policy map: %w", endpointID, err)
 	}
-	if old := d.policies[endpointID]; old != nil {
-		old.Close()
+	if old, ok := d.policies[endpointID]; ok {
+		old.m.Close()
 		delete(d.policies, endpointID)
 	}
 	return nil
+}
+
+// installedPolicy is an endpoint's inner map and what was written to it.
+type installedPolicy struct {
+	m        *ebpf.Map
+	contents map[lxcPolicyKey]lxcPolicyEntry
 }

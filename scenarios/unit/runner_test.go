@@ -21,6 +21,7 @@ func runPaths(t *testing.T, paths ...string) *engine.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
 	files, err := engine.Load(paths...)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 // session is one scenario's datapaths (one per node) and the bookkeeping that
 // must survive from step to step: endpoint ids, policy cookies, source ports.
 type session struct {
+	runner    *Runner
 	scenario  string
 	nodes     map[string]*node
 	epIDs     map[string]uint32 // "ns/pod" -> endpoint id, stable across steps
@@ -35,8 +36,9 @@ type podState struct {
 	identity identity.NumericIdentity
 }
 
-func newSession(scenario string) *session {
+func newSession(scenario string, r *Runner) *session {
 	return &session{
+		runner:    r,
 		scenario:  scenario,
 		nodes:     map[string]*node{},
 		epIDs:     map[string]uint32{},
@@ -48,8 +50,9 @@ func newSession(scenario string) *session {
 
 func (s *session) Close() error {
 	for _, n := range s.nodes {
-		n.dp.Close()
+		s.runner.release(n.dp)
 	}
+	s.nodes = nil
 	return nil
 }
 
@@ -138,11 +141,11 @@ func (s *session) apply(name string, st *nodeState) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	if err := n.dp.SetPolicies(st.policies); err != nil {
+		return err
+	}
 	for _, k := range keys {
 		ep := st.endpoints[k]
-		if err := n.dp.SetPolicy(ep.ID, st.policies[ep.ID]); err != nil {
-			return err
-		}
 		if old, ok := n.endpoints[k]; ok && !sameIPs(old.IPs, ep.IPs) {
 			if err := n.dp.DeleteEndpoint(old); err != nil {
 				return err
@@ -167,7 +170,7 @@ func (s *session) node(name string) (*node, error) {
 	if n, ok := s.nodes[name]; ok {
 		return n, nil
 	}
-	dp, err := datapath.Load(datapath.Config{})
+	dp, err := s.runner.acquire()
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 
@@ -42,6 +43,9 @@ func newScenarioRunCmd() *cobra.Command {
 			runner, err := newRunner(mode)
 			if err != nil {
 				return err
+			}
+			if c, ok := runner.(io.Closer); ok {
+				defer c.Close()
 			}
 			files, err := engine.Load(args...)
 			if err != nil {
