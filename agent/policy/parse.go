@@ -60,7 +60,7 @@ func ParseYAML(data []byte, source string) ([]Object, error) {
 			objs, err = parseDocument(js, src, "")
 		}
 		if err != nil {
-			return nil, err
+			return nil, positioned(src, n.Content[0], err)
 		}
 		out = append(out, objs...)
 	}
@@ -72,7 +72,7 @@ func ParseJSONObject(data []byte, source string) (Object, error) {
 	src := Source{File: source, Line: 1}
 	objs, err := parseDocument(data, src, "")
 	if err != nil {
-		return Object{}, err
+		return Object{}, fmt.Errorf("%s: %w", src, err)
 	}
 	if len(objs) != 1 {
 		return Object{}, fmt.Errorf("%s: expected one object, found %d", src, len(objs))
@@ -96,13 +96,14 @@ type typeHeader struct {
 }
 
 // parseDocument parses one object; prefix is the field path of the object
-// inside a List ("items[3]").
+// inside a List ("items[3]"). Errors lead with the field path; the caller
+// adds where the document is.
 func parseDocument(js []byte, src Source, prefix string) ([]Object, error) {
 	fail := func(err error) ([]Object, error) {
 		if prefix != "" {
-			return nil, fmt.Errorf("%s: %s.%v", src, prefix, err)
+			return nil, fmt.Errorf("%s.%w", prefix, err)
 		}
-		return nil, fmt.Errorf("%s: %v", src, err)
+		return nil, err
 	}
 	var h typeHeader
 	if err := json.Unmarshal(js, &h); err != nil {
@@ -174,17 +175,17 @@ func dot(prefix string) string {
 func parseRuleArray(js []byte, src Source) ([]Object, error) {
 	var raw []json.RawMessage
 	if err := json.Unmarshal(js, &raw); err != nil {
-		return nil, fmt.Errorf("%s: %v", src, err)
+		return nil, err
 	}
 	var out []Object
 	for i, r := range raw {
 		path := fmt.Sprintf("[%d]", i)
 		var rule Rule
 		if err := decodeStrict(r, &rule); err != nil {
-			return nil, fmt.Errorf("%s: %s%v", src, path, prefixed(err))
+			return nil, fmt.Errorf("%s%s", path, prefixed(err))
 		}
 		if err := validateRule(&rule, path); err != nil {
-			return nil, fmt.Errorf("%s: %v", src, err)
+			return nil, err
 		}
 		name := fmt.Sprintf("rule-%d", i)
 		for _, l := range rule.Labels {

@@ -9,7 +9,10 @@ func TestParseRefusesBadInputNamingFieldPathAndFile(t *testing.T) {
 	cases := []struct{ name, doc, want string }{
 		{"an unknown field is named by its full path", cnpHeader +
 			"spec:\n  endpointSelector: {}\n  ingress:\n  - fromEndpoints: [{}, {matchLabel: {a: b}}]\n",
-			"f.yaml:1: spec.ingress[0].fromEndpoints[1].matchLabel: unknown field"},
+			"f.yaml:7: spec.ingress[0].fromEndpoints[1].matchLabel: unknown field"},
+		{"an error points at the line of the field it names", "---\n" + knpHeader +
+			"spec:\n  podSelector: {}\n  ingress:\n  - from:\n    - podSelector: {}\n    - ipBlock:\n        cidr: 10.0.0.0/33\n",
+			"f.yaml:11: spec.ingress[0].from[1].ipBlock.cidr: invalid CIDR"},
 		{"an invalid CIDR is refused", cnpHeader + "spec: {endpointSelector: {}, egress: [{toCIDR: [10.0.0.300/8]}]}",
 			"spec.egress[0].toCIDR[0]: invalid CIDR"},
 		{"an invalid protocol is refused", cnpHeader + "spec: {endpointSelector: {}, egress: [{toPorts: [{ports: [{port: '80', protocol: XTP}]}]}]}",
