@@ -37,7 +37,6 @@ static __always_inline int finish(struct __sk_buff *skb, struct flow_event *ev, 
 {
 	ev->verdict = verdict;
 	ev->drop_reason = reason;
-	ev->timestamp_ns = bpf_ktime_get_ns();
 	ev->length = skb->len;
 	metrics_count(reason, ev->direction, skb->len);
 	event_emit(ev);
@@ -67,13 +66,13 @@ static __always_inline void event_fill_flow(struct flow_event *ev, const struct 
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 {
-	struct flow_event ev = { .direction = dir };
+	__u64 now = bpf_ktime_get_ns();
+	struct flow_event ev = { .direction = dir, .timestamp_ns = now };
 	struct flow f = {};
 	struct endpoint_info *ep;
 	struct ct_entry hit = {};
 	struct policy_result pr;
 	__u32 remote_id;
-	__u64 now;
 	__be16 proto;
 	int ret;
 
@@ -113,7 +112,6 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		return finish(skb, &ev, VERDICT_FORWARDED, DROP_NONE);
 	}
 
-	now = bpf_ktime_get_ns();
 	ev.ct_status = ct_lookup(&f, dir, now, &hit);
 	if (ev.ct_status != CT_NEW) {
 		ev.cookie = hit.cookie;
