@@ -264,6 +264,8 @@ func (g *caseWriter) matrix(p tprobe) error {
 	if g.model.IgnoreLoopback {
 		g.printf("          ignoreLoopback: true\n")
 	}
+	// NetworkPolicy has no deny rules: a blocked cell is default deny, nothing else.
+	g.printf("          reason: POLICY_DENIED\n")
 	g.printf("          expect: |\n")
 	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
 		g.printf("            %s\n", strings.TrimRight(line, " "))
