@@ -103,7 +103,12 @@ func TestIPv4OptionsAreWalkedOver(t *testing.T) {
 	frame, err := packet.Build(tcp(podA, podB, 1000, 8443, "SYN"))
 	must(t, err)
 	for _, words := range []int{1, 10} {
-		ev := run(t, d, datapath.FromContainer, withIPv4Options(frame, words))
+		res, err := d.Run(datapath.FromContainer, withIPv4Options(frame, words))
+		must(t, err)
+		if len(res.Events) != 1 {
+			t.Fatalf("want one event, got %d", len(res.Events))
+		}
+		ev := res.Events[0]
 		expectForwarded(t, ev)
 		if ev.DstPort != 8443 || ev.SrcPort != 1000 {
 			t.Fatalf("%d option words: ports misread: %s", words, ev)
