@@ -53,12 +53,7 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res, err := d.Run(datapath.FromContainer, c.frame)
-			must(t, err)
-			if len(res.Events) != 1 {
-				t.Fatalf("want one event, got %d", len(res.Events))
-			}
-			ev := res.Events[0]
+			ev := runFrame(t, d, datapath.FromContainer, c.frame)
 			if c.want == "" {
 				expectForwarded(t, ev)
 				if ev.DstPort != 443 || ev.Protocol != 6 || ev.Src != v6A || ev.Dst != v6B {
@@ -103,12 +98,7 @@ func TestIPv4OptionsAreWalkedOver(t *testing.T) {
 	frame, err := packet.Build(tcp(podA, podB, 1000, 8443, "SYN"))
 	must(t, err)
 	for _, words := range []int{1, 10} {
-		res, err := d.Run(datapath.FromContainer, withIPv4Options(frame, words))
-		must(t, err)
-		if len(res.Events) != 1 {
-			t.Fatalf("want one event, got %d", len(res.Events))
-		}
-		ev := res.Events[0]
+		ev := runFrame(t, d, datapath.FromContainer, withIPv4Options(frame, words))
 		expectForwarded(t, ev)
 		if ev.DstPort != 8443 || ev.SrcPort != 1000 {
 			t.Fatalf("%d option words: ports misread: %s", words, ev)
