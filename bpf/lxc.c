@@ -22,6 +22,8 @@ const enum match_type *unused_match_type __attribute__((unused));
 const enum ct_status *unused_ct_status __attribute__((unused));
 const enum traffic_direction *unused_direction __attribute__((unused));
 const enum policy_action *unused_policy_action __attribute__((unused));
+const enum policy_prefix *unused_policy_prefix __attribute__((unused));
+const enum endpoint_flags *unused_endpoint_flags __attribute__((unused));
 const struct flow_event *unused_flow_event __attribute__((unused));
 const struct policy_key *unused_policy_key __attribute__((unused));
 const struct policy_entry *unused_policy_entry __attribute__((unused));

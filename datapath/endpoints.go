@@ -15,11 +15,6 @@ type Endpoint struct {
 	IfIndex         uint32
 }
 
-const (
-	epFlagIngressEnforced = 1 << 0
-	epFlagEgressEnforced  = 1 << 1
-)
-
 func endpointKey(ip netip.Addr) lxcEndpointKey {
 	var k lxcEndpointKey
 	w, fam := addrWords(ip)
@@ -38,10 +33,10 @@ func (d *Datapath) UpsertEndpoint(ep Endpoint) error {
 	}
 	info := lxcEndpointInfo{Id: ep.ID, Identity: ep.Identity, Ifindex: ep.IfIndex}
 	if ep.IngressEnforced {
-		info.Flags |= epFlagIngressEnforced
+		info.Flags |= uint32(lxcEndpointFlagsEP_F_INGRESS_ENFORCED)
 	}
 	if ep.EgressEnforced {
-		info.Flags |= epFlagEgressEnforced
+		info.Flags |= uint32(lxcEndpointFlagsEP_F_EGRESS_ENFORCED)
 	}
 	for _, ip := range ep.IPs {
 		k := endpointKey(ip)

@@ -14,8 +14,6 @@ type IPCacheEntry struct {
 	Identity uint32
 }
 
-const ipcacheMaxEntries = 512000
-
 func ipcacheKey(p netip.Prefix) lxcIpcacheKey {
 	var k lxcIpcacheKey
 	w, fam := addrWords(p.Masked().Addr())
@@ -29,8 +27,8 @@ func ipcacheKey(p netip.Prefix) lxcIpcacheKey {
 // are written before stale ones are removed, so no address is ever briefly
 // unknown. Input is validated in full before anything is written.
 func (d *Datapath) SyncIPCache(entries []IPCacheEntry) error {
-	if len(entries) > ipcacheMaxEntries {
-		return fmt.Errorf("ipcache: %d entries exceed the map size %d", len(entries), ipcacheMaxEntries)
+	if limit := int(d.objs.Ipcache.MaxEntries()); len(entries) > limit {
+		return fmt.Errorf("ipcache: %d entries exceed the map size %d", len(entries), limit)
 	}
 	want := make(map[lxcIpcacheKey]lxcIpcacheEntry, len(entries))
 	for _, e := range entries {

@@ -73,6 +73,13 @@ const (
 	lxcDropReasonDROP_REASON_MAX         lxcDropReason = 14
 )
 
+type lxcEndpointFlags uint32
+
+const (
+	lxcEndpointFlagsEP_F_INGRESS_ENFORCED lxcEndpointFlags = 1
+	lxcEndpointFlagsEP_F_EGRESS_ENFORCED  lxcEndpointFlags = 2
+)
+
 type lxcEndpointInfo struct {
 	_        structs.HostLayout
 	Id       uint32
@@ -179,6 +186,14 @@ type lxcPolicyKey struct {
 	Dport     uint16
 }
 
+type lxcPolicyPrefix uint32
+
+const (
+	lxcPolicyPrefixPOLICY_PREFIX_L3    lxcPolicyPrefix = 40
+	lxcPolicyPrefixPOLICY_PREFIX_PROTO lxcPolicyPrefix = 48
+	lxcPolicyPrefixPOLICY_PREFIX_FULL  lxcPolicyPrefix = 64
+)
+
 type lxcTrafficDirection uint32
 
 const (
@@ -198,29 +213,31 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	lxcMapConntrack          = "conntrack"
-	lxcMapEndpoints          = "endpoints"
-	lxcMapEvents             = "events"
-	lxcMapEventsLost         = "events_lost"
-	lxcMapIpcache            = "ipcache"
-	lxcMapMetrics            = "metrics"
-	lxcMapPolicyMaps         = "policy_maps"
-	lxcProgFromContainer     = "from_container"
-	lxcProgToContainer       = "to_container"
-	lxcVarCtLifetimeClose    = "ct_lifetime_close"
-	lxcVarCtLifetimeNontcp   = "ct_lifetime_nontcp"
-	lxcVarCtLifetimeSyn      = "ct_lifetime_syn"
-	lxcVarCtLifetimeTcp      = "ct_lifetime_tcp"
-	lxcVarEventsWakeupBytes  = "events_wakeup_bytes"
-	lxcVarUnusedCtStatus     = "unused_ct_status"
-	lxcVarUnusedDirection    = "unused_direction"
-	lxcVarUnusedDropReason   = "unused_drop_reason"
-	lxcVarUnusedFlowEvent    = "unused_flow_event"
-	lxcVarUnusedMatchType    = "unused_match_type"
-	lxcVarUnusedPolicyAction = "unused_policy_action"
-	lxcVarUnusedPolicyEntry  = "unused_policy_entry"
-	lxcVarUnusedPolicyKey    = "unused_policy_key"
-	lxcVarUnusedVerdict      = "unused_verdict"
+	lxcMapConntrack           = "conntrack"
+	lxcMapEndpoints           = "endpoints"
+	lxcMapEvents              = "events"
+	lxcMapEventsLost          = "events_lost"
+	lxcMapIpcache             = "ipcache"
+	lxcMapMetrics             = "metrics"
+	lxcMapPolicyMaps          = "policy_maps"
+	lxcProgFromContainer      = "from_container"
+	lxcProgToContainer        = "to_container"
+	lxcVarCtLifetimeClose     = "ct_lifetime_close"
+	lxcVarCtLifetimeNontcp    = "ct_lifetime_nontcp"
+	lxcVarCtLifetimeSyn       = "ct_lifetime_syn"
+	lxcVarCtLifetimeTcp       = "ct_lifetime_tcp"
+	lxcVarEventsWakeupBytes   = "events_wakeup_bytes"
+	lxcVarUnusedCtStatus      = "unused_ct_status"
+	lxcVarUnusedDirection     = "unused_direction"
+	lxcVarUnusedDropReason    = "unused_drop_reason"
+	lxcVarUnusedEndpointFlags = "unused_endpoint_flags"
+	lxcVarUnusedFlowEvent     = "unused_flow_event"
+	lxcVarUnusedMatchType     = "unused_match_type"
+	lxcVarUnusedPolicyAction  = "unused_policy_action"
+	lxcVarUnusedPolicyEntry   = "unused_policy_entry"
+	lxcVarUnusedPolicyKey     = "unused_policy_key"
+	lxcVarUnusedPolicyPrefix  = "unused_policy_prefix"
+	lxcVarUnusedVerdict       = "unused_verdict"
 )
 
 // loadLxc returns the embedded CollectionSpec for lxc.
@@ -286,20 +303,22 @@ type lxcMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lxcVariableSpecs struct {
-	CtLifetimeClose    *ebpf.VariableSpec `ebpf:"ct_lifetime_close"`
-	CtLifetimeNontcp   *ebpf.VariableSpec `ebpf:"ct_lifetime_nontcp"`
-	CtLifetimeSyn      *ebpf.VariableSpec `ebpf:"ct_lifetime_syn"`
-	CtLifetimeTcp      *ebpf.VariableSpec `ebpf:"ct_lifetime_tcp"`
-	EventsWakeupBytes  *ebpf.VariableSpec `ebpf:"events_wakeup_bytes"`
-	UnusedCtStatus     *ebpf.VariableSpec `ebpf:"unused_ct_status"`
-	UnusedDirection    *ebpf.VariableSpec `ebpf:"unused_direction"`
-	UnusedDropReason   *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
-	UnusedFlowEvent    *ebpf.VariableSpec `ebpf:"unused_flow_event"`
-	UnusedMatchType    *ebpf.VariableSpec `ebpf:"unused_match_type"`
-	UnusedPolicyAction *ebpf.VariableSpec `ebpf:"unused_policy_action"`
-	UnusedPolicyEntry  *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
-	UnusedPolicyKey    *ebpf.VariableSpec `ebpf:"unused_policy_key"`
-	UnusedVerdict      *ebpf.VariableSpec `ebpf:"unused_verdict"`
+	CtLifetimeClose     *ebpf.VariableSpec `ebpf:"ct_lifetime_close"`
+	CtLifetimeNontcp    *ebpf.VariableSpec `ebpf:"ct_lifetime_nontcp"`
+	CtLifetimeSyn       *ebpf.VariableSpec `ebpf:"ct_lifetime_syn"`
+	CtLifetimeTcp       *ebpf.VariableSpec `ebpf:"ct_lifetime_tcp"`
+	EventsWakeupBytes   *ebpf.VariableSpec `ebpf:"events_wakeup_bytes"`
+	UnusedCtStatus      *ebpf.VariableSpec `ebpf:"unused_ct_status"`
+	UnusedDirection     *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedDropReason    *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
+	UnusedEndpointFlags *ebpf.VariableSpec `ebpf:"unused_endpoint_flags"`
+	UnusedFlowEvent     *ebpf.VariableSpec `ebpf:"unused_flow_event"`
+	UnusedMatchType     *ebpf.VariableSpec `ebpf:"unused_match_type"`
+	UnusedPolicyAction  *ebpf.VariableSpec `ebpf:"unused_policy_action"`
+	UnusedPolicyEntry   *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
+	UnusedPolicyKey     *ebpf.VariableSpec `ebpf:"unused_policy_key"`
+	UnusedPolicyPrefix  *ebpf.VariableSpec `ebpf:"unused_policy_prefix"`
+	UnusedVerdict       *ebpf.VariableSpec `ebpf:"unused_verdict"`
 }
 
 // lxcObjects contains all objects after they have been loaded into the kernel.
@@ -347,20 +366,22 @@ func (m *lxcMaps) Close() error {
 //
 // It can be passed to loadLxcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lxcVariables struct {
-	CtLifetimeClose    *ebpf.Variable `ebpf:"ct_lifetime_close"`
-	CtLifetimeNontcp   *ebpf.Variable `ebpf:"ct_lifetime_nontcp"`
-	CtLifetimeSyn      *ebpf.Variable `ebpf:"ct_lifetime_syn"`
-	CtLifetimeTcp      *ebpf.Variable `ebpf:"ct_lifetime_tcp"`
-	EventsWakeupBytes  *ebpf.Variable `ebpf:"events_wakeup_bytes"`
-	UnusedCtStatus     *ebpf.Variable `ebpf:"unused_ct_status"`
-	UnusedDirection    *ebpf.Variable `ebpf:"unused_direction"`
-	UnusedDropReason   *ebpf.Variable `ebpf:"unused_drop_reason"`
-	UnusedFlowEvent    *ebpf.Variable `ebpf:"unused_flow_event"`
-	UnusedMatchType    *ebpf.Variable `ebpf:"unused_match_type"`
-	UnusedPolicyAction *ebpf.Variable `ebpf:"unused_policy_action"`
-	UnusedPolicyEntry  *ebpf.Variable `ebpf:"unused_policy_entry"`
-	UnusedPolicyKey    *ebpf.Variable `ebpf:"unused_policy_key"`
-	UnusedVerdict      *ebpf.Variable `ebpf:"unused_verdict"`
+	CtLifetimeClose     *ebpf.Variable `ebpf:"ct_lifetime_close"`
+	CtLifetimeNontcp    *ebpf.Variable `ebpf:"ct_lifetime_nontcp"`
+	CtLifetimeSyn       *ebpf.Variable `ebpf:"ct_lifetime_syn"`
+	CtLifetimeTcp       *ebpf.Variable `ebpf:"ct_lifetime_tcp"`
+	EventsWakeupBytes   *ebpf.Variable `ebpf:"events_wakeup_bytes"`
+	UnusedCtStatus      *ebpf.Variable `ebpf:"unused_ct_status"`
+	UnusedDirection     *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedDropReason    *ebpf.Variable `ebpf:"unused_drop_reason"`
+	UnusedEndpointFlags *ebpf.Variable `ebpf:"unused_endpoint_flags"`
+	UnusedFlowEvent     *ebpf.Variable `ebpf:"unused_flow_event"`
+	UnusedMatchType     *ebpf.Variable `ebpf:"unused_match_type"`
+	UnusedPolicyAction  *ebpf.Variable `ebpf:"unused_policy_action"`
+	UnusedPolicyEntry   *ebpf.Variable `ebpf:"unused_policy_entry"`
+	UnusedPolicyKey     *ebpf.Variable `ebpf:"unused_policy_key"`
+	UnusedPolicyPrefix  *ebpf.Variable `ebpf:"unused_policy_prefix"`
+	UnusedVerdict       *ebpf.Variable `ebpf:"unused_verdict"`
 }
 
 // lxcPrograms contains all programs after they have been loaded into the kernel.

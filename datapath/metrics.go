@@ -14,13 +14,11 @@ type Counter struct {
 	Packets, Bytes uint64
 }
 
-const metricsSlots = 512
-
 // Counters returns every non-zero counter.
 func (d *Datapath) Counters() (map[CounterKey]Counter, error) {
 	out := map[CounterKey]Counter{}
 	var perCPU []lxcMetricsValue
-	for slot := uint32(0); slot < metricsSlots; slot++ {
+	for slot := uint32(0); slot < d.objs.Metrics.MaxEntries(); slot++ {
 		if err := d.objs.Metrics.Lookup(slot, &perCPU); err != nil {
 			return nil, fmt.Errorf("read counters slot %d: %w", slot, err)
 		}

@@ -34,11 +34,18 @@ type PolicyEntry struct {
 }
 
 const (
-	policyPrefixL3    = 40 // identity + direction
-	policyPrefixProto = 48 // + protocol
-	policyPrefixFull  = 64 // + port
-	policyMaxEntries  = 65536
+	policyPrefixL3    = uint32(lxcPolicyPrefixPOLICY_PREFIX_L3)
+	policyPrefixProto = uint32(lxcPolicyPrefixPOLICY_PREFIX_PROTO)
 )
+
+// policyMapSize is the capacity of one endpoint's policy map, as compiled.
+var policyMapSize = sync.OnceValues(func() (int, error) {
+	spec, err := loadLxc()
+	if err != nil {
+		return 0, err
+	}
+	return int(spec.Maps["policy_maps"].InnerMap.MaxEntries), nil
+})
 
 // portPrefixes covers [lo, hi] with aligned power-of-two blocks: (start, bits).
 func portPrefixes(lo, hi uint16) (out [][2]int) {
@@ -94,7 +101,7 @@ func (e PolicyEntry) keys() []lxcPolicyKey {
 		k := base
 		k.Protocol = e.Protocol
 		k.Dport = htons(uint16(p[0]))
-		k.Prefixlen = uint32(policyPrefixProto + p[1])
+		k.Prefixlen = policyPrefixProto + uint32(p[1])
 		out = append(out, k)
 	}
 	return out
@@ -109,7 +116,7 @@ func maskKey(k lxcPolicyKey, bits uint32) lxcPolicyKey {
 	if bits < policyPrefixProto {
 		k.Protocol = 0
 	}
-	portBits := int(bits) - policyPrefixProto
+	portBits := int(bits) - int(policyPrefixProto)
 	if portBits < 0 {
 		portBits = 0
 	}
@@ -152,15 +159,19 @@ func compilePolicy(entries []PolicyEntry) (map[lxcPolicyKey]lxcPolicyEntry, erro
 		if PolicyAction(v.Action) == PolicyDeny {
 			continue
 		}
-		for bits := uint32(policyPrefixL3); bits <= k.Prefixlen; bits++ {
+		for bits := policyPrefixL3; bits <= k.Prefixlen; bits++ {
 			if d, ok := out[maskKey(k, bits)]; ok && PolicyAction(d.Action) == PolicyDeny {
 				delete(out, k)
 				break
 			}
 		}
 	}
-	if len(out) > policyMaxEntries {
-		return nil, fmt.Errorf("policy needs %d map entries, more than the map holds (%d)", len(out), policyMaxEntries)
+	limit, err := policyMapSize()
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > limit {
+		return nil, fmt.Errorf("policy needs %d map entries, more than the map holds (%d)", len(out), limit)
 	}
 	return out, nil
 }

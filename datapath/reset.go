@@ -34,7 +34,7 @@ func (d *Datapath) Reset() error {
 		return fmt.Errorf("reset counters: %w", err)
 	}
 	zero, zeroLost := make([]lxcMetricsValue, cpus), make([]uint64, cpus)
-	for slot := uint32(0); slot < metricsSlots; slot++ {
+	for slot := uint32(0); slot < d.objs.Metrics.MaxEntries(); slot++ {
 		if err := d.objs.Metrics.Put(slot, zero); err != nil {
 			return fmt.Errorf("reset counters: %w", err)
 		}

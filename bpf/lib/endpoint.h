@@ -7,8 +7,10 @@
 
 #define ENDPOINTS_MAP_SIZE 65535
 
-#define EP_F_INGRESS_ENFORCED (1 << 0)
-#define EP_F_EGRESS_ENFORCED (1 << 1)
+enum endpoint_flags {
+	EP_F_INGRESS_ENFORCED = 1 << 0, /* default deny for traffic to the pod */
+	EP_F_EGRESS_ENFORCED = 1 << 1,  /* default deny for traffic from the pod */
+};
 
 struct endpoint_key {
 	struct ip_addr ip;

@@ -14,8 +14,13 @@
 
 #define POLICY_MAP_SIZE 65536
 #define POLICY_ENDPOINTS 65535
-#define POLICY_PREFIX_L3 40
-#define POLICY_PREFIX_FULL 64
+
+/* Prefix lengths of a policy key's data: identity+direction, +protocol, +port. */
+enum policy_prefix {
+	POLICY_PREFIX_L3 = 40,
+	POLICY_PREFIX_PROTO = 48,
+	POLICY_PREFIX_FULL = 64,
+};
 
 struct policy_key {
 	__u32 prefixlen;
