@@ -85,7 +85,7 @@ func TestTCXAttachedProgramsPoliceRealTraffic(t *testing.T) {
 	n := newPodNetwork(t)
 	var links *datapath.PodDeviceLinks
 	var err error
-	n.in(t, n.node, func() { links, err = d.AttachPodDevice(n.hostIfindex) })
+	n.in(t, n.node, func() { links, err = d.AttachPodDevice(n.hostIfindex, "") })
 	if err != nil {
 		datapathtest.SkipOrFail(t, err)
 	}

@@ -3,6 +3,7 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -14,6 +15,10 @@ import (
 type Config struct {
 	// Conntrack lifetimes in seconds; zero keeps the compiled default.
 	CTLifetimeSYN, CTLifetimeTCP, CTLifetimeNonTCP, CTLifetimeClose uint32
+	// PinPath, when set, is a bpffs directory where the maps are pinned by name:
+	// a later Load with the same PinPath adopts them (state survives a restart).
+	// Empty: the maps live only as long as this Datapath.
+	PinPath string
 }
 
 // Datapath is one loaded instance of the pod-veth programs and their maps.
@@ -87,7 +92,21 @@ func Load(cfg Config) (*Datapath, error) {
 		innerSpec: spec.Maps["policy_maps"].InnerMap.Copy(),
 		policies:  map[uint32]installedPolicy{},
 	}
-	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
+	var opts ebpf.CollectionOptions
+	if cfg.PinPath != "" {
+		if err := os.MkdirAll(cfg.PinPath, 0o700); err != nil {
+			return nil, fmt.Errorf("create pin directory: %w", err)
+		}
+		opts.Maps.PinPath = cfg.PinPath
+	} else {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	}
+	if err := spec.LoadAndAssign(&d.objs, &opts); err != nil {
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("maps pinned under %s were made by another datapath version (remove them to start afresh): %w", cfg.PinPath, err)
+		}
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("verifier rejected the datapath: %+v", ve)

@@ -49,6 +49,7 @@ struct {
 	__type(key, struct ct_key);
 	__type(value, struct ct_entry);
 	__uint(max_entries, CT_MAP_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conntrack SEC(".maps");
 
 static __always_inline void ct_key_of(struct ct_key *k, const struct flow *f, __u8 dir)

@@ -29,6 +29,7 @@ struct {
 	__type(key, struct endpoint_key);
 	__type(value, struct endpoint_info);
 	__uint(max_entries, ENDPOINTS_MAP_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } endpoints SEC(".maps");
 
 static __always_inline struct endpoint_info *endpoint_lookup(const struct ip_addr *ip, __u8 family)

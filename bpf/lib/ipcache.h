@@ -24,6 +24,7 @@ struct {
 	__type(value, struct ipcache_entry);
 	__uint(max_entries, IPCACHE_MAP_SIZE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ipcache SEC(".maps");
 
 /* Unknown addresses are the world. */

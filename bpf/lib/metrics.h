@@ -18,6 +18,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct metrics_value);
 	__uint(max_entries, METRICS_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } metrics SEC(".maps");
 
 static __always_inline void metrics_count(__u8 reason, __u8 dir, __u32 bytes)
