@@ -32,6 +32,9 @@ func (x *expander) reachability(r format.Reachability) ([]Probe, error) {
 			if err != nil {
 				return nil, err
 			}
+			for i := range ps {
+				ps[i].Independent = true
+			}
 			out = append(out, ps...)
 		}
 	}

@@ -44,11 +44,61 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 			case res.Status == Failed:
 				writeFailure(w, f, res)
 			case verbose:
-				fmt.Fprintf(w, "%s %s / %s\n", strings.ToUpper(string(res.Status[:4])), f.Scenario, res.Probe.Name)
+				fmt.Fprintf(w, "%s %s / %s", strings.ToUpper(string(res.Status[:4])), f.Scenario, res.Probe.Name)
+				if res.Status == Skipped && len(res.Problems) > 0 {
+					fmt.Fprintf(w, ": %s", res.Problems[0])
+				}
+				fmt.Fprintln(w)
 			}
 		}
 	}
+	if n := r.uncheckedFlows(); n > 0 {
+		fmt.Fprintf(w, "note: %d flow expectations were not checked: the %s runner does not observe datapath events yet\n", n, r.Mode)
+	}
+	if reasons := r.skipReasons(); len(reasons) > 0 {
+		for _, sr := range reasons {
+			fmt.Fprintf(w, "note: %d skipped: %s\n", sr.n, sr.reason)
+		}
+	}
 	fmt.Fprintln(w, r.Summary())
+}
+
+func (r *Report) uncheckedFlows() int {
+	n := 0
+	for _, f := range r.Files {
+		for _, res := range f.Results {
+			if res.Status == Passed && res.Probe.Expect.Flow != nil && res.Observed.FlowsUnobserved {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+type skipReason struct {
+	reason string
+	n      int
+}
+
+// skipReasons counts skipped probes by the reason the runner gave.
+func (r *Report) skipReasons() []skipReason {
+	var out []skipReason
+	index := map[string]int{}
+	for _, f := range r.Files {
+		for _, res := range f.Results {
+			if res.Status != Skipped || len(res.Problems) == 0 {
+				continue
+			}
+			i, ok := index[res.Problems[0]]
+			if !ok {
+				i = len(out)
+				index[res.Problems[0]] = i
+				out = append(out, skipReason{reason: res.Problems[0]})
+			}
+			out[i].n++
+		}
+	}
+	return out
 }
 
 // Summary is the final line: "N passed, M failed" and ", K skipped" when K > 0.

@@ -59,6 +59,9 @@ type Probe struct {
 	Flags    []string
 	HTTP     *HTTPRequest // with exchange request
 	Expect   Expectation
+	// Independent probes (the cells of a reachability matrix) share no state
+	// with each other, so a runner may run them at the same time.
+	Independent bool
 }
 
 // HTTPRequest is the L7 request of an `exchange: request` probe.
@@ -91,6 +94,13 @@ type Observation struct {
 	Flows    []Flow // events emitted for the probe's frames, in order
 	Evidence string // free text: hook, return codes, which rule decided
 	Err      error  // the probe could not be run at all (counts as a failure)
+	// Skipped, when set, says why this runner cannot run the probe on this
+	// machine (e.g. the kernel has no SCTP); the probe counts as skipped.
+	Skipped string
+	// FlowsUnobserved says the runner sees no datapath events (yet), so flow
+	// expectations cannot be checked; the report says so instead of passing
+	// them silently.
+	FlowsUnobserved bool
 }
 
 // Flow is one emitted datapath event, in runner-independent form.
@@ -109,6 +119,13 @@ type Runner interface {
 	Mode() string
 	// Begin starts a scenario; the session lives until Close.
 	Begin(ctx context.Context, scenario string) (Session, error)
+}
+
+// BatchSession is a Session that can run independent probes concurrently
+// (live modes, where a dropped probe costs a timeout).
+type BatchSession interface {
+	Session
+	ProbeBatch(ctx context.Context, ps []Probe) []Observation
 }
 
 // Session is one scenario's life in a runner.
