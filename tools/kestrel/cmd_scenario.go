@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/scenarios/sim"
 	"github.com/kestrelnet/kestrel/scenarios/unit"
 )
 
@@ -25,8 +26,8 @@ func init() {
 
 func newScenarioRunCmd() *cobra.Command {
 	var (
-		mode, junit, filter string
-		verbose             bool
+		mode, junit, filter, cluster string
+		verbose                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--mode unit|sim|kind] [--junit FILE] [--filter REGEX] PATH...",
@@ -40,7 +41,7 @@ func newScenarioRunCmd() *cobra.Command {
 					return fmt.Errorf("--filter: %w", err)
 				}
 			}
-			runner, err := newRunner(mode)
+			runner, err := newRunner(mode, cluster)
 			if err != nil {
 				return err
 			}
@@ -73,18 +74,21 @@ func newScenarioRunCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&mode, "mode", "unit", "runner: unit (BPF_PROG_TEST_RUN), sim or kind")
+	cmd.Flags().StringVar(&cluster, "cluster", "kestrel", "with --mode sim: the sim cluster's name")
 	cmd.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to FILE")
 	cmd.Flags().StringVar(&filter, "filter", "", `run only probes whose "scenario/probe" name matches REGEX`)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print passing and skipped probes too")
 	return cmd
 }
 
-func newRunner(mode string) (engine.Runner, error) {
+func newRunner(mode, cluster string) (engine.Runner, error) {
 	switch mode {
+	case "sim":
+		return sim.NewRunner(sim.Options{Name: cluster})
 	case "unit":
 		return unit.NewRunner()
-	case "sim", "kind":
-		return nil, fmt.Errorf("--mode %s: not available yet (only unit runs today)", mode)
+	case "kind":
+		return nil, fmt.Errorf("--mode %s: not available yet (unit and sim run today)", mode)
 	}
 	return nil, fmt.Errorf("--mode %q: unknown mode (unit, sim or kind)", mode)
 }

@@ -1,0 +1,288 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kestrelnet/kestrel/scenarios/engine"
+)
+
+// ipAnnotation asks the CNI's IPAM for a given address (sim/README.md).
+const ipAnnotation = "kestrel.dev/ip"
+
+// resources maps the kinds scenarios use to their API resources.
+var resources = map[string]schema.GroupVersionResource{
+	"NetworkPolicy":                  {Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"},
+	"CiliumNetworkPolicy":            {Group: "cilium.io", Version: "v2", Resource: "ciliumnetworkpolicies"},
+	"CiliumClusterwideNetworkPolicy": {Group: "cilium.io", Version: "v2", Resource: "ciliumclusterwidenetworkpolicies"},
+	"Service":                        {Version: "v1", Resource: "services"},
+	"EndpointSlice":                  {Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
+}
+
+var clusterScoped = map[string]bool{"CiliumClusterwideNetworkPolicy": true}
+
+// apply makes the cluster's managed objects equal to c: namespaces first,
+// then pods, then the other manifests; it deletes managed manifests and pods
+// that c no longer has. Namespaces are kept until the runner closes.
+func (r *Runner) apply(ctx context.Context, c *engine.Cluster) error {
+	for _, ns := range c.Namespaces {
+		if err := r.ensureNamespace(ctx, ns.Name, ns.Labels); err != nil {
+			return err
+		}
+	}
+	want := map[string]*corev1.Pod{}
+	for _, p := range c.Pods {
+		want[p.Namespace+"/"+p.Name] = p
+	}
+	for key := range r.live.pods {
+		if p, ok := want[key]; !ok || podFingerprint(p) != r.live.pods[key].fingerprint {
+			if err := r.deletePod(ctx, key); err != nil {
+				return err
+			}
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		if err := r.ensurePod(ctx, want[key]); err != nil {
+			return err
+		}
+	}
+	return r.applyManifests(ctx, c.Manifests)
+}
+
+func (r *Runner) ensureNamespace(ctx context.Context, name string, labels map[string]string) error {
+	if old, ok := r.live.namespaces[name]; ok && maps.Equal(old, labels) {
+		return nil
+	}
+	nsc := r.kube.CoreV1().Namespaces()
+	ns, err := nsc.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels,
+			Annotations: map[string]string{managedAnnotation: "true"}}}
+		if _, err := nsc.Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create namespace %s: %w", name, err)
+		}
+	case err != nil:
+		return fmt.Errorf("get namespace %s: %w", name, err)
+	default:
+		ns.Labels = labels
+		if _, err := nsc.Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("label namespace %s: %w", name, err)
+		}
+	}
+	r.live.namespaces[name] = maps.Clone(labels)
+	return nil
+}
+
+// podFingerprint is what cannot change on a running pod.
+func podFingerprint(p *corev1.Pod) string {
+	var ports []string
+	for _, c := range p.Spec.Containers {
+		for _, cp := range c.Ports {
+			ports = append(ports, fmt.Sprintf("%s:%d/%s", cp.Name, cp.ContainerPort, cp.Protocol))
+		}
+	}
+	ip := ""
+	if len(p.Status.PodIPs) > 0 {
+		ip = p.Status.PodIPs[0].IP
+	}
+	return strings.Join([]string{p.Spec.NodeName, ip, strings.Join(ports, ",")}, "|")
+}
+
+func (r *Runner) ensurePod(ctx context.Context, want *corev1.Pod) error {
+	key := want.Namespace + "/" + want.Name
+	pc := r.kube.CoreV1().Pods(want.Namespace)
+	if live, ok := r.live.pods[key]; ok {
+		if maps.Equal(live.labels, want.Labels) {
+			return nil
+		}
+		pod, err := pc.Get(ctx, want.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get pod %s: %w", key, err)
+		}
+		pod.Labels = want.Labels
+		if _, err := pc.Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("label pod %s: %w", key, err)
+		}
+		live.labels = maps.Clone(want.Labels)
+		r.live.pods[key] = live
+		return nil
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace, Labels: want.Labels,
+			Annotations: map[string]string{managedAnnotation: "true"}},
+		Spec: corev1.PodSpec{
+			NodeName:                      want.Spec.NodeName,
+			Containers:                    want.Spec.Containers,
+			TerminationGracePeriodSeconds: new(int64),
+		},
+	}
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Image == "" {
+			pod.Spec.Containers[i].Image = "kestrel.dev/sim-workload"
+		}
+	}
+	if len(want.Status.PodIPs) > 0 {
+		pod.Annotations[ipAnnotation] = want.Status.PodIPs[0].IP
+	}
+	if _, err := pc.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create pod %s: %w", key, err)
+	}
+	r.live.pods[key] = livePod{fingerprint: podFingerprint(want), labels: maps.Clone(want.Labels)}
+	return nil
+}
+
+func (r *Runner) deletePod(ctx context.Context, key string) error {
+	ns, name, _ := strings.Cut(key, "/")
+	err := r.kube.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete pod %s: %w", key, err)
+	}
+	delete(r.live.pods, key)
+	// A new pod of the same name must not meet the old one's address or netns.
+	return r.waitGone(ctx, func() error {
+		_, err := r.kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		return err
+	}, "pod "+key)
+}
+
+func (r *Runner) waitGone(ctx context.Context, get func() error, what string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := get()
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is still there after 60s", what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (r *Runner) applyManifests(ctx context.Context, ms []engine.Manifest) error {
+	want := map[manifestKey]engine.Manifest{}
+	for _, m := range ms {
+		gvr, ok := resources[m.Kind]
+		if !ok {
+			return fmt.Errorf("%s: kind %s is not supported in sim mode yet", m.Source, m.Kind)
+		}
+		ns := m.Namespace
+		if clusterScoped[m.Kind] {
+			ns = ""
+		} else if ns == "" {
+			ns = "default"
+		}
+		want[manifestKey{gvr: gvr, namespace: ns, name: m.Name}] = m
+	}
+	for key := range r.live.manifests {
+		if _, ok := want[key]; !ok {
+			if err := r.resource(key).Delete(ctx, key.name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete %s %s/%s: %w", key.gvr.Resource, key.namespace, key.name, err)
+			}
+			delete(r.live.manifests, key)
+		}
+	}
+	for key, m := range want {
+		if r.live.manifests[key] == string(m.JSON) {
+			continue
+		}
+		obj := &unstructured.Unstructured{}
+		if err := json.Unmarshal(m.JSON, &obj.Object); err != nil {
+			return fmt.Errorf("%s: %w", m.Source, err)
+		}
+		obj.SetNamespace(key.namespace)
+		anns := obj.GetAnnotations()
+		if anns == nil {
+			anns = map[string]string{}
+		}
+		anns[managedAnnotation] = "true"
+		obj.SetAnnotations(anns)
+		res := r.resource(key)
+		old, err := res.Get(ctx, key.name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			_, err = res.Create(ctx, obj, metav1.CreateOptions{})
+		case err == nil:
+			obj.SetResourceVersion(old.GetResourceVersion())
+			_, err = res.Update(ctx, obj, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			return fmt.Errorf("%s: apply %s %s: %w", m.Source, m.Kind, key.name, err)
+		}
+		r.live.manifests[key] = string(m.JSON)
+	}
+	return nil
+}
+
+type namespaceableResource interface {
+	Get(ctx context.Context, name string, o metav1.GetOptions, sub ...string) (*unstructured.Unstructured, error)
+	Create(ctx context.Context, obj *unstructured.Unstructured, o metav1.CreateOptions, sub ...string) (*unstructured.Unstructured, error)
+	Update(ctx context.Context, obj *unstructured.Unstructured, o metav1.UpdateOptions, sub ...string) (*unstructured.Unstructured, error)
+	Delete(ctx context.Context, name string, o metav1.DeleteOptions, sub ...string) error
+}
+
+func (r *Runner) resource(k manifestKey) namespaceableResource {
+	if k.namespace == "" {
+		return r.dyn.Resource(k.gvr)
+	}
+	return r.dyn.Resource(k.gvr).Namespace(k.namespace)
+}
+
+// bumpMarker writes the marker annotation and returns its resourceVersion:
+// every earlier write has a lower one.
+func (r *Runner) bumpMarker(ctx context.Context) (uint64, error) {
+	nsc := r.kube.CoreV1().Namespaces()
+	ns, err := nsc.Get(ctx, markerNamespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		ns, err = nsc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: markerNamespace,
+			Annotations: map[string]string{managedAnnotation: "true"}}}, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return 0, fmt.Errorf("marker namespace: %w", err)
+	}
+	if ns.Annotations == nil {
+		ns.Annotations = map[string]string{}
+	}
+	ns.Annotations["kestrel.dev/sync"] = strconv.FormatInt(time.Now().UnixNano(), 10)
+	ns, err = nsc.Update(ctx, ns, metav1.UpdateOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("marker namespace: %w", err)
+	}
+	return strconv.ParseUint(ns.ResourceVersion, 10, 64)
+}
+
+// clear deletes every managed object: manifests, pods, then namespaces.
+func (r *Runner) clear(ctx context.Context) error {
+	if err := r.applyManifests(ctx, nil); err != nil {
+		return err
+	}
+	for key := range r.live.pods {
+		if err := r.deletePod(ctx, key); err != nil {
+			return err
+		}
+	}
+	for name := range r.live.namespaces {
+		if err := r.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete namespace %s: %w", name, err)
+		}
+		delete(r.live.namespaces, name)
+	}
+	return nil
+}

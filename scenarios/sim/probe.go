@@ -1,0 +1,234 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+
+	"github.com/kestrelnet/kestrel/scenarios/engine"
+)
+
+// A connection that does not complete in this time counts as dropped.
+const probeTimeout = 1500 * time.Millisecond
+
+// simRanges are the only addresses sim routes: pods, the underlay, services.
+// Probes to anything else would leave the machine, so they are not sent.
+var simRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.244.0.0/16"),
+	netip.MustParsePrefix("172.30.0.0/24"),
+	netip.MustParsePrefix("10.96.0.0/16"),
+}
+
+func (s *session) Probe(ctx context.Context, p engine.Probe) engine.Observation {
+	o := s.r.probe(ctx, p)
+	o.FlowsUnobserved = true
+	return o
+}
+
+// ProbeBatch runs independent probes at once: a dropped probe costs a timeout.
+func (s *session) ProbeBatch(ctx context.Context, ps []engine.Probe) []engine.Observation {
+	out := make([]engine.Observation, len(ps))
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for i := range ps {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = s.Probe(ctx, ps[i])
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (r *Runner) probe(ctx context.Context, p engine.Probe) engine.Observation {
+	switch {
+	case p.Exchange == "packet":
+		return engine.Observation{Skipped: "single-packet probes need unit mode (a live socket cannot send a bare SYN-ACK)"}
+	case strings.EqualFold(p.Protocol, "SCTP"):
+		return engine.Observation{Skipped: "this kernel has no SCTP"}
+	case p.From.Pod == nil && p.From.Node == "":
+		return engine.Observation{Skipped: "sim has no hosts outside the cluster to send from"}
+	case !inSim(p.To.IP):
+		return engine.Observation{Skipped: "sim routes nothing beyond its underlay, so traffic to " + p.To.IP.String() + " is not sent"}
+	}
+	ns, err := r.sourceNetns(p.From)
+	if err != nil {
+		return engine.Observation{Err: err}
+	}
+	target := net.JoinHostPort(p.To.IP.String(), strconv.Itoa(int(p.Port)))
+	var verdict, evidence string
+	switch strings.ToUpper(p.Protocol) {
+	case "TCP", "":
+		verdict, evidence = tcpProbe(ns, target)
+	case "UDP":
+		verdict, evidence = udpProbe(ns, target)
+	case "ICMP":
+		verdict, evidence = pingProbe(ns, p.To.IP)
+	default:
+		return engine.Observation{Skipped: p.Protocol + " probes are not available in sim mode yet"}
+	}
+	o := engine.Observation{Verdict: verdict, Evidence: fmt.Sprintf("from netns %s: %s", ns, evidence)}
+	if verdict == "error" {
+		o.Err = errors.New(evidence)
+	}
+	return o
+}
+
+func inSim(a netip.Addr) bool {
+	for _, p := range simRanges {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceNetns is the path of the namespace a probe starts in.
+func (r *Runner) sourceNetns(from engine.Peer) (string, error) {
+	if from.Pod == nil {
+		return "/var/run/netns/ksim-" + r.name + "-" + from.Node, nil
+	}
+	live, ok := r.live.pods[from.Pod.Namespace+"/"+from.Pod.Name]
+	if !ok || len(live.uid) < 12 {
+		return "", fmt.Errorf("pod %s/%s is not running", from.Pod.Namespace, from.Pod.Name)
+	}
+	return "/var/run/netns/ksim-" + r.name + "-pod-" + live.uid[:12], nil
+}
+
+// inNetns runs f on a thread switched into the namespace at path; sockets f
+// opens stay in that namespace after the thread switches back.
+func inNetns(path string, f func() error) error {
+	target, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", path, err)
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	if err := netns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	ferr := f()
+	if err := netns.Set(orig); err != nil {
+		// The thread is stuck in the wrong namespace: let it die with the goroutine.
+		return errors.Join(ferr, err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// verdictOf maps a socket error to a probe verdict.
+func verdictOf(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return "allowed"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "rejected"
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		return "dropped"
+	}
+	return "error"
+}
+
+func tcpProbe(ns, target string) (string, string) {
+	var conn net.Conn
+	err := inNetns(ns, func() error {
+		var err error
+		d := net.Dialer{Timeout: probeTimeout}
+		conn, err = d.Dial("tcp", target)
+		return err
+	})
+	if err != nil {
+		return verdictOf(err), fmt.Sprintf("TCP connect %s: %v", target, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(probeTimeout))
+	if _, err := conn.Write([]byte("kestrel-probe\n")); err != nil {
+		return verdictOf(err), fmt.Sprintf("TCP write %s: %v", target, err)
+	}
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return verdictOf(err), fmt.Sprintf("TCP read %s: %v", target, err)
+	}
+	return "allowed", fmt.Sprintf("TCP %s answered %q", target, strings.TrimSpace(string(buf[:n])))
+}
+
+func udpProbe(ns, target string) (string, string) {
+	var conn net.Conn
+	if err := inNetns(ns, func() error {
+		var err error
+		conn, err = net.Dial("udp", target)
+		return err
+	}); err != nil {
+		return "error", fmt.Sprintf("UDP socket for %s: %v", target, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(probeTimeout))
+	if _, err := conn.Write([]byte("kestrel-probe\n")); err != nil {
+		return verdictOf(err), fmt.Sprintf("UDP send %s: %v", target, err)
+	}
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return verdictOf(err), fmt.Sprintf("UDP %s: %v", target, err)
+	}
+	return "allowed", fmt.Sprintf("UDP %s answered %q", target, strings.TrimSpace(string(buf[:n])))
+}
+
+func pingProbe(ns string, to netip.Addr) (string, string) {
+	var pc *icmp.PacketConn
+	if err := inNetns(ns, func() error {
+		var err error
+		pc, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+		return err
+	}); err != nil {
+		return "error", fmt.Sprintf("ICMP socket: %v", err)
+	}
+	defer pc.Close()
+	id := os.Getpid()&0xffff ^ int(time.Now().UnixNano()&0xffff)
+	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("kestrel")}}
+	b, _ := msg.Marshal(nil)
+	if _, err := pc.WriteTo(b, &net.IPAddr{IP: to.AsSlice()}); err != nil {
+		return verdictOf(err), fmt.Sprintf("ICMP echo to %s: %v", to, err)
+	}
+	deadline := time.Now().Add(probeTimeout)
+	buf := make([]byte, 1500)
+	for {
+		pc.SetReadDeadline(deadline)
+		n, peer, err := pc.ReadFrom(buf)
+		if err != nil {
+			return verdictOf(err), fmt.Sprintf("ICMP echo to %s: %v", to, err)
+		}
+		m, err := icmp.ParseMessage(1, buf[:n])
+		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+			continue
+		}
+		if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id && peer.String() == to.String() {
+			return "allowed", fmt.Sprintf("ICMP echo reply from %s", to)
+		}
+	}
+}

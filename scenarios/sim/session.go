@@ -1,0 +1,131 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/scenarios/engine"
+)
+
+type session struct {
+	r        *Runner
+	scenario string
+}
+
+// Objects stay for the next scenario's Sync to reuse or remove.
+func (s *session) Close() error { return nil }
+
+// Sync applies c, waits until every pod is Ready at its address, then until
+// every node's agent has put the resulting state in its datapath.
+func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
+	if err := s.r.apply(ctx, c); err != nil {
+		return err
+	}
+	if err := s.r.waitPodsReady(ctx, c.Pods); err != nil {
+		return err
+	}
+	rev, err := s.r.bumpMarker(ctx)
+	if err != nil {
+		return err
+	}
+	return s.r.waitAgents(ctx, rev)
+}
+
+const readyTimeout = 90 * time.Second
+
+func (r *Runner) waitPodsReady(ctx context.Context, pods []*corev1.Pod) error {
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		var waiting []string
+		for _, want := range pods {
+			key := want.Namespace + "/" + want.Name
+			live := r.live.pods[key]
+			if live.uid != "" {
+				continue
+			}
+			pod, err := r.kube.CoreV1().Pods(want.Namespace).Get(ctx, want.Name, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("pod %s: %w", key, err)
+			}
+			if !podReady(pod) {
+				waiting = append(waiting, key+" ("+podState(pod)+")")
+				continue
+			}
+			if len(want.Status.PodIPs) > 0 && pod.Status.PodIP != want.Status.PodIPs[0].IP {
+				return fmt.Errorf("pod %s got address %s, the scenario asks for %s", key, pod.Status.PodIP, want.Status.PodIPs[0].IP)
+			}
+			live.uid = string(pod.UID)
+			for _, ip := range pod.Status.PodIPs {
+				live.ips = append(live.ips, ip.IP)
+			}
+			r.live.pods[key] = live
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pods not Ready after %s: %s", readyTimeout, strings.Join(waiting, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func podState(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Message != "" {
+			return c.Message
+		}
+	}
+	if p.Spec.NodeName == "" {
+		return "not scheduled"
+	}
+	return string(p.Status.Phase)
+}
+
+// waitAgents waits until every node's agent reports a policy revision at or
+// past rev: then everything written before rev is enforced.
+func (r *Runner) waitAgents(ctx context.Context, rev uint64) error {
+	sockets, err := filepath.Glob(filepath.Join(r.stateDir, "nodes", "*", "agent.sock"))
+	if err != nil || len(sockets) == 0 {
+		return fmt.Errorf("no agent sockets under %s", filepath.Join(r.stateDir, "nodes"))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, sock := range sockets {
+		c := api.NewClient(sock)
+		for {
+			st, err := c.Status(ctx)
+			if err == nil && st.PolicyRevision >= rev {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("agent %s did not reach revision %d in 30s (status %+v, %v)", sock, rev, st, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
