@@ -8,7 +8,7 @@ export BPF2GO_CC := clang-19
 export BPF2GO_STRIP := llvm-strip-19
 export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 
-APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool iptables ipset iperf3 iproute2
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool iptables ipset iperf3 iproute2 etcd-server etcd-client
 SUITES := scenarios/library
 
 .PHONY: help deps generate build test bench run
@@ -16,13 +16,14 @@ SUITES := scenarios/library
 help: ## List the documented targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, iptables, ipset, iperf3)
+deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, iptables, ipset, iperf3, etcd; Kubernetes v1.31.4 for sim)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else echo "deps: all present"; fi
 	@go mod download
+	@sim/controlplane/build-k8s.sh
 
 generate: ## Regenerate the bpf2go bindings and objects (needs clang-19)
 	go generate ./...

@@ -1,0 +1,85 @@
+package controlplane
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStopProcessEndsTheWholeGroupAndForgetsIt(t *testing.T) {
+	state := t.TempDir()
+	child := filepath.Join(state, "child.pid")
+	// The shell forks sleep, so the group holds two processes; $0 names the state dir.
+	pid, err := StartProcess(ProcessSpec{
+		Name: "sleeper", StateDir: state, Path: "/bin/sh",
+		Args: []string{"-c", "sleep 300 & echo $! > " + child + "; wait", filepath.Join(state, "sleeper")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	childPID := waitPIDFile(t, child)
+	if got, ok := RunningPID(state, "sleeper"); !ok || got != pid {
+		t.Fatalf("RunningPID = %d, %v; want %d, true", got, ok, pid)
+	}
+	if again, err := StartProcess(ProcessSpec{Name: "sleeper", StateDir: state, Path: "/bin/false", Args: []string{state + "/x"}}); err != nil || again != pid {
+		t.Fatalf("a second start = %d, %v; want the running %d kept", again, err, pid)
+	}
+
+	if err := StopProcess(state, "sleeper", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int{pid, childPID} {
+		if alive(p) {
+			t.Errorf("pid %d still alive after StopProcess", p)
+		}
+	}
+	if _, err := os.Stat(PIDFile(state, "sleeper")); !os.IsNotExist(err) {
+		t.Errorf("pid file left behind: %v", err)
+	}
+	if err := StopProcess(state, "sleeper", time.Second); err != nil {
+		t.Errorf("second StopProcess: %v", err)
+	}
+}
+
+func TestStopProcessLeavesARecycledPIDAlone(t *testing.T) {
+	state := t.TempDir()
+	// This test's own pid stands for a pid the kernel gave to an unrelated process.
+	if err := os.MkdirAll(filepath.Join(state, "pids"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(PIDFile(state, "etcd"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := RunningPID(state, "etcd"); ok {
+		t.Fatal("RunningPID claims a process whose command line does not name the state dir")
+	}
+	if err := StopProcess(state, "etcd", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(PIDFile(state, "etcd")); !os.IsNotExist(err) {
+		t.Errorf("stale pid file left behind: %v", err)
+	}
+}
+
+func TestStartProcessRefusesACommandLineWithoutTheStateDir(t *testing.T) {
+	if _, err := StartProcess(ProcessSpec{Name: "x", StateDir: t.TempDir(), Path: "/bin/true"}); err == nil {
+		t.Fatal("started a process Stop could not recognise")
+	}
+}
+
+func waitPIDFile(t *testing.T, file string) int {
+	t.Helper()
+	for range 100 {
+		if b, err := os.ReadFile(file); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				return pid
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never written", file)
+	return 0
+}
