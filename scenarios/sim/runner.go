@@ -7,7 +7,6 @@ package sim
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"k8s.io/client-go/dynamic"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
 )
 
 // Options name the cluster to run against.
@@ -32,22 +32,13 @@ type Runner struct {
 	live     *liveState // objects this runner made, across scenarios
 }
 
-// StateDir is where a sim cluster keeps its files (see sim/README.md).
-func StateDir(name string) string {
-	parent := os.Getenv("KESTREL_SIM_STATE")
-	if parent == "" {
-		parent = "/run/kestrel/sim"
-	}
-	return filepath.Join(parent, name)
-}
-
 // NewRunner connects to a running sim cluster.
 func NewRunner(o Options) (*Runner, error) {
 	if o.Name == "" {
 		o.Name = "kestrel"
 	}
 	if o.StateDir == "" {
-		o.StateDir = StateDir(o.Name)
+		o.StateDir = controlplane.DefaultStateDir(o.Name)
 	}
 	kubeconfig := filepath.Join(o.StateDir, "kubeconfig")
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
