@@ -28,6 +28,10 @@ type Status struct {
 	// is in the datapath: a writer that got resourceVersion R back knows its
 	// change is enforced on this node once PolicyRevision >= R.
 	PolicyRevision uint64 `json:"policyRevision"`
+	// PolicyErrors names the policies this agent ignores and why.
+	PolicyErrors []string `json:"policyErrors,omitempty"`
+	// LastError is the last regeneration's failure, empty once one succeeds.
+	LastError string `json:"lastError,omitempty"`
 }
 
 // EndpointStatus is one local endpoint.

@@ -80,7 +80,7 @@ func (s *session) Probe(_ context.Context, p engine.Probe) engine.Observation {
 }
 
 func (s *session) originsSuffix(cookie uint32) string {
-	if o := s.cookies.origins(cookie); len(o) > 0 {
+	if o := s.cookies.Origins(cookie); len(o) > 0 {
 		return " by " + strings.Join(o, ",")
 	}
 	return ""
@@ -91,7 +91,7 @@ func (s *session) flow(ev datapath.Event) engine.Flow {
 		Direction: ev.Direction.String(),
 		Verdict:   strings.ToLower(ev.Verdict.String()),
 		MatchType: ev.MatchType.String(),
-		Policies:  s.cookies.origins(ev.Cookie),
+		Policies:  s.cookies.Origins(ev.Cookie),
 		SrcID:     ev.SrcIdentity,
 		DstID:     ev.DstIdentity,
 	}

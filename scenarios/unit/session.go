@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
 	"strings"
 
+	"github.com/kestrelnet/kestrel/agent/datapathstate"
 	"github.com/kestrelnet/kestrel/agent/identity"
 	"github.com/kestrelnet/kestrel/agent/policy"
 	"github.com/kestrelnet/kestrel/datapath"
@@ -20,7 +21,7 @@ type session struct {
 	scenario  string
 	nodes     map[string]*node
 	epIDs     map[string]uint32 // "ns/pod" -> endpoint id, stable across steps
-	cookies   *cookieTable
+	cookies   *datapathstate.Cookies
 	pods      map[string]podState // as of the last Sync
 	nextSport uint16
 }
@@ -42,7 +43,7 @@ func newSession(scenario string, r *Runner) *session {
 		scenario:  scenario,
 		nodes:     map[string]*node{},
 		epIDs:     map[string]uint32{},
-		cookies:   newCookieTable(),
+		cookies:   datapathstate.NewCookies(),
 		pods:      map[string]podState{},
 		nextSport: ephemeralLow,
 	}
@@ -82,23 +83,18 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 	if len(nodes) == 0 {
 		nodes = []string{""}
 	}
-	states := map[string]*nodeState{}
+	locals := map[string][]datapathstate.Local{}
 	pods := map[string]podState{}
-	for _, name := range nodes {
-		states[name] = &nodeState{endpoints: map[string]datapath.Endpoint{}, policies: map[uint32][]datapath.PolicyEntry{}}
-		states[name].ipcache = ipcacheFor(name, c, res)
-	}
 	for _, pod := range c.Pods {
 		key := pod.Namespace + "/" + pod.Name
 		ep := res.Endpoints[key]
 		if ep == nil {
 			return fmt.Errorf("pod %s: the policy resolver returned no endpoint", key)
 		}
-		st := states[pod.Spec.NodeName]
-		if st == nil {
-			st = states[nodes[0]]
+		name := pod.Spec.NodeName
+		if !slices.Contains(nodes, name) {
+			name = nodes[0]
 		}
-		id := s.endpointID(key)
 		var ips []netip.Addr
 		for _, pip := range pod.Status.PodIPs {
 			a, err := netip.ParseAddr(pip.IP)
@@ -107,16 +103,17 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 			}
 			ips = append(ips, a)
 		}
-		st.endpoints[key] = datapath.Endpoint{
-			ID: id, Identity: uint32(ep.Identity), IPs: ips,
-			IngressEnforced: ep.Policy.IngressEnforced, EgressEnforced: ep.Policy.EgressEnforced,
-		}
-		entries := s.policyEntries(ep.Policy)
-		if err := datapath.CheckPolicy(entries); err != nil {
-			return fmt.Errorf("pod %s: %w", key, err)
-		}
-		st.policies[id] = entries
+		locals[name] = append(locals[name], datapathstate.Local{Key: key, Pod: key, ID: s.endpointID(key), IPs: ips})
 		pods[key] = podState{node: pod.Spec.NodeName, identity: ep.Identity}
+	}
+	// Every node's state is computed (and validated) before any is written.
+	states := map[string]*datapathstate.State{}
+	for _, name := range nodes {
+		st, err := datapathstate.Compute(res, name, c.NodeIPs, locals[name], s.cookies)
+		if err != nil {
+			return err
+		}
+		states[name] = st
 	}
 	for _, name := range nodes {
 		if err := s.apply(name, states[name]); err != nil {
@@ -127,43 +124,13 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 	return nil
 }
 
-// apply writes a node's state; endpoints that left the node are removed last.
-func (s *session) apply(name string, st *nodeState) error {
+func (s *session) apply(name string, st *datapathstate.State) error {
 	n, err := s.node(name)
 	if err != nil {
 		return err
 	}
-	if err := n.dp.SyncIPCache(st.ipcache); err != nil {
-		return err
-	}
-	keys := make([]string, 0, len(st.endpoints))
-	for k := range st.endpoints {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if err := n.dp.SetPolicies(st.policies); err != nil {
-		return err
-	}
-	for _, k := range keys {
-		ep := st.endpoints[k]
-		if old, ok := n.endpoints[k]; ok && !sameIPs(old.IPs, ep.IPs) {
-			if err := n.dp.DeleteEndpoint(old); err != nil {
-				return err
-			}
-		}
-		if err := n.dp.UpsertEndpoint(ep); err != nil {
-			return err
-		}
-	}
-	for k, old := range n.endpoints {
-		if _, ok := st.endpoints[k]; !ok {
-			if err := n.dp.DeleteEndpoint(old); err != nil {
-				return err
-			}
-		}
-	}
-	n.endpoints = st.endpoints
-	return nil
+	n.endpoints, err = datapathstate.Apply(n.dp, n.endpoints, st)
+	return err
 }
 
 func (s *session) node(name string) (*node, error) {
@@ -186,37 +153,6 @@ func (s *session) endpointID(pod string) uint32 {
 	id := uint32(len(s.epIDs) + 1)
 	s.epIDs[pod] = id
 	return id
-}
-
-// ipcacheFor is the resolver's ipcache plus the nodes' addresses: this node is
-// the host, every other node a remote node.
-func ipcacheFor(nodeName string, c *engine.Cluster, res *policy.Result) []datapath.IPCacheEntry {
-	var out []datapath.IPCacheEntry
-	for _, e := range res.IPCache {
-		out = append(out, datapath.IPCacheEntry{Prefix: e.Prefix, Identity: uint32(e.Identity)})
-	}
-	for name, ips := range c.NodeIPs {
-		id := identity.RemoteNode
-		if name == nodeName {
-			id = identity.Host
-		}
-		for _, ip := range ips {
-			out = append(out, datapath.IPCacheEntry{Prefix: netip.PrefixFrom(ip, ip.BitLen()), Identity: uint32(id)})
-		}
-	}
-	return out
-}
-
-func sameIPs(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func parseManifests(ms []engine.Manifest) ([]policy.Object, error) {

@@ -1,0 +1,136 @@
+// Package daemon is the node agent: it watches the cluster, keeps this node's
+// datapath in step with it, and serves the endpoint API the CNI plugin uses.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kestrelnet/kestrel/agent/datapathstate"
+	"github.com/kestrelnet/kestrel/agent/endpoint"
+	"github.com/kestrelnet/kestrel/agent/k8s"
+	"github.com/kestrelnet/kestrel/datapath"
+)
+
+// Config is the daemon's settings.
+type Config struct {
+	Node        string
+	NodeIP      netip.Addr // this node's address, the host identity even before its Node object says so
+	ClusterName string
+	// LinkPinDir is the bpffs directory where each endpoint's TCX links are
+	// pinned, as LinkPinDir/<containerID>-{ingress,egress}.
+	LinkPinDir string
+	// RegistryPath is the file that remembers the registered endpoints.
+	RegistryPath string
+	// Debounce gathers a burst of changes into one regeneration (default 50 ms).
+	Debounce time.Duration
+	// EndpointTimeout bounds how long a registration waits for its endpoint
+	// to be enforced (default 25 s, under the API client's 30 s).
+	EndpointTimeout time.Duration
+}
+
+// Daemon is a running agent.
+type Daemon struct {
+	cfg      Config
+	log      *slog.Logger
+	dp       Datapath
+	watch    *k8s.Watcher
+	registry *endpoint.Registry
+	cookies  *datapathstate.Cookies
+	kick     chan struct{}
+
+	// epMu serialises registrations and removals, which attach and detach
+	// programs outside mu.
+	epMu  sync.Mutex
+	links map[string]Links // by container id
+
+	mu           sync.Mutex
+	installed    map[string]datapath.Endpoint // by container id, as last written
+	installedSeq map[string]uint64            // registry Seq each endpoint was installed at
+	identities   map[string]uint32
+	revision     uint64
+	generations  uint64
+	lastErr      error
+	policyErrors []string
+	started      bool
+	changed      chan struct{} // closed (and replaced) after each regeneration attempt
+}
+
+// New prepares a daemon and adopts the endpoints an earlier agent left;
+// Run starts it.
+func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger) (*Daemon, error) {
+	if cfg.Debounce == 0 {
+		cfg.Debounce = 50 * time.Millisecond
+	}
+	if cfg.EndpointTimeout == 0 {
+		cfg.EndpointTimeout = 25 * time.Second
+	}
+	if cfg.ClusterName == "" {
+		cfg.ClusterName = "default"
+	}
+	if err := os.MkdirAll(cfg.LinkPinDir, 0o700); err != nil {
+		return nil, fmt.Errorf("link pin directory: %w", err)
+	}
+	reg, err := endpoint.Open(cfg.RegistryPath)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		cfg: cfg, log: log, dp: dp, registry: reg,
+		cookies:      datapathstate.NewCookies(),
+		kick:         make(chan struct{}, 1),
+		links:        map[string]Links{},
+		installed:    map[string]datapath.Endpoint{},
+		installedSeq: map[string]uint64{},
+		identities:   map[string]uint32{},
+		changed:      make(chan struct{}),
+	}
+	d.watch = k8s.NewWatcher(cs, dyn, log, &k8s.EventReporter{Client: cs, Node: cfg.Node, Log: log}, d.trigger)
+	// Adopt before the API is served, so a registration cannot race it.
+	d.adopt()
+	return d, nil
+}
+
+// Run waits for the caches, and keeps the datapath in step until ctx ends. It leaves everything attached
+// and pinned when it returns, so that the next agent adopts it.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.watch.Start(ctx)
+	d.log.Info("waiting for the informer caches")
+	if !d.watch.WaitForSync(ctx) {
+		return ctx.Err()
+	}
+	d.mu.Lock()
+	d.started = true
+	d.mu.Unlock()
+	d.log.Info("informer caches synced")
+	d.trigger()
+	d.loop(ctx)
+	d.epMu.Lock()
+	defer d.epMu.Unlock()
+	for _, l := range d.links {
+		l.Close()
+	}
+	return nil
+}
+
+// trigger asks for a regeneration; it never blocks, so informer handlers
+// can call it.
+func (d *Daemon) trigger() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) pinOf(containerID string) string {
+	return filepath.Join(d.cfg.LinkPinDir, containerID)
+}

@@ -1,0 +1,33 @@
+package daemon
+
+import (
+	"github.com/kestrelnet/kestrel/agent/datapathstate"
+	"github.com/kestrelnet/kestrel/datapath"
+)
+
+// Datapath is what the daemon needs of the loaded datapath. Tests of the
+// control loop substitute one that records instead of needing a kernel.
+type Datapath interface {
+	datapathstate.Writer
+	// Attach attaches the pod programs to a host-side device, pinning the
+	// links at pin (adopting links already pinned there).
+	Attach(ifindex int, pin string) (Links, error)
+}
+
+// Links are one device's attachments.
+type Links interface {
+	Close() error  // release our handles; pinned links stay attached
+	Detach() error // unpin and detach
+}
+
+// Kernel adapts a loaded *datapath.Datapath.
+type Kernel struct{ *datapath.Datapath }
+
+// Attach implements Datapath.
+func (k Kernel) Attach(ifindex int, pin string) (Links, error) {
+	l, err := k.AttachPodDevice(ifindex, pin)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}

@@ -1,0 +1,89 @@
+package daemon
+
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/kestrelnet/kestrel/datapath"
+)
+
+// fakeDatapath records what the daemon writes, in place of a kernel.
+type fakeDatapath struct {
+	mu        sync.Mutex
+	ipcache   map[netip.Prefix]uint32
+	endpoints map[uint32]datapath.Endpoint
+	policies  map[uint32][]datapath.PolicyEntry
+	attached  map[string]int // pin -> ifindex
+}
+
+func newFakeDatapath() *fakeDatapath {
+	return &fakeDatapath{
+		ipcache:   map[netip.Prefix]uint32{},
+		endpoints: map[uint32]datapath.Endpoint{},
+		policies:  map[uint32][]datapath.PolicyEntry{},
+		attached:  map[string]int{},
+	}
+}
+
+func (f *fakeDatapath) SyncIPCache(es []datapath.IPCacheEntry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ipcache = map[netip.Prefix]uint32{}
+	for _, e := range es {
+		f.ipcache[e.Prefix] = e.Identity
+	}
+	return nil
+}
+
+func (f *fakeDatapath) SetPolicies(ps map[uint32][]datapath.PolicyEntry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, p := range ps {
+		f.policies[id] = p
+	}
+	return nil
+}
+
+func (f *fakeDatapath) UpsertEndpoint(ep datapath.Endpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.endpoints[ep.ID] = ep
+	return nil
+}
+
+func (f *fakeDatapath) DeleteEndpoint(ep datapath.Endpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.endpoints, ep.ID)
+	delete(f.policies, ep.ID)
+	return nil
+}
+
+func (f *fakeDatapath) Attach(ifindex int, pin string) (Links, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attached[pin] = ifindex
+	return &fakeLinks{f: f, pin: pin}, nil
+}
+
+type fakeLinks struct {
+	f   *fakeDatapath
+	pin string
+}
+
+func (l *fakeLinks) Close() error { return nil }
+
+func (l *fakeLinks) Detach() error {
+	l.f.mu.Lock()
+	defer l.f.mu.Unlock()
+	delete(l.f.attached, l.pin)
+	return nil
+}
+
+// endpoint returns a copy of an endpoint and its policy.
+func (f *fakeDatapath) endpoint(id uint32) (datapath.Endpoint, []datapath.PolicyEntry, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ep, ok := f.endpoints[id]
+	return ep, append([]datapath.PolicyEntry(nil), f.policies[id]...), ok
+}

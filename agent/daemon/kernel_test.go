@@ -1,0 +1,289 @@
+package daemon_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/agent/daemon"
+	"github.com/kestrelnet/kestrel/agent/k8s"
+	"github.com/kestrelnet/kestrel/datapath"
+	"github.com/kestrelnet/kestrel/datapath/datapathtest"
+)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bpffs mounts a private bpf filesystem for the agent's pins.
+func bpffs(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("bpf", dir, "bpf", 0, ""); err != nil {
+		t.Fatalf("mount bpffs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// network is a node namespace and a pod namespace joined by a veth pair, as
+// the CNI plugin wires a pod: the host side lxc0 stays in the node.
+type network struct {
+	orig, node, pod netns.NsHandle
+	hostIfindex     int
+	nodeIP, podIP   netip.Addr
+}
+
+func newNetwork(t *testing.T) *network {
+	t.Helper()
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+	orig, err := netns.Get()
+	must(t, err)
+	n := &network{orig: orig, nodeIP: netip.MustParseAddr("10.201.0.1"), podIP: netip.MustParseAddr("10.201.0.2")}
+	nodeName := fmt.Sprintf("kestrel-agent-test-node-%d", os.Getpid())
+	podName := fmt.Sprintf("kestrel-agent-test-pod-%d", os.Getpid())
+	if n.node, err = netns.NewNamed(nodeName); err != nil {
+		t.Fatalf("create netns: %v", err)
+	}
+	if n.pod, err = netns.NewNamed(podName); err != nil {
+		t.Fatalf("create netns: %v", err)
+	}
+	must(t, netns.Set(orig))
+	t.Cleanup(func() {
+		netns.Set(orig)
+		n.node.Close()
+		n.pod.Close()
+		netns.DeleteNamed(nodeName)
+		netns.DeleteNamed(podName)
+	})
+	hn, err := netlink.NewHandleAt(n.node)
+	must(t, err)
+	defer hn.Close()
+	hp, err := netlink.NewHandleAt(n.pod)
+	must(t, err)
+	defer hp.Close()
+	must(t, hn.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "lxc0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(n.pod)}))
+	host, err := hn.LinkByName("lxc0")
+	must(t, err)
+	peer, err := hp.LinkByName("eth0")
+	must(t, err)
+	n.hostIfindex = host.Attrs().Index
+	must(t, hn.AddrAdd(host, &netlink.Addr{IPNet: &net.IPNet{IP: n.nodeIP.AsSlice(), Mask: net.CIDRMask(24, 32)}}))
+	must(t, hp.AddrAdd(peer, &netlink.Addr{IPNet: &net.IPNet{IP: n.podIP.AsSlice(), Mask: net.CIDRMask(24, 32)}}))
+	must(t, hn.LinkSetUp(host))
+	must(t, hp.LinkSetUp(peer))
+	return n
+}
+
+// in runs f with the calling (locked) thread inside ns.
+func (n *network) in(t *testing.T, ns netns.NsHandle, f func()) {
+	t.Helper()
+	must(t, netns.Set(ns))
+	defer netns.Set(n.orig)
+	f()
+}
+
+// nodeKernel attaches inside the node namespace. The real agent runs wholly
+// inside its node's namespace; this test process does not, and a netns is
+// per thread, so the attach call is pinned to a thread moved there.
+type nodeKernel struct {
+	daemon.Kernel
+	node netns.NsHandle
+}
+
+func (k nodeKernel) Attach(ifindex int, pin string) (daemon.Links, error) {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer orig.Close()
+	if err := netns.Set(k.node); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	l, err := k.Kernel.Attach(ifindex, pin)
+	if netns.Set(orig) == nil {
+		runtime.UnlockOSThread() // a thread left in the node namespace must die with its goroutine
+	}
+	return l, err
+}
+
+func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
+	fs := bpffs(t)
+	dp := datapathtest.LoadConfig(t, datapath.Config{PinPath: filepath.Join(fs, "maps")})
+	n := newNetwork(t)
+
+	cs := fake.NewSimpleClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", ResourceVersion: "1"}},
+		&corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: "node-1", ResourceVersion: "2"},
+			Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.nodeIP.String()}}},
+		},
+		&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "a", Labels: map[string]string{"app": "a"}, ResourceVersion: "3"},
+			Spec:       corev1.PodSpec{NodeName: "node-1"},
+		},
+	)
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(k8sruntime.NewScheme(), k8s.ListKinds)
+	state := t.TempDir()
+	socket := filepath.Join(state, "agent.sock")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d, err := daemon.New(daemon.Config{
+		Node: "node-1", NodeIP: n.nodeIP,
+		LinkPinDir:   filepath.Join(fs, "links"),
+		RegistryPath: filepath.Join(state, "endpoints.json"),
+	}, nodeKernel{daemon.Kernel{Datapath: dp}, n.node}, cs, dyn, log)
+	must(t, err)
+	ln, err := api.Listen(socket)
+	must(t, err)
+	if fi, err := os.Stat(socket); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v", fi.Mode(), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served, ran := make(chan struct{}), make(chan struct{})
+	go func() { api.Serve(ctx, ln, d, log); close(served) }()
+	go func() { d.Run(ctx); close(ran) }()
+	t.Cleanup(func() { cancel(); <-served; <-ran })
+
+	client := api.NewClient(socket)
+	waitFor(t, "healthz", func() bool { return client.Healthz(ctx) == nil })
+	resp, err := client.PutEndpoint(ctx, api.EndpointRequest{
+		ContainerID: "c0ffee", PodNamespace: "default", PodName: "a",
+		HostInterface: "lxc0", HostIfIndex: n.hostIfindex, IPs: []string{n.podIP.String()},
+	})
+	if err != nil {
+		datapathtest.SkipOrFail(t, err)
+	}
+	if resp.ID == 0 || resp.Identity < 256 {
+		t.Fatalf("endpoint response %+v", resp)
+	}
+	defer client.DeleteEndpoint(context.Background(), "c0ffee")
+	for _, suffix := range []string{"-ingress", "-egress"} {
+		if _, err := os.Stat(filepath.Join(fs, "links", "c0ffee"+suffix)); err != nil {
+			t.Fatalf("link not pinned: %v", err)
+		}
+	}
+
+	echo := listen(t, n, "8080")
+	connect := func() error {
+		var c net.Conn
+		var err error
+		n.in(t, n.pod, func() { c, err = net.DialTimeout("tcp", echo, 700*time.Millisecond) })
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write([]byte("ping\n")); err != nil {
+			return err
+		}
+		_, err = bufio.NewReader(c).ReadString('\n')
+		return err
+	}
+	if err := connect(); err != nil {
+		t.Fatalf("no policy selects the pod, yet connecting failed: %v", err)
+	}
+
+	tcp := corev1.ProtocolTCP
+	other := intstr.FromInt32(9090)
+	np := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "only-9090", ResourceVersion: "50"},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "a"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress:      []networkingv1.NetworkPolicyEgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &other}}}},
+		},
+	}
+	_, err = cs.NetworkingV1().NetworkPolicies("default").Create(ctx, np, metav1.CreateOptions{})
+	must(t, err)
+	waitFor(t, "policy revision 50", func() bool {
+		st, err := client.Status(ctx)
+		return err == nil && st.PolicyRevision >= 50
+	})
+	if err := connect(); err == nil {
+		t.Fatal("the egress policy allows only 9090, yet connecting to 8080 succeeded")
+	}
+
+	must(t, cs.NetworkingV1().NetworkPolicies("default").Delete(ctx, "only-9090", metav1.DeleteOptions{}))
+	waitFor(t, "egress no longer enforced", func() bool {
+		st, err := client.Status(ctx)
+		return err == nil && len(st.Endpoints) == 1 && !st.Endpoints[0].EgressEnforced
+	})
+	if err := connect(); err != nil {
+		t.Fatalf("the policy is gone, yet connecting failed: %v", err)
+	}
+
+	must(t, client.DeleteEndpoint(ctx, "c0ffee"))
+	must(t, client.DeleteEndpoint(ctx, "c0ffee"))
+	if _, err := os.Stat(filepath.Join(fs, "links", "c0ffee-ingress")); !os.IsNotExist(err) {
+		t.Fatalf("link still pinned after delete: %v", err)
+	}
+}
+
+// listen runs an echo server in the node namespace and returns its address.
+func listen(t *testing.T, n *network, port string) string {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	n.in(t, n.node, func() { ln, err = net.Listen("tcp", net.JoinHostPort(n.nodeIP.String(), port)) })
+	must(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					c.Write([]byte(line))
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kestrelnet/kestrel/agent/datapathstate"
+	"github.com/kestrelnet/kestrel/agent/policy"
+)
+
+const maxBackoff = 10 * time.Second
+
+// loop regenerates after every burst of changes, and retries a failed
+// regeneration with growing delays even if nothing changes.
+func (d *Daemon) loop(ctx context.Context) {
+	var backoff time.Duration
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.kick:
+		case <-retry:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d.cfg.Debounce):
+		}
+		select { // changes during the debounce are part of this regeneration
+		case <-d.kick:
+		default:
+		}
+		start := time.Now()
+		if err := d.regenerate(); err != nil {
+			backoff = min(max(2*backoff, 100*time.Millisecond), maxBackoff)
+			retry = time.After(backoff)
+			d.log.Error("regeneration failed; the datapath keeps its previous state", "err", err, "retry_in", backoff)
+			continue
+		}
+		backoff, retry = 0, nil
+		d.log.Debug("regenerated", "took", time.Since(start).Round(time.Microsecond))
+	}
+}
+
+// regenerate computes this node's datapath state from the caches and the
+// endpoint registry, validates all of it, and only then writes it.
+func (d *Daemon) regenerate() (err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	defer func() {
+		d.lastErr = err
+		d.generations++
+		close(d.changed)
+		d.changed = make(chan struct{})
+	}()
+	snap := d.watch.Snapshot()
+	records := d.registry.List()
+	var pols []policy.Object
+	var problems []string
+	for _, p := range snap.Policies {
+		if p.Err != nil {
+			problems = append(problems, p.Err.Error())
+			continue
+		}
+		pols = append(pols, p.Parsed)
+	}
+	d.policyErrors = problems
+	res, err := policy.Resolve(policy.Input{
+		ClusterName: d.cfg.ClusterName,
+		Namespaces:  snap.Namespaces,
+		Pods:        podsForResolve(snap.Pods, records),
+		Policies:    pols,
+	})
+	if err != nil {
+		return fmt.Errorf("resolve policy: %w", err)
+	}
+	nodeIPs := nodeAddresses(snap.Nodes, d.cfg.Node, d.cfg.NodeIP)
+	st, err := datapathstate.Compute(res, d.cfg.Node, nodeIPs, locals(records), d.cookies)
+	if err != nil {
+		return err
+	}
+	// An endpoint whose pod left the API before the CNI plugin removed it
+	// keeps what it had: its sandbox still exists until the CNI DEL.
+	for _, key := range st.Pending {
+		if old, ok := d.installed[key]; ok {
+			st.Endpoints[key] = old
+			st.Identity[key] = old.Identity
+		}
+	}
+	d.installed, err = datapathstate.Apply(d.dp, d.installed, st)
+	if err != nil {
+		return fmt.Errorf("write datapath: %w", err)
+	}
+	pending := map[string]bool{}
+	for _, key := range st.Pending {
+		pending[key] = true
+	}
+	for _, r := range records {
+		if _, ok := st.Endpoints[r.ContainerID]; ok && !pending[r.ContainerID] {
+			d.installedSeq[r.ContainerID] = r.Seq
+		}
+	}
+	d.identities = st.Identity
+	d.revision = max(d.revision, snap.Revision)
+	return nil
+}

@@ -1,0 +1,274 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/agent/identity"
+	"github.com/kestrelnet/kestrel/agent/k8s"
+	"github.com/kestrelnet/kestrel/datapath"
+)
+
+// cluster is a daemon for node-1 against fake API clients and a fake datapath.
+type cluster struct {
+	t   *testing.T
+	cs  *fake.Clientset
+	dyn *dynamicfake.FakeDynamicClient
+	dp  *fakeDatapath
+	d   *Daemon
+}
+
+func node(name, ip string) *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: "1"},
+		Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}},
+	}
+}
+
+func pod(name, nodeName, ip, app string) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"app": app}, ResourceVersion: "2"},
+		Spec:       corev1.PodSpec{NodeName: nodeName},
+	}
+	if ip != "" {
+		p.Status.PodIPs = []corev1.PodIP{{IP: ip}}
+		p.Status.PodIP = ip
+	}
+	return p
+}
+
+func newCluster(t *testing.T, objs ...runtime.Object) *cluster {
+	t.Helper()
+	base := []runtime.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", ResourceVersion: "1"}},
+		node("node-1", "172.30.0.11"), node("node-2", "172.30.0.12"),
+	}
+	c := &cluster{
+		t:   t,
+		cs:  fake.NewSimpleClientset(append(base, objs...)...),
+		dyn: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), k8s.ListKinds),
+		dp:  newFakeDatapath(),
+	}
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	d, err := New(Config{
+		Node: "node-1", NodeIP: netip.MustParseAddr("172.30.0.11"),
+		LinkPinDir: filepath.Join(dir, "links"), RegistryPath: filepath.Join(dir, "endpoints.json"),
+		Debounce: 5 * time.Millisecond, EndpointTimeout: 5 * time.Second,
+	}, c.dp, c.cs, c.dyn, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// eventually polls cond until it holds or a few seconds pass.
+func (c *cluster) eventually(what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out waiting until %s; status %+v", what, c.d.Status(context.Background()))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (c *cluster) put(containerID, podName, ip string) api.EndpointResponse {
+	c.t.Helper()
+	resp, err := c.d.PutEndpoint(context.Background(), api.EndpointRequest{
+		ContainerID: containerID, PodNamespace: "default", PodName: podName,
+		HostInterface: "lxc" + containerID, HostIfIndex: 42, IPs: []string{ip},
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp
+}
+
+func hasEntry(entries []datapath.PolicyEntry, want datapath.PolicyEntry) bool {
+	for _, e := range entries {
+		e.Cookie = 0
+		if e == want {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRegisteredEndpointGetsIdentityAndIPCache(t *testing.T) {
+	// The local pod has no IP in the API yet, as during a real CNI ADD.
+	c := newCluster(t, pod("a", "node-1", "", "a"), pod("b", "node-2", "10.244.1.5", "b"))
+	resp := c.put("c1", "a", "10.244.0.5")
+	if resp.ID == 0 || resp.Identity < uint32(identity.MinClusterIdentity) {
+		t.Fatalf("response %+v lacks an endpoint id or a pod identity", resp)
+	}
+	ep, _, ok := c.dp.endpoint(resp.ID)
+	if !ok || ep.Identity != resp.Identity || ep.IngressEnforced || ep.EgressEnforced || ep.IfIndex != 42 {
+		t.Fatalf("installed endpoint %+v (present %v) does not match %+v, unenforced, on ifindex 42", ep, ok, resp)
+	}
+	if pin := filepath.Join(c.d.cfg.LinkPinDir, "c1"); c.dp.attached[pin] != 42 {
+		t.Fatalf("not attached at %s: %v", pin, c.dp.attached)
+	}
+	c.dp.mu.Lock()
+	ipc := c.dp.ipcache
+	c.dp.mu.Unlock()
+	for p, want := range map[string]uint32{
+		"172.30.0.11/32": uint32(identity.Host), "172.30.0.12/32": uint32(identity.RemoteNode),
+		"10.244.0.5/32": resp.Identity,
+	} {
+		if got := ipc[netip.MustParsePrefix(p)]; got != want {
+			t.Errorf("ipcache %s = %d, want %d", p, got, want)
+		}
+	}
+	if ipc[netip.MustParsePrefix("10.244.1.5/32")] < uint32(identity.MinClusterIdentity) {
+		t.Errorf("the remote pod is not in the ipcache: %v", ipc)
+	}
+	st := c.d.Status(context.Background())
+	if len(st.Endpoints) != 1 || st.Endpoints[0].Pod != "default/a" || st.PolicyRevision < 2 {
+		t.Fatalf("status %+v", st)
+	}
+
+	if err := c.d.DeleteEndpoint(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.d.DeleteEndpoint(context.Background(), "c1"); err != nil {
+		t.Fatalf("a second delete must succeed: %v", err)
+	}
+	if _, _, ok := c.dp.endpoint(resp.ID); ok || len(c.dp.attached) != 0 {
+		t.Fatalf("endpoint still installed or attached after delete: %v", c.dp.attached)
+	}
+}
+
+func TestNetworkPolicyEnforcesIngressAndAdvancesRevision(t *testing.T) {
+	c := newCluster(t, pod("a", "node-1", "", "a"), pod("b", "node-2", "10.244.1.5", "b"))
+	resp := c.put("c1", "a", "10.244.0.5")
+	tcp := corev1.ProtocolTCP
+	port := intstr.FromInt32(80)
+	np := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "allow-b", ResourceVersion: "100"},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "a"}},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "b"}}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}},
+			}},
+		},
+	}
+	if _, err := c.cs.NetworkingV1().NetworkPolicies("default").Create(context.Background(), np, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("the policy revision reaches the policy's resourceVersion", func() bool { return c.d.Revision() >= 100 })
+	ep, entries, _ := c.dp.endpoint(resp.ID)
+	if !ep.IngressEnforced || ep.EgressEnforced {
+		t.Fatalf("endpoint %+v: want ingress enforced only", ep)
+	}
+	c.dp.mu.Lock()
+	idB := c.dp.ipcache[netip.MustParsePrefix("10.244.1.5/32")]
+	c.dp.mu.Unlock()
+	want := datapath.PolicyEntry{Identity: idB, Direction: datapath.Ingress, Protocol: 6, PortLo: 80, PortHi: 80, Action: datapath.PolicyAllow}
+	if !hasEntry(entries, want) {
+		t.Fatalf("policy %+v lacks %+v", entries, want)
+	}
+	host := datapath.PolicyEntry{Identity: uint32(identity.Host), Direction: datapath.Ingress, Action: datapath.PolicyAllow}
+	if !hasEntry(entries, host) {
+		t.Fatalf("policy %+v lacks the allow-localhost entry", entries)
+	}
+}
+
+func TestBadCiliumPolicyIsReportedAndIgnored(t *testing.T) {
+	c := newCluster(t, pod("a", "node-1", "", "a"))
+	resp := c.put("c1", "a", "10.244.0.5")
+	bad := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+		"metadata": map[string]any{"namespace": "default", "name": "typo", "resourceVersion": "200", "uid": "u-bad"},
+		"spec": map[string]any{
+			"endpointSelector": map[string]any{"matchLabels": map[string]any{"app": "a"}},
+			"ingress":          []any{map[string]any{"fromEndpointz": []any{map[string]any{}}}},
+		},
+	}}
+	good := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+		"metadata": map[string]any{"namespace": "default", "name": "egress-deny", "resourceVersion": "201", "uid": "u-good"},
+		"spec": map[string]any{
+			"endpointSelector": map[string]any{"matchLabels": map[string]any{"app": "a"}},
+			"egress":           []any{map[string]any{}},
+		},
+	}}
+	for _, o := range []*unstructured.Unstructured{bad, good} {
+		if _, err := c.dyn.Resource(k8s.CNPResource).Namespace("default").Create(context.Background(), o, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.eventually("both policies are seen", func() bool { return c.d.Revision() >= 201 })
+	st := c.d.Status(context.Background())
+	if len(st.PolicyErrors) != 1 || !strings.Contains(st.PolicyErrors[0], "CiliumNetworkPolicy/default/typo") || !strings.Contains(st.PolicyErrors[0], "fromEndpointz") {
+		t.Fatalf("policy errors %q should name the object and the field", st.PolicyErrors)
+	}
+	if ep, _, _ := c.dp.endpoint(resp.ID); !ep.EgressEnforced || ep.IngressEnforced {
+		t.Fatalf("the good policy should still make egress enforced only: %+v", ep)
+	}
+	c.eventually("a warning event is recorded", func() bool {
+		evs, _ := c.cs.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{})
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "typo" && e.Reason == "PolicyRejected" && strings.Contains(e.Message, "fromEndpointz") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestRegistrationWaitsForThePod(t *testing.T) {
+	c := newCluster(t)
+	done := make(chan api.EndpointResponse)
+	go func() { done <- c.put("c1", "late", "10.244.0.9") }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-done:
+		t.Fatal("registration returned before the pod existed")
+	default:
+	}
+	if _, err := c.cs.CoreV1().Pods("default").Create(context.Background(), pod("late", "node-1", "", "late"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case resp := <-done:
+		if _, _, ok := c.dp.endpoint(resp.ID); !ok {
+			t.Fatal("registration returned but the endpoint is not installed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("registration did not complete after the pod appeared")
+	}
+}

@@ -1,0 +1,47 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+)
+
+// Status reports the local endpoints as installed and the policy revision.
+func (d *Daemon) Status(context.Context) api.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := api.Status{Node: d.cfg.Node, PolicyRevision: d.revision, PolicyErrors: d.policyErrors, Endpoints: []api.EndpointStatus{}}
+	if d.lastErr != nil {
+		st.LastError = d.lastErr.Error()
+	}
+	for _, rec := range d.registry.List() {
+		es := api.EndpointStatus{ID: rec.ID, Pod: rec.Pod(), Identity: d.identities[rec.ContainerID]}
+		for _, ip := range rec.IPs {
+			es.IPs = append(es.IPs, ip.String())
+		}
+		if ep, ok := d.installed[rec.ContainerID]; ok {
+			es.IngressEnforced, es.EgressEnforced = ep.IngressEnforced, ep.EgressEnforced
+		}
+		st.Endpoints = append(st.Endpoints, es)
+	}
+	return st
+}
+
+// Healthz is nil once the caches are synced (the datapath is loaded before
+// the daemon exists).
+func (d *Daemon) Healthz(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.started {
+		return fmt.Errorf("%w: informer caches not synced yet", api.ErrNotReady)
+	}
+	return nil
+}
+
+// Revision returns the highest resourceVersion whose effect is in the datapath.
+func (d *Daemon) Revision() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.revision
+}

@@ -1,0 +1,146 @@
+package k8s
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Watcher holds the informers and their caches.
+type Watcher struct {
+	log      *slog.Logger
+	onChange func()
+	rev      revision
+	policies *policyCache
+
+	typed                                         informers.SharedInformerFactory
+	dynamic                                       dynamicinformer.DynamicSharedInformerFactory
+	pods, namespaces, nodes, netpols, cnps, ccnps cache.SharedIndexInformer
+}
+
+// NewWatcher sets up the informers; onChange is called (from informer
+// goroutines, so it must not block) whenever a watched object changes.
+// reporter, if not nil, is told about policies that fail to parse.
+func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger, reporter Reporter, onChange func()) *Watcher {
+	w := &Watcher{
+		log:      log,
+		onChange: onChange,
+		policies: newPolicyCache(log, reporter),
+		typed:    informers.NewSharedInformerFactory(cs, 0),
+		dynamic:  dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0),
+	}
+	w.pods = w.typed.Core().V1().Pods().Informer()
+	w.namespaces = w.typed.Core().V1().Namespaces().Informer()
+	w.nodes = w.typed.Core().V1().Nodes().Informer()
+	w.netpols = w.typed.Networking().V1().NetworkPolicies().Informer()
+	w.cnps = w.dynamic.ForResource(CNPResource).Informer()
+	w.ccnps = w.dynamic.ForResource(CCNPResource).Informer()
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    w.changed,
+		UpdateFunc: func(_, obj any) { w.changed(obj) },
+		DeleteFunc: w.changed,
+	}
+	for _, inf := range w.informers() {
+		inf.AddEventHandler(h)
+	}
+	return w
+}
+
+func (w *Watcher) informers() []cache.SharedIndexInformer {
+	return []cache.SharedIndexInformer{w.pods, w.namespaces, w.nodes, w.netpols, w.cnps, w.ccnps}
+}
+
+func (w *Watcher) changed(obj any) {
+	w.rev.see(obj)
+	w.onChange()
+}
+
+// Start runs the informers until ctx ends.
+func (w *Watcher) Start(ctx context.Context) {
+	w.typed.Start(ctx.Done())
+	w.dynamic.Start(ctx.Done())
+}
+
+// WaitForSync blocks until every cache holds a full list, or ctx ends.
+func (w *Watcher) WaitForSync(ctx context.Context) bool {
+	var synced []cache.InformerSynced
+	for _, inf := range w.informers() {
+		synced = append(synced, inf.HasSynced)
+	}
+	return cache.WaitForCacheSync(ctx.Done(), synced...)
+}
+
+// Synced reports whether every cache holds a full list.
+func (w *Watcher) Synced() bool {
+	for _, inf := range w.informers() {
+		if !inf.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
+// Snapshot is the caches' content at one moment.
+type Snapshot struct {
+	Namespaces []*corev1.Namespace
+	Pods       []*corev1.Pod // every pod, with or without an address
+	Nodes      []*corev1.Node
+	Policies   []PolicyObject // parsed and rejected alike
+	// Revision is the highest resourceVersion whose change the snapshot
+	// includes. It is read before the caches, so it never claims more.
+	Revision uint64
+}
+
+// Snapshot reads every cache. The objects are shared with the caches and
+// must not be modified.
+func (w *Watcher) Snapshot() Snapshot {
+	s := Snapshot{Revision: w.rev.load()}
+	s.Namespaces = listTyped[*corev1.Namespace](w.namespaces)
+	s.Pods = listTyped[*corev1.Pod](w.pods)
+	s.Nodes = listTyped[*corev1.Node](w.nodes)
+	var raw []any
+	for _, np := range listTyped[*networkingv1.NetworkPolicy](w.netpols) {
+		raw = append(raw, np)
+	}
+	for _, inf := range []cache.SharedIndexInformer{w.cnps, w.ccnps} {
+		for _, u := range listTyped[*unstructured.Unstructured](inf) {
+			raw = append(raw, u)
+		}
+	}
+	s.Policies = w.policies.parseAll(raw)
+	return s
+}
+
+// Pod returns a pod from the cache.
+func (w *Watcher) Pod(namespace, name string) (*corev1.Pod, bool) {
+	obj, ok, err := w.pods.GetStore().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	p, ok := obj.(*corev1.Pod)
+	return p, ok
+}
+
+// listTyped returns a cache's objects of type T, sorted by key so that two
+// snapshots of the same state are equal.
+func listTyped[T any](inf cache.SharedIndexInformer) []T {
+	keys := inf.GetStore().ListKeys()
+	sort.Strings(keys)
+	out := make([]T, 0, len(keys))
+	for _, k := range keys {
+		obj, ok, _ := inf.GetStore().GetByKey(k)
+		if t, isT := obj.(T); ok && isT {
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -1,0 +1,146 @@
+// Command kestrel-agent is Kestrel's node daemon. It runs in the node's
+// network namespace, watches the cluster, programs this node's eBPF datapath
+// and answers the CNI plugin on a unix socket. See sim/README.md, "The agent".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/agent/daemon"
+	"github.com/kestrelnet/kestrel/datapath"
+)
+
+type options struct {
+	node, kubeconfig, socket, bpffs, nodeIP, clusterName, logLevel string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.node, "node", "", "name of this node's Node object (required)")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (required)")
+	flag.StringVar(&o.socket, "socket", "", "unix socket of the agent API; endpoints.json is kept next to it (required)")
+	flag.StringVar(&o.bpffs, "bpffs", "", "directory on a mounted bpf filesystem for this agent's pins (required)")
+	flag.StringVar(&o.nodeIP, "node-ip", "", "this node's address, given the host identity (required)")
+	flag.StringVar(&o.clusterName, "cluster-name", "default", "cluster name in pod identities")
+	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "kestrel-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", o.node)
+	// client-go logs through klog; one format keeps the log readable.
+	klog.SetSlogLogger(log.With("component", "client-go"))
+	for name, v := range map[string]string{"node": o.node, "kubeconfig": o.kubeconfig, "socket": o.socket, "bpffs": o.bpffs, "node-ip": o.nodeIP} {
+		if v == "" {
+			return fmt.Errorf("--%s is required", name)
+		}
+	}
+	nodeIP, err := netip.ParseAddr(o.nodeIP)
+	if err != nil {
+		return fmt.Errorf("--node-ip: %w", err)
+	}
+	if err := checkBPFFS(o.bpffs); err != nil {
+		return err
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("--kubeconfig: %w", err)
+	}
+	rc.UserAgent = "kestrel-agent/" + o.node
+	rc.QPS, rc.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+
+	dp, err := datapath.Load(datapath.Config{PinPath: filepath.Join(o.bpffs, "maps")})
+	if err != nil {
+		return err
+	}
+	// Closing releases our handles only: maps and links stay pinned, so the
+	// next agent adopts them and pods keep their policy meanwhile.
+	defer dp.Close()
+	log.Info("datapath loaded", "pins", o.bpffs)
+
+	d, err := daemon.New(daemon.Config{
+		Node: o.node, NodeIP: nodeIP, ClusterName: o.clusterName,
+		LinkPinDir:   filepath.Join(o.bpffs, "links"),
+		RegistryPath: filepath.Join(filepath.Dir(o.socket), "endpoints.json"),
+	}, daemon.Kernel{Datapath: dp}, cs, dyn, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ln, err := api.Listen(o.socket)
+	if err != nil {
+		return fmt.Errorf("--socket: %w", err)
+	}
+	defer os.Remove(o.socket)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- api.Serve(ctx, ln, d, log) }()
+	log.Info("serving the agent API", "socket", o.socket)
+	runErr := d.Run(ctx)
+	stop()
+	if err := <-serveErr; err != nil && runErr == nil {
+		runErr = err
+	}
+	if errors.Is(runErr, context.Canceled) {
+		runErr = nil
+	}
+	log.Info("stopped; datapath state stays pinned for the next agent")
+	return runErr
+}
+
+// checkBPFFS makes sure dir lies on a mounted bpf filesystem (creating dir
+// there if needed): the agent mounts nothing, and pins elsewhere would fail
+// or, worse, not survive as pins.
+func checkBPFFS(dir string) error {
+	probe := dir
+	for {
+		if _, err := os.Stat(probe); err == nil {
+			break
+		}
+		parent := filepath.Dir(probe)
+		if parent == probe {
+			break
+		}
+		probe = parent
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(probe, &st); err != nil {
+		return fmt.Errorf("--bpffs %s: %w", dir, err)
+	}
+	if st.Type != unix.BPF_FS_MAGIC {
+		return fmt.Errorf("--bpffs %s: %s is not on a bpf filesystem (mount one first: mount -t bpf bpf /sys/fs/bpf)", dir, probe)
+	}
+	return os.MkdirAll(dir, 0o700)
+}
