@@ -28,8 +28,8 @@ deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, i
 generate: ## Regenerate the bpf2go bindings and objects (needs clang-19)
 	go generate ./...
 
-build: ## Build bin/kestrel
-	go build -o bin/kestrel ./tools/kestrel
+build: ## Build bin/kestrel, bin/kestrel-agent, bin/kestrel-cni
+	go build -o bin/ ./tools/...
 
 test: build ## Vet, run every test (privileged ones on this kernel), then the scenario suites in unit mode
 	go vet ./...

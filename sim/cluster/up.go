@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
+	"github.com/kestrelnet/kestrel/sim/network"
+)
+
+// Options shape a cluster.
+type Options struct {
+	Name      string // default kestrel
+	Nodes     int    // default 1
+	BinDir    string // holds kestrel, kestrel-agent, kestrel-cni (default: next to this executable)
+	K8sBinDir string // default controlplane.DefaultBinDir()
+}
+
+// Info describes a running cluster.
+type Info struct {
+	Name, StateDir, Kubeconfig string
+	Nodes                      int
+	Took                       time.Duration
+}
+
+func (o *Options) defaults() error {
+	if o.Name == "" {
+		o.Name = "kestrel"
+	}
+	if o.Nodes <= 0 {
+		o.Nodes = 1
+	}
+	if o.BinDir == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.BinDir = filepath.Dir(self)
+	}
+	for _, b := range []string{"kestrel", "kestrel-agent", "kestrel-cni"} {
+		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
+			return fmt.Errorf("%s is missing from %s (run `make build`)", b, o.BinDir)
+		}
+	}
+	return network.ValidateName(o.Name)
+}
+
+// Up creates the cluster, or completes a partly running one, and returns when
+// every node is Ready and every agent answers.
+func Up(ctx context.Context, o Options) (*Info, error) {
+	start := time.Now()
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	state := controlplane.DefaultStateDir(o.Name)
+	if err := ensureBPFFS(); err != nil {
+		return nil, err
+	}
+	if err := network.Up(network.Options{Name: o.Name, Nodes: o.Nodes}); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	cp, err := controlplane.Start(ctx, controlplane.Options{Name: o.Name, StateDir: state, BinDir: o.K8sBinDir,
+		BindAddress: network.GatewayIP().String()})
+	if err != nil {
+		return nil, fmt.Errorf("control plane: %w", err)
+	}
+	for i := 1; i <= o.Nodes; i++ {
+		if err := startNode(o, state, i); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := controlplane.StartProcess(controlplane.ProcessSpec{Name: "scheduler", StateDir: state,
+		Path: filepath.Join(o.BinDir, "kestrel"), Args: []string{"sim", "scheduler", "--name", o.Name, "--state-dir", state}}); err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	if err := waitNodes(ctx, cp, state, o.Nodes); err != nil {
+		return nil, err
+	}
+	return &Info{Name: o.Name, StateDir: state, Kubeconfig: cp.Kubeconfig, Nodes: o.Nodes, Took: time.Since(start)}, nil
+}
+
+// startNode writes the node's CNI configuration and starts its agent (inside
+// the node namespace, through nsenter so the host's mounts stay visible) and
+// its kubelet (which enters the namespace itself).
+func startNode(o Options, state string, i int) error {
+	node := network.NodeName(i)
+	nodeDir := filepath.Join(state, "nodes", node)
+	if err := os.MkdirAll(nodeDir, 0o755); err != nil {
+		return err
+	}
+	if err := writeConflist(nodeDir, network.PodCIDR(i).String(), network.PodGateway(i).String()); err != nil {
+		return fmt.Errorf("%s: CNI configuration: %w", node, err)
+	}
+	nsenter, err := lookNsenter()
+	if err != nil {
+		return err
+	}
+	agent := controlplane.ProcessSpec{Name: node + "-agent", StateDir: state, Path: nsenter, Args: []string{
+		"--net=" + network.NetnsPath(network.NodeNetns(o.Name, i)), "--",
+		filepath.Join(o.BinDir, "kestrel-agent"),
+		"--node", node, "--kubeconfig", filepath.Join(state, "kubeconfig"),
+		"--socket", filepath.Join(nodeDir, "agent.sock"),
+		"--bpffs", pinDir(o.Name, node), "--node-ip", network.NodeIP(i).String()}}
+	if _, err := controlplane.StartProcess(agent); err != nil {
+		return fmt.Errorf("%s agent: %w", node, err)
+	}
+	kubelet := controlplane.ProcessSpec{Name: node + "-kubelet", StateDir: state, Path: filepath.Join(o.BinDir, "kestrel"),
+		Args: []string{"sim", "kubelet", "--name", o.Name, "--node", node, "--state-dir", state}}
+	if _, err := controlplane.StartProcess(kubelet); err != nil {
+		return fmt.Errorf("%s kubelet: %w", node, err)
+	}
+	return nil
+}
+
+func lookNsenter() (string, error) {
+	for _, p := range []string{"/usr/bin/nsenter", "/bin/nsenter"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("nsenter (util-linux) is needed to start agents inside node namespaces")
+}
+
+const upTimeout = 2 * time.Minute
+
+// waitNodes waits until every Node is Ready and every agent answers healthz.
+func waitNodes(ctx context.Context, cp *controlplane.ControlPlane, state string, n int) error {
+	cfg, err := cp.RESTConfig()
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(upTimeout)
+	for i := 1; i <= n; i++ {
+		node := network.NodeName(i)
+		sock := filepath.Join(state, "nodes", node, "agent.sock")
+		for {
+			nodeObj, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+			ready := err == nil && nodeReady(nodeObj)
+			agentErr := api.NewClient(sock).Healthz(ctx)
+			if ready && agentErr == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s not ready after %s (node ready=%v, agent: %v); logs in %s",
+					node, upTimeout, ready, agentErr, filepath.Join(state, "logs"))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

@@ -1,0 +1,85 @@
+package kubelet
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func newTestKubelet(t *testing.T, client *fake.Clientset, net podNetwork) *Kubelet {
+	t.Helper()
+	k, err := New(client, Options{Name: "kt", Node: "node-2", StateDir: t.TempDir(), KestrelBin: "/bin/false"}, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestTheNodeIsRegisteredWithItsPodCIDRAndAddresses(t *testing.T) {
+	client := fake.NewSimpleClientset()
+	k := newTestKubelet(t, client, nil)
+	ctx := context.Background()
+	if err := k.registerNode(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.registerNode(ctx); err != nil {
+		t.Fatalf("second registration: %v", err)
+	}
+	if err := k.updateNodeStatus(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	n, err := client.CoreV1().Nodes().Get(ctx, "node-2", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Spec.PodCIDR != "10.244.1.0/24" || len(n.Spec.PodCIDRs) != 1 || n.Spec.PodCIDRs[0] != "10.244.1.0/24" {
+		t.Errorf("podCIDR = %q %v", n.Spec.PodCIDR, n.Spec.PodCIDRs)
+	}
+	want := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "172.30.0.12"}, {Type: corev1.NodeHostName, Address: "node-2"}}
+	if len(n.Status.Addresses) != 2 || n.Status.Addresses[0] != want[0] || n.Status.Addresses[1] != want[1] {
+		t.Errorf("addresses = %v", n.Status.Addresses)
+	}
+	if q := n.Status.Capacity[corev1.ResourcePods]; q.String() != "110" {
+		t.Errorf("pods capacity = %s", q.String())
+	}
+	if c := readyOf(n); c == nil || c.Status != corev1.ConditionTrue {
+		t.Errorf("Ready = %+v", c)
+	}
+}
+
+func TestTheNodeIsNotReadyWhileThePodNetworkIsDown(t *testing.T) {
+	client := fake.NewSimpleClientset()
+	k := newTestKubelet(t, client, nil)
+	ctx := context.Background()
+	k.registerNode(ctx)
+	if err := k.updateNodeStatus(ctx, errors.New("kestrel-agent is not available")); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := client.CoreV1().Nodes().Get(ctx, "node-2", metav1.GetOptions{})
+	c := readyOf(n)
+	if c == nil || c.Status != corev1.ConditionFalse || c.Message != "container runtime network not ready: kestrel-agent is not available" {
+		t.Errorf("Ready = %+v", c)
+	}
+}
+
+func TestAForeignPodCIDRIsReportedNotOverwritten(t *testing.T) {
+	client := fake.NewSimpleClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-2"},
+		Spec: corev1.NodeSpec{PodCIDR: "10.9.0.0/24"}})
+	k := newTestKubelet(t, client, nil)
+	if err := k.registerNode(context.Background()); err == nil {
+		t.Fatal("registration accepted a node with another pod CIDR")
+	}
+}
+
+func readyOf(n *corev1.Node) *corev1.NodeCondition {
+	for i, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return &n.Status.Conditions[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package kubelet
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kestrelnet/kestrel/sim/network"
+	"github.com/kestrelnet/kestrel/sim/workload"
+)
+
+// proc is one container's process.
+type proc struct {
+	pid      int
+	started  time.Time
+	done     chan struct{} // closed when the process has ended
+	exitCode int           // valid once done; -1 when unknown (adopted)
+	finished time.Time
+}
+
+// containerArgv is what runs for a container: its command if it has one,
+// else the built-in echo servers on its declared ports.
+func containerArgv(kestrelBin string, pod *corev1.Pod, c corev1.Container) []string {
+	if len(c.Command) > 0 {
+		return append(append([]string{}, c.Command...), c.Args...)
+	}
+	return []string{kestrelBin, "sim", "workload", "--pod", pod.Namespace + "/" + pod.Name,
+		"--ports", workload.FormatPorts(workloadPorts(c))}
+}
+
+// workloadPorts are a container's ports as the workload serves them; ports
+// named http* get HTTP.
+func workloadPorts(c corev1.Container) []workload.Port {
+	var ports []workload.Port
+	for _, p := range c.Ports {
+		proto := string(p.Protocol)
+		if proto == "" {
+			proto = "TCP"
+		}
+		ports = append(ports, workload.Port{Number: int(p.ContainerPort), Protocol: proto,
+			HTTP: proto == "TCP" && len(p.Name) >= 4 && p.Name[:4] == "http"})
+	}
+	return ports
+}
+
+// startProcess runs argv inside the pod's namespace through `ip netns exec`,
+// in its own session so stopping it reaches its children too. It is not tied
+// to the kubelet's life: a restarted kubelet adopts it by pid.
+func startProcess(netnsName string, argv []string, env []corev1.EnvVar, logFile string) (*proc, error) {
+	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "---- %s start in %s: %q\n", time.Now().Format(time.RFC3339), netnsName, argv)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", netnsName}, argv...)...)
+	cmd.Env = os.Environ()
+	for _, e := range env {
+		cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %q: %w", argv, err)
+	}
+	p := &proc{pid: cmd.Process.Pid, started: time.Now(), done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		p.exitCode = 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			p.exitCode = ee.ExitCode()
+		}
+		p.finished = time.Now()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// adoptProcess takes over a process a previous kubelet started, if it still
+// runs in the pod's namespace: matching the namespace tells it apart from an
+// unrelated process that got the same pid.
+func adoptProcess(pid int, netnsName string) (*proc, bool) {
+	if !inNetns(pid, netnsName) {
+		return nil, false
+	}
+	p := &proc{pid: pid, started: time.Now(), done: make(chan struct{}), exitCode: -1}
+	go func() {
+		for syscall.Kill(pid, 0) == nil && inNetns(pid, netnsName) {
+			time.Sleep(time.Second)
+		}
+		p.finished = time.Now()
+		close(p.done)
+	}()
+	return p, true
+}
+
+func inNetns(pid int, netnsName string) bool {
+	var a, b syscall.Stat_t
+	if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &a) != nil {
+		return false
+	}
+	if syscall.Stat(network.NetnsPath(netnsName), &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after grace.
+func (p *proc) stop(grace time.Duration) {
+	signal := func(sig syscall.Signal) {
+		if syscall.Kill(-p.pid, sig) != nil {
+			syscall.Kill(p.pid, sig)
+		}
+	}
+	if !p.running() {
+		return
+	}
+	signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(grace):
+	}
+	signal(syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+}

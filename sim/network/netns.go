@@ -1,0 +1,121 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Do runs fn with the calling goroutine's thread inside the named namespace.
+// Sockets and sysctl writes made by fn belong to that namespace. If the thread
+// cannot be put back, it stays locked so the runtime retires it instead of
+// handing a thread in the wrong namespace to other goroutines.
+func Do(netnsName string, fn func() error) error {
+	target, err := netns.GetFromName(netnsName)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", netnsName, err)
+	}
+	defer target.Close()
+	return DoHandle(target, fn)
+}
+
+// DoHandle is Do for an open namespace handle.
+func DoHandle(target netns.NsHandle, fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(target); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter netns: %w", err)
+	}
+	fnErr := fn()
+	if err := netns.Set(orig); err != nil {
+		return errors.Join(fnErr, fmt.Errorf("return to original netns: %w", err))
+	}
+	runtime.UnlockOSThread()
+	return fnErr
+}
+
+// EnsureNetns creates the named namespace unless it exists. netns.NewNamed
+// moves the thread into the new namespace, so it runs in Do-like isolation.
+func EnsureNetns(netnsName string) error {
+	if h, err := netns.GetFromName(netnsName); err == nil {
+		h.Close()
+		return nil
+	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	created, err := netns.NewNamed(netnsName)
+	if err != nil {
+		// NewNamed may have switched before failing; go back before unlocking.
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		return fmt.Errorf("create netns %s: %w", netnsName, err)
+	}
+	created.Close()
+	if err := netns.Set(orig); err != nil {
+		return fmt.Errorf("return from new netns %s: %w", netnsName, err)
+	}
+	runtime.UnlockOSThread()
+	return nil
+}
+
+// DeleteNetns removes a named namespace; an absent one is not an error. A
+// name that is not mounted (its namespace was mounted in a mount namespace
+// that is gone) is just a file, and is removed as such.
+func DeleteNetns(netnsName string) error {
+	path := NetnsPath(netnsName)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	err := unix.Unmount(path, unix.MNT_DETACH)
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("delete netns %s: unmount: %w", netnsName, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete netns %s: %w", netnsName, err)
+	}
+	return nil
+}
+
+// ListNetns returns the named namespaces (the entries of /var/run/netns).
+func ListNetns() ([]string, error) {
+	entries, err := os.ReadDir("/var/run/netns")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// writeSysctl writes a sysctl of the calling thread's network namespace.
+func writeSysctl(key, value string) error {
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
+	}
+	return nil
+}

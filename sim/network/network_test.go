@@ -1,0 +1,136 @@
+package network
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// requirePrivileges skips without CAP_NET_ADMIN unless the CI variable says
+// this run must be privileged.
+func requirePrivileges(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 && os.Getenv("KESTREL_REQUIRE_PRIVILEGED") != "1" {
+		t.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces")
+	}
+}
+
+// skipIfMissing skips when the kernel lacks a feature Up relies on.
+func skipIfMissing(t *testing.T, err error, feature string) {
+	t.Helper()
+	if errors.Is(err, syscall.EOPNOTSUPP) && os.Getenv("KESTREL_REQUIRE_PRIVILEGED") != "1" {
+		t.Skipf("kernel lacks %s: %v", feature, err)
+	}
+}
+
+func TestUpConnectsNodesAndTheRootNamespaceAndDownRemovesEverything(t *testing.T) {
+	requirePrivileges(t)
+	name := fmt.Sprintf("t%x", os.Getpid()%0xfffff)
+	t.Cleanup(func() { Down(name) })
+
+	err := Up(Options{Name: name, Nodes: 2})
+	if errors.Is(err, ErrUnderlayTaken) {
+		t.Skipf("a sim cluster is up on this host and owns the one underlay: %v", err)
+	}
+	skipIfMissing(t, err, "veth or bridge links")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second run repairs rather than fails.
+	if err := Up(Options{Name: name, Nodes: 2}); err != nil {
+		t.Fatalf("second Up: %v", err)
+	}
+
+	serveEcho(t, NodeNetns(name, 2), "172.30.0.12:7000")
+	serveEcho(t, NodeNetns(name, 1), "172.30.0.11:7000")
+	err = Do(NodeNetns(name, 1), func() error { return roundTrip("172.30.0.12:7000") })
+	if err != nil {
+		t.Errorf("node-1 -> node-2 over the underlay: %v", err)
+	}
+	if err := roundTrip("172.30.0.11:7000"); err != nil {
+		t.Errorf("root -> node-1: %v", err)
+	}
+	err = Do(NodeNetns(name, 2), func() error {
+		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+		if err == nil && strings.TrimSpace(string(b)) != "1" {
+			err = fmt.Errorf("ip_forward = %s", b)
+		}
+		return err
+	})
+	if err != nil {
+		t.Errorf("node-2: %v", err)
+	}
+
+	if err := Down(name); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	if err := Down(name); err != nil {
+		t.Fatalf("second Down: %v", err)
+	}
+	names, _ := ListNetns()
+	for _, ns := range names {
+		if strings.HasPrefix(ns, Prefix(name)) {
+			t.Errorf("netns %s is left after Down", ns)
+		}
+	}
+	links, _ := netlink.LinkList()
+	for _, l := range links {
+		if strings.HasPrefix(l.Attrs().Name, Prefix(name)) {
+			t.Errorf("link %s is left after Down", l.Attrs().Name)
+		}
+	}
+}
+
+// serveEcho listens on addr inside a namespace and echoes one line per connection.
+func serveEcho(t *testing.T, netnsName, addr string) {
+	t.Helper()
+	var ln net.Listener
+	err := Do(netnsName, func() error {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen on %s in %s: %v", addr, netnsName, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Write([]byte(line))
+			c.Close()
+		}
+	}()
+}
+
+func roundTrip(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte("hello\n")); err != nil {
+		return err
+	}
+	got, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if got != "hello\n" {
+		return fmt.Errorf("echo = %q", got)
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+package workload
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"time"
+)
+
+// HTTPReply is the JSON body every HTTP request gets.
+type HTTPReply struct {
+	Pod    string `json:"pod"`
+	Port   int    `json:"port"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+}
+
+func (s *Server) startHTTP(i int, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.addrs[i] = ln.Addr()
+	port := portOf(ln.Addr())
+	srv := &http.Server{
+		ReadHeaderTimeout: 5 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(HTTPReply{Pod: s.opts.Pod, Port: port, Method: r.Method, Path: r.URL.Path})
+		}),
+	}
+	s.closers = append(s.closers, srv)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		srv.Serve(ln)
+	}()
+	return nil
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kestrelnet/kestrel/sim/cluster"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
+)
+
+func init() {
+	simCmd.AddCommand(newSimUpCmd(), newSimDownCmd(), newSimStatusCmd(), newSimKubeconfigCmd())
+}
+
+func newSimUpCmd() *cobra.Command {
+	var name string
+	var nodes int
+	cmd := &cobra.Command{
+		Use:   "up [--nodes N] [--name NAME]",
+		Short: "Start a sim cluster (or complete a partly running one) and wait until it is usable",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "sim cluster %q is up: %d nodes in %s\nkubectl --kubeconfig %s get nodes\n",
+				info.Name, info.Nodes, info.Took.Round(1e7), info.Kubeconfig)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
+	cmd.Flags().IntVar(&nodes, "nodes", 1, "number of nodes")
+	return cmd
+}
+
+func newSimDownCmd() *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "down [--name NAME]",
+		Short: "Remove every process, namespace, link and pin of a sim cluster (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cluster.Down(name)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
+	return cmd
+}
+
+func newSimStatusCmd() *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "status [--name NAME]",
+		Short: "Show a sim cluster's processes and whether the API answers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			state := controlplane.DefaultStateDir(name)
+			out := cmd.OutOrStdout()
+			rep := controlplane.Status(context.Background(), state)
+			fmt.Fprintf(out, "cluster %s (state %s)\n", name, state)
+			pids, _ := filepath.Glob(filepath.Join(state, "pids", "*.pid"))
+			names := []string{}
+			for _, p := range pids {
+				names = append(names, filepath.Base(p[:len(p)-len(".pid")]))
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				pid, running := controlplane.RunningPID(state, n)
+				fmt.Fprintf(out, "  %-26s pid %-7d running=%v\n", n, pid, running)
+			}
+			if rep.Ready {
+				fmt.Fprintf(out, "API: ready (kubeconfig %s)\n", rep.Kubeconfig)
+				return nil
+			}
+			fmt.Fprintf(out, "API: not ready: %s\n", rep.ReadyError)
+			return fmt.Errorf("sim cluster %s is not ready", name)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
+	return cmd
+}
+
+func newSimKubeconfigCmd() *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "kubeconfig [--name NAME]",
+		Short: "Print the path of a sim cluster's admin kubeconfig",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := filepath.Join(controlplane.DefaultStateDir(name), "kubeconfig")
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("no kubeconfig for sim cluster %q (is it up?): %w", name, err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
+	return cmd
+}

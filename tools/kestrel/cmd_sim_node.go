@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kestrelnet/kestrel/sim/controlplane"
+	"github.com/kestrelnet/kestrel/sim/kubelet"
+	"github.com/kestrelnet/kestrel/sim/network"
+	"github.com/kestrelnet/kestrel/sim/scheduler"
+	"github.com/kestrelnet/kestrel/sim/workload"
+)
+
+// simCmd groups the sim cluster's commands. The node-side ones here are
+// hidden: `kestrel sim up` starts them, people do not.
+var simCmd = &cobra.Command{
+	Use:   "sim",
+	Short: "Run a Kubernetes cluster made of network namespaces (no containers)",
+}
+
+func init() {
+	simCmd.AddCommand(newSimKubeletCmd(), newSimSchedulerCmd(), newSimWorkloadCmd())
+	rootCmd.AddCommand(simCmd)
+}
+
+// signalContext ends on SIGTERM or SIGINT, which is how sim stops its processes.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}
+
+// clusterState is the cluster's state dir: --state-dir, else the README's default.
+func clusterState(name, stateDir string) (string, error) {
+	if err := network.ValidateName(name); err != nil {
+		return "", err
+	}
+	if stateDir == "" {
+		stateDir = controlplane.DefaultStateDir(name)
+	}
+	return filepath.Abs(stateDir)
+}
+
+func newSimKubeletCmd() *cobra.Command {
+	var name, node, stateDir string
+	cmd := &cobra.Command{
+		Use:    "kubelet --name NAME --node node-i [--state-dir DIR]",
+		Short:  "Run a sim node's kubelet (it enters the node's network namespace itself)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			state, err := clusterState(name, stateDir)
+			if err != nil {
+				return err
+			}
+			idx, err := network.NodeIndex(node)
+			if err != nil {
+				return fmt.Errorf("--node: %w", err)
+			}
+			if err := kubelet.CheckMountNamespace(); err != nil {
+				return err
+			}
+			if err := kubelet.EnterNodeNetns(network.NodeNetns(name, idx)); err != nil {
+				return err
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			nodeDir := filepath.Join(state, "nodes", node)
+			ctx, stop := signalContext()
+			defer stop()
+			return kubelet.Run(ctx, kubelet.Options{
+				Name:       name,
+				Node:       node,
+				Kubeconfig: filepath.Join(state, "kubeconfig"),
+				CNIConfDir: filepath.Join(nodeDir, "cni"),
+				CNIBinDir:  filepath.Dir(self),
+				StateDir:   filepath.Join(nodeDir, "kubelet"),
+				KestrelBin: self,
+			})
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
+	cmd.Flags().StringVar(&node, "node", "", "node name, node-<i>")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "cluster state dir (default /run/kestrel/sim/NAME, or $KESTREL_SIM_STATE/NAME)")
+	cmd.MarkFlagRequired("node")
+	return cmd
+}
+
+func newSimSchedulerCmd() *cobra.Command {
+	var name, stateDir string
+	cmd := &cobra.Command{
+		Use:    "scheduler --name NAME [--state-dir DIR]",
+		Short:  "Run the sim cluster's scheduler",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			state, err := clusterState(name, stateDir)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return scheduler.Run(ctx, filepath.Join(state, "kubeconfig"))
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "cluster state dir (default /run/kestrel/sim/NAME, or $KESTREL_SIM_STATE/NAME)")
+	return cmd
+}
+
+func newSimWorkloadCmd() *cobra.Command {
+	var pod, ports, httpPorts, host string
+	cmd := &cobra.Command{
+		Use:    "workload --pod NS/NAME --ports 80/TCP,81/UDP [--http 8080,...]",
+		Short:  "Serve echo servers on a pod's ports (in the current network namespace)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			list, err := workload.ParsePorts(ports)
+			if err != nil {
+				return fmt.Errorf("--ports: %w", err)
+			}
+			list, err = withHTTP(list, httpPorts)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return workload.Run(ctx, workload.Options{Pod: pod, Ports: list, Host: host})
+		},
+	}
+	cmd.Flags().StringVar(&pod, "pod", "", "pod as namespace/name, named in every reply")
+	cmd.Flags().StringVar(&ports, "ports", "", "ports: NUMBER[/TCP|UDP|SCTP[/http]],...")
+	cmd.Flags().StringVar(&httpPorts, "http", "", "TCP ports to serve HTTP on, comma-separated")
+	cmd.Flags().StringVar(&host, "host", "", "address to bind (default: all)")
+	cmd.MarkFlagRequired("pod")
+	return cmd
+}
+
+// withHTTP marks the --http ports as HTTP, adding those not already listed.
+func withHTTP(ports []workload.Port, httpPorts string) ([]workload.Port, error) {
+	if httpPorts == "" {
+		return ports, nil
+	}
+	for _, s := range strings.Split(httpPorts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("--http: %q is not a port", s)
+		}
+		found := false
+		for i := range ports {
+			if ports[i].Number == n && ports[i].Protocol == "TCP" {
+				ports[i].HTTP, found = true, true
+			}
+		}
+		if !found {
+			ports = append(ports, workload.Port{Number: n, Protocol: "TCP", HTTP: true})
+		}
+	}
+	return ports, nil
+}
