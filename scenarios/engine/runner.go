@@ -97,10 +97,10 @@ type Observation struct {
 	// Skipped, when set, says why this runner cannot run the probe on this
 	// machine (e.g. the kernel has no SCTP); the probe counts as skipped.
 	Skipped string
-	// FlowsUnobserved says the runner sees no datapath events (yet), so flow
-	// expectations cannot be checked; the report says so instead of passing
-	// them silently.
-	FlowsUnobserved bool
+	// EventsUnobserved says the runner sees no datapath events (yet), so drop
+	// reasons and flow expectations cannot be checked; the report counts them
+	// instead of passing them silently.
+	EventsUnobserved bool
 }
 
 // Flow is one emitted datapath event, in runner-independent form.

@@ -34,7 +34,7 @@ var simRanges = []netip.Prefix{
 
 func (s *session) Probe(ctx context.Context, p engine.Probe) engine.Observation {
 	o := s.r.probe(ctx, p)
-	o.FlowsUnobserved = true
+	o.EventsUnobserved = true
 	return o
 }
 

@@ -39,7 +39,7 @@ func LogFile(stateDir, name string) string {
 // Every process must name a path under the state dir on its command line: that is how
 // a pid read back from a file is told apart from a recycled one.
 func StartProcess(p ProcessSpec) (int, error) {
-	if !strings.Contains(strings.Join(p.Args, " "), stateTag(p.StateDir)) {
+	if !namesStateDir(p.Args, p.StateDir) {
 		return 0, fmt.Errorf("process %s: its arguments must name a path under the state dir %s", p.Name, p.StateDir)
 	}
 	if pid, ok := RunningPID(p.StateDir, p.Name); ok {
@@ -161,13 +161,23 @@ func isOurs(pid int, stateDir string) bool {
 	if err != nil {
 		return false
 	}
-	return bytes.Contains(cmdline, []byte(stateTag(stateDir)))
+	return namesStateDir(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), stateDir)
 }
 
-// stateTag is what the command line of each process of a cluster holds; the trailing
-// slash keeps cluster "a" from claiming the processes of cluster "ab".
-func stateTag(stateDir string) string {
-	return filepath.Clean(stateDir) + "/"
+// namesStateDir reports whether an argument is the state dir or a path under it
+// (also as the value of a --flag=value). Comparing whole paths keeps cluster
+// "a" from claiming the processes of cluster "ab".
+func namesStateDir(args []string, stateDir string) bool {
+	dir := filepath.Clean(stateDir)
+	for _, a := range args {
+		if _, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(a, "-") {
+			a = v
+		}
+		if a == dir || strings.HasPrefix(a, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func readPID(file string) (int, error) {

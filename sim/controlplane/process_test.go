@@ -83,3 +83,24 @@ func waitPIDFile(t *testing.T, file string) int {
 	t.Fatalf("%s never written", file)
 	return 0
 }
+
+func TestACommandLineNamesItsClusterOnlyByWholePaths(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"the state dir itself", []string{"--state-dir", "/run/k/a"}, true},
+		{"a file under it", []string{"--socket", "/run/k/a/nodes/n/agent.sock"}, true},
+		{"a flag=value form", []string{"--kubeconfig=/run/k/a/kubeconfig"}, true},
+		{"a sibling cluster's dir", []string{"--state-dir", "/run/k/ab"}, false},
+		{"no path at all", []string{"serve"}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := namesStateDir(c.args, "/run/k/a"); got != c.want {
+				t.Fatalf("namesStateDir(%v) = %v, want %v", c.args, got, c.want)
+			}
+		})
+	}
+}
