@@ -67,6 +67,16 @@ func (r *Runner) ensureNamespace(ctx context.Context, name string, labels map[st
 	}
 	nsc := r.kube.CoreV1().Namespaces()
 	ns, err := nsc.Get(ctx, name, metav1.GetOptions{})
+	if err == nil && ns.Status.Phase == corev1.NamespaceTerminating {
+		// Left by an earlier run's cleanup: nothing can be created in it.
+		if err := r.waitGone(ctx, func() error {
+			_, err := nsc.Get(ctx, name, metav1.GetOptions{})
+			return err
+		}, "terminating namespace "+name); err != nil {
+			return err
+		}
+		ns, err = nil, apierrors.NewNotFound(corev1.Resource("namespaces"), name)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels,

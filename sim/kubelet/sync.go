@@ -48,6 +48,15 @@ func (k *Kubelet) sync(ctx context.Context, key string) (time.Duration, error) {
 		return 0, k.finishDeletion(ctx, pod)
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		// As a real kubelet destroys a finished pod's sandbox: its processes,
+		// network (so the agent drops its endpoint) and namespace go; the
+		// status stays for people to read.
+		k.mu.Lock()
+		st := k.pods[pod.UID]
+		k.mu.Unlock()
+		if st != nil {
+			return 0, k.teardown(ctx, st)
+		}
 		return 0, nil
 	}
 

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kestrelnet/kestrel/sim/cluster"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,13 +31,16 @@ func init() {
 
 func newScenarioRunCmd() *cobra.Command {
 	var (
-		mode, junit, filter, cluster string
-		verbose                      bool
+		modes, junit, filter, cluster string
+		verbose, up                   bool
+		nodes                         int
 	)
 	cmd := &cobra.Command{
-		Use:   "run [--mode unit|sim|kind] [--junit FILE] [--filter REGEX] PATH...",
+		Use:   "run [--mode unit|sim|kind|unit,sim] [--junit FILE] [--filter REGEX] PATH...",
 		Short: "Run scenario files and directories (recursively, *.yaml)",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "Run scenario files and directories. With several modes (--mode unit,sim) every mode " +
+			"runs the same files, and each probe whose verdict differs between modes is listed.",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var re *regexp.Regexp
 			if filter != "" {
@@ -41,44 +49,106 @@ func newScenarioRunCmd() *cobra.Command {
 					return fmt.Errorf("--filter: %w", err)
 				}
 			}
-			runner, err := newRunner(mode, cluster)
-			if err != nil {
-				return err
-			}
-			if c, ok := runner.(io.Closer); ok {
-				defer c.Close()
-			}
 			files, err := engine.Load(args...)
 			if err != nil {
 				return err
 			}
-			rep := engine.Run(context.Background(), runner, files, engine.Options{Filter: re})
-			rep.WriteText(cmd.OutOrStdout(), verbose)
-			if junit != "" {
-				f, err := os.Create(junit)
+			list := strings.Split(modes, ",")
+			if up && slices.Contains(list, "sim") {
+				down, err := simUpForRun(cmd, cluster, nodes)
 				if err != nil {
 					return err
 				}
-				if err := rep.WriteJUnit(f); err != nil {
-					f.Close()
-					return fmt.Errorf("writing %s: %w", junit, err)
+				defer down()
+			}
+			out := cmd.OutOrStdout()
+			var reports []*engine.Report
+			ok := true
+			for _, mode := range list {
+				if len(list) > 1 {
+					fmt.Fprintf(out, "== mode %s\n", mode)
 				}
-				if err := f.Close(); err != nil {
+				rep, err := runMode(mode, cluster, files, re)
+				if err != nil {
 					return err
 				}
+				rep.WriteText(out, verbose)
+				if junit != "" {
+					if err := writeJUnit(junitPath(junit, mode, len(list)), rep); err != nil {
+						return err
+					}
+				}
+				ok = ok && rep.OK()
+				reports = append(reports, rep)
 			}
-			if !rep.OK() {
+			for i := 1; i < len(reports); i++ {
+				diffs := engine.DiffVerdicts(reports[0], reports[i])
+				engine.WriteDiff(out, reports[0], reports[i], diffs)
+				ok = ok && len(diffs) == 0
+			}
+			if !ok {
 				return errors.New("scenarios failed")
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&mode, "mode", "unit", "runner: unit (BPF_PROG_TEST_RUN), sim or kind")
-	cmd.Flags().StringVar(&cluster, "cluster", "kestrel", "with --mode sim: the sim cluster's name")
-	cmd.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to FILE")
+	cmd.Flags().StringVar(&modes, "mode", "unit", "runner(s): unit (BPF_PROG_TEST_RUN), sim, kind, or a comma-separated list to compare")
+	cmd.Flags().StringVar(&cluster, "cluster", "kestrel", "with sim: the sim cluster's name")
+	cmd.Flags().BoolVar(&up, "up", false, "with sim: bring the cluster up first if it is not, and down afterwards if it was not up")
+	cmd.Flags().IntVar(&nodes, "nodes", 2, "with --up: nodes of a cluster brought up for the run")
+	cmd.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to FILE (FILE-<mode>.xml with several modes)")
 	cmd.Flags().StringVar(&filter, "filter", "", `run only probes whose "scenario/probe" name matches REGEX`)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print passing and skipped probes too")
 	return cmd
+}
+
+func runMode(mode, cluster string, files []engine.File, re *regexp.Regexp) (*engine.Report, error) {
+	runner, err := newRunner(mode, cluster)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := runner.(io.Closer); ok {
+		defer c.Close()
+	}
+	return engine.Run(context.Background(), runner, files, engine.Options{Filter: re}), nil
+}
+
+// simUpForRun brings the sim cluster up unless it already answers; the
+// returned func takes down only a cluster this run brought up.
+func simUpForRun(cmd *cobra.Command, name string, nodes int) (func(), error) {
+	if controlplane.Status(context.Background(), controlplane.DefaultStateDir(name)).Ready {
+		return func() {}, nil
+	}
+	info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes})
+	if err != nil {
+		return nil, fmt.Errorf("--up: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "sim cluster %q up with %d nodes in %s\n", name, info.Nodes, info.Took.Round(1e7))
+	return func() {
+		if err := cluster.Down(name); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "sim down: %v\n", err)
+		}
+	}, nil
+}
+
+func junitPath(path, mode string, modes int) string {
+	if modes == 1 {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-" + mode + ext
+}
+
+func writeJUnit(path string, rep *engine.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJUnit(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func newRunner(mode, cluster string) (engine.Runner, error) {
