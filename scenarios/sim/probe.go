@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/sim/network"
 )
 
 // A connection that does not complete in this time counts as dropped.
@@ -33,7 +34,7 @@ var simRanges = []netip.Prefix{
 }
 
 func (s *session) Probe(ctx context.Context, p engine.Probe) engine.Observation {
-	o := s.r.probe(ctx, p)
+	o := s.r.probe(ctx, s.nodes, p)
 	o.EventsUnobserved = true
 	return o
 }
@@ -56,22 +57,44 @@ func (s *session) ProbeBatch(ctx context.Context, ps []engine.Probe) []engine.Ob
 	return out
 }
 
-func (r *Runner) probe(ctx context.Context, p engine.Probe) engine.Observation {
+// Reasons a probe is not run in sim mode; the report counts probes by reason.
+const (
+	skipPacket  = "single-packet probes need unit mode (a live socket cannot send a bare SYN-ACK)"
+	skipSCTP    = "this kernel has no SCTP"
+	skipIPv6    = "sim is IPv4-only so far"
+	skipOutside = "sim has no hosts outside the cluster to send from"
+	skipWorld   = "sim routes nothing beyond its underlay, so probes to addresses outside it are not sent"
+)
+
+var errIPv6 = errors.New(skipIPv6)
+
+func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engine.Observation {
 	switch {
 	case p.Exchange == "packet":
-		return engine.Observation{Skipped: "single-packet probes need unit mode (a live socket cannot send a bare SYN-ACK)"}
+		return engine.Observation{Skipped: skipPacket}
 	case strings.EqualFold(p.Protocol, "SCTP"):
-		return engine.Observation{Skipped: "this kernel has no SCTP"}
+		return engine.Observation{Skipped: skipSCTP}
+	case p.To.IP.Is6() || p.From.IP.Is6() || strings.EqualFold(p.Protocol, "ICMPv6"):
+		return engine.Observation{Skipped: skipIPv6}
 	case p.From.Pod == nil && p.From.Node == "":
-		return engine.Observation{Skipped: "sim has no hosts outside the cluster to send from"}
-	case !inSim(p.To.IP):
-		return engine.Observation{Skipped: "sim routes nothing beyond its underlay, so traffic to " + p.To.IP.String() + " is not sent"}
+		return engine.Observation{Skipped: skipOutside, Evidence: "source " + p.From.IP.String()}
 	}
-	ns, err := r.sourceNetns(p.From)
+	to := p.To.IP
+	if p.To.Node != "" {
+		ip, err := nodes.hostIP(p.To)
+		if err != nil {
+			return engine.Observation{Err: err}
+		}
+		to = ip
+	}
+	if !inSim(to) {
+		return engine.Observation{Skipped: skipWorld, Evidence: "destination " + to.String()}
+	}
+	ns, err := r.sourceNetns(nodes, p.From)
 	if err != nil {
 		return engine.Observation{Err: err}
 	}
-	target := net.JoinHostPort(p.To.IP.String(), strconv.Itoa(int(p.Port)))
+	target := net.JoinHostPort(to.String(), strconv.Itoa(int(p.Port)))
 	var verdict, evidence string
 	switch strings.ToUpper(p.Protocol) {
 	case "TCP", "":
@@ -79,7 +102,7 @@ func (r *Runner) probe(ctx context.Context, p engine.Probe) engine.Observation {
 	case "UDP":
 		verdict, evidence = udpProbe(ns, target)
 	case "ICMP":
-		verdict, evidence = pingProbe(ns, p.To.IP)
+		verdict, evidence = pingProbe(ns, to)
 	default:
 		return engine.Observation{Skipped: p.Protocol + " probes are not available in sim mode yet"}
 	}
@@ -100,15 +123,19 @@ func inSim(a netip.Addr) bool {
 }
 
 // sourceNetns is the path of the namespace a probe starts in.
-func (r *Runner) sourceNetns(from engine.Peer) (string, error) {
+func (r *Runner) sourceNetns(nodes nodeMap, from engine.Peer) (string, error) {
 	if from.Pod == nil {
-		return "/var/run/netns/ksim-" + r.name + "-" + from.Node, nil
+		idx, ok := nodes[from.Node]
+		if !ok {
+			return "", fmt.Errorf("node %q is not in the scenario's nodes", from.Node)
+		}
+		return network.NetnsPath(network.NodeNetns(r.name, idx)), nil
 	}
 	live, ok := r.live.pods[from.Pod.Namespace+"/"+from.Pod.Name]
-	if !ok || len(live.uid) < 12 {
+	if !ok || live.uid == "" {
 		return "", fmt.Errorf("pod %s/%s is not running", from.Pod.Namespace, from.Pod.Name)
 	}
-	return "/var/run/netns/ksim-" + r.name + "-pod-" + live.uid[:12], nil
+	return network.NetnsPath(network.PodNetns(r.name, live.uid)), nil
 }
 
 // inNetns runs f on a thread switched into the namespace at path; sockets f

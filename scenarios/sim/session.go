@@ -17,6 +17,7 @@ import (
 type session struct {
 	r        *Runner
 	scenario string
+	nodes    nodeMap // set by Sync
 }
 
 // Objects stay for the next scenario's Sync to reuse or remove.
@@ -25,6 +26,14 @@ func (s *session) Close() error { return nil }
 // Sync applies c, waits until every pod is Ready at its address, then until
 // every node's agent has put the resulting state in its datapath.
 func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
+	nodes, err := s.r.mapNodes(ctx, c)
+	if err != nil {
+		return err
+	}
+	if c, err = nodes.placePods(c); err != nil {
+		return err
+	}
+	s.nodes = nodes
 	if err := s.r.apply(ctx, c); err != nil {
 		return err
 	}

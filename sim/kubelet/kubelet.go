@@ -129,6 +129,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.registerNode(ctx); err != nil {
 		return err
 	}
+	if err := k.serve(ctx); err != nil {
+		return err
+	}
 	go k.heartbeat(ctx)
 
 	factory := informers.NewSharedInformerFactoryWithOptions(k.client, 30*time.Second,

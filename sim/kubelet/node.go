@@ -39,6 +39,7 @@ func (k *Kubelet) desiredNode() *corev1.Node {
 		Status: corev1.NodeStatus{
 			Capacity:    capacity,
 			Allocatable: capacity,
+			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: Port}},
 			Addresses: []corev1.NodeAddress{
 				{Type: corev1.NodeInternalIP, Address: network.NodeIP(k.index).String()},
 				{Type: corev1.NodeHostName, Address: k.opts.Node},
@@ -105,6 +106,7 @@ func (k *Kubelet) updateNodeStatus(ctx context.Context, networkErr error) error 
 		cur.Status.Capacity = want.Status.Capacity
 		cur.Status.Allocatable = want.Status.Allocatable
 		cur.Status.Addresses = want.Status.Addresses
+		cur.Status.DaemonEndpoints = want.Status.DaemonEndpoints
 		cur.Status.NodeInfo = want.Status.NodeInfo
 		cur.Status.Conditions = setNodeCondition(cur.Status.Conditions, readyCondition(networkErr, now))
 		_, err = k.client.CoreV1().Nodes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
