@@ -37,8 +37,8 @@ func (k *Kubelet) desiredNode() *corev1.Node {
 		},
 		Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
 		Status: corev1.NodeStatus{
-			Capacity:    capacity,
-			Allocatable: capacity,
+			Capacity:        capacity,
+			Allocatable:     capacity,
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: Port}},
 			Addresses: []corev1.NodeAddress{
 				{Type: corev1.NodeInternalIP, Address: network.NodeIP(k.index).String()},
