@@ -11,10 +11,10 @@ export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool iptables ipset iperf3 iproute2 etcd-server etcd-client
 SUITES := scenarios/library
 
-.PHONY: help deps generate build test bench run
+.PHONY: help deps generate build test e2e bench run
 
 help: ## List the documented targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, iptables, ipset, iperf3, etcd; Kubernetes v1.31.4 for sim)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -33,13 +33,17 @@ build: ## Build bin/kestrel, bin/kestrel-agent, bin/kestrel-cni
 
 test: build ## Vet, run every test (privileged ones on this kernel), then the scenario suites in unit mode
 	go vet ./...
+	go vet -tags e2e ./e2e/...
 	go test -count=1 ./...
 	./bin/kestrel scenario run --mode unit --junit bin/junit-unit.xml $(SUITES)
+
+e2e: deps build ## Ginkgo suites (connectivity, faults, lifecycle) on sim clusters they bring up and down, one at a time
+	go test -tags e2e -p 1 -count=1 -timeout 30m ./e2e/... -args -ginkgo.v
 
 bench: ## Datapath cost per packet vs the empty program (BPF_PROG_TEST_RUN), 6 runs, median and spread
 	@mkdir -p bin
 	go test -run '^$$' -bench Pipeline -benchtime 1x -count 6 ./datapath/ | tee bin/bench.txt
 	go tool benchstat bin/bench.txt
 
-run: deps build ## Install what is missing, then run the conformance suites in unit mode
-	./bin/kestrel scenario run --mode unit $(SUITES)
+run: deps build ## Install what is missing, then run the conformance suites in unit mode and on a 3-node sim cluster, and diff the verdicts
+	./bin/kestrel scenario run --mode unit,sim --up --nodes 3 --junit bin/junit.xml $(SUITES)

@@ -7,14 +7,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 
@@ -122,48 +120,20 @@ func inSim(a netip.Addr) bool {
 	return false
 }
 
-// sourceNetns is the path of the namespace a probe starts in.
+// sourceNetns names the namespace a probe starts in.
 func (r *Runner) sourceNetns(nodes nodeMap, from engine.Peer) (string, error) {
 	if from.Pod == nil {
 		idx, ok := nodes[from.Node]
 		if !ok {
 			return "", fmt.Errorf("node %q is not in the scenario's nodes", from.Node)
 		}
-		return network.NetnsPath(network.NodeNetns(r.name, idx)), nil
+		return network.NodeNetns(r.name, idx), nil
 	}
 	live, ok := r.live.pods[from.Pod.Namespace+"/"+from.Pod.Name]
 	if !ok || live.uid == "" {
 		return "", fmt.Errorf("pod %s/%s is not running", from.Pod.Namespace, from.Pod.Name)
 	}
-	return network.NetnsPath(network.PodNetns(r.name, live.uid)), nil
-}
-
-// inNetns runs f on a thread switched into the namespace at path; sockets f
-// opens stay in that namespace after the thread switches back.
-func inNetns(path string, f func() error) error {
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := f()
-	if err := netns.Set(orig); err != nil {
-		// The thread is stuck in the wrong namespace: let it die with the goroutine.
-		return errors.Join(ferr, err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
+	return network.PodNetns(r.name, live.uid), nil
 }
 
 // verdictOf maps a socket error to a probe verdict.
@@ -182,7 +152,7 @@ func verdictOf(err error) string {
 
 func tcpProbe(ns, target string) (string, string) {
 	var conn net.Conn
-	err := inNetns(ns, func() error {
+	err := network.Do(ns, func() error {
 		var err error
 		d := net.Dialer{Timeout: probeTimeout}
 		conn, err = d.Dial("tcp", target)
@@ -206,7 +176,7 @@ func tcpProbe(ns, target string) (string, string) {
 
 func udpProbe(ns, target string) (string, string) {
 	var conn net.Conn
-	if err := inNetns(ns, func() error {
+	if err := network.Do(ns, func() error {
 		var err error
 		conn, err = net.Dial("udp", target)
 		return err
@@ -228,7 +198,7 @@ func udpProbe(ns, target string) (string, string) {
 
 func pingProbe(ns string, to netip.Addr) (string, string) {
 	var pc *icmp.PacketConn
-	if err := inNetns(ns, func() error {
+	if err := network.Do(ns, func() error {
 		var err error
 		pc, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
 		return err

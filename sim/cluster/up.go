@@ -104,11 +104,11 @@ func startNode(o Options, state string, i int) error {
 	if err != nil {
 		return err
 	}
-	agent := controlplane.ProcessSpec{Name: node + "-agent", StateDir: state, Path: nsenter, Args: []string{
+	agent := controlplane.ProcessSpec{Name: AgentProcess(node), StateDir: state, Path: nsenter, Args: []string{
 		"--net=" + network.NetnsPath(network.NodeNetns(o.Name, i)), "--",
 		filepath.Join(o.BinDir, "kestrel-agent"),
 		"--node", node, "--kubeconfig", filepath.Join(state, "kubeconfig"),
-		"--socket", filepath.Join(nodeDir, "agent.sock"),
+		"--socket", agentSocket(state, node),
 		"--bpffs", pinDir(o.Name, node), "--node-ip", network.NodeIP(i).String()}}
 	if _, err := controlplane.StartProcess(agent); err != nil {
 		return fmt.Errorf("%s agent: %w", node, err)
@@ -120,6 +120,16 @@ func startNode(o Options, state string, i int) error {
 	}
 	return nil
 }
+
+// AgentProcess is the name the node's agent runs under (its pid and log files).
+func AgentProcess(node string) string { return node + "-agent" }
+
+// AgentSocket is where the node's agent serves its API in cluster name.
+func AgentSocket(name, node string) string {
+	return agentSocket(controlplane.DefaultStateDir(name), node)
+}
+
+func agentSocket(state, node string) string { return filepath.Join(state, "nodes", node, "agent.sock") }
 
 func lookNsenter() (string, error) {
 	for _, p := range []string{"/usr/bin/nsenter", "/bin/nsenter"} {
@@ -145,7 +155,7 @@ func waitNodes(ctx context.Context, cp *controlplane.ControlPlane, state string,
 	deadline := time.Now().Add(upTimeout)
 	for i := 1; i <= n; i++ {
 		node := network.NodeName(i)
-		sock := filepath.Join(state, "nodes", node, "agent.sock")
+		sock := agentSocket(state, node)
 		for {
 			nodeObj, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 			ready := err == nil && nodeReady(nodeObj)

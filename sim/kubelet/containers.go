@@ -53,7 +53,7 @@ func (k *Kubelet) ensureContainers(pod *corev1.Pod, st *podState) time.Duration 
 }
 
 func (k *Kubelet) startContainer(pod *corev1.Pod, st *podState, c corev1.Container) error {
-	argv := containerArgv(k.opts.KestrelBin, pod, c)
+	argv := containerArgv(k.opts.KestrelBin, st.rec.Netns, pod, c)
 	p, err := startProcess(st.rec.Netns, argv, c.Env, k.recs.logFile(pod.UID, c.Name))
 	if err != nil {
 		return err

@@ -24,13 +24,14 @@ type proc struct {
 }
 
 // containerArgv is what runs for a container: its command if it has one,
-// else the built-in echo servers on its declared ports.
-func containerArgv(kestrelBin string, pod *corev1.Pod, c corev1.Container) []string {
+// else the built-in echo servers on its declared ports, told their namespace
+// so that ps (and sim's leftover check) shows which cluster they belong to.
+func containerArgv(kestrelBin, netnsName string, pod *corev1.Pod, c corev1.Container) []string {
 	if len(c.Command) > 0 {
 		return append(append([]string{}, c.Command...), c.Args...)
 	}
 	return []string{kestrelBin, "sim", "workload", "--pod", pod.Namespace + "/" + pod.Name,
-		"--ports", workload.FormatPorts(workloadPorts(c))}
+		"--ports", workload.FormatPorts(workloadPorts(c)), "--netns", netnsName}
 }
 
 // workloadPorts are a container's ports as the workload serves them; ports
@@ -86,29 +87,18 @@ func startProcess(netnsName string, argv []string, env []corev1.EnvVar, logFile 
 // runs in the pod's namespace: matching the namespace tells it apart from an
 // unrelated process that got the same pid.
 func adoptProcess(pid int, netnsName string) (*proc, bool) {
-	if !inNetns(pid, netnsName) {
+	if !network.InNetns(pid, netnsName) {
 		return nil, false
 	}
 	p := &proc{pid: pid, started: time.Now(), done: make(chan struct{}), exitCode: -1}
 	go func() {
-		for syscall.Kill(pid, 0) == nil && inNetns(pid, netnsName) {
+		for syscall.Kill(pid, 0) == nil && network.InNetns(pid, netnsName) {
 			time.Sleep(time.Second)
 		}
 		p.finished = time.Now()
 		close(p.done)
 	}()
 	return p, true
-}
-
-func inNetns(pid int, netnsName string) bool {
-	var a, b syscall.Stat_t
-	if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &a) != nil {
-		return false
-	}
-	if syscall.Stat(network.NetnsPath(netnsName), &b) != nil {
-		return false
-	}
-	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 func (p *proc) running() bool {

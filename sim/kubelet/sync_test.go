@@ -110,10 +110,10 @@ func TestAPodGetsANamespaceAProcessAndAStatusAndIsAdoptedThenTornDown(t *testing
 	}
 	pid := k.pods[uid].rec.PIDs["main"]
 	// `ip netns exec` enters the namespace a moment after it starts.
-	for deadline := time.Now().Add(3 * time.Second); !inNetns(pid, netnsName) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(3 * time.Second); !network.InNetns(pid, netnsName) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !inNetns(pid, netnsName) {
+	if !network.InNetns(pid, netnsName) {
 		t.Errorf("process %d is not in netns %s", pid, netnsName)
 	}
 
@@ -150,7 +150,7 @@ func TestAPodGetsANamespaceAProcessAndAStatusAndIsAdoptedThenTornDown(t *testing
 	if _, err := os.Stat(network.NetnsPath(netnsName)); !os.IsNotExist(err) {
 		t.Errorf("netns %s still exists: %v", netnsName, err)
 	}
-	if syscall.Kill(pid, 0) == nil && inNetns(pid, netnsName) {
+	if syscall.Kill(pid, 0) == nil && network.InNetns(pid, netnsName) {
 		t.Errorf("process %d still runs", pid)
 	}
 	if got := net.verbs(); got != fmt.Sprintf("[ADD %s CHECK %s DEL %s]", uid, uid, uid) {

@@ -11,8 +11,8 @@ import (
 // namespaces first, then nodes', the underlay and the root veth. It finds them
 // by name, so it works after a crash and when run twice.
 //
-// Deleting a namespace only unmounts its name; processes still inside keep it
-// alive, but its veths die with their underlay or node peers.
+// Deleting a namespace only unmounts its name, and processes still inside
+// would keep it alive: every process in a namespace is killed before it goes.
 func Down(name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
@@ -26,6 +26,9 @@ func Down(name string) error {
 	for _, kind := range []string{"-pod-", "-node-", "-ul"} {
 		for _, ns := range names {
 			if ownedNetns(name, ns) && containsAfterPrefix(name, ns, kind) {
+				if err := killProcessesIn(ns); err != nil {
+					errs = append(errs, err)
+				}
 				if err := DeleteNetns(ns); err != nil {
 					errs = append(errs, err)
 				}

@@ -39,20 +39,49 @@ func (s *Server) startTCP(i int, addr string) error {
 	return nil
 }
 
-// serveLine reads one line (or 1 KiB, or until the client is silent or
-// half-closes) and answers "<pod> <port>\n".
+// idleWait is how long a connection that has had its first reply may stay
+// silent before the server closes it: long-lived connections (the agent
+// restart test) send a line now and then and get an answer to each.
+const idleWait = 10 * time.Minute
+
+// serveLine answers "<pod> <port>\n" to each line the client sends, until
+// the client closes or stays silent for idleWait. The first answer comes
+// after one line, 1 KiB, a half-close, or readWait of silence, so probes
+// that only connect and read get it too.
 func (s *Server) serveLine(c net.Conn, port int) {
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(readWait))
+	reply := []byte(s.reply(port) + "\n")
 	buf := make([]byte, 0, maxRequest)
 	chunk := make([]byte, maxRequest)
-	for len(buf) < maxRequest && !bytes.Contains(buf, []byte{'\n'}) {
-		n, err := c.Read(chunk[:maxRequest-len(buf)])
-		buf = append(buf, chunk[:n]...)
-		if err != nil {
-			break
+	wait := readWait
+	for {
+		c.SetReadDeadline(time.Now().Add(wait))
+		var err error
+		for len(buf) < maxRequest && !bytes.Contains(buf, []byte{'\n'}) {
+			var n int
+			n, err = c.Read(chunk[:maxRequest-len(buf)])
+			buf = append(buf, chunk[:n]...)
+			if err != nil {
+				break
+			}
 		}
+		if err != nil && (wait == idleWait || len(buf) == 0 && !isTimeout(err)) {
+			return // silent or gone after its first answer, or closed before asking
+		}
+		c.SetWriteDeadline(time.Now().Add(readWait))
+		if _, werr := c.Write(reply); werr != nil || err != nil {
+			return
+		}
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			buf = append(buf[:0], buf[i+1:]...)
+		} else {
+			buf = buf[:0]
+		}
+		wait = idleWait
 	}
-	c.SetWriteDeadline(time.Now().Add(readWait))
-	c.Write([]byte(s.reply(port) + "\n"))
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -45,6 +45,27 @@ func TestEachProtocolAnswersWithThePodAndPort(t *testing.T) {
 			t.Errorf("got %q, %v; want %q", got, err, want)
 		}
 	})
+	t.Run("TCP keeps a connection open and answers every line", func(t *testing.T) {
+		c, err := net.DialTimeout("tcp", s.Addr(0).String(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		want := fmt.Sprintf("ns/web %d\n", portOf(s.Addr(0)))
+		fmt.Fprintf(c, "one\ntwo\n") // two lines in one segment: two answers
+		for i := range 3 {
+			if i == 2 {
+				time.Sleep(1500 * time.Millisecond) // past the first-answer wait
+				fmt.Fprintf(c, "three\n")
+			}
+			got, err := r.ReadString('\n')
+			if err != nil || got != want {
+				t.Fatalf("answer %d: got %q, %v; want %q", i+1, got, err, want)
+			}
+		}
+	})
 	t.Run("TCP replies to a silent client", func(t *testing.T) {
 		c, err := net.DialTimeout("tcp", s.Addr(0).String(), time.Second)
 		if err != nil {

@@ -117,7 +117,7 @@ func newSimSchedulerCmd() *cobra.Command {
 }
 
 func newSimWorkloadCmd() *cobra.Command {
-	var pod, ports, httpPorts, host string
+	var pod, ports, httpPorts, host, netnsName string
 	cmd := &cobra.Command{
 		Use:    "workload --pod NS/NAME --ports 80/TCP,81/UDP [--http 8080,...]",
 		Short:  "Serve echo servers on a pod's ports (in the current network namespace)",
@@ -141,6 +141,7 @@ func newSimWorkloadCmd() *cobra.Command {
 	cmd.Flags().StringVar(&ports, "ports", "", "ports: NUMBER[/TCP|UDP|SCTP[/http]],...")
 	cmd.Flags().StringVar(&httpPorts, "http", "", "TCP ports to serve HTTP on, comma-separated")
 	cmd.Flags().StringVar(&host, "host", "", "address to bind (default: all)")
+	cmd.Flags().StringVar(&netnsName, "netns", "", "the namespace the kubelet started it in; unused, it names the cluster in ps")
 	cmd.MarkFlagRequired("pod")
 	return cmd
 }

@@ -1,0 +1,107 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"syscall"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/scenarios/engine"
+	simrunner "github.com/kestrelnet/kestrel/scenarios/sim"
+	"github.com/kestrelnet/kestrel/sim/cluster"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
+	"github.com/kestrelnet/kestrel/sim/network"
+)
+
+// Sim is the sim provider: `kestrel sim up` as a library, with the
+// checkout's bin/ as the binaries its nodes run.
+type Sim struct {
+	name, binDir, state string
+	nodes               int
+}
+
+// NewSim returns the sim cluster called name (not yet brought up).
+func NewSim(name string) (*Sim, error) {
+	if err := network.ValidateName(name); err != nil {
+		return nil, err
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return &Sim{name: name, binDir: filepath.Join(root, "bin"), state: controlplane.DefaultStateDir(name)}, nil
+}
+
+func (s *Sim) Provider() string   { return "sim" }
+func (s *Sim) Name() string       { return s.name }
+func (s *Sim) Kubeconfig() string { return filepath.Join(s.state, "kubeconfig") }
+
+func (s *Sim) Up(ctx context.Context, nodes int) error {
+	if missing := controlplane.MissingBinaries(controlplane.DefaultBinDir(), "/usr/bin/etcd"); len(missing) > 0 {
+		return fmt.Errorf("sim needs %v (run `make deps`)", missing)
+	}
+	_, err := cluster.Up(ctx, cluster.Options{Name: s.name, Nodes: nodes, BinDir: s.binDir})
+	if err == nil {
+		s.nodes = nodes
+	}
+	return err
+}
+
+func (s *Sim) Down(context.Context) error { return cluster.Down(s.name) }
+
+func (s *Sim) Leftovers() ([]string, error) { return cluster.Leftovers(s.name) }
+
+func (s *Sim) Nodes() []string {
+	out := make([]string, s.nodes)
+	for i := range out {
+		out[i] = network.NodeName(i + 1)
+	}
+	return out
+}
+
+func (s *Sim) Client() (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig())
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+func (s *Sim) Runner() (engine.Runner, error) {
+	return simrunner.NewRunner(simrunner.Options{Name: s.name, StateDir: s.state})
+}
+
+func (s *Sim) AgentStatus(ctx context.Context, node string) (api.Status, error) {
+	return api.NewClient(cluster.AgentSocket(s.name, node)).Status(ctx)
+}
+
+func (s *Sim) KillAgent(node string) error {
+	pid, ok := controlplane.RunningPID(s.state, cluster.AgentProcess(node))
+	if !ok {
+		return fmt.Errorf("%s: no agent running", node)
+	}
+	return syscall.Kill(pid, syscall.SIGKILL)
+}
+
+func (s *Sim) InPod(pod *corev1.Pod, f func() error) error {
+	return network.Do(network.PodNetns(s.name, string(pod.UID)), f)
+}
+
+func (s *Sim) PodSandboxExists(pod *corev1.Pod) bool {
+	names, err := network.ListNetns()
+	if err != nil {
+		return true
+	}
+	want := network.PodNetns(s.name, string(pod.UID))
+	for _, n := range names {
+		if n == want {
+			return true
+		}
+	}
+	return false
+}

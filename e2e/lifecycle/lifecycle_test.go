@@ -1,0 +1,105 @@
+//go:build e2e
+
+package lifecycle_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kestrelnet/kestrel/e2e/framework"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
+)
+
+var _ = Describe("a cluster's life", Ordered, func() {
+	var cluster framework.Cluster
+
+	BeforeAll(func(ctx SpecContext) {
+		cluster = framework.SetUpCluster(ctx, 3)
+	}, NodeTimeout(framework.UpTimeout))
+
+	It("answers kubectl get nodes,pods -A with three Ready nodes", func(ctx SpecContext) {
+		kubectl := filepath.Join(controlplane.DefaultBinDir(), "kubectl")
+		out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", cluster.Kubeconfig(), "get", "nodes,pods", "-A").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		for _, n := range cluster.Nodes() {
+			Expect(string(out)).To(MatchRegexp(`node/%s\s+Ready`, n))
+		}
+	})
+
+	It("runs a pod to Ready and puts its endpoint in its node's agent", func(ctx SpecContext) {
+		kube, err := cluster.Client()
+		Expect(err).NotTo(HaveOccurred())
+		_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lifecycle"}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "lifecycle"},
+			Spec: corev1.PodSpec{NodeName: "node-3", Containers: []corev1.Container{{Name: "web", Image: "kestrel.dev/sim-workload",
+				Ports: []corev1.ContainerPort{{ContainerPort: 80, Protocol: corev1.ProtocolTCP}}}}},
+		}
+		_, err = kube.CoreV1().Pods("lifecycle").Create(ctx, pod, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(ctx, func(g Gomega) {
+			p, err := kube.CoreV1().Pods("lifecycle").Get(ctx, "web", metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(p.Status.PodIP).NotTo(BeEmpty())
+			g.Expect(framework.PodReady(p)).To(BeTrue())
+			st, err := cluster.AgentStatus(ctx, "node-3")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(st.Endpoints).To(ContainElement(HaveField("Pod", "lifecycle/web")))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+
+	It("leaves nothing behind when taken down, and taking it down again is a no-op", func(ctx SpecContext) {
+		before, err := cluster.Leftovers()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.Join(before, "\n")).To(And(ContainSubstring("netns ksim-"), ContainSubstring("process ")),
+			"the leftover check must see a running cluster, or it proves nothing")
+		Expect(cluster.Down(ctx)).To(Succeed())
+		Expect(cluster.Leftovers()).To(BeEmpty())
+		Expect(cluster.Down(ctx)).To(Succeed())
+		Expect(cluster.Leftovers()).To(BeEmpty())
+	}, NodeTimeout(2*time.Minute))
+
+	It("leaves nothing behind when taken down after every process was killed", func(ctx SpecContext) {
+		Expect(cluster.Up(ctx, 2)).To(Succeed())
+		kube, err := cluster.Client()
+		Expect(err).NotTo(HaveOccurred())
+		_, err = kube.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "orphan"},
+			Spec: corev1.PodSpec{NodeName: "node-2", Containers: []corev1.Container{{Name: "w", Image: "kestrel.dev/sim-workload",
+				Ports: []corev1.ContainerPort{{ContainerPort: 80, Protocol: corev1.ProtocolTCP}}}}},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(ctx, func(g Gomega) {
+			p, err := kube.CoreV1().Pods("default").Get(ctx, "orphan", metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(framework.PodReady(p)).To(BeTrue())
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+
+		By("killing every process of the cluster with SIGKILL, as a crash or OOM would")
+		left, err := cluster.Leftovers()
+		Expect(err).NotTo(HaveOccurred())
+		killed := 0
+		for _, l := range left {
+			var pid int
+			if _, err := fmt.Sscanf(l, "process %d:", &pid); err == nil && pid != os.Getpid() {
+				syscall.Kill(pid, syscall.SIGKILL)
+				killed++
+			}
+		}
+		Expect(killed).To(BeNumerically(">=", 5), "control plane, agents, kubelets, scheduler, workload: %v", left)
+
+		Expect(cluster.Down(ctx)).To(Succeed())
+		Expect(cluster.Leftovers()).To(BeEmpty())
+	}, NodeTimeout(2*time.Minute))
+})

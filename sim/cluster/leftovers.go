@@ -1,0 +1,94 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/kestrelnet/kestrel/sim/controlplane"
+	"github.com/kestrelnet/kestrel/sim/network"
+)
+
+// Leftovers lists what cluster name still holds on this host, one line per
+// thing: its namespaces, root links, underlay address, processes, bpffs pins
+// and state dir. After Down it must be empty.
+func Leftovers(name string) ([]string, error) {
+	if err := network.ValidateName(name); err != nil {
+		return nil, err
+	}
+	var out []string
+	prefix := network.Prefix(name)
+	names, err := network.ListNetns()
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range names {
+		if ns == prefix+"-ul" || strings.HasPrefix(ns, prefix+"-node-") || strings.HasPrefix(ns, prefix+"-pod-") {
+			out = append(out, "netns "+ns)
+		}
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		if n := l.Attrs().Name; n == prefix || strings.HasPrefix(n, prefix+"-") {
+			out = append(out, "link "+n)
+		}
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		if a.IP.Equal(network.GatewayIP().AsSlice()) {
+			out = append(out, "address "+a.IPNet.String())
+		}
+	}
+	procs, err := processesOf(name)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, procs...)
+	for _, p := range []string{filepath.Join(bpffsRoot, "kestrel", name), controlplane.DefaultStateDir(name)} {
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, "path "+p)
+		}
+	}
+	return out, nil
+}
+
+// processesOf finds the cluster's processes by what their command lines
+// name: its state dir (control plane, agents, kubelets, scheduler) or its
+// namespaces (nsenter, ip netns exec), and workloads that still sit in one
+// of its pod namespaces.
+func processesOf(name string) ([]string, error) {
+	state := controlplane.DefaultStateDir(name)
+	prefix := network.Prefix(name) + "-"
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if errors.Is(err, os.ErrNotExist) || len(raw) == 0 {
+			continue
+		}
+		cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
+		if strings.Contains(cmdline, state+"/") || strings.HasSuffix(cmdline, state) ||
+			strings.Contains(cmdline, state+" ") || strings.Contains(cmdline, prefix) {
+			out = append(out, fmt.Sprintf("process %d: %s", pid, cmdline))
+		}
+	}
+	return out, nil
+}
