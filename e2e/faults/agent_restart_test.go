@@ -103,7 +103,7 @@ var _ = Describe("kill -9 of the agents", Ordered, func() {
 			Expect(cluster.KillAgent(n)).To(Succeed())
 		}
 		Eventually(func() map[string]api.Status { return agentsAnswer(ctx) }).
-			WithTimeout(5 * time.Second).Should(BeNil(), "the agents still answer")
+			WithTimeout(5*time.Second).Should(BeNil(), "the agents still answer")
 
 		Expect(open.exchange()).To(Equal(kubeSvc), "the established connection broke")
 		Expect(probe(ctx, 0, "client-reaches-echo")).To(BeEmpty(), "a new allowed connection failed")

@@ -70,17 +70,13 @@ func Leftovers(name string) ([]string, error) {
 func processesOf(name string) ([]string, error) {
 	state := controlplane.DefaultStateDir(name)
 	prefix := network.Prefix(name) + "-"
-	entries, err := os.ReadDir("/proc")
+	pids, err := network.OtherPIDs()
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+	for _, pid := range pids {
+		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 		if errors.Is(err, os.ErrNotExist) || len(raw) == 0 {
 			continue
 		}

@@ -28,21 +28,32 @@ func ProcessesIn(netnsName string) ([]int, error) {
 	if err := syscall.Stat(NetnsPath(netnsName), &target); err != nil {
 		return nil, fmt.Errorf("netns %s: %w", netnsName, err)
 	}
+	all, err := OtherPIDs()
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, pid := range all {
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join("/proc", strconv.Itoa(pid), "ns", "net"), &st) != nil {
+			continue // gone, or a kernel thread
+		}
+		if st.Dev == target.Dev && st.Ino == target.Ino {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// OtherPIDs lists every process on the host but the calling one.
+func OtherPIDs() ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
 	}
 	var pids []int
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		var st syscall.Stat_t
-		if syscall.Stat(filepath.Join("/proc", e.Name(), "ns", "net"), &st) != nil {
-			continue // gone, or a kernel thread
-		}
-		if st.Dev == target.Dev && st.Ino == target.Ino {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != os.Getpid() {
 			pids = append(pids, pid)
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kestrelnet/kestrel/sim/cluster"
-	"github.com/kestrelnet/kestrel/sim/controlplane"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,6 +16,8 @@ import (
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 	"github.com/kestrelnet/kestrel/scenarios/sim"
 	"github.com/kestrelnet/kestrel/scenarios/unit"
+	"github.com/kestrelnet/kestrel/sim/cluster"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
 )
 
 func init() {
