@@ -16,7 +16,7 @@ SUITES := scenarios/library
 help: ## List the documented targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, iptables, ipset, iperf3, etcd; Kubernetes v1.31.4 for sim)
+deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, iptables, ipset, iperf3, etcd; Kubernetes v1.31.4 for sim), then build bin/
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
@@ -24,6 +24,7 @@ deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, i
 	else echo "deps: all present"; fi
 	@go mod download
 	@sim/controlplane/build-k8s.sh
+	@$(MAKE) --no-print-directory build
 
 generate: ## Regenerate the bpf2go bindings and objects (needs clang-19)
 	go generate ./...

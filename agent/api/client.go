@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -50,6 +51,13 @@ func (c *Client) DeleteEndpoint(ctx context.Context, containerID string) error {
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var out Status
 	err := c.do(ctx, http.MethodGet, PathStatus, nil, &out)
+	return out, err
+}
+
+// Flows returns the flows the agent read after sequence number since.
+func (c *Client) Flows(ctx context.Context, since uint64) (Flows, error) {
+	var out Flows
+	err := c.do(ctx, http.MethodGet, PathFlows+"?since="+strconv.FormatUint(since, 10), nil, &out)
 	return out, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +21,11 @@ type Backend interface {
 	Status(ctx context.Context) Status
 	// Healthz returns nil once the agent can serve endpoints.
 	Healthz(ctx context.Context) error
+}
+
+// FlowSource is a Backend that also keeps the datapath's recent flows.
+type FlowSource interface {
+	Flows(since uint64) Flows
 }
 
 // Errors a Backend wraps to choose the HTTP status; others are 500.
@@ -59,6 +65,20 @@ func NewHandler(b Backend) http.Handler {
 	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Status(r.Context()))
 	})
+	if fs, ok := b.(FlowSource); ok {
+		mux.HandleFunc("GET "+PathFlows, func(w http.ResponseWriter, r *http.Request) {
+			var since uint64
+			if v := r.URL.Query().Get("since"); v != "" {
+				n, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					writeError(w, fmt.Errorf("%w: since=%q: want a flow sequence number", ErrInvalid, v))
+					return
+				}
+				since = n
+			}
+			writeJSON(w, http.StatusOK, fs.Flows(since))
+		})
+	}
 	mux.HandleFunc("GET "+PathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		if err := b.Healthz(r.Context()); err != nil {
 			writeError(w, err)

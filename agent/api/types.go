@@ -44,11 +44,47 @@ type EndpointStatus struct {
 	EgressEnforced  bool     `json:"egressEnforced"`
 }
 
+// Flow is one verdict of this node's datapath, as the agent read it from the
+// ring buffer, with the names of the policies behind it.
+type Flow struct {
+	Seq uint64 `json:"seq"` // the agent's count of flows read, from 1
+	// TimeNs is when the datapath decided, in CLOCK_MONOTONIC nanoseconds
+	// (bpf_ktime_get_ns), comparable with the same clock on this host.
+	TimeNs      uint64   `json:"timeNs"`
+	Node        string   `json:"node"`
+	Src         string   `json:"src"`
+	Dst         string   `json:"dst"`
+	SrcPort     uint16   `json:"srcPort"`
+	DstPort     uint16   `json:"dstPort"` // the ICMP type for ICMP
+	Protocol    uint8    `json:"protocol"`
+	Direction   string   `json:"direction"` // ingress | egress, as seen by the endpoint
+	Verdict     string   `json:"verdict"`   // forwarded | dropped | ...
+	Reason      string   `json:"reason,omitempty"`
+	MatchType   string   `json:"matchType"`
+	CT          string   `json:"ct"`
+	EndpointID  uint32   `json:"endpointID"`
+	SrcIdentity uint32   `json:"srcIdentity"`
+	DstIdentity uint32   `json:"dstIdentity"`
+	Policies    []string `json:"policies,omitempty"`
+}
+
+// Flows is an answer of GET /v1/flows?since=N: the flows with Seq > N still
+// kept (the oldest go first when the buffer is full), and the Seq to ask
+// from next time. Lost counts flows that were dropped before being asked for.
+// Instance changes when the agent restarts, and its numbering with it.
+type Flows struct {
+	Instance string `json:"instance"`
+	Flows    []Flow `json:"flows"`
+	Next     uint64 `json:"next"`
+	Lost     uint64 `json:"lost"`
+}
+
 // Paths of the API.
 const (
 	PathEndpoints = "/v1/endpoints/" // + containerID: PUT registers, DELETE removes
 	PathStatus    = "/v1/status"
 	PathHealthz   = "/v1/healthz"
+	PathFlows     = "/v1/flows" // ?since=N
 )
 
 // Error is the body of every non-2xx answer.

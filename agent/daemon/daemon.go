@@ -53,6 +53,9 @@ type Daemon struct {
 	epMu  sync.Mutex
 	links map[string]Links // by container id
 
+	flowMu sync.Mutex
+	flows  flowRing
+
 	mu           sync.Mutex
 	installed    map[string]datapath.Endpoint // by container id, as last written
 	installedSeq map[string]uint64            // registry Seq each endpoint was installed at
@@ -93,6 +96,7 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 		installedSeq: map[string]uint64{},
 		identities:   map[string]uint32{},
 		changed:      make(chan struct{}),
+		flows:        flowRing{instance: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())},
 	}
 	d.watch = k8s.NewWatcher(cs, dyn, log, &k8s.EventReporter{Client: cs, Node: cfg.Node, Log: log}, d.trigger)
 	// Adopt before the API is served, so a registration cannot race it.

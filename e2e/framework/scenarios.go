@@ -24,21 +24,20 @@ func ScenarioFiles(dir string) ([]string, error) {
 	return files, nil
 }
 
-// RunScenario runs one scenario file on r. It returns how many probes
-// passed, and the text report when any probe failed or the file could not run.
-func RunScenario(ctx context.Context, r engine.Runner, path string) (passed int, failures string, err error) {
+// RunScenario runs one scenario file on r and returns its report.
+func RunScenario(ctx context.Context, r engine.Runner, path string) (*engine.Report, error) {
 	files, err := engine.Load(path)
 	if err != nil {
-		return 0, "", err
+		return nil, err
 	}
-	rep := engine.Run(ctx, r, files, engine.Options{})
-	passed, _, _ = rep.Counts()
-	if !rep.OK() {
-		var b strings.Builder
-		rep.WriteText(&b, false)
-		return passed, b.String(), nil
-	}
-	return passed, "", nil
+	return engine.Run(ctx, r, files, engine.Options{}), nil
+}
+
+// ReportText is a report as `kestrel scenario run` prints it.
+func ReportText(rep *engine.Report) string {
+	var b strings.Builder
+	rep.WriteText(&b, false)
+	return b.String()
 }
 
 // Plan reads and expands one scenario file, for specs that drive its steps

@@ -53,7 +53,7 @@ func (r *Report) WriteText(w io.Writer, verbose bool) {
 		}
 	}
 	if n := r.uncheckedEvents(); n > 0 {
-		fmt.Fprintf(w, "note: %d probes passed on their verdict alone: the %s runner does not observe datapath events yet, so their drop reasons and flows were not checked\n", n, r.Mode)
+		fmt.Fprintf(w, "note: %d probes passed on their verdict alone: the %s runner could not read datapath events for them, so their drop reasons and flows were not checked\n", n, r.Mode)
 	}
 	if reasons := r.skipReasons(); len(reasons) > 0 {
 		for _, sr := range reasons {

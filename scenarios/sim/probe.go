@@ -32,9 +32,7 @@ var simRanges = []netip.Prefix{
 }
 
 func (s *session) Probe(ctx context.Context, p engine.Probe) engine.Observation {
-	o := s.r.probe(ctx, s.nodes, p)
-	o.EventsUnobserved = true
-	return o
+	return s.r.probe(ctx, s.nodes, p)
 }
 
 // ProbeBatch runs independent probes at once: a dropped probe costs a timeout.
@@ -92,14 +90,24 @@ func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engin
 	if err != nil {
 		return engine.Observation{Err: err}
 	}
+	src := p.From.IP
+	if p.From.Pod == nil {
+		if src, err = nodes.hostIP(p.From); err != nil {
+			return engine.Observation{Err: err}
+		}
+	}
+	q := probeFlows{src: src, dst: to, port: p.Port, since: monotonicNow()}
 	target := net.JoinHostPort(to.String(), strconv.Itoa(int(p.Port)))
 	var verdict, evidence string
 	switch strings.ToUpper(p.Protocol) {
 	case "TCP", "":
+		q.protocol = protoTCP
 		verdict, evidence = tcpProbe(ns, target)
 	case "UDP":
+		q.protocol = protoUDP
 		verdict, evidence = udpProbe(ns, target)
 	case "ICMP":
+		q.protocol = protoICMP
 		verdict, evidence = pingProbe(ns, to)
 	default:
 		return engine.Observation{Skipped: p.Protocol + " probes are not available in sim mode yet"}
@@ -107,7 +115,9 @@ func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engin
 	o := engine.Observation{Verdict: verdict, Evidence: fmt.Sprintf("from netns %s: %s", ns, evidence)}
 	if verdict == "error" {
 		o.Err = errors.New(evidence)
+		return o
 	}
+	r.flows.observe(ctx, q, &o)
 	return o
 }
 

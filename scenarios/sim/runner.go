@@ -30,6 +30,7 @@ type Runner struct {
 	kube     kubernetes.Interface
 	dyn      dynamic.Interface
 	live     *liveState // objects this runner made, across scenarios
+	flows    *flowLog   // what the agents' datapaths reported
 }
 
 // NewRunner connects to a running sim cluster.
@@ -57,7 +58,7 @@ func NewRunner(o Options) (*Runner, error) {
 	if _, err := kube.Discovery().ServerVersion(); err != nil {
 		return nil, fmt.Errorf("sim cluster %q does not answer: %w", o.Name, err)
 	}
-	return &Runner{name: o.Name, stateDir: o.StateDir, kube: kube, dyn: dyn, live: newLiveState()}, nil
+	return &Runner{name: o.Name, stateDir: o.StateDir, kube: kube, dyn: dyn, live: newLiveState(), flows: newFlowLog(o.StateDir)}, nil
 }
 
 func (*Runner) Mode() string { return "sim" }

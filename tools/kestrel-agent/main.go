@@ -105,6 +105,7 @@ func run(o options) error {
 		return fmt.Errorf("--socket: %w", err)
 	}
 	defer os.Remove(o.socket)
+	go d.ReadFlows(ctx, dp.ReadEvent)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(ctx, ln, d, log) }()
 	log.Info("serving the agent API", "socket", o.socket)

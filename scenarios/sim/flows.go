@@ -1,0 +1,159 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/scenarios/engine"
+)
+
+// flowLatency is how long after a packet its flow is surely in the agents'
+// buffers: the datapath wakes an agent's reader at 32 pending events, and the
+// reader polls every 100 ms otherwise.
+const flowLatency = 150 * time.Millisecond
+
+// flowKeep is how long gathered flows are kept for matching.
+const flowKeep = time.Minute
+
+// flowLog gathers the flows every node's agent reports (GET /v1/flows), so a
+// probe's drop reason and flows can be checked as in unit mode.
+type flowLog struct {
+	stateDir string
+
+	mu        sync.Mutex
+	cursors   map[string]flowCursor // by agent socket
+	flows     []api.Flow
+	refreshed uint64 // monotonic ns when the last complete refresh began
+}
+
+// flowCursor is how far the runner has read one agent's flows.
+type flowCursor struct {
+	instance string
+	seq      uint64
+}
+
+func newFlowLog(stateDir string) *flowLog {
+	return &flowLog{stateDir: stateDir, cursors: map[string]flowCursor{}}
+}
+
+// monotonicNow is CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns.
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// refresh reads new flows from every agent unless a refresh that began at or
+// after notBefore already did. It fails if an agent does not answer.
+func (l *flowLog) refresh(ctx context.Context, notBefore uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.refreshed >= notBefore {
+		return nil
+	}
+	began := monotonicNow()
+	sockets, err := filepath.Glob(filepath.Join(l.stateDir, "nodes", "*", "agent.sock"))
+	if err != nil || len(sockets) == 0 {
+		return fmt.Errorf("no agent sockets under %s", filepath.Join(l.stateDir, "nodes"))
+	}
+	for _, sock := range sockets {
+		c := api.NewClient(sock)
+		cur := l.cursors[sock]
+		got, err := c.Flows(ctx, cur.seq)
+		if err == nil && got.Instance != cur.instance && cur.seq > 0 { // a restarted agent counts afresh
+			got, err = c.Flows(ctx, 0)
+		}
+		if err != nil {
+			return fmt.Errorf("flows: %w", err)
+		}
+		l.cursors[sock] = flowCursor{instance: got.Instance, seq: got.Next}
+		l.flows = append(l.flows, got.Flows...)
+	}
+	cut := began - uint64(flowKeep)
+	keep := l.flows[:0]
+	for _, f := range l.flows {
+		if f.TimeNs >= cut {
+			keep = append(keep, f)
+		}
+	}
+	l.flows = keep
+	l.refreshed = began
+	return nil
+}
+
+// probeFlows are the flows of one probe's packets, both ways.
+type probeFlows struct {
+	src, dst netip.Addr
+	protocol uint8
+	port     uint16 // destination port; ICMP probes match on addresses only
+	since    uint64 // monotonic ns when the probe began
+}
+
+func (q probeFlows) matches(f api.Flow) bool {
+	if f.Protocol != q.protocol || f.TimeNs < q.since {
+		return false
+	}
+	src, dst := f.Src == q.src.String(), f.Dst == q.dst.String()
+	back := f.Src == q.dst.String() && f.Dst == q.src.String()
+	if q.protocol == protoICMP {
+		return src && dst || back
+	}
+	return src && dst && f.DstPort == q.port || back && f.SrcPort == q.port
+}
+
+const (
+	protoICMP = 1
+	protoTCP  = 6
+	protoUDP  = 17
+)
+
+// observe fills o's flows and drop reason from what the agents reported for
+// q, waiting until the probe's packets have had time to be reported.
+func (l *flowLog) observe(ctx context.Context, q probeFlows, o *engine.Observation) {
+	if wait := time.Duration(q.since+uint64(flowLatency)) - time.Duration(monotonicNow()); wait > 0 {
+		time.Sleep(wait)
+	}
+	if err := l.refresh(ctx, q.since+uint64(flowLatency)); err != nil {
+		o.EventsUnobserved = true
+		o.Evidence += "\nflows unavailable: " + err.Error()
+		return
+	}
+	l.mu.Lock()
+	var lines []string
+	for _, f := range l.flows {
+		if !q.matches(f) {
+			continue
+		}
+		ef := engine.Flow{Direction: f.Direction, Verdict: f.Verdict, Reason: f.Reason, MatchType: f.MatchType,
+			Policies: f.Policies, SrcID: f.SrcIdentity, DstID: f.DstIdentity}
+		o.Flows = append(o.Flows, ef)
+		if f.Verdict == "dropped" && o.Reason == "" {
+			o.Reason = f.Reason
+		}
+		lines = append(lines, describeFlow(f))
+	}
+	l.mu.Unlock()
+	if len(lines) > 0 {
+		o.Evidence += "\nflows:\n" + strings.Join(lines, "\n")
+	}
+}
+
+func describeFlow(f api.Flow) string {
+	s := fmt.Sprintf("%s %s %s: %s:%d -> %s:%d proto=%d id %d->%d ct=%s match=%s",
+		f.Node, f.Direction, f.Verdict, f.Src, f.SrcPort, f.Dst, f.DstPort, f.Protocol, f.SrcIdentity, f.DstIdentity, f.CT, f.MatchType)
+	if f.Reason != "" {
+		s += " reason=" + f.Reason
+	}
+	if len(f.Policies) > 0 {
+		s += " by " + strings.Join(f.Policies, ",")
+	}
+	return s
+}
