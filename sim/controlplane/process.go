@@ -105,7 +105,8 @@ func StopProcess(stateDir, name string, grace time.Duration) error {
 }
 
 // killGroup signals the process group led by pid (processes are started with setsid,
-// so the group id is the pid) and waits until its leader is gone.
+// so the group id is the pid) and waits until its leader and the rest of the
+// group are gone.
 func killGroup(pid int, grace time.Duration) error {
 	signal := func(sig syscall.Signal) {
 		if err := syscall.Kill(-pid, sig); errors.Is(err, syscall.ESRCH) {
@@ -123,17 +124,40 @@ func killGroup(pid int, grace time.Duration) error {
 	return errors.New("still alive after SIGKILL")
 }
 
+// waitGone waits until pid is gone and no process is left in its group.
 func waitGone(pid int, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
-		if !alive(pid) {
+		if !alive(pid) && !groupAlive(pid) {
 			return true
 		}
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// groupAlive reports whether process group pgid still has a member that is
+// not a zombie.
+func groupAlive(pgid int) bool {
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	pids, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range pids {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if g, err := syscall.Getpgid(p); err == nil && g == pgid && alive(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // alive reports whether pid exists and is not a zombie.
