@@ -39,7 +39,7 @@ test: build ## Vet, run every test (privileged ones on this kernel), then the sc
 	./bin/kestrel scenario run --mode unit --junit bin/junit-unit.xml $(SUITES)
 
 e2e: deps build ## Ginkgo suites (connectivity, faults, lifecycle) on sim clusters they bring up and down, one at a time
-	go test -tags e2e -p 1 -count=1 -timeout 30m ./e2e/... -args -ginkgo.v
+	go test -tags e2e -p 1 -count=1 -timeout 30m -v ./e2e/... -args -ginkgo.v -ginkgo.no-color
 
 bench: ## Datapath cost per packet vs the empty program (BPF_PROG_TEST_RUN), 6 runs, median and spread
 	@mkdir -p bin
