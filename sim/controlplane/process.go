@@ -178,12 +178,20 @@ func alive(pid int) bool {
 // isOurs reports whether pid is alive and its command line names a path under stateDir, which
 // every process we start does; a pid recycled by an unrelated process does not.
 func isOurs(pid int, stateDir string) bool {
-	if !alive(pid) {
-		return false
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
+	var cmdline []byte
+	// A process in the middle of execve shows an empty command line for a
+	// moment (a kernel thread always does): look again before deciding.
+	for try := 0; len(cmdline) == 0; try++ {
+		if !alive(pid) || try == 10 {
+			return false
+		}
+		if try > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		var err error
+		if cmdline, err = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil {
+			return false
+		}
 	}
 	return namesStateDir(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), stateDir)
 }

@@ -104,3 +104,24 @@ func TestACommandLineNamesItsClusterOnlyByWholePaths(t *testing.T) {
 		})
 	}
 }
+
+// Right after StartProcess the child may still be inside execve, with an empty
+// command line: it must count as running (it once made `sim up` report a live
+// etcd as exited, and leak it).
+func TestAProcessIsRecognisedTheMomentItStarts(t *testing.T) {
+	state := t.TempDir()
+	for i := range 50 {
+		name := "p" + strconv.Itoa(i)
+		pid, err := StartProcess(ProcessSpec{Name: name, StateDir: state, Path: "/bin/sh",
+			Args: []string{"-c", "sleep 30", filepath.Join(state, name)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := RunningPID(state, name); !ok || got != pid {
+			t.Fatalf("start %d: RunningPID = %d, %v right after starting pid %d", i, got, ok, pid)
+		}
+		if err := StopProcess(state, name, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
