@@ -62,6 +62,7 @@ type Daemon struct {
 	identities   map[string]uint32
 	revision     uint64
 	generations  uint64
+	programmed   bool // a regeneration has succeeded since start
 	lastErr      error
 	policyErrors []string
 	started      bool

@@ -14,6 +14,13 @@ type fakeDatapath struct {
 	endpoints map[uint32]datapath.Endpoint
 	policies  map[uint32][]datapath.PolicyEntry
 	attached  map[string]int // pin -> ifindex
+	failSync  error          // SyncIPCache fails with it while set
+}
+
+func (f *fakeDatapath) setFailSync(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failSync = err
 }
 
 func newFakeDatapath() *fakeDatapath {
@@ -28,6 +35,9 @@ func newFakeDatapath() *fakeDatapath {
 func (f *fakeDatapath) SyncIPCache(es []datapath.IPCacheEntry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failSync != nil {
+		return f.failSync
+	}
 	f.ipcache = map[netip.Prefix]uint32{}
 	for _, e := range es {
 		f.ipcache[e.Prefix] = e.Identity

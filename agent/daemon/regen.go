@@ -51,6 +51,7 @@ func (d *Daemon) regenerate() (err error) {
 	defer d.mu.Unlock()
 	defer func() {
 		d.lastErr = err
+		d.programmed = d.programmed || err == nil
 		d.generations++
 		close(d.changed)
 		d.changed = make(chan struct{})

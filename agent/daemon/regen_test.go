@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -55,6 +56,11 @@ func pod(name, nodeName, ip, app string) *corev1.Pod {
 
 func newCluster(t *testing.T, objs ...runtime.Object) *cluster {
 	t.Helper()
+	return newClusterWith(t, newFakeDatapath(), objs...)
+}
+
+func newClusterWith(t *testing.T, dp *fakeDatapath, objs ...runtime.Object) *cluster {
+	t.Helper()
 	base := []runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", ResourceVersion: "1"}},
 		node("node-1", "172.30.0.11"), node("node-2", "172.30.0.12"),
@@ -63,7 +69,7 @@ func newCluster(t *testing.T, objs ...runtime.Object) *cluster {
 		t:   t,
 		cs:  fake.NewSimpleClientset(append(base, objs...)...),
 		dyn: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), k8s.ListKinds),
-		dp:  newFakeDatapath(),
+		dp:  dp,
 	}
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -271,4 +277,22 @@ func TestRegistrationWaitsForThePod(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("registration did not complete after the pod appeared")
 	}
+}
+
+// A restarted agent must not look healthy (and its node Ready) before it has
+// programmed the datapath from the caches: until then its status lacks
+// identities, and nothing it serves describes what is enforced.
+func TestHealthyOnlyOnceTheDatapathIsProgrammed(t *testing.T) {
+	dp := newFakeDatapath()
+	dp.setFailSync(errors.New("ipcache full"))
+	c := newClusterWith(t, dp)
+	c.eventually("the first regeneration failed", func() bool {
+		err := c.d.Healthz(context.Background())
+		return err != nil && strings.Contains(err.Error(), "ipcache full")
+	})
+	if !errors.Is(c.d.Healthz(context.Background()), api.ErrNotReady) {
+		t.Fatal("healthz must say not ready while the datapath is not programmed")
+	}
+	dp.setFailSync(nil)
+	c.eventually("healthy after a regeneration succeeds", func() bool { return c.d.Healthz(context.Background()) == nil })
 }

@@ -28,13 +28,19 @@ func (d *Daemon) Status(context.Context) api.Status {
 	return st
 }
 
-// Healthz is nil once the caches are synced (the datapath is loaded before
-// the daemon exists).
+// Healthz is nil once the caches are synced and the datapath has been
+// programmed from them (it is loaded before the daemon exists): from then on
+// the status describes what is enforced, also right after a restart.
 func (d *Daemon) Healthz(context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.started {
+	switch {
+	case !d.started:
 		return fmt.Errorf("%w: informer caches not synced yet", api.ErrNotReady)
+	case !d.programmed && d.lastErr != nil:
+		return fmt.Errorf("%w: the datapath is not programmed yet: %v", api.ErrNotReady, d.lastErr)
+	case !d.programmed:
+		return fmt.Errorf("%w: the datapath is not programmed yet", api.ErrNotReady)
 	}
 	return nil
 }

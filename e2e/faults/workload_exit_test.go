@@ -18,15 +18,8 @@ var _ = Describe("a pod whose workload exits", func() {
 		kube, err := cluster.Client()
 		Expect(err).NotTo(HaveOccurred())
 		pods := kube.CoreV1().Pods("default")
-		pod, err := pods.Create(ctx, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: "short-lived"},
-			Spec: corev1.PodSpec{
-				NodeName:      "node-1",
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers: []corev1.Container{{Name: "job", Image: "kestrel.dev/sim-workload",
-					Command: []string{"/bin/sh", "-c", "sleep 3; exit 3"}}},
-			},
-		}, metav1.CreateOptions{})
+		pod, err := pods.Create(ctx, framework.WorkloadPod("default", "short-lived", "node-1", corev1.RestartPolicyNever,
+			[]string{"/bin/sh", "-c", "sleep 3; exit 3"}), metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) {
 			pods.Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
@@ -60,14 +53,8 @@ var _ = Describe("a pod whose workload exits", func() {
 		kube, err := cluster.Client()
 		Expect(err).NotTo(HaveOccurred())
 		pods := kube.CoreV1().Pods("default")
-		pod, err := pods.Create(ctx, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: "crashing"},
-			Spec: corev1.PodSpec{
-				NodeName: "node-2",
-				Containers: []corev1.Container{{Name: "crash", Image: "kestrel.dev/sim-workload",
-					Command: []string{"/bin/sh", "-c", "sleep 1; exit 1"}}},
-			},
-		}, metav1.CreateOptions{})
+		pod, err := pods.Create(ctx, framework.WorkloadPod("default", "crashing", "node-2", corev1.RestartPolicyAlways,
+			[]string{"/bin/sh", "-c", "sleep 1; exit 1"}), metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) {
 			pods.Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})

@@ -41,12 +41,8 @@ var _ = Describe("a cluster's life", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lifecycle"}}, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "lifecycle"},
-			Spec: corev1.PodSpec{NodeName: "node-3", Containers: []corev1.Container{{Name: "web", Image: "kestrel.dev/sim-workload",
-				Ports: []corev1.ContainerPort{{ContainerPort: 80, Protocol: corev1.ProtocolTCP}}}}},
-		}
-		_, err = kube.CoreV1().Pods("lifecycle").Create(ctx, pod, metav1.CreateOptions{})
+		_, err = kube.CoreV1().Pods("lifecycle").Create(ctx,
+			framework.WorkloadPod("lifecycle", "web", "node-3", corev1.RestartPolicyAlways, nil, 80), metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(ctx, func(g Gomega) {
 			p, err := kube.CoreV1().Pods("lifecycle").Get(ctx, "web", metav1.GetOptions{})
@@ -74,11 +70,8 @@ var _ = Describe("a cluster's life", Ordered, func() {
 		Expect(cluster.Up(ctx, 2)).To(Succeed())
 		kube, err := cluster.Client()
 		Expect(err).NotTo(HaveOccurred())
-		_, err = kube.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: "orphan"},
-			Spec: corev1.PodSpec{NodeName: "node-2", Containers: []corev1.Container{{Name: "w", Image: "kestrel.dev/sim-workload",
-				Ports: []corev1.ContainerPort{{ContainerPort: 80, Protocol: corev1.ProtocolTCP}}}}},
-		}, metav1.CreateOptions{})
+		_, err = kube.CoreV1().Pods("default").Create(ctx,
+			framework.WorkloadPod("default", "orphan", "node-2", corev1.RestartPolicyAlways, nil, 80), metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(ctx, func(g Gomega) {
 			p, err := kube.CoreV1().Pods("default").Get(ctx, "orphan", metav1.GetOptions{})
