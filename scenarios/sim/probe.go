@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 	"github.com/kestrelnet/kestrel/sim/network"
@@ -56,7 +57,8 @@ func (s *session) ProbeBatch(ctx context.Context, ps []engine.Probe) []engine.Ob
 // Reasons a probe is not run in sim mode; the report counts probes by reason.
 const (
 	skipPacket  = "single-packet probes need unit mode (a live socket cannot send a bare SYN-ACK)"
-	skipSCTP    = "this kernel has no SCTP"
+	skipNoSCTP  = "this kernel has no SCTP"
+	skipSCTP    = "SCTP probes are not built in sim mode yet"
 	skipIPv6    = "sim is IPv4-only so far"
 	skipOutside = "sim has no hosts outside the cluster to send from"
 	skipWorld   = "sim routes nothing beyond its underlay, so probes to addresses outside it are not sent"
@@ -64,12 +66,23 @@ const (
 
 var errIPv6 = errors.New(skipIPv6)
 
+// sctpSkipReason says why an SCTP probe is skipped: the kernel cannot open an
+// SCTP socket, or (where it can) sim's probes do not speak SCTP yet.
+func sctpSkipReason() string {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP)
+	if err != nil {
+		return skipNoSCTP
+	}
+	unix.Close(fd)
+	return skipSCTP
+}
+
 func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engine.Observation {
 	switch {
 	case p.Exchange == "packet":
 		return engine.Observation{Skipped: skipPacket}
 	case strings.EqualFold(p.Protocol, "SCTP"):
-		return engine.Observation{Skipped: skipSCTP}
+		return engine.Observation{Skipped: sctpSkipReason()}
 	case p.To.IP.Is6() || p.From.IP.Is6() || strings.EqualFold(p.Protocol, "ICMPv6"):
 		return engine.Observation{Skipped: skipIPv6}
 	case p.From.Pod == nil && p.From.Node == "":

@@ -19,7 +19,7 @@ func TestProbesThatWouldLeaveTheSimAreSkippedWithAReason(t *testing.T) {
 	}{
 		{"a world address is never sent to", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("8.8.8.8")}, Protocol: "TCP", Port: 443}, "beyond its underlay"},
 		{"an IPv6 destination waits for a dual-stack sim", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("fd00:10:244::b")}, Protocol: "TCP", Port: 80}, "IPv4-only"},
-		{"SCTP needs a kernel that has it", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "SCTP", Port: 80}, "no SCTP"},
+		{"SCTP needs a kernel that has it", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "SCTP", Port: 80}, "SCTP"},
 		{"a bare packet needs unit mode", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "TCP", Exchange: "packet"}, "unit mode"},
 		{"a world sender does not exist", engine.Probe{From: engine.Peer{IP: netip.MustParseAddr("192.0.2.1")}, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "TCP"}, "outside the cluster"},
 	}
