@@ -77,7 +77,10 @@ func (l *flowLog) refresh(ctx context.Context, notBefore uint64) error {
 		l.cursors[sock] = flowCursor{instance: got.Instance, seq: got.Next}
 		l.flows = append(l.flows, got.Flows...)
 	}
-	cut := began - uint64(flowKeep)
+	var cut uint64
+	if began > uint64(flowKeep) {
+		cut = began - uint64(flowKeep)
+	}
 	keep := l.flows[:0]
 	for _, f := range l.flows {
 		if f.TimeNs >= cut {
