@@ -18,10 +18,20 @@ cmds=(kube-apiserver kube-controller-manager kubectl)
 # interrupted build is redone.
 stamp="$version $(sha256sum "$mod/go.sum" | cut -c1-16)"
 
+# A machine without kubectl gets ours on its PATH, so the kubectl commands
+# that `kestrel sim up` prints work as printed.
+link_kubectl() {
+	if ! command -v kubectl >/dev/null && [ -w /usr/local/bin ]; then
+		ln -sf "$bin/kubectl" /usr/local/bin/kubectl
+		echo "k8s $version: linked /usr/local/bin/kubectl to $bin/kubectl"
+	fi
+}
+
 complete=1
 for c in "${cmds[@]}"; do [ -x "$bin/$c" ] || complete=0; done
 if [ "$complete" = 1 ] && [ "$(cat "$bin/.stamp" 2>/dev/null)" = "$stamp" ]; then
 	echo "k8s $version: present in $bin"
+	link_kubectl
 	exit 0
 fi
 
@@ -48,3 +58,4 @@ start=$(date +%s)
 )
 echo "$stamp" >"$bin/.stamp"
 echo "k8s $version: built in $(($(date +%s) - start))s"
+link_kubectl
