@@ -61,7 +61,7 @@ const (
 	skipSCTP    = "SCTP probes are not built in sim mode yet"
 	skipIPv6    = "sim is IPv4-only so far"
 	skipOutside = "sim has no hosts outside the cluster to send from"
-	skipWorld   = "sim routes nothing beyond its underlay, so probes to addresses outside it are not sent"
+	skipWorld   = "sim sends no probe to addresses outside the cluster (pod-to-world is blocked by design here)"
 )
 
 var errIPv6 = errors.New(skipIPv6)

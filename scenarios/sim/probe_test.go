@@ -17,7 +17,7 @@ func TestProbesThatWouldLeaveTheSimAreSkippedWithAReason(t *testing.T) {
 		p    engine.Probe
 		want string
 	}{
-		{"a world address is never sent to", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("8.8.8.8")}, Protocol: "TCP", Port: 443}, "beyond its underlay"},
+		{"a world address is never sent to", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("8.8.8.8")}, Protocol: "TCP", Port: 443}, "outside the cluster"},
 		{"an IPv6 destination waits for a dual-stack sim", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("fd00:10:244::b")}, Protocol: "TCP", Port: 80}, "IPv4-only"},
 		{"SCTP needs a kernel that has it", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "SCTP", Port: 80}, "SCTP"},
 		{"a bare packet needs unit mode", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "TCP", Exchange: "packet"}, "unit mode"},
