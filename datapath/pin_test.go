@@ -8,65 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/datapathtest"
 )
 
-// bpffs mounts a private bpf filesystem for pins, unmounted at the end.
-func bpffs(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := unix.Mount("bpf", dir, "bpf", 0, ""); err != nil {
-		t.Fatalf("mount bpffs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	return dir
-}
-
-// echoServer answers each line with the same line, in the node namespace.
-func echoServer(t *testing.T, n *podNetwork, port string) net.Listener {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	n.in(t, n.node, func() { ln, err = net.Listen("tcp", net.JoinHostPort(n.nodeIP.String(), port)) })
-	must(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					c.Write([]byte(line))
-				}
-			}()
-		}
-	}()
-	return ln
-}
-
 func TestPinnedStateOutlivesTheProcessAndIsAdopted(t *testing.T) {
-	fs := bpffs(t)
+	fs := datapathtest.BPFFS(t)
 	cfg := datapath.Config{PinPath: filepath.Join(fs, "maps")}
 	pin := filepath.Join(fs, "pod-a")
 	n := newPodNetwork(t)
-	allowed := echoServer(t, n, "8080")
-	echoServer(t, n, "9090")
+	allowed := n.EchoServer(t, "8080")
+	n.EchoServer(t, "9090")
 
 	dial := func(addr string) (net.Conn, error) {
 		var c net.Conn
 		var err error
-		n.in(t, n.pod, func() { c, err = net.DialTimeout("tcp", addr, 700*time.Millisecond) })
+		n.In(t, n.Pod, func() { c, err = net.DialTimeout("tcp", addr, 700*time.Millisecond) })
 		return c, err
 	}
 	roundTrip := func(c net.Conn) error {
@@ -79,12 +36,12 @@ func TestPinnedStateOutlivesTheProcessAndIsAdopted(t *testing.T) {
 	}
 
 	first := datapathtest.LoadConfig(t, cfg)
-	must(t, first.SyncIPCache([]datapath.IPCacheEntry{{Prefix: netip.PrefixFrom(n.nodeIP, 32), Identity: 1}}))
-	must(t, first.UpsertEndpoint(datapath.Endpoint{ID: 1, Identity: idA, IPs: []netip.Addr{n.podIP}, EgressEnforced: true}))
+	must(t, first.SyncIPCache([]datapath.IPCacheEntry{{Prefix: netip.PrefixFrom(n.NodeIP, 32), Identity: 1}}))
+	must(t, first.UpsertEndpoint(datapath.Endpoint{ID: 1, Identity: idA, IPs: []netip.Addr{n.PodIP}, EgressEnforced: true}))
 	must(t, first.SetPolicy(1, []datapath.PolicyEntry{{Identity: 1, Direction: datapath.Egress, Protocol: 6, PortLo: 8080}}))
 	var links *datapath.PodDeviceLinks
 	var err error
-	n.in(t, n.node, func() { links, err = first.AttachPodDevice(n.hostIfindex, pin) })
+	n.In(t, n.Node, func() { links, err = first.AttachPodDevice(n.HostIfindex, pin) })
 	if err != nil {
 		datapathtest.SkipOrFail(t, err)
 	}
@@ -100,7 +57,7 @@ func TestPinnedStateOutlivesTheProcessAndIsAdopted(t *testing.T) {
 	if err := roundTrip(conn); err != nil {
 		t.Fatalf("an established connection broke while no agent held the datapath: %v", err)
 	}
-	if c, err := dial(net.JoinHostPort(n.nodeIP.String(), "9090")); err == nil {
+	if c, err := dial(net.JoinHostPort(n.NodeIP.String(), "9090")); err == nil {
 		c.Close()
 		t.Fatal("policy stopped being enforced while no agent held the datapath")
 	}
@@ -110,7 +67,7 @@ func TestPinnedStateOutlivesTheProcessAndIsAdopted(t *testing.T) {
 	if n, err := second.ConntrackEntries(); err != nil || n == 0 {
 		t.Fatalf("the adopted conntrack is empty (%d, %v)", n, err)
 	}
-	n.in(t, n.node, func() { links, err = second.AttachPodDevice(n.hostIfindex, pin) })
+	n.In(t, n.Node, func() { links, err = second.AttachPodDevice(n.HostIfindex, pin) })
 	must(t, err)
 	defer links.Detach()
 	if err := roundTrip(conn); err != nil {

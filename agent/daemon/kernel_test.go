@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,73 +36,9 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// bpffs mounts a private bpf filesystem for the agent's pins.
-func bpffs(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := unix.Mount("bpf", dir, "bpf", 0, ""); err != nil {
-		t.Fatalf("mount bpffs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	return dir
-}
-
-// network is a node namespace and a pod namespace joined by a veth pair, as
-// the CNI plugin wires a pod: the host side lxc0 stays in the node.
-type network struct {
-	orig, node, pod netns.NsHandle
-	hostIfindex     int
-	nodeIP, podIP   netip.Addr
-}
-
-func newNetwork(t *testing.T) *network {
-	t.Helper()
-	runtime.LockOSThread()
-	t.Cleanup(runtime.UnlockOSThread)
-	orig, err := netns.Get()
-	must(t, err)
-	n := &network{orig: orig, nodeIP: netip.MustParseAddr("10.201.0.1"), podIP: netip.MustParseAddr("10.201.0.2")}
-	nodeName := fmt.Sprintf("kestrel-agent-test-node-%d", os.Getpid())
-	podName := fmt.Sprintf("kestrel-agent-test-pod-%d", os.Getpid())
-	if n.node, err = netns.NewNamed(nodeName); err != nil {
-		t.Fatalf("create netns: %v", err)
-	}
-	if n.pod, err = netns.NewNamed(podName); err != nil {
-		t.Fatalf("create netns: %v", err)
-	}
-	must(t, netns.Set(orig))
-	t.Cleanup(func() {
-		netns.Set(orig)
-		n.node.Close()
-		n.pod.Close()
-		netns.DeleteNamed(nodeName)
-		netns.DeleteNamed(podName)
-	})
-	hn, err := netlink.NewHandleAt(n.node)
-	must(t, err)
-	defer hn.Close()
-	hp, err := netlink.NewHandleAt(n.pod)
-	must(t, err)
-	defer hp.Close()
-	must(t, hn.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "lxc0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(n.pod)}))
-	host, err := hn.LinkByName("lxc0")
-	must(t, err)
-	peer, err := hp.LinkByName("eth0")
-	must(t, err)
-	n.hostIfindex = host.Attrs().Index
-	must(t, hn.AddrAdd(host, &netlink.Addr{IPNet: &net.IPNet{IP: n.nodeIP.AsSlice(), Mask: net.CIDRMask(24, 32)}}))
-	must(t, hp.AddrAdd(peer, &netlink.Addr{IPNet: &net.IPNet{IP: n.podIP.AsSlice(), Mask: net.CIDRMask(24, 32)}}))
-	must(t, hn.LinkSetUp(host))
-	must(t, hp.LinkSetUp(peer))
-	return n
-}
-
-// in runs f with the calling (locked) thread inside ns.
-func (n *network) in(t *testing.T, ns netns.NsHandle, f func()) {
-	t.Helper()
-	must(t, netns.Set(ns))
-	defer netns.Set(n.orig)
-	f()
+// newNetwork is a node and a pod namespace as the CNI plugin wires them.
+func newNetwork(t *testing.T) *datapathtest.PodNetwork {
+	return datapathtest.NewPodNetwork(t, "kestrel-agent-test", netip.MustParseAddr("10.201.0.1"), netip.MustParseAddr("10.201.0.2"))
 }
 
 // nodeKernel attaches inside the node namespace. The real agent runs wholly
@@ -136,7 +69,7 @@ func (k nodeKernel) Attach(ifindex int, pin string) (daemon.Links, error) {
 }
 
 func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
-	fs := bpffs(t)
+	fs := datapathtest.BPFFS(t)
 	dp := datapathtest.LoadConfig(t, datapath.Config{PinPath: filepath.Join(fs, "maps")})
 	n := newNetwork(t)
 
@@ -144,7 +77,7 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", ResourceVersion: "1"}},
 		&corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "node-1", ResourceVersion: "2"},
-			Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.nodeIP.String()}}},
+			Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.NodeIP.String()}}},
 		},
 		&corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "a", Labels: map[string]string{"app": "a"}, ResourceVersion: "3"},
@@ -156,10 +89,10 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 	socket := filepath.Join(state, "agent.sock")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	d, err := daemon.New(daemon.Config{
-		Node: "node-1", NodeIP: n.nodeIP,
+		Node: "node-1", NodeIP: n.NodeIP,
 		LinkPinDir:   filepath.Join(fs, "links"),
 		RegistryPath: filepath.Join(state, "endpoints.json"),
-	}, nodeKernel{daemon.Kernel{Datapath: dp}, n.node}, cs, dyn, log)
+	}, nodeKernel{daemon.Kernel{Datapath: dp}, n.Node}, cs, dyn, log)
 	must(t, err)
 	ln, err := api.Listen(socket)
 	must(t, err)
@@ -176,7 +109,7 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 	waitFor(t, "healthz", func() bool { return client.Healthz(ctx) == nil })
 	resp, err := client.PutEndpoint(ctx, api.EndpointRequest{
 		ContainerID: "c0ffee", PodNamespace: "default", PodName: "a",
-		HostInterface: "lxc0", HostIfIndex: n.hostIfindex, IPs: []string{n.podIP.String()},
+		HostInterface: "lxc0", HostIfIndex: n.HostIfindex, IPs: []string{n.PodIP.String()},
 	})
 	if err != nil {
 		datapathtest.SkipOrFail(t, err)
@@ -191,11 +124,11 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 		}
 	}
 
-	echo := listen(t, n, "8080")
+	echo := n.EchoServer(t, "8080").Addr().String()
 	connect := func() error {
 		var c net.Conn
 		var err error
-		n.in(t, n.pod, func() { c, err = net.DialTimeout("tcp", echo, 700*time.Millisecond) })
+		n.In(t, n.Pod, func() { c, err = net.DialTimeout("tcp", echo, 700*time.Millisecond) })
 		if err != nil {
 			return err
 		}
@@ -245,36 +178,6 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fs, "links", "c0ffee-ingress")); !os.IsNotExist(err) {
 		t.Fatalf("link still pinned after delete: %v", err)
 	}
-}
-
-// listen runs an echo server in the node namespace and returns its address.
-func listen(t *testing.T, n *network, port string) string {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	n.in(t, n.node, func() { ln, err = net.Listen("tcp", net.JoinHostPort(n.nodeIP.String(), port)) })
-	must(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					c.Write([]byte(line))
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
