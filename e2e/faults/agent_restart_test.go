@@ -37,12 +37,12 @@ func (c *conn) exchange() (string, error) {
 
 var _ = Describe("kill -9 of the agents", Ordered, func() {
 	var (
-		plan    *engine.Plan
-		runner  engine.Runner
-		sess    engine.Session
-		open    *conn
-		before  map[string]api.Status
-		kubeSvc = "faults/echo 8080"
+		plan       *engine.Plan
+		runner     engine.Runner
+		sess       engine.Session
+		open       *conn
+		before     map[string]api.Status
+		echoAnswer = "faults/echo 8080" // what the echo server answers to every line
 	)
 
 	probe := func(ctx SpecContext, step int, name string) []string {
@@ -92,7 +92,7 @@ var _ = Describe("kill -9 of the agents", Ordered, func() {
 		echo, err := kube.CoreV1().Pods("faults").Get(ctx, "echo", metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(dialFrom(client, echo, 8080, &open)).To(Succeed())
-		Expect(open.exchange()).To(Equal(kubeSvc))
+		Expect(open.exchange()).To(Equal(echoAnswer))
 
 		before = agentsAnswer(ctx)
 		Expect(before).To(HaveLen(len(cluster.Nodes())))
@@ -105,10 +105,10 @@ var _ = Describe("kill -9 of the agents", Ordered, func() {
 		Eventually(func() map[string]api.Status { return agentsAnswer(ctx) }).
 			WithTimeout(5*time.Second).Should(BeNil(), "the agents still answer")
 
-		Expect(open.exchange()).To(Equal(kubeSvc), "the established connection broke")
+		Expect(open.exchange()).To(Equal(echoAnswer), "the established connection broke")
 		Expect(probe(ctx, 0, "client-reaches-echo")).To(BeEmpty(), "a new allowed connection failed")
 		Expect(probe(ctx, 0, "intruder-is-dropped")).To(BeEmpty(), "policy stopped being enforced")
-		Expect(open.exchange()).To(Equal(kubeSvc))
+		Expect(open.exchange()).To(Equal(echoAnswer))
 	})
 
 	It("is undone by restarted agents that adopt the datapath without flushing it", func(ctx SpecContext) {
@@ -118,14 +118,14 @@ var _ = Describe("kill -9 of the agents", Ordered, func() {
 		for n, st := range before {
 			Expect(endpointsOf(after[n])).To(Equal(endpointsOf(st)), "node %s: endpoints changed across the restart", n)
 		}
-		Expect(open.exchange()).To(Equal(kubeSvc), "the established connection broke across the restart")
+		Expect(open.exchange()).To(Equal(echoAnswer), "the established connection broke across the restart")
 		Expect(probe(ctx, 0, "intruder-is-dropped")).To(BeEmpty())
 	}, NodeTimeout(2*time.Minute))
 
 	It("keeps conntrack across the restart: a deny-all policy stops new connections, not the open one", func(ctx SpecContext) {
 		Expect(sess.Sync(ctx, plan.Steps[1].Cluster)).To(Succeed())
 		Expect(probe(ctx, 1, "new-connections-are-dropped")).To(BeEmpty())
-		Expect(open.exchange()).To(Equal(kubeSvc),
+		Expect(open.exchange()).To(Equal(echoAnswer),
 			"the connection opened before the kill lost its conntrack entry: the restarted agent flushed it")
 	}, NodeTimeout(time.Minute))
 })

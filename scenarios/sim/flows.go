@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/sim/cluster"
 )
 
 // flowLatency is how long after a packet its flow is surely in the agents'
@@ -60,9 +60,9 @@ func (l *flowLog) refresh(ctx context.Context, notBefore uint64) error {
 		return nil
 	}
 	began := monotonicNow()
-	sockets, err := filepath.Glob(filepath.Join(l.stateDir, "nodes", "*", "agent.sock"))
-	if err != nil || len(sockets) == 0 {
-		return fmt.Errorf("no agent sockets under %s", filepath.Join(l.stateDir, "nodes"))
+	sockets, err := cluster.AgentSockets(l.stateDir)
+	if err != nil {
+		return err
 	}
 	for _, sock := range sockets {
 		c := api.NewClient(sock)

@@ -67,15 +67,16 @@ const (
 var errIPv6 = errors.New(skipIPv6)
 
 // sctpSkipReason says why an SCTP probe is skipped: the kernel cannot open an
-// SCTP socket, or (where it can) sim's probes do not speak SCTP yet.
-func sctpSkipReason() string {
+// SCTP socket, or (where it can) sim's probes do not speak SCTP yet. The
+// kernel is asked once.
+var sctpSkipReason = sync.OnceValue(func() string {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP)
 	if err != nil {
 		return skipNoSCTP
 	}
 	unix.Close(fd)
 	return skipSCTP
-}
+})
 
 func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engine.Observation {
 	switch {

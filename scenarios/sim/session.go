@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/sim/cluster"
 )
 
 type session struct {
@@ -114,9 +114,9 @@ func podState(p *corev1.Pod) string {
 // waitAgents waits until every node's agent reports a policy revision at or
 // past rev: then everything written before rev is enforced.
 func (r *Runner) waitAgents(ctx context.Context, rev uint64) error {
-	sockets, err := filepath.Glob(filepath.Join(r.stateDir, "nodes", "*", "agent.sock"))
-	if err != nil || len(sockets) == 0 {
-		return fmt.Errorf("no agent sockets under %s", filepath.Join(r.stateDir, "nodes"))
+	sockets, err := cluster.AgentSockets(r.stateDir)
+	if err != nil {
+		return err
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, sock := range sockets {

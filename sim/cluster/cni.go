@@ -10,13 +10,13 @@ import (
 
 // writeConflist writes the node's CNI configuration (sim/README.md, "The CNI
 // plugin").
-func writeConflist(nodeDir, podCIDR, gateway string) error {
+func writeConflist(nodeDir, agentSocket, podCIDR, gateway string) error {
 	conf := map[string]any{
 		"cniVersion": "1.1.0",
 		"name":       "kestrel",
 		"plugins": []map[string]any{{
 			"type":        "kestrel-cni",
-			"agentSocket": filepath.Join(nodeDir, "agent.sock"),
+			"agentSocket": agentSocket,
 			"podCIDRs":    []string{podCIDR},
 			"gateway":     gateway,
 			"ipamDir":     filepath.Join(nodeDir, "ipam"),

@@ -64,9 +64,9 @@ func Leftovers(name string) ([]string, error) {
 }
 
 // processesOf finds the cluster's processes by what their command lines
-// name: its state dir (control plane, agents, kubelets, scheduler) or its
-// namespaces (nsenter, ip netns exec), and workloads that still sit in one
-// of its pod namespaces.
+// name: its state dir, by the rule the control plane starts them under
+// (control plane, agents, kubelets, scheduler), or one of its namespaces
+// (nsenter, and the workloads the kubelet starts with --netns).
 func processesOf(name string) ([]string, error) {
 	state := controlplane.DefaultStateDir(name)
 	prefix := network.Prefix(name) + "-"
@@ -78,11 +78,11 @@ func processesOf(name string) ([]string, error) {
 	for _, pid := range pids {
 		raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 		if errors.Is(err, os.ErrNotExist) || len(raw) == 0 {
-			continue
+			continue // gone, or a kernel thread
 		}
-		cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
-		if strings.Contains(cmdline, state+"/") || strings.HasSuffix(cmdline, state) ||
-			strings.Contains(cmdline, state+" ") || strings.Contains(cmdline, prefix) {
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		cmdline := strings.Join(args, " ")
+		if controlplane.NamesStateDir(args, state) || strings.Contains(cmdline, prefix) {
 			out = append(out, fmt.Sprintf("process %d: %s", pid, cmdline))
 		}
 	}

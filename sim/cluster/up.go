@@ -97,7 +97,7 @@ func startNode(o Options, state string, i int) error {
 	if err := os.MkdirAll(nodeDir, 0o755); err != nil {
 		return err
 	}
-	if err := writeConflist(nodeDir, network.PodCIDR(i).String(), network.PodGateway(i).String()); err != nil {
+	if err := writeConflist(nodeDir, agentSocket(state, node), network.PodCIDR(i).String(), network.PodGateway(i).String()); err != nil {
 		return fmt.Errorf("%s: CNI configuration: %w", node, err)
 	}
 	nsenter, err := lookNsenter()
@@ -130,6 +130,15 @@ func AgentSocket(name, node string) string {
 }
 
 func agentSocket(state, node string) string { return filepath.Join(state, "nodes", node, "agent.sock") }
+
+// AgentSockets lists the sockets of every node's agent under a cluster's state dir.
+func AgentSockets(state string) ([]string, error) {
+	sockets, err := filepath.Glob(agentSocket(state, "*"))
+	if err == nil && len(sockets) == 0 {
+		err = fmt.Errorf("no agent sockets under %s", filepath.Join(state, "nodes"))
+	}
+	return sockets, err
+}
 
 func lookNsenter() (string, error) {
 	for _, p := range []string{"/usr/bin/nsenter", "/bin/nsenter"} {

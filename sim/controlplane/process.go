@@ -39,7 +39,7 @@ func LogFile(stateDir, name string) string {
 // Every process must name a path under the state dir on its command line: that is how
 // a pid read back from a file is told apart from a recycled one.
 func StartProcess(p ProcessSpec) (int, error) {
-	if !namesStateDir(p.Args, p.StateDir) {
+	if !NamesStateDir(p.Args, p.StateDir) {
 		return 0, fmt.Errorf("process %s: its arguments must name a path under the state dir %s", p.Name, p.StateDir)
 	}
 	if pid, ok := RunningPID(p.StateDir, p.Name); ok {
@@ -193,13 +193,13 @@ func isOurs(pid int, stateDir string) bool {
 			return false
 		}
 	}
-	return namesStateDir(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), stateDir)
+	return NamesStateDir(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), stateDir)
 }
 
-// namesStateDir reports whether an argument is the state dir or a path under it
+// NamesStateDir reports whether an argument is the state dir or a path under it
 // (also as the value of a --flag=value). Comparing whole paths keeps cluster
 // "a" from claiming the processes of cluster "ab".
-func namesStateDir(args []string, stateDir string) bool {
+func NamesStateDir(args []string, stateDir string) bool {
 	dir := filepath.Clean(stateDir)
 	for _, a := range args {
 		if _, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(a, "-") {

@@ -98,8 +98,8 @@ func TestACommandLineNamesItsClusterOnlyByWholePaths(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := namesStateDir(c.args, "/run/k/a"); got != c.want {
-				t.Fatalf("namesStateDir(%v) = %v, want %v", c.args, got, c.want)
+			if got := NamesStateDir(c.args, "/run/k/a"); got != c.want {
+				t.Fatalf("NamesStateDir(%v) = %v, want %v", c.args, got, c.want)
 			}
 		})
 	}

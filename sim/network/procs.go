@@ -3,7 +3,6 @@ package network
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -24,8 +23,7 @@ func InNetns(pid int, netnsName string) bool {
 
 // ProcessesIn lists the pids of processes whose network namespace is the named one.
 func ProcessesIn(netnsName string) ([]int, error) {
-	var target syscall.Stat_t
-	if err := syscall.Stat(NetnsPath(netnsName), &target); err != nil {
+	if _, err := os.Stat(NetnsPath(netnsName)); err != nil {
 		return nil, fmt.Errorf("netns %s: %w", netnsName, err)
 	}
 	all, err := OtherPIDs()
@@ -34,11 +32,7 @@ func ProcessesIn(netnsName string) ([]int, error) {
 	}
 	var pids []int
 	for _, pid := range all {
-		var st syscall.Stat_t
-		if syscall.Stat(filepath.Join("/proc", strconv.Itoa(pid), "ns", "net"), &st) != nil {
-			continue // gone, or a kernel thread
-		}
-		if st.Dev == target.Dev && st.Ino == target.Ino {
+		if InNetns(pid, netnsName) {
 			pids = append(pids, pid)
 		}
 	}
