@@ -24,10 +24,18 @@ type EndpointResponse struct {
 type Status struct {
 	Node      string           `json:"node"`
 	Endpoints []EndpointStatus `json:"endpoints"`
-	// PolicyRevision is the highest Kubernetes resourceVersion whose effect
-	// is in the datapath: a writer that got resourceVersion R back knows its
-	// change is enforced on this node once PolicyRevision >= R.
+	// PolicyRevision is a Kubernetes resourceVersion up to which every
+	// change to pods, namespaces and policies is in the datapath. It is the
+	// lowest of those watch streams' latest versions, because streams are
+	// not ordered with respect to each other: a writer that got version R
+	// back knows its change is enforced once PolicyRevision >= R, and only
+	// a later write in each stream moves every stream past R (the sim
+	// runner's markers do that).
 	PolicyRevision uint64 `json:"policyRevision"`
+	// Revisions is, per watched resource ("pods", "networkpolicies", ...),
+	// the highest resourceVersion of that resource whose effect is in the
+	// datapath.
+	Revisions map[string]uint64 `json:"revisions"`
 	// PolicyErrors names the policies this agent ignores and why.
 	PolicyErrors []string `json:"policyErrors,omitempty"`
 	// LastError is the last regeneration's failure, empty once one succeeds.

@@ -60,7 +60,8 @@ type Daemon struct {
 	installed    map[string]datapath.Endpoint // by container id, as last written
 	installedSeq map[string]uint64            // registry Seq each endpoint was installed at
 	identities   map[string]uint32
-	revision     uint64
+	revision     uint64            // every policy-feeding stream is in the datapath up to here
+	revisions    map[string]uint64 // each stream's own, by resource name
 	generations  uint64
 	programmed   bool // a regeneration has succeeded since start
 	lastErr      error
@@ -95,6 +96,7 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 		links:        map[string]Links{},
 		installed:    map[string]datapath.Endpoint{},
 		installedSeq: map[string]uint64{},
+		revisions:    map[string]uint64{},
 		identities:   map[string]uint32{},
 		changed:      make(chan struct{}),
 		flows:        flowRing{instance: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())},

@@ -158,7 +158,7 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 	must(t, err)
 	waitFor(t, "policy revision 50", func() bool {
 		st, err := client.Status(ctx)
-		return err == nil && st.PolicyRevision >= 50
+		return err == nil && st.Revisions["networkpolicies"] >= 50
 	})
 	if err := connect(); err == nil {
 		t.Fatal("the egress policy allows only 9090, yet connecting to 8080 succeeded")

@@ -105,5 +105,8 @@ func (d *Daemon) regenerate() (err error) {
 	}
 	d.identities = st.Identity
 	d.revision = max(d.revision, snap.Revision)
+	for name, rev := range snap.Revisions {
+		d.revisions[name] = max(d.revisions[name], rev)
+	}
 	return nil
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -162,7 +163,7 @@ func TestRegisteredEndpointGetsIdentityAndIPCache(t *testing.T) {
 		t.Errorf("the remote pod is not in the ipcache: %v", ipc)
 	}
 	st := c.d.Status(context.Background())
-	if len(st.Endpoints) != 1 || st.Endpoints[0].Pod != "default/a" || st.PolicyRevision < 2 {
+	if len(st.Endpoints) != 1 || st.Endpoints[0].Pod != "default/a" || st.Revisions["pods"] < 2 {
 		t.Fatalf("status %+v", st)
 	}
 
@@ -195,7 +196,7 @@ func TestNetworkPolicyEnforcesIngressAndAdvancesRevision(t *testing.T) {
 	if _, err := c.cs.NetworkingV1().NetworkPolicies("default").Create(context.Background(), np, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c.eventually("the policy revision reaches the policy's resourceVersion", func() bool { return c.d.Revision() >= 100 })
+	c.eventually("the policy revision reaches the policy's resourceVersion", func() bool { return c.d.StreamRevision("networkpolicies") >= 100 })
 	ep, entries, _ := c.dp.endpoint(resp.ID)
 	if !ep.IngressEnforced || ep.EgressEnforced {
 		t.Fatalf("endpoint %+v: want ingress enforced only", ep)
@@ -237,7 +238,7 @@ func TestBadCiliumPolicyIsReportedAndIgnored(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.eventually("both policies are seen", func() bool { return c.d.Revision() >= 201 })
+	c.eventually("both policies are seen", func() bool { return c.d.StreamRevision("ciliumnetworkpolicies") >= 201 })
 	st := c.d.Status(context.Background())
 	if len(st.PolicyErrors) != 1 || !strings.Contains(st.PolicyErrors[0], "CiliumNetworkPolicy/default/typo") || !strings.Contains(st.PolicyErrors[0], "fromEndpointz") {
 		t.Fatalf("policy errors %q should name the object and the field", st.PolicyErrors)
@@ -295,4 +296,53 @@ func TestHealthyOnlyOnceTheDatapathIsProgrammed(t *testing.T) {
 	}
 	dp.setFailSync(nil)
 	c.eventually("healthy after a regeneration succeeds", func() bool { return c.d.Healthz(context.Background()) == nil })
+}
+
+// Watch streams are not ordered with respect to each other, so a namespace
+// event at 900 says nothing about policies: the policy revision is the
+// slowest policy-feeding stream's, and only passes 900 once each of them
+// has delivered something at or after it (what the sim runner's markers do).
+func TestPolicyRevisionIsTheSlowestStream(t *testing.T) {
+	c := newCluster(t, pod("a", "node-1", "", "a"))
+	ctx := context.Background()
+	meta := func(ns, name, rv string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: rv}
+	}
+	if _, err := c.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: meta("", "marker", "900")}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("the namespace stream reaches 900", func() bool { return c.d.StreamRevision("namespaces") >= 900 })
+	if st := c.d.Status(ctx); st.PolicyRevision >= 900 {
+		t.Fatalf("policy revision %d passed 900 before the policy streams did: %+v", st.PolicyRevision, st.Revisions)
+	}
+	np := &networkingv1.NetworkPolicy{ObjectMeta: meta("default", "marker", "901")}
+	if _, err := c.cs.NetworkingV1().NetworkPolicies("default").Create(ctx, np, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, kind := range []string{"CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"} {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "cilium.io/v2", "kind": kind,
+			"metadata": map[string]any{"name": "marker", "resourceVersion": fmt.Sprint(902 + i)},
+			"spec":     map[string]any{"endpointSelector": map[string]any{"matchLabels": map[string]any{"none": "none"}}},
+		}}
+		var err error
+		if kind == "CiliumNetworkPolicy" {
+			_, err = c.dyn.Resource(k8s.CNPResource).Namespace("default").Create(ctx, u, metav1.CreateOptions{})
+		} else {
+			_, err = c.dyn.Resource(k8s.CCNPResource).Create(ctx, u, metav1.CreateOptions{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.eventually("the Cilium policy streams reach 903", func() bool { return c.d.StreamRevision(k8s.CCNPResource.Resource) >= 903 })
+	if st := c.d.Status(ctx); st.PolicyRevision >= 900 {
+		t.Fatalf("policy revision %d passed 900 while the pod stream is at %d", st.PolicyRevision, st.Revisions["pods"])
+	}
+	p := pod("marker", "", "", "none")
+	p.ResourceVersion = "904"
+	if _, err := c.cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("every policy stream has passed 900", func() bool { return c.d.Status(ctx).PolicyRevision == 900 })
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/kestrelnet/kestrel/agent/api"
 )
@@ -11,7 +12,7 @@ import (
 func (d *Daemon) Status(context.Context) api.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := api.Status{Node: d.cfg.Node, PolicyRevision: d.revision, PolicyErrors: d.policyErrors, Endpoints: []api.EndpointStatus{}}
+	st := api.Status{Node: d.cfg.Node, PolicyRevision: d.revision, Revisions: maps.Clone(d.revisions), PolicyErrors: d.policyErrors, Endpoints: []api.EndpointStatus{}}
 	if d.lastErr != nil {
 		st.LastError = d.lastErr.Error()
 	}
@@ -45,9 +46,10 @@ func (d *Daemon) Healthz(context.Context) error {
 	return nil
 }
 
-// Revision returns the highest resourceVersion whose effect is in the datapath.
-func (d *Daemon) Revision() uint64 {
+// StreamRevision returns the highest resourceVersion of one watched resource
+// (such as "networkpolicies") whose effect is in the datapath.
+func (d *Daemon) StreamRevision(resource string) uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.revision
+	return d.revisions[resource]
 }

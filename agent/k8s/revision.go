@@ -7,9 +7,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 )
 
-// revision is the highest resourceVersion any handler has seen. Handlers run
-// after the informer's cache holds the object, so every change up to this
-// revision is readable from the caches once it is recorded.
+// revision is the highest resourceVersion one watch stream's handler has
+// seen. Handlers run after the informer's cache holds the object, and one
+// stream delivers its events in resourceVersion order, so every change of
+// that stream up to this revision is readable from its cache.
+//
+// Different streams are not ordered with respect to each other: a namespace
+// event with version 900 can arrive before a policy deletion with version
+// 890. What is known of several streams is therefore the lowest of their
+// revisions (see minRevision).
 type revision struct{ v atomic.Uint64 }
 
 // see records an object's resourceVersion. Deletion events carry the
@@ -32,3 +38,15 @@ func (r *revision) see(obj any) {
 }
 
 func (r *revision) load() uint64 { return r.v.Load() }
+
+// minRevision is the revision up to which every one of the streams has
+// delivered all its changes.
+func minRevision(streams ...*revision) uint64 {
+	var low uint64
+	for i, r := range streams {
+		if v := r.load(); i == 0 || v < low {
+			low = v
+		}
+	}
+	return low
+}

@@ -19,8 +19,8 @@ import (
 type Watcher struct {
 	log      *slog.Logger
 	onChange func()
-	rev      revision
 	policies *policyCache
+	streams  []stream
 
 	typed                                         informers.SharedInformerFactory
 	dynamic                                       dynamicinformer.DynamicSharedInformerFactory
@@ -44,24 +44,56 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 	w.netpols = w.typed.Networking().V1().NetworkPolicies().Informer()
 	w.cnps = w.dynamic.ForResource(CNPResource).Informer()
 	w.ccnps = w.dynamic.ForResource(CCNPResource).Informer()
-	h := cache.ResourceEventHandlerFuncs{
-		AddFunc:    w.changed,
-		UpdateFunc: func(_, obj any) { w.changed(obj) },
-		DeleteFunc: w.changed,
+	w.streams = []stream{
+		{name: "pods", informer: w.pods, feedsPolicy: true},
+		{name: "namespaces", informer: w.namespaces, feedsPolicy: true},
+		{name: "nodes", informer: w.nodes},
+		{name: "networkpolicies", informer: w.netpols, feedsPolicy: true},
+		{name: CNPResource.Resource, informer: w.cnps, feedsPolicy: true},
+		{name: CCNPResource.Resource, informer: w.ccnps, feedsPolicy: true},
 	}
-	for _, inf := range w.informers() {
-		inf.AddEventHandler(h)
+	for i := range w.streams {
+		rev := &w.streams[i].rev
+		changed := func(obj any) {
+			rev.see(obj)
+			w.onChange()
+		}
+		w.streams[i].informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    changed,
+			UpdateFunc: func(_, obj any) { changed(obj) },
+			DeleteFunc: changed,
+		})
 	}
 	return w
+}
+
+// stream is one watched resource: its informer and the revision its handler
+// has reached. Nodes are watched but do not feed policy: the runner and users
+// do not write them and wait, and their heartbeats are the kubelet's.
+type stream struct {
+	name        string // the API resource, as in status "revisions"
+	informer    cache.SharedIndexInformer
+	feedsPolicy bool
+	rev         revision
 }
 
 func (w *Watcher) informers() []cache.SharedIndexInformer {
 	return []cache.SharedIndexInformer{w.pods, w.namespaces, w.nodes, w.netpols, w.cnps, w.ccnps}
 }
 
-func (w *Watcher) changed(obj any) {
-	w.rev.see(obj)
-	w.onChange()
+// revisions reads every stream's revision, and the revision up to which
+// every stream that feeds policy has delivered all its changes.
+func (w *Watcher) revisions() (byStream map[string]uint64, policy uint64) {
+	byStream = map[string]uint64{}
+	var feeds []*revision
+	for i := range w.streams {
+		s := &w.streams[i]
+		byStream[s.name] = s.rev.load()
+		if s.feedsPolicy {
+			feeds = append(feeds, &s.rev)
+		}
+	}
+	return byStream, minRevision(feeds...)
 }
 
 // Start runs the informers until ctx ends.
@@ -95,15 +127,19 @@ type Snapshot struct {
 	Pods       []*corev1.Pod // every pod, with or without an address
 	Nodes      []*corev1.Node
 	Policies   []PolicyObject // parsed and rejected alike
-	// Revision is the highest resourceVersion whose change the snapshot
-	// includes. It is read before the caches, so it never claims more.
-	Revision uint64
+	// Revision is a resourceVersion such that every change to pods,
+	// namespaces and policies at or below it is in the snapshot; Revisions
+	// is each stream's own. Both are read before the caches, so they never
+	// claim more.
+	Revision  uint64
+	Revisions map[string]uint64
 }
 
 // Snapshot reads every cache. The objects are shared with the caches and
 // must not be modified.
 func (w *Watcher) Snapshot() Snapshot {
-	s := Snapshot{Revision: w.rev.load()}
+	var s Snapshot
+	s.Revisions, s.Revision = w.revisions()
 	s.Namespaces = listTyped[*corev1.Namespace](w.namespaces)
 	s.Pods = listTyped[*corev1.Pod](w.pods)
 	s.Nodes = listTyped[*corev1.Node](w.nodes)

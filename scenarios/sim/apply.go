@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 )
@@ -246,6 +246,7 @@ type namespaceableResource interface {
 	Create(ctx context.Context, obj *unstructured.Unstructured, o metav1.CreateOptions, sub ...string) (*unstructured.Unstructured, error)
 	Update(ctx context.Context, obj *unstructured.Unstructured, o metav1.UpdateOptions, sub ...string) (*unstructured.Unstructured, error)
 	Delete(ctx context.Context, name string, o metav1.DeleteOptions, sub ...string) error
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, o metav1.PatchOptions, sub ...string) (*unstructured.Unstructured, error)
 }
 
 func (r *Runner) resource(k manifestKey) namespaceableResource {
@@ -253,29 +254,6 @@ func (r *Runner) resource(k manifestKey) namespaceableResource {
 		return r.dyn.Resource(k.gvr)
 	}
 	return r.dyn.Resource(k.gvr).Namespace(k.namespace)
-}
-
-// bumpMarker writes the marker annotation and returns its resourceVersion:
-// every earlier write has a lower one.
-func (r *Runner) bumpMarker(ctx context.Context) (uint64, error) {
-	nsc := r.kube.CoreV1().Namespaces()
-	ns, err := nsc.Get(ctx, markerNamespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		ns, err = nsc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: markerNamespace,
-			Annotations: map[string]string{managedAnnotation: "true"}}}, metav1.CreateOptions{})
-	}
-	if err != nil {
-		return 0, fmt.Errorf("marker namespace: %w", err)
-	}
-	if ns.Annotations == nil {
-		ns.Annotations = map[string]string{}
-	}
-	ns.Annotations["kestrel.dev/sync"] = strconv.FormatInt(time.Now().UnixNano(), 10)
-	ns, err = nsc.Update(ctx, ns, metav1.UpdateOptions{})
-	if err != nil {
-		return 0, fmt.Errorf("marker namespace: %w", err)
-	}
-	return strconv.ParseUint(ns.ResourceVersion, 10, 64)
 }
 
 // clear deletes every managed object: manifests, pods, then namespaces.

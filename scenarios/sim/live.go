@@ -8,10 +8,6 @@ import (
 // or deleted by it.
 const managedAnnotation = "kestrel.dev/scenario-managed"
 
-// markerNamespace holds the annotation the runner bumps after every Sync: its
-// resourceVersion is the revision every agent must reach.
-const markerNamespace = "kestrel-sim"
-
 // liveState remembers what exists in the cluster on the runner's behalf, so a
 // Sync changes only what differs (the upstream e2e scenarios share one set of
 // pods; recreating them every time would cost seconds per scenario).

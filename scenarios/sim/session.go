@@ -40,7 +40,7 @@ func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
 	if err := s.r.waitPodsReady(ctx, c.Pods); err != nil {
 		return err
 	}
-	rev, err := s.r.bumpMarker(ctx)
+	rev, err := s.r.bumpMarkers(ctx)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func podState(p *corev1.Pod) string {
 }
 
 // waitAgents waits until every node's agent reports a policy revision at or
-// past rev: then everything written before rev is enforced.
+// past rev: then everything written before rev is enforced (marker.go).
 func (r *Runner) waitAgents(ctx context.Context, rev uint64) error {
 	sockets, err := cluster.AgentSockets(r.stateDir)
 	if err != nil {

@@ -1,0 +1,126 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// After every Sync the runner writes one marker object in each watch stream
+// that feeds an agent's policy (namespaces, pods and the three policy kinds).
+// Streams are not ordered with respect to each other, so one marker is not
+// enough: a namespace event may reach an agent before an earlier policy
+// deletion does. An agent reports as its policy revision the lowest of its
+// streams' revisions; once that is at or past the first marker's version,
+// every stream has delivered a marker, and with it everything written before.
+//
+// The markers live in their own namespace and select nothing: the pod is
+// never scheduled, the policies select a label no pod carries.
+const (
+	markerNamespace  = "kestrel-sim"
+	markerName       = "sync-marker"
+	markerAnnotation = "kestrel.dev/sync"
+	markerLabel      = "kestrel.dev/sync-marker" // selected by the marker policies, carried by no pod
+	// markerScheduler names no scheduler, so the marker pod stays Pending.
+	markerScheduler = "kestrel.dev/no-scheduler"
+)
+
+var (
+	namespacesResource = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	podsResource       = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+)
+
+type marker struct {
+	gvr        schema.GroupVersionResource
+	namespaced bool
+	object     map[string]any // created from this when missing
+}
+
+func markers() []marker {
+	selectNothing := map[string]any{"matchLabels": map[string]any{markerLabel: "none"}}
+	meta := func(namespaced bool) map[string]any {
+		m := map[string]any{"name": markerName, "annotations": map[string]any{managedAnnotation: "true"}}
+		if namespaced {
+			m["namespace"] = markerNamespace
+		}
+		return m
+	}
+	cilium := func(kind string, namespaced bool) marker {
+		return marker{gvr: resources[kind], namespaced: namespaced, object: map[string]any{
+			"apiVersion": "cilium.io/v2", "kind": kind, "metadata": meta(namespaced),
+			"spec": map[string]any{
+				"endpointSelector": selectNothing,
+				"ingress":          []any{map[string]any{"fromEndpoints": []any{selectNothing}}},
+			},
+		}}
+	}
+	return []marker{
+		{gvr: namespacesResource, object: map[string]any{
+			"apiVersion": "v1", "kind": "Namespace",
+			"metadata": map[string]any{"name": markerNamespace, "annotations": map[string]any{managedAnnotation: "true"}},
+		}},
+		{gvr: podsResource, namespaced: true, object: map[string]any{
+			"apiVersion": "v1", "kind": "Pod", "metadata": meta(true),
+			"spec": map[string]any{
+				"schedulerName": markerScheduler,
+				"containers":    []any{map[string]any{"name": "marker", "image": "kestrel.dev/none"}},
+			},
+		}},
+		{gvr: resources["NetworkPolicy"], namespaced: true, object: map[string]any{
+			"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta(true),
+			"spec": map[string]any{"podSelector": selectNothing, "policyTypes": []any{"Ingress"}},
+		}},
+		cilium("CiliumNetworkPolicy", true),
+		cilium("CiliumClusterwideNetworkPolicy", false),
+	}
+}
+
+// bumpMarkers writes every marker and returns the first one's
+// resourceVersion: every earlier write has a lower one, and every marker a
+// version at or above it.
+func (r *Runner) bumpMarkers(ctx context.Context) (uint64, error) {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations": map[string]any{markerAnnotation: strconv.FormatInt(time.Now().UnixNano(), 10)}}})
+	if err != nil {
+		return 0, err
+	}
+	var first uint64
+	for i, m := range markers() {
+		rv, err := r.bumpMarker(ctx, m, patch)
+		if err != nil {
+			return 0, fmt.Errorf("sync marker %s: %w", m.gvr.Resource, err)
+		}
+		if i == 0 {
+			first = rv
+		}
+	}
+	return first, nil
+}
+
+func (r *Runner) bumpMarker(ctx context.Context, m marker, patch []byte) (uint64, error) {
+	key := manifestKey{gvr: m.gvr, name: markerName}
+	if m.gvr == namespacesResource {
+		key.name = markerNamespace
+	}
+	if m.namespaced {
+		key.namespace = markerNamespace
+	}
+	res := r.resource(key)
+	obj, err := res.Patch(ctx, key.name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		u := &unstructured.Unstructured{Object: m.object}
+		obj, err = res.Create(ctx, u, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+}
