@@ -17,6 +17,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/datapathstate"
 	"github.com/kestrelnet/kestrel/agent/endpoint"
+	"github.com/kestrelnet/kestrel/agent/identity"
 	"github.com/kestrelnet/kestrel/agent/k8s"
 	"github.com/kestrelnet/kestrel/datapath"
 )
@@ -31,6 +32,9 @@ type Config struct {
 	LinkPinDir string
 	// RegistryPath is the file that remembers the registered endpoints.
 	RegistryPath string
+	// IdentityPath is the file that remembers identity numbers across
+	// restarts; by default identities.json next to RegistryPath.
+	IdentityPath string
 	// Debounce gathers a burst of changes into one regeneration (default 50 ms).
 	Debounce time.Duration
 	// EndpointTimeout bounds how long a registration waits for its endpoint
@@ -56,18 +60,20 @@ type Daemon struct {
 	flowMu sync.Mutex
 	flows  flowRing
 
-	mu           sync.Mutex
-	installed    map[string]datapath.Endpoint // by container id, as last written
-	installedSeq map[string]uint64            // registry Seq each endpoint was installed at
-	identities   map[string]uint32
-	revision     uint64            // every policy-feeding stream is in the datapath up to here
-	revisions    map[string]uint64 // each stream's own, by resource name
-	generations  uint64
-	programmed   bool // a regeneration has succeeded since start
-	lastErr      error
-	policyErrors []string
-	started      bool
-	changed      chan struct{} // closed (and replaced) after each regeneration attempt
+	mu            sync.Mutex
+	installed     map[string]datapath.Endpoint // by container id, as last written
+	installedSeq  map[string]uint64            // registry Seq each endpoint was installed at
+	identities    map[string]uint32
+	identityAlloc *identity.Allocator // the last resolution's, whose numbers the next one keeps
+	savedIDs      identity.Numbering  // as last written to cfg.IdentityPath
+	revision      uint64              // every policy-feeding stream is in the datapath up to here
+	revisions     map[string]uint64   // each stream's own, by resource name
+	generations   uint64
+	programmed    bool // a regeneration has succeeded since start
+	lastErr       error
+	policyErrors  []string
+	started       bool
+	changed       chan struct{} // closed (and replaced) after each regeneration attempt
 }
 
 // New prepares a daemon and adopts the endpoints an earlier agent left;
@@ -89,17 +95,27 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 	if err != nil {
 		return nil, err
 	}
+	if cfg.IdentityPath == "" {
+		cfg.IdentityPath = filepath.Join(filepath.Dir(cfg.RegistryPath), "identities.json")
+	}
+	// The numbers in the pinned maps were given by the previous agent; keep
+	// them. A damaged file only costs a renumbering, so it is not fatal.
+	prevIDs, err := identity.LoadNumbering(cfg.IdentityPath)
+	if err != nil {
+		log.Warn("identity numbering not kept; identities will be renumbered", "err", err)
+	}
 	d := &Daemon{
 		cfg: cfg, log: log, dp: dp, registry: reg,
-		cookies:      datapathstate.NewCookies(),
-		kick:         make(chan struct{}, 1),
-		links:        map[string]Links{},
-		installed:    map[string]datapath.Endpoint{},
-		installedSeq: map[string]uint64{},
-		revisions:    map[string]uint64{},
-		identities:   map[string]uint32{},
-		changed:      make(chan struct{}),
-		flows:        flowRing{instance: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())},
+		cookies:       datapathstate.NewCookies(),
+		kick:          make(chan struct{}, 1),
+		links:         map[string]Links{},
+		installed:     map[string]datapath.Endpoint{},
+		installedSeq:  map[string]uint64{},
+		revisions:     map[string]uint64{},
+		identities:    map[string]uint32{},
+		identityAlloc: prevIDs,
+		changed:       make(chan struct{}),
+		flows:         flowRing{instance: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())},
 	}
 	d.watch = k8s.NewWatcher(cs, dyn, log, &k8s.EventReporter{Client: cs, Node: cfg.Node, Log: log}, d.trigger)
 	// Adopt before the API is served, so a registration cannot race it.

@@ -3,9 +3,11 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/kestrelnet/kestrel/agent/datapathstate"
+	"github.com/kestrelnet/kestrel/agent/identity"
 	"github.com/kestrelnet/kestrel/agent/policy"
 )
 
@@ -73,9 +75,14 @@ func (d *Daemon) regenerate() (err error) {
 		Namespaces:  snap.Namespaces,
 		Pods:        podsForResolve(snap.Pods, records),
 		Policies:    pols,
+		// Keep identity numbers across regenerations.
+		PreviousIdentities: d.identityAlloc,
 	})
 	if err != nil {
 		return fmt.Errorf("resolve policy: %w", err)
+	}
+	if err := d.keepIdentities(res.Identities); err != nil {
+		return err
 	}
 	nodeIPs := nodeAddresses(snap.Nodes, d.cfg.Node, d.cfg.NodeIP)
 	st, err := datapathstate.Compute(res, d.cfg.Node, nodeIPs, locals(records), d.cookies)
@@ -108,5 +115,21 @@ func (d *Daemon) regenerate() (err error) {
 	for name, rev := range snap.Revisions {
 		d.revisions[name] = max(d.revisions[name], rev)
 	}
+	return nil
+}
+
+// keepIdentities makes a's numbers the ones the next resolution keeps, and
+// saves them for the next agent when they changed. It runs before the
+// datapath is written, so a number in the maps is always in the file.
+func (d *Daemon) keepIdentities(a *identity.Allocator) error {
+	d.identityAlloc = a
+	n := a.Numbering()
+	if reflect.DeepEqual(n, d.savedIDs) {
+		return nil
+	}
+	if err := identity.SaveNumbering(d.cfg.IdentityPath, n); err != nil {
+		return fmt.Errorf("save identity numbering: %w", err)
+	}
+	d.savedIDs = n
 	return nil
 }

@@ -29,11 +29,14 @@ import (
 
 // cluster is a daemon for node-1 against fake API clients and a fake datapath.
 type cluster struct {
-	t   *testing.T
-	cs  *fake.Clientset
-	dyn *dynamicfake.FakeDynamicClient
-	dp  *fakeDatapath
-	d   *Daemon
+	t    *testing.T
+	cs   *fake.Clientset
+	dyn  *dynamicfake.FakeDynamicClient
+	dp   *fakeDatapath
+	cfg  Config
+	log  *slog.Logger
+	d    *Daemon
+	stop func() // stops d and waits for it
 }
 
 func node(name, ip string) *corev1.Node {
@@ -73,24 +76,40 @@ func newClusterWith(t *testing.T, dp *fakeDatapath, objs ...runtime.Object) *clu
 		dp:  dp,
 	}
 	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	d, err := New(Config{
+	c.cfg = Config{
 		Node: "node-1", NodeIP: netip.MustParseAddr("172.30.0.11"),
 		LinkPinDir: filepath.Join(dir, "links"), RegistryPath: filepath.Join(dir, "endpoints.json"),
 		Debounce: 5 * time.Millisecond, EndpointTimeout: 5 * time.Second,
-	}, c.dp, c.cs, c.dyn, log)
+	}
+	c.start()
+	t.Cleanup(func() { c.stop() })
+	return c
+}
+
+// start runs a daemon on the cluster's configuration, datapath and files.
+func (c *cluster) start() {
+	c.t.Helper()
+	d, err := New(c.cfg, c.dp, c.cs, c.dyn, c.log)
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	c.d = d
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return c
+	c.stop = func() { cancel(); <-done }
+}
+
+// restart replaces the daemon with a new one, as a restarted agent process
+// finds the pinned datapath and its files.
+func (c *cluster) restart() {
+	c.t.Helper()
+	c.stop()
+	c.start()
 }
 
 type testWriter struct{ t *testing.T }
@@ -345,4 +364,48 @@ func TestPolicyRevisionIsTheSlowestStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.eventually("every policy stream has passed 900", func() bool { return c.d.Status(ctx).PolicyRevision == 900 })
+}
+
+// A new label set that sorts before the others must not renumber them, nor
+// must a restart: a shift would leave ipcache and policy entries disagreeing
+// while they are rewritten, under running traffic.
+func TestIdentitiesKeepTheirNumbers(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, pod("a", "node-1", "", "m"), pod("z", "node-2", "10.244.1.9", "z"))
+	// No device name: a restarted daemon looks devices up by name, and
+	// there is no lxcc1 here; by ifindex the fake datapath adopts it.
+	resp, err := c.d.PutEndpoint(ctx, api.EndpointRequest{
+		ContainerID: "c1", PodNamespace: "default", PodName: "a", HostIfIndex: 42, IPs: []string{"10.244.0.5"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := func() uint32 {
+		c.dp.mu.Lock()
+		defer c.dp.mu.Unlock()
+		return c.dp.ipcache[netip.MustParsePrefix("10.244.1.9/32")]
+	}
+	idZ := remote()
+	if idZ == 0 {
+		t.Fatal("the remote pod is not in the ipcache")
+	}
+	if _, err := c.cs.CoreV1().Pods("default").Create(ctx, pod("b", "node-2", "10.244.1.7", "a"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("the new pod is in the ipcache", func() bool {
+		c.dp.mu.Lock()
+		defer c.dp.mu.Unlock()
+		return c.dp.ipcache[netip.MustParsePrefix("10.244.1.7/32")] != 0
+	})
+	if ep, _, _ := c.dp.endpoint(resp.ID); ep.Identity != resp.Identity || remote() != idZ {
+		t.Fatalf("a label set sorting first renumbered the others: local %d -> %d, remote %d -> %d",
+			resp.Identity, ep.Identity, idZ, remote())
+	}
+
+	c.restart()
+	c.eventually("the restarted daemon is healthy", func() bool { return c.d.Healthz(ctx) == nil })
+	st := c.d.Status(ctx)
+	if len(st.Endpoints) != 1 || st.Endpoints[0].Identity != resp.Identity || remote() != idZ {
+		t.Fatalf("a restart renumbered identities: status %+v, remote %d -> %d", st.Endpoints, idZ, remote())
+	}
 }

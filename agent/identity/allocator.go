@@ -10,13 +10,25 @@ import (
 // always gets the same identity within one allocator. AllocateAll assigns ids
 // in the sorted order of the label sets' string forms, so a cluster described
 // by the same objects always gets the same numbers.
+//
+// An agent recomputes its state on every change; an allocator made with
+// Successor keeps the numbers the previous one gave, so identities do not
+// shift under running traffic when another label set comes or goes.
 type Allocator struct {
 	byKey     map[string]NumericIdentity
 	byID      map[NumericIdentity]Labels
 	nextPod   NumericIdentity
 	nextLocal NumericIdentity
 	cidrs     map[netip.Prefix]NumericIdentity
+	prev      *Allocator // numbers to keep; nil for a fresh allocator
 }
+
+// Identity number ranges: pod label sets below the local flag, node-local
+// (CIDR) identities above it, each wrapping around to its start when spent.
+const (
+	maxPodIdentity   = LocalIdentityFlag - 1
+	maxLocalIdentity = LocalIdentityFlag | (LocalIdentityFlag - 1)
+)
 
 // NewAllocator returns an allocator that knows the reserved identities.
 func NewAllocator() *Allocator {
@@ -35,24 +47,76 @@ func NewAllocator() *Allocator {
 	return a
 }
 
+// Successor returns an empty allocator that gives every label set and prefix
+// the previous allocator knew the same number again, and new ones numbers
+// after the previous allocator's last. Numbers the previous allocator gave to
+// sets that are not allocated again are not reused until the range wraps.
+func (a *Allocator) Successor() *Allocator {
+	s := NewAllocator()
+	s.prev, s.nextPod, s.nextLocal = a, a.nextPod, a.nextLocal
+	return s
+}
+
 // Allocate returns the identity of a pod label set, allocating one if needed.
 func (a *Allocator) Allocate(ls Labels) NumericIdentity {
 	key := ls.String()
 	if id, ok := a.byKey[key]; ok {
 		return id
 	}
-	id := a.nextPod
-	a.nextPod++
+	id, kept := NumericIdentity(0), false
+	if a.prev != nil {
+		id, kept = a.prev.byKey[key]
+	}
+	if !kept || a.byID[id] != nil {
+		id = a.next(&a.nextPod, MinClusterIdentity, maxPodIdentity)
+	}
 	a.byKey[key] = id
 	a.byID[id] = ls
 	return id
 }
 
+// next returns the first number from *cursor on (wrapping from max to min)
+// that this allocator has not given and the previous one does not hold for a
+// set still to come, and moves the cursor past it.
+func (a *Allocator) next(cursor *NumericIdentity, min, max NumericIdentity) NumericIdentity {
+	for range max - min + 1 {
+		id := *cursor
+		if *cursor >= max {
+			*cursor = min
+		} else {
+			*cursor++
+		}
+		if id < min || id > max || a.byID[id] != nil || a.prev.holds(id) {
+			continue
+		}
+		return id
+	}
+	panic("identity: every number of the range is in use") // 16M label sets
+}
+
+// holds reports whether this allocator gave id out. A successor numbers new
+// sets around those numbers (they only come up again once the range wraps):
+// a number whose set is gone stays unused for one more generation, so an
+// event or conntrack entry that still carries it is not taken for a new set.
+func (a *Allocator) holds(id NumericIdentity) bool {
+	if a == nil {
+		return false
+	}
+	_, ok := a.byID[id]
+	return ok
+}
+
 // AllocateAll allocates every label set in sorted order and returns their ids
-// in the order given.
+// in the order given. Sets the previous allocator numbered keep their numbers
+// before any new set is numbered.
 func (a *Allocator) AllocateAll(sets []Labels) []NumericIdentity {
 	sorted := append([]Labels(nil), sets...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].String() < sorted[j].String() })
+	for _, ls := range sorted {
+		if a.prev != nil && a.prev.byKey[ls.String()] != 0 {
+			a.Allocate(ls)
+		}
+	}
 	for _, ls := range sorted {
 		a.Allocate(ls)
 	}
@@ -74,8 +138,13 @@ func (a *Allocator) AllocateCIDR(p netip.Prefix) NumericIdentity {
 	if id, ok := a.cidrs[p]; ok {
 		return id
 	}
-	id := a.nextLocal
-	a.nextLocal++
+	id, kept := NumericIdentity(0), false
+	if a.prev != nil {
+		id, kept = a.prev.cidrs[p]
+	}
+	if !kept || a.byID[id] != nil {
+		id = a.next(&a.nextLocal, LocalIdentityFlag|1, maxLocalIdentity)
+	}
 	a.cidrs[p] = id
 	a.byID[id] = NewLabels(Label{Source: SourceCIDR, Key: p.String()}, Label{Source: SourceReserved, Key: "world"})
 	return id
@@ -89,8 +158,20 @@ func (a *Allocator) AllocateCIDRs(ps []netip.Prefix) {
 	}
 	sort.Slice(sorted, func(i, j int) bool { return ComparePrefix(sorted[i], sorted[j]) < 0 })
 	for _, p := range sorted {
+		if _, kept := a.prev.cidrsOrNil()[p]; kept {
+			a.AllocateCIDR(p)
+		}
+	}
+	for _, p := range sorted {
 		a.AllocateCIDR(p)
 	}
+}
+
+func (a *Allocator) cidrsOrNil() map[netip.Prefix]NumericIdentity {
+	if a == nil {
+		return nil
+	}
+	return a.cidrs
 }
 
 // ComparePrefix orders prefixes by address, then length.

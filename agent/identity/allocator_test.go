@@ -54,3 +54,52 @@ func TestCIDRIdentitiesAreLocalAndWorldIsSlashZero(t *testing.T) {
 		t.Fatalf("labels = %s", ls)
 	}
 }
+
+func podSet(ns string) Labels { return PodLabels(PodInfo{Namespace: ns}) }
+
+// A label set that sorts first must not renumber the others: an agent
+// recomputes everything on each change, and shifting numbers under running
+// traffic would mismatch ipcache and policy entries while they are written.
+func TestSuccessorKeepsNumbersAndAppendsNewSets(t *testing.T) {
+	first := NewAllocator()
+	ids := first.AllocateAll([]Labels{podSet("m"), podSet("z")})
+	first.AllocateCIDRs([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")})
+	cidr := first.AllocateCIDR(netip.MustParsePrefix("192.0.2.0/24"))
+
+	second := first.Successor()
+	got := second.AllocateAll([]Labels{podSet("a"), podSet("m"), podSet("z")})
+	if got[1] != ids[0] || got[2] != ids[1] {
+		t.Fatalf("kept sets renumbered: %v, before %v", got[1:], ids)
+	}
+	if got[0] != 258 {
+		t.Fatalf("new set = %d, want 258 (after the previous allocator's last)", got[0])
+	}
+	second.AllocateCIDRs([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.0/24")})
+	if id := second.AllocateCIDR(netip.MustParsePrefix("192.0.2.0/24")); id != cidr {
+		t.Fatalf("kept prefix renumbered: %d, before %d", id, cidr)
+	}
+	if id := second.AllocateCIDR(netip.MustParsePrefix("10.0.0.0/8")); id != cidr+1 {
+		t.Fatalf("new prefix = %d, want %d", id, cidr+1)
+	}
+
+	// "m" leaves: its number is not handed to the next new set.
+	third := second.Successor()
+	got = third.AllocateAll([]Labels{podSet("a"), podSet("b"), podSet("z")})
+	if got[0] != 258 || got[2] != ids[1] || got[1] != 259 {
+		t.Fatalf("after a set left: %v, want [258 259 %d]", got, ids[1])
+	}
+	if ls, ok := third.Labels(ids[0]); ok {
+		t.Fatalf("the departed set's number %d still names %s", ids[0], ls)
+	}
+}
+
+func TestSuccessorWrapsAroundSkippingNumbersInUse(t *testing.T) {
+	a := NewAllocator()
+	a.AllocateAll([]Labels{podSet("a"), podSet("b")}) // 256, 257
+	a.nextPod = maxPodIdentity
+	s := a.Successor()
+	got := s.AllocateAll([]Labels{podSet("a"), podSet("b"), podSet("c"), podSet("d")})
+	if got[0] != 256 || got[1] != 257 || got[2] != maxPodIdentity || got[3] != 258 {
+		t.Fatalf("ids = %v, want [256 257 %d 258]", got, maxPodIdentity)
+	}
+}

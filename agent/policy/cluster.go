@@ -47,8 +47,12 @@ func namespaceLabels(nss []*corev1.Namespace) map[string]map[string]string {
 }
 
 func newCluster(in Input, prefixes []netip.Prefix) *cluster {
+	alloc := identity.NewAllocator()
+	if in.PreviousIdentities != nil {
+		alloc = in.PreviousIdentities.Successor()
+	}
 	c := &cluster{
-		alloc:    identity.NewAllocator(),
+		alloc:    alloc,
 		byID:     map[identity.NumericIdentity][]*podInfo{},
 		nsLabels: namespaceLabels(in.Namespaces),
 	}

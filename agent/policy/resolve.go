@@ -23,6 +23,10 @@ type Input struct {
 	Namespaces       []*corev1.Namespace
 	Pods             []*corev1.Pod
 	Policies         []Object
+	// PreviousIdentities, if set, is an earlier Result's allocator: label
+	// sets and prefixes it numbered keep their numbers (an agent passes its
+	// last result's, so identities do not shift under running traffic).
+	PreviousIdentities *identity.Allocator
 }
 
 // IPCacheEntry maps a prefix to the identity of the addresses in it.
