@@ -110,7 +110,10 @@ func (k *Kubelet) view(pod *corev1.Pod, st *podState) podView {
 		}
 		if p.running() {
 			cv.Running = true
-			if len(v.IPs) > 0 {
+			switch {
+			case c.ReadinessProbe != nil:
+				cv.Ready = p.readiness.ok
+			case len(v.IPs) > 0:
 				cv.Ready = portsReady(st.rec.Netns, v.IPs[0], c) == nil
 			}
 		} else {

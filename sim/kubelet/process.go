@@ -21,6 +21,8 @@ type proc struct {
 	done     chan struct{} // closed when the process has ended
 	exitCode int           // valid once done; -1 when unknown (adopted)
 	finished time.Time
+	// The container's probes, for this run of it (probes.go).
+	readiness, liveness probeState
 }
 
 // containerArgv is what runs for a container: its command if it has one,

@@ -71,6 +71,9 @@ func (k *Kubelet) sync(ctx context.Context, key string) (time.Duration, error) {
 		return 0, err
 	}
 	wait := k.ensureContainers(pod, st)
+	if next := k.runProbes(ctx, pod, st); next > 0 && (wait == 0 || next < wait) {
+		wait = next
+	}
 	view := k.view(pod, st)
 	if err := k.writeStatus(ctx, pod, view); err != nil {
 		return 0, err
