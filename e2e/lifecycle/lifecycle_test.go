@@ -36,6 +36,19 @@ var _ = Describe("a cluster's life", Ordered, func() {
 		}
 	})
 
+	It("keeps a Lease per node in kube-node-lease, renewed within its duration", func(ctx SpecContext) {
+		kube, err := cluster.Client()
+		Expect(err).NotTo(HaveOccurred())
+		leases, err := kube.CoordinationV1().Leases(corev1.NamespaceNodeLease).List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(leases.Items).To(HaveLen(len(cluster.Nodes())))
+		for _, l := range leases.Items {
+			Expect(l.Spec.HolderIdentity).To(HaveValue(Equal(l.Name)))
+			Expect(l.Spec.RenewTime).NotTo(BeNil())
+			Expect(time.Since(l.Spec.RenewTime.Time)).To(BeNumerically("<", time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second))
+		}
+	})
+
 	It("runs a pod to Ready and puts its endpoint in its node's agent", func(ctx SpecContext) {
 		kube, err := cluster.Client()
 		Expect(err).NotTo(HaveOccurred())

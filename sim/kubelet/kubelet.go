@@ -202,7 +202,7 @@ func (k *Kubelet) processNext(ctx context.Context) bool {
 	return true
 }
 
-// heartbeat keeps the Node's Ready condition current.
+// heartbeat keeps the Node's Ready condition and its Lease current.
 func (k *Kubelet) heartbeat(ctx context.Context) {
 	wasReady := false
 	for {
@@ -211,6 +211,9 @@ func (k *Kubelet) heartbeat(ctx context.Context) {
 		cancel()
 		if err := k.updateNodeStatus(ctx, netErr); err != nil && ctx.Err() == nil {
 			k.log.Warn("cannot update node status", "err", err)
+		}
+		if err := k.renewLease(ctx); err != nil && ctx.Err() == nil {
+			k.log.Warn("cannot renew the node lease", "err", err)
 		}
 		if (netErr == nil) != wasReady {
 			k.log.Info("node readiness changed", "ready", netErr == nil, "reason", netErr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,4 +83,37 @@ func readyOf(n *corev1.Node) *corev1.NodeCondition {
 		}
 	}
 	return nil
+}
+
+func TestTheNodeLeaseIsCreatedOwnedByTheNodeAndRenewed(t *testing.T) {
+	client := fake.NewSimpleClientset()
+	k := newTestKubelet(t, client, nil)
+	ctx := context.Background()
+	if err := k.registerNode(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.renewLease(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leases := client.CoordinationV1().Leases("kube-node-lease")
+	l, err := leases.Get(ctx, "node-2", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != "node-2" || l.Spec.LeaseDurationSeconds == nil ||
+		*l.Spec.LeaseDurationSeconds != 40 || l.Spec.RenewTime == nil {
+		t.Fatalf("lease spec %+v", l.Spec)
+	}
+	if len(l.OwnerReferences) != 1 || l.OwnerReferences[0].Kind != "Node" || l.OwnerReferences[0].Name != "node-2" {
+		t.Fatalf("lease owners %+v: the Node must own it", l.OwnerReferences)
+	}
+	first := l.Spec.RenewTime.Time
+	time.Sleep(2 * time.Millisecond)
+	if err := k.renewLease(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = leases.Get(ctx, "node-2", metav1.GetOptions{})
+	if !l.Spec.RenewTime.After(first) {
+		t.Fatalf("renewTime did not move: %s then %s", first, l.Spec.RenewTime)
+	}
 }
