@@ -119,11 +119,14 @@ func simUpForRun(cmd *cobra.Command, name string, nodes int) (func(), error) {
 	if controlplane.Status(context.Background(), controlplane.DefaultStateDir(name)).Ready {
 		return func() {}, nil
 	}
+	if err := checkNodeCount(nodes); err != nil {
+		return nil, err
+	}
 	info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes})
 	if err != nil {
 		return nil, fmt.Errorf("--up: %w", err)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "sim cluster %q up with %d nodes in %s\n", name, info.Nodes, info.Took.Round(1e7))
+	fmt.Fprintf(cmd.OutOrStdout(), "sim cluster %q up with %s in %s\n", name, nodeCount(info.Nodes), info.Took.Round(1e7))
 	return func() {
 		if err := cluster.Down(name); err != nil {
 			fmt.Fprintf(cmd.ErrOrStderr(), "sim down: %v\n", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/sim/cluster"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
+	"github.com/kestrelnet/kestrel/sim/network"
 )
 
 func init() {
@@ -25,12 +26,15 @@ func newSimUpCmd() *cobra.Command {
 		Short: "Start a sim cluster (or complete a partly running one) and wait until it is usable",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkNodeCount(nodes); err != nil {
+				return err
+			}
 			info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "sim cluster %q is up: %d nodes in %s\nkubectl --kubeconfig %s get nodes\n",
-				info.Name, info.Nodes, info.Took.Round(1e7), info.Kubeconfig)
+			fmt.Fprintf(cmd.OutOrStdout(), "sim cluster %q is up: %s in %s\nkubectl --kubeconfig %s get nodes\n",
+				info.Name, nodeCount(info.Nodes), info.Took.Round(1e7), info.Kubeconfig)
 			return nil
 		},
 	}
@@ -103,4 +107,20 @@ func newSimKubeconfigCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
 	return cmd
+}
+
+// checkNodeCount refuses a --nodes a cluster cannot have, rather than
+// quietly bringing up the default.
+func checkNodeCount(n int) error {
+	if n < 1 || n > network.MaxNodes {
+		return fmt.Errorf("--nodes %d: a sim cluster has 1 to %d nodes", n, network.MaxNodes)
+	}
+	return nil
+}
+
+func nodeCount(n int) string {
+	if n == 1 {
+		return "1 node"
+	}
+	return fmt.Sprintf("%d nodes", n)
 }
