@@ -10,6 +10,7 @@
 #include "lib/endpoint.h"
 #include "lib/policy.h"
 #include "lib/conntrack.h"
+#include "lib/fragments.h"
 #include "lib/events.h"
 #include "lib/metrics.h"
 
@@ -88,6 +89,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		ret = parse_ipv6(skb, &f);
 	else
 		return finish(skb, &ev, VERDICT_DROPPED, DROP_UNSUPPORTED_L3);
+	if (ret == 0 && f.frag == FRAG_LATER)
+		ret = frag_recall(&f);
+	else if (ret == 0 && f.frag == FRAG_FIRST)
+		frag_remember(&f);
 	event_fill_flow(&ev, &f);
 	if (ret < 0)
 		return finish(skb, &ev, VERDICT_DROPPED, (__u8)-ret);

@@ -233,7 +233,7 @@ func TestMalformedFramesAreDroppedWithANamedReason(t *testing.T) {
 		{"a TCP header cut short", good[:40], "TRUNCATED"},
 		{"an IHL below five words", mutate(func(b []byte) []byte { b[14] = 0x44; return b }), "INVALID_IPV4"},
 		{"a total length beyond the frame", mutate(func(b []byte) []byte { b[16], b[17] = 0x05, 0xdc; return b }), "TRUNCATED"},
-		{"a later fragment", mutate(func(b []byte) []byte { b[20] = 0x00; b[21] = 0x10; return b }), "FRAG_NOT_SUPPORTED"},
+		{"a later fragment whose first was not seen", mutate(func(b []byte) []byte { b[20] = 0x00; b[21] = 0x10; return b }), "FRAG_NOT_FOUND"},
 		{"an unknown ethertype", mutate(func(b []byte) []byte { b[12], b[13] = 0x88, 0xb5; return b }), "UNSUPPORTED_L3"},
 		{"a TCP data offset below five", mutate(func(b []byte) []byte { b[46] = 0x40; return b }), "INVALID_L4"},
 		{"a spoofed source address", mutate(func(b []byte) []byte { b[26] = 11; return b }), "INVALID_SOURCE"},

@@ -49,6 +49,21 @@ func fuzzSeeds(f *testing.F) {
 		f.Add(frame, false)
 		f.Add(frame, true)
 	}
+	// Fragments of a UDP datagram, over IPv4 and IPv6: first, middle and last.
+	for _, src := range [][2]netip.Addr{{podA, podB}, {v6a, v6b}} {
+		frame, err := packet.Build(packet.Spec{Src: src[0], Dst: src[1], Protocol: "UDP", SrcPort: 1, DstPort: 53, Payload: make([]byte, 40)})
+		if err != nil {
+			f.Fatal(err)
+		}
+		fs, err := packet.Fragment(frame, 3, 16, 16)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, fr := range fs {
+			f.Add(fr, false)
+			f.Add(fr, true)
+		}
+	}
 }
 
 // FuzzDatapathAlwaysDecides feeds arbitrary frames to both pod hooks: each run

@@ -70,7 +70,9 @@ const (
 	lxcDropReasonDROP_UNROUTABLE         lxcDropReason = 11
 	lxcDropReasonDROP_CT_CREATE_FAILED   lxcDropReason = 12
 	lxcDropReasonDROP_INVALID_SOURCE_MAC lxcDropReason = 13
-	lxcDropReasonDROP_REASON_MAX         lxcDropReason = 14
+	lxcDropReasonDROP_FRAG_NOT_FOUND     lxcDropReason = 14
+	lxcDropReasonDROP_FRAG_TOO_SHORT     lxcDropReason = 15
+	lxcDropReasonDROP_REASON_MAX         lxcDropReason = 16
 )
 
 type lxcEndpointFlags uint32
@@ -127,6 +129,33 @@ type lxcFlowEvent struct {
 	Pad         uint8
 	Length      uint32
 	_           [4]byte
+}
+
+type lxcFragKey struct {
+	_     structs.HostLayout
+	Saddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Daddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Id     uint32
+	Proto  uint8
+	Family uint8
+	Pad    uint16
+}
+
+type lxcFragL4 struct {
+	_          structs.HostLayout
+	Sport      uint16
+	Dport      uint16
+	PolicyPort uint16
+	Proto      uint8
+	IcmpType   uint8
+	IcmpCode   uint8
+	Pad        [3]uint8
 }
 
 type lxcIpcacheEntry struct {
@@ -217,6 +246,7 @@ const (
 	lxcMapEndpoints           = "endpoints"
 	lxcMapEvents              = "events"
 	lxcMapEventsLost          = "events_lost"
+	lxcMapFragments           = "fragments"
 	lxcMapIpcache             = "ipcache"
 	lxcMapMetrics             = "metrics"
 	lxcMapPolicyMaps          = "policy_maps"
@@ -294,6 +324,7 @@ type lxcMapSpecs struct {
 	Endpoints  *ebpf.MapSpec `ebpf:"endpoints"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
+	Fragments  *ebpf.MapSpec `ebpf:"fragments"`
 	Ipcache    *ebpf.MapSpec `ebpf:"ipcache"`
 	Metrics    *ebpf.MapSpec `ebpf:"metrics"`
 	PolicyMaps *ebpf.MapSpec `ebpf:"policy_maps"`
@@ -345,6 +376,7 @@ type lxcMaps struct {
 	Endpoints  *ebpf.Map `ebpf:"endpoints"`
 	Events     *ebpf.Map `ebpf:"events"`
 	EventsLost *ebpf.Map `ebpf:"events_lost"`
+	Fragments  *ebpf.Map `ebpf:"fragments"`
 	Ipcache    *ebpf.Map `ebpf:"ipcache"`
 	Metrics    *ebpf.Map `ebpf:"metrics"`
 	PolicyMaps *ebpf.Map `ebpf:"policy_maps"`
@@ -356,6 +388,7 @@ func (m *lxcMaps) Close() error {
 		m.Endpoints,
 		m.Events,
 		m.EventsLost,
+		m.Fragments,
 		m.Ipcache,
 		m.Metrics,
 		m.PolicyMaps,

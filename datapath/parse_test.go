@@ -48,7 +48,7 @@ func TestIPv6ExtensionHeaders(t *testing.T) {
 		{"a hop-by-hop header before TCP is walked over", withExtHeaders(frame, hopByHop), ""},
 		{"four chained headers are walked over", withExtHeaders(frame, hopByHop, destOpts, destOpts, destOpts), ""},
 		{"a fifth header is too many", withExtHeaders(frame, hopByHop, destOpts, destOpts, destOpts, destOpts), "IPV6_EXT_HEADERS"},
-		{"a fragment header is not reassembled", withExtHeaders(frame, fragment), "FRAG_NOT_SUPPORTED"},
+		{"a later fragment whose first was not seen", withExtHeaders(frame, fragment), "FRAG_NOT_FOUND"},
 		{"an extension header cut short", withExtHeaders(frame, hopByHop)[:14+40+4], "TRUNCATED"},
 	}
 	for _, c := range cases {

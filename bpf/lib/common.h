@@ -34,13 +34,15 @@ enum drop_reason {
 	DROP_INVALID_IPV4 = 4,       /* bad version, IHL or total length */
 	DROP_INVALID_IPV6 = 5,       /* bad version or payload length */
 	DROP_UNSUPPORTED_L3 = 6,     /* ethertype that is neither IP nor ARP */
-	DROP_FRAG_NOT_SUPPORTED = 7, /* IP fragments are not reassembled */
+	DROP_FRAG_NOT_SUPPORTED = 7, /* no longer used: fragments are tracked (fragments.h) */
 	DROP_IPV6_EXT_HEADERS = 8,   /* extension header chain too long */
 	DROP_INVALID_L4 = 9,         /* TCP data offset below 5, and similar */
 	DROP_INVALID_SOURCE = 10,    /* from a pod, source IP is not that endpoint's */
 	DROP_UNROUTABLE = 11,        /* to a pod, destination is no local endpoint */
 	DROP_CT_CREATE_FAILED = 12,  /* conntrack entry could not be created */
 	DROP_INVALID_SOURCE_MAC = 13,
+	DROP_FRAG_NOT_FOUND = 14,    /* a later fragment whose first fragment was not seen */
+	DROP_FRAG_TOO_SHORT = 15,    /* a first fragment that cuts its L4 header */
 	__DROP_REASON_MAX,
 };
 

@@ -31,6 +31,13 @@
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
+/* Fragment state of a packet (struct flow.frag). */
+enum frag_state {
+	FRAG_NONE = 0,  /* a whole datagram */
+	FRAG_FIRST = 1, /* offset 0, more to come: carries the L4 header */
+	FRAG_LATER = 2, /* no L4 header: its ports come from the first (fragments.h) */
+};
+
 /* The parsed view of a packet the rest of the pipeline works on. Ports are in
  * host byte order. For ICMP echo, the echo id is sport (request) or dport
  * (reply) so that a reply's reversed tuple finds the request's entry. */
@@ -47,7 +54,10 @@ struct flow {
 	__u8 icmp_code;
 	__u8 is_icmp_error; /* inner holds the offending packet's tuple */
 	__u8 is_nd;         /* ICMPv6 neighbour discovery, never policed */
-	__u8 pad[3];
+	__u8 frag;          /* enum frag_state */
+	__u8 frag_proto;    /* the fragment's protocol as its header names it */
+	__u8 pad;
+	__u32 frag_id;      /* IPv4 identification or IPv6 fragment id */
 	__u32 l3_len;
 	struct ip_addr inner_saddr;
 	struct ip_addr inner_daddr;
@@ -182,6 +192,21 @@ static __always_inline int parse_icmp(struct __sk_buff *skb, __u32 off, struct f
 	return 0;
 }
 
+/* How much of an L4 header the parser reads. A first fragment must hold it
+ * whole: a later fragment overlapping it could otherwise rewrite ports or
+ * TCP flags after policy saw them (RFC 1858). */
+static __always_inline __u32 l4_header_len(__u8 proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return 20;
+	case IPPROTO_SCTP:
+		return 12;
+	default: /* UDP, ICMP, ICMPv6: 8; others have no header the parser reads */
+		return 8;
+	}
+}
+
 static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct flow *f)
 {
 	int ret;
@@ -213,13 +238,20 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct flow *f)
 		return -DROP_INVALID_IPV4;
 	if (skb->len < ETH_HLEN + tot)
 		return -DROP_TRUNCATED;
-	if (ip.frag_off & bpf_htons(0x3fff)) /* MF or a non-zero offset */
-		return -DROP_FRAG_NOT_SUPPORTED;
 	f->family = 4;
 	f->saddr.addr[0] = ip.saddr;
 	f->daddr.addr[0] = ip.daddr;
 	f->proto = ip.protocol;
 	f->l3_len = tot;
+	if (ip.frag_off & bpf_htons(0x3fff)) { /* MF or a non-zero offset */
+		f->frag = (ip.frag_off & bpf_htons(0x1fff)) ? FRAG_LATER : FRAG_FIRST;
+		f->frag_proto = ip.protocol;
+		f->frag_id = bpf_ntohs(ip.id);
+		if (f->frag == FRAG_LATER)
+			return 0;
+		if (tot - hlen < l4_header_len(ip.protocol))
+			return -DROP_FRAG_TOO_SHORT;
+	}
 	return parse_l4(skb, ETH_HLEN + hlen, f);
 }
 
@@ -254,8 +286,27 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct flow *f)
 
 		if (!ipv6_is_ext(nh))
 			break;
-		if (nh == IPPROTO_FRAGMENT)
-			return -DROP_FRAG_NOT_SUPPORTED;
+		if (nh == IPPROTO_FRAGMENT) {
+			struct {
+				__u8 nexthdr;
+				__u8 reserved;
+				__be16 off_m; /* offset in 8-byte units << 3 | M */
+				__be32 id;
+			} fh;
+
+			if (load(skb, off, &fh, sizeof(fh)) < 0)
+				return -DROP_TRUNCATED;
+			off += sizeof(fh);
+			nh = fh.nexthdr;
+			if (!(fh.off_m & bpf_htons(0xfff9)))
+				continue; /* an atomic fragment: offset 0, no more */
+			f->frag = (fh.off_m & bpf_htons(0xfff8)) ? FRAG_LATER : FRAG_FIRST;
+			f->frag_proto = nh;
+			f->frag_id = bpf_ntohl(fh.id);
+			if (f->frag == FRAG_LATER)
+				return 0;
+			continue;
+		}
 		if (load(skb, off, ext, sizeof(ext)) < 0)
 			return -DROP_TRUNCATED;
 		off += nh == IPPROTO_AH ? (ext[1] + 2) * 4 : (ext[1] + 1) * 8;
@@ -264,6 +315,8 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct flow *f)
 	if (ipv6_is_ext(nh))
 		return -DROP_IPV6_EXT_HEADERS;
 	f->proto = nh;
+	if (f->frag == FRAG_FIRST && f->l3_len < off - ETH_HLEN + l4_header_len(nh))
+		return -DROP_FRAG_TOO_SHORT;
 	return parse_l4(skb, off, f);
 }
 
