@@ -16,7 +16,9 @@ func newPodNetwork(t *testing.T) *datapathtest.PodNetwork {
 	return datapathtest.NewPodNetwork(t, "kestrel-test", netip.MustParseAddr("10.200.0.1"), netip.MustParseAddr("10.200.0.2"))
 }
 
-func TestTCXAttachedProgramsPoliceRealTraffic(t *testing.T) {
+// attachedPodNetwork loads a datapath and attaches it to the host side of a
+// fresh pod network; both go when the test ends.
+func attachedPodNetwork(t *testing.T) (*datapath.Datapath, *datapathtest.PodNetwork) {
 	d := datapathtest.Load(t)
 	n := newPodNetwork(t)
 	var links *datapath.PodDeviceLinks
@@ -25,7 +27,23 @@ func TestTCXAttachedProgramsPoliceRealTraffic(t *testing.T) {
 	if err != nil {
 		datapathtest.SkipOrFail(t, err)
 	}
-	defer links.Close()
+	t.Cleanup(func() { links.Close() })
+	return d, n
+}
+
+// enforcePod makes the pod endpoint 1 (identity idA, both directions
+// enforced) and the node the host identity.
+func enforcePod(t *testing.T, d *datapath.Datapath, n *datapathtest.PodNetwork) {
+	must(t, d.SyncIPCache([]datapath.IPCacheEntry{
+		{Prefix: netip.PrefixFrom(n.NodeIP, 32), Identity: 1},
+		{Prefix: netip.PrefixFrom(n.PodIP, 32), Identity: idA},
+	}))
+	must(t, d.UpsertEndpoint(datapath.Endpoint{ID: 1, Identity: idA, IPs: []netip.Addr{n.PodIP}, EgressEnforced: true, IngressEnforced: true}))
+}
+
+func TestTCXAttachedProgramsPoliceRealTraffic(t *testing.T) {
+	d, n := attachedPodNetwork(t)
+	var err error
 
 	var ln net.Listener
 	n.In(t, n.Node, func() { ln, err = net.Listen("tcp", net.JoinHostPort(n.NodeIP.String(), "8080")) })
@@ -55,11 +73,7 @@ func TestTCXAttachedProgramsPoliceRealTraffic(t *testing.T) {
 		return err
 	}
 
-	must(t, d.SyncIPCache([]datapath.IPCacheEntry{
-		{Prefix: netip.PrefixFrom(n.NodeIP, 32), Identity: 1},
-		{Prefix: netip.PrefixFrom(n.PodIP, 32), Identity: idA},
-	}))
-	must(t, d.UpsertEndpoint(datapath.Endpoint{ID: 1, Identity: idA, IPs: []netip.Addr{n.PodIP}, EgressEnforced: true, IngressEnforced: true}))
+	enforcePod(t, d, n)
 	must(t, d.SetPolicy(1, []datapath.PolicyEntry{{Identity: 1, Direction: datapath.Egress, Protocol: 6, PortLo: 8080}}))
 	if err := connect(); err != nil {
 		t.Fatalf("egress to the host on 8080 is allowed, yet connecting failed: %v", err)
@@ -86,15 +100,8 @@ func TestTCXAttachedProgramsPoliceRealTraffic(t *testing.T) {
 // the attached programs must pass the fragments of an allowed datagram (and
 // of its reply) and drop those of a denied one, by policy.
 func TestFragmentedDatagramsCrossTheAttachedPrograms(t *testing.T) {
-	d := datapathtest.Load(t)
-	n := newPodNetwork(t)
-	var links *datapath.PodDeviceLinks
+	d, n := attachedPodNetwork(t)
 	var err error
-	n.In(t, n.Node, func() { links, err = d.AttachPodDevice(n.HostIfindex, "") })
-	if err != nil {
-		datapathtest.SkipOrFail(t, err)
-	}
-	defer links.Close()
 
 	var srv *net.UDPConn
 	n.In(t, n.Node, func() {
@@ -140,11 +147,7 @@ func TestFragmentedDatagramsCrossTheAttachedPrograms(t *testing.T) {
 		return nil
 	}
 
-	must(t, d.SyncIPCache([]datapath.IPCacheEntry{
-		{Prefix: netip.PrefixFrom(n.NodeIP, 32), Identity: 1},
-		{Prefix: netip.PrefixFrom(n.PodIP, 32), Identity: idA},
-	}))
-	must(t, d.UpsertEndpoint(datapath.Endpoint{ID: 1, Identity: idA, IPs: []netip.Addr{n.PodIP}, EgressEnforced: true, IngressEnforced: true}))
+	enforcePod(t, d, n)
 	must(t, d.SetPolicy(1, []datapath.PolicyEntry{{Identity: 1, Direction: datapath.Egress, Protocol: 17, PortLo: 5353}}))
 	if err := exchange(); err != nil {
 		t.Fatalf("egress to the host on UDP 5353 is allowed, yet the fragmented exchange failed: %v", err)
