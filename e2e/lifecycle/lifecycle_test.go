@@ -15,6 +15,9 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kestrelnet/kestrel/e2e/framework"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
@@ -67,6 +70,36 @@ var _ = Describe("a cluster's life", Ordered, func() {
 			g.Expect(st.Endpoints).To(ContainElement(HaveField("Pod", "lifecycle/web")))
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 	})
+
+	It("keeps no scenario object, sync marker included, once a scenario runner closes", func(ctx SpecContext) {
+		runner, err := cluster.Runner()
+		Expect(err).NotTo(HaveOccurred())
+		rep, err := framework.RunScenario(ctx, runner, framework.RepoPath("scenarios/library/connectivity/all-ingress-deny.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rep.OK()).To(BeTrue(), framework.ReportText(rep))
+		kube, err := cluster.Client()
+		Expect(err).NotTo(HaveOccurred())
+		ccnps := schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumclusterwidenetworkpolicies"}
+		cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig())
+		Expect(err).NotTo(HaveOccurred())
+		dyn, err := dynamic.NewForConfig(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		list, err := dyn.Resource(ccnps).List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(list.Items).NotTo(BeEmpty(), "a runner that is still open keeps its sync marker, or this spec proves nothing")
+
+		framework.CloseRunner(runner)
+		Eventually(ctx, func(g Gomega) {
+			nss, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			for _, ns := range nss.Items {
+				g.Expect(ns.Annotations).NotTo(HaveKey("kestrel.dev/scenario-managed"), "namespace %s", ns.Name)
+			}
+			list, err := dyn.Resource(ccnps).List(ctx, metav1.ListOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(list.Items).To(BeEmpty())
+		}).WithTimeout(30 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+	}, NodeTimeout(2*time.Minute))
 
 	It("leaves nothing behind when taken down, and taking it down again is a no-op", func(ctx SpecContext) {
 		before, err := cluster.Leftovers()

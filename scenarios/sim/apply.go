@@ -266,6 +266,9 @@ func (r *Runner) clear(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := r.deleteClusterMarker(ctx); err != nil {
+		return err
+	}
 	for name := range r.live.namespaces {
 		if err := r.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete namespace %s: %w", name, err)

@@ -23,7 +23,8 @@ import (
 // every stream has delivered a marker, and with it everything written before.
 //
 // The markers live in their own namespace and select nothing: the pod is
-// never scheduled, the policies select a label no pod carries.
+// never scheduled, the policies select a label no pod carries. Like the
+// scenarios' objects, they go when the runner closes (clear).
 const (
 	markerNamespace  = "kestrel-sim"
 	markerName       = "sync-marker"
@@ -92,6 +93,11 @@ func (r *Runner) bumpMarkers(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Made like a scenario's namespace: waited for if an earlier run's
+	// cleanup is still deleting it, and deleted by clear.
+	if err := r.ensureNamespace(ctx, markerNamespace, nil); err != nil {
+		return 0, fmt.Errorf("sync marker: %w", err)
+	}
 	var first uint64
 	for i, m := range markers() {
 		rv, err := r.bumpMarker(ctx, m, patch)
@@ -123,4 +129,14 @@ func (r *Runner) bumpMarker(ctx context.Context, m marker, patch []byte) (uint64
 		return 0, err
 	}
 	return strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+}
+
+// deleteClusterMarker removes the one marker that is not inside the marker
+// namespace (the CCNP); deleting the namespace takes the others.
+func (r *Runner) deleteClusterMarker(ctx context.Context) error {
+	err := r.dyn.Resource(resources["CiliumClusterwideNetworkPolicy"]).Delete(ctx, markerName, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete sync marker: %w", err)
+	}
+	return nil
 }
