@@ -63,11 +63,8 @@ func (a *Allocator) Allocate(ls Labels) NumericIdentity {
 	if id, ok := a.byKey[key]; ok {
 		return id
 	}
-	id, kept := NumericIdentity(0), false
-	if a.prev != nil {
-		id, kept = a.prev.byKey[key]
-	}
-	if !kept || a.byID[id] != nil {
+	id, kept := a.prevID(key)
+	if _, taken := a.byID[id]; !kept || taken {
 		id = a.next(&a.nextPod, MinClusterIdentity, maxPodIdentity)
 	}
 	a.byKey[key] = id
@@ -86,7 +83,7 @@ func (a *Allocator) next(cursor *NumericIdentity, min, max NumericIdentity) Nume
 		} else {
 			*cursor++
 		}
-		if id < min || id > max || a.byID[id] != nil || a.prev.holds(id) {
+		if _, taken := a.byID[id]; taken || id < min || id > max || a.prev.holds(id) {
 			continue
 		}
 		return id
@@ -113,7 +110,7 @@ func (a *Allocator) AllocateAll(sets []Labels) []NumericIdentity {
 	sorted := append([]Labels(nil), sets...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].String() < sorted[j].String() })
 	for _, ls := range sorted {
-		if a.prev != nil && a.prev.byKey[ls.String()] != 0 {
+		if _, kept := a.prevID(ls.String()); kept {
 			a.Allocate(ls)
 		}
 	}
@@ -138,11 +135,8 @@ func (a *Allocator) AllocateCIDR(p netip.Prefix) NumericIdentity {
 	if id, ok := a.cidrs[p]; ok {
 		return id
 	}
-	id, kept := NumericIdentity(0), false
-	if a.prev != nil {
-		id, kept = a.prev.cidrs[p]
-	}
-	if !kept || a.byID[id] != nil {
+	id, kept := a.prevCIDR(p)
+	if _, taken := a.byID[id]; !kept || taken {
 		id = a.next(&a.nextLocal, LocalIdentityFlag|1, maxLocalIdentity)
 	}
 	a.cidrs[p] = id
@@ -158,7 +152,7 @@ func (a *Allocator) AllocateCIDRs(ps []netip.Prefix) {
 	}
 	sort.Slice(sorted, func(i, j int) bool { return ComparePrefix(sorted[i], sorted[j]) < 0 })
 	for _, p := range sorted {
-		if _, kept := a.prev.cidrsOrNil()[p]; kept {
+		if _, kept := a.prevCIDR(p); kept {
 			a.AllocateCIDR(p)
 		}
 	}
@@ -167,11 +161,22 @@ func (a *Allocator) AllocateCIDRs(ps []netip.Prefix) {
 	}
 }
 
-func (a *Allocator) cidrsOrNil() map[netip.Prefix]NumericIdentity {
-	if a == nil {
-		return nil
+// prevID is the number the previous allocator gave a label set, if any.
+func (a *Allocator) prevID(key string) (NumericIdentity, bool) {
+	if a.prev == nil {
+		return 0, false
 	}
-	return a.cidrs
+	id, ok := a.prev.byKey[key]
+	return id, ok
+}
+
+// prevCIDR is the number the previous allocator gave a prefix, if any.
+func (a *Allocator) prevCIDR(p netip.Prefix) (NumericIdentity, bool) {
+	if a.prev == nil {
+		return 0, false
+	}
+	id, ok := a.prev.cidrs[p]
+	return id, ok
 }
 
 // ComparePrefix orders prefixes by address, then length.

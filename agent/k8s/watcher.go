@@ -78,7 +78,11 @@ type stream struct {
 }
 
 func (w *Watcher) informers() []cache.SharedIndexInformer {
-	return []cache.SharedIndexInformer{w.pods, w.namespaces, w.nodes, w.netpols, w.cnps, w.ccnps}
+	out := make([]cache.SharedIndexInformer, len(w.streams))
+	for i := range w.streams {
+		out[i] = w.streams[i].informer
+	}
+	return out
 }
 
 // revisions reads every stream's revision, and the revision up to which
