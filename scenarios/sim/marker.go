@@ -42,7 +42,7 @@ var (
 type marker struct {
 	gvr        schema.GroupVersionResource
 	namespaced bool
-	object     map[string]any // created from this when missing
+	object     map[string]any // created from this when missing; nil when it must exist
 }
 
 func markers() []marker {
@@ -64,10 +64,7 @@ func markers() []marker {
 		}}
 	}
 	return []marker{
-		{gvr: namespacesResource, object: map[string]any{
-			"apiVersion": "v1", "kind": "Namespace",
-			"metadata": map[string]any{"name": markerNamespace, "annotations": map[string]any{managedAnnotation: "true"}},
-		}},
+		{gvr: namespacesResource}, // made by bumpMarkers through ensureNamespace
 		{gvr: podsResource, namespaced: true, object: map[string]any{
 			"apiVersion": "v1", "kind": "Pod", "metadata": meta(true),
 			"spec": map[string]any{
@@ -121,7 +118,7 @@ func (r *Runner) bumpMarker(ctx context.Context, m marker, patch []byte) (uint64
 	}
 	res := r.resource(key)
 	obj, err := res.Patch(ctx, key.name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) && m.object != nil {
 		u := &unstructured.Unstructured{Object: m.object}
 		obj, err = res.Create(ctx, u, metav1.CreateOptions{})
 	}
