@@ -202,8 +202,12 @@ static __always_inline __u32 l4_header_len(__u8 proto)
 		return 20;
 	case IPPROTO_SCTP:
 		return 12;
-	default: /* UDP, ICMP, ICMPv6: 8; others have no header the parser reads */
+	case IPPROTO_UDP:
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6_:
 		return 8;
+	default: /* the parser reads no header of other protocols */
+		return 0;
 	}
 }
 
@@ -303,8 +307,10 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct flow *f)
 			f->frag = (fh.off_m & bpf_htons(0xfff8)) ? FRAG_LATER : FRAG_FIRST;
 			f->frag_proto = nh;
 			f->frag_id = bpf_ntohl(fh.id);
-			if (f->frag == FRAG_LATER)
+			if (f->frag == FRAG_LATER) {
+				f->proto = nh; /* until frag_recall gives the first's */
 				return 0;
+			}
 			continue;
 		}
 		if (load(skb, off, ext, sizeof(ext)) < 0)
