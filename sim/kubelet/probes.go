@@ -41,10 +41,11 @@ func (k *Kubelet) runProbes(ctx context.Context, pod *corev1.Pod, st *podState) 
 			continue
 		}
 		for _, kind := range []struct {
-			name  string
-			probe *corev1.Probe
-			state *probeState
-		}{{"Readiness", c.ReadinessProbe, &p.readiness}, {"Liveness", c.LivenessProbe, &p.liveness}} {
+			name     string
+			probe    *corev1.Probe
+			state    *probeState
+			restarts bool // failing it stops the container
+		}{{"Readiness", c.ReadinessProbe, &p.readiness, false}, {"Liveness", c.LivenessProbe, &p.liveness, true}} {
 			if kind.probe == nil {
 				continue
 			}
@@ -59,7 +60,7 @@ func (k *Kubelet) runProbes(ctx context.Context, pod *corev1.Pod, st *podState) 
 			if err != nil {
 				k.recorder.Eventf(pod, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", kind.name, err)
 			}
-			if kind.name == "Liveness" && kind.state.failures >= withDefault(kind.probe.FailureThreshold, 3) {
+			if kind.restarts && kind.state.failures >= withDefault(kind.probe.FailureThreshold, 3) {
 				k.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s failed liveness probe, will be restarted", c.Name)
 				p.stop(stopGrace)
 				break
