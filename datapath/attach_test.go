@@ -38,7 +38,7 @@ func enforcePod(t *testing.T, d *datapath.Datapath, n *datapathtest.PodNetwork) 
 		{Prefix: netip.PrefixFrom(n.NodeIP, 32), Identity: 1},
 		{Prefix: netip.PrefixFrom(n.PodIP, 32), Identity: idA},
 	}))
-	must(t, d.UpsertEndpoint(datapath.Endpoint{ID: 1, Identity: idA, IPs: []netip.Addr{n.PodIP}, EgressEnforced: true, IngressEnforced: true}))
+	must(t, d.UpsertEndpoint(n.Endpoint(1, idA, true)))
 }
 
 func TestTCXAttachedProgramsPoliceRealTraffic(t *testing.T) {

@@ -3,6 +3,7 @@ package datapath_test
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/datapathtest"
@@ -57,6 +58,19 @@ func runFrame(t *testing.T, d *datapath.Datapath, h datapath.Hook, frame []byte)
 	t.Helper()
 	res, err := d.Run(h, frame)
 	must(t, err)
+	return singleEvent(t, h, res)
+}
+
+// runFrameOn is runFrame on a given device, whatever the frame's addresses.
+func runFrameOn(t *testing.T, d *datapath.Datapath, h datapath.Hook, ifindex uint32, frame []byte) datapath.Event {
+	t.Helper()
+	res, err := d.RunOn(h, ifindex, frame)
+	must(t, err)
+	return singleEvent(t, h, res)
+}
+
+func singleEvent(t *testing.T, h datapath.Hook, res datapath.RunResult) datapath.Event {
+	t.Helper()
 	if len(res.Events) != 1 {
 		t.Fatalf("%s: want exactly one event, got %d", h, len(res.Events))
 	}
@@ -167,7 +181,7 @@ func TestPortRangesMatchTheirEdgesOnly(t *testing.T) {
 }
 
 func TestConntrackLetsRepliesThroughAndRSTClosesTheFlow(t *testing.T) {
-	d := datapathtest.Load(t)
+	d := datapathtest.LoadConfig(t, datapath.Config{CTLifetimeClose: 1})
 	setup(t, d, true, true)
 	// A may open connections to B:80; B's ingress allows A; nothing allows B -> A.
 	must(t, d.SetPolicy(1, []datapath.PolicyEntry{{Identity: idB, Direction: datapath.Egress, Protocol: 6, PortLo: 80}}))
@@ -193,6 +207,15 @@ func TestConntrackLetsRepliesThroughAndRSTClosesTheFlow(t *testing.T) {
 		t.Fatalf("want established, got %s", est.CT)
 	}
 	expectForwarded(t, run(t, d, datapath.ToContainer, tcp(podB, podA, 80, 41000, "RST")))
+	// The RST leaves the entry for the close lifetime, so the connection's
+	// late segments still match it; once that passes, B's packets are new
+	// flows into A and meet A's ingress policy.
+	late := run(t, d, datapath.ToContainer, tcp(podB, podA, 80, 41000, "ACK"))
+	expectForwarded(t, late)
+	if late.CT.String() != "reply" {
+		t.Fatalf("want a late segment after RST classified as reply, got %s", late.CT)
+	}
+	time.Sleep(1100 * time.Millisecond)
 	expectDropped(t, run(t, d, datapath.ToContainer, tcp(podB, podA, 80, 41000, "ACK")), "POLICY_DENIED")
 }
 
@@ -238,9 +261,11 @@ func TestMalformedFramesAreDroppedWithANamedReason(t *testing.T) {
 		{"a TCP data offset below five", mutate(func(b []byte) []byte { b[46] = 0x40; return b }), "INVALID_L4"},
 		{"a spoofed source address", mutate(func(b []byte) []byte { b[26] = 11; return b }), "INVALID_SOURCE"},
 	}
+	// Each frame leaves A's own device, whatever its addresses say.
+	dev, _ := d.DeviceOf(1)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			expectDropped(t, runFrame(t, d, datapath.FromContainer, c.frame), c.want)
+			expectDropped(t, runFrameOn(t, d, datapath.FromContainer, dev, c.frame), c.want)
 		})
 	}
 }

@@ -15,10 +15,47 @@ import (
 type Config struct {
 	// Conntrack lifetimes in seconds; zero keeps the compiled default.
 	CTLifetimeSYN, CTLifetimeTCP, CTLifetimeNonTCP, CTLifetimeClose uint32
+	// Conntrack table sizes in entries (TCP, and every other protocol); zero
+	// keeps the compiled default (262144 and 131072).
+	CTTCPEntries, CTAnyEntries uint32
+	// MonitorAggregation says which forwarded packets are reported as events
+	// (drops always are); the zero value is MonitorAggregationMedium.
+	MonitorAggregation MonitorAggregation
+	// MonitorIntervalSeconds is how often an established flow is reported at
+	// the medium level; zero keeps 5.
+	MonitorIntervalSeconds uint32
 	// PinPath, when set, is a bpffs directory where the maps are pinned by name:
 	// a later Load with the same PinPath adopts them (state survives a restart).
 	// Empty: the maps live only as long as this Datapath.
 	PinPath string
+	// TestDevices makes a datapath for BPF_PROG_TEST_RUN: endpoints without a
+	// device or MAC get a dummy device in a private network namespace and
+	// TestMAC, and Run picks the device a frame crosses (sandbox.go).
+	TestDevices bool
+}
+
+// MonitorAggregation is Cilium's monitor aggregation level.
+type MonitorAggregation string
+
+const (
+	MonitorAggregationNone    MonitorAggregation = "none"    // every packet
+	MonitorAggregationLow     MonitorAggregation = "low"     // as medium, one report per flow per second
+	MonitorAggregationMedium  MonitorAggregation = "medium"  // drops, new flows, first TCP flags, one report per flow per interval
+	MonitorAggregationMaximum MonitorAggregation = "maximum" // drops, new flows, first SYN/FIN/RST per direction
+)
+
+func (m MonitorAggregation) level() (uint8, error) {
+	switch m {
+	case MonitorAggregationNone:
+		return uint8(lxcMonitorAggregationMONITOR_AGG_NONE), nil
+	case MonitorAggregationLow:
+		return uint8(lxcMonitorAggregationMONITOR_AGG_LOW), nil
+	case "", MonitorAggregationMedium:
+		return uint8(lxcMonitorAggregationMONITOR_AGG_MEDIUM), nil
+	case MonitorAggregationMaximum:
+		return uint8(lxcMonitorAggregationMONITOR_AGG_MAXIMUM), nil
+	}
+	return 0, fmt.Errorf("monitor aggregation %q: want none, low, medium or maximum", string(m))
 }
 
 // Datapath is one loaded instance of the pod-veth programs and their maps.
@@ -28,6 +65,8 @@ type Datapath struct {
 	innerSpec *ebpf.MapSpec
 	events    *ringbuf.Reader
 	policies  map[uint32]installedPolicy // endpoint id -> the inner map currently installed
+	revision  uint32                     // the last policy revision given to an endpoint
+	sandbox   *sandbox                   // for test runs (Config.TestDevices)
 }
 
 // MissingFeatureError names a kernel feature the datapath needs and lacks.
@@ -80,12 +119,25 @@ func Load(cfg Config) (*Datapath, error) {
 		"ct_lifetime_tcp":    cfg.CTLifetimeTCP,
 		"ct_lifetime_nontcp": cfg.CTLifetimeNonTCP,
 		"ct_lifetime_close":  cfg.CTLifetimeClose,
+		"monitor_interval_s": cfg.MonitorIntervalSeconds,
 	} {
 		if v == 0 {
 			continue
 		}
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	level, err := cfg.MonitorAggregation.level()
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.Variables["monitor_aggregation_level"].Set(level); err != nil {
+		return nil, fmt.Errorf("set monitor aggregation: %w", err)
+	}
+	for name, n := range map[string]uint32{"ct_tcp": cfg.CTTCPEntries, "ct_any": cfg.CTAnyEntries} {
+		if n != 0 {
+			spec.Maps[name].MaxEntries = n
 		}
 	}
 	d := &Datapath{
@@ -118,6 +170,16 @@ func Load(cfg Config) (*Datapath, error) {
 		d.objs.Close()
 		return nil, fmt.Errorf("open event ring buffer: %w", err)
 	}
+	if err := d.highestRevision(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if cfg.TestDevices {
+		if d.sandbox, err = newSandbox(); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -129,6 +191,9 @@ func (d *Datapath) Close() error {
 		p.m.Close()
 	}
 	d.events.Close()
+	if d.sandbox != nil {
+		d.sandbox.close()
+	}
 	return d.objs.Close()
 }
 

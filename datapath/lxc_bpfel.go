@@ -18,11 +18,16 @@ type lxcCtEntry struct {
 	ExpiresNs      uint64
 	PacketsFwd     uint64
 	PacketsRev     uint64
+	LastReportNs   uint64
 	Flags          uint32
 	RemoteIdentity uint32
 	Cookie         uint32
+	PolicyRevision uint32
 	ProxyPort      uint16
-	Pad            uint16
+	MatchType      uint8
+	TcpFlagsFwd    uint8
+	TcpFlagsRev    uint8
+	Pad            [3]uint8
 }
 
 type lxcCtKey struct {
@@ -72,7 +77,9 @@ const (
 	lxcDropReasonDROP_INVALID_SOURCE_MAC lxcDropReason = 13
 	lxcDropReasonDROP_FRAG_NOT_FOUND     lxcDropReason = 14
 	lxcDropReasonDROP_FRAG_TOO_SHORT     lxcDropReason = 15
-	lxcDropReasonDROP_REASON_MAX         lxcDropReason = 16
+	lxcDropReasonDROP_INVALID_ARP        lxcDropReason = 16
+	lxcDropReasonDROP_PROXY_UNAVAILABLE  lxcDropReason = 17
+	lxcDropReasonDROP_REASON_MAX         lxcDropReason = 18
 )
 
 type lxcEndpointFlags uint32
@@ -83,20 +90,15 @@ const (
 )
 
 type lxcEndpointInfo struct {
-	_        structs.HostLayout
-	Id       uint32
-	Identity uint32
-	Flags    uint32
-	Ifindex  uint32
-}
-
-type lxcEndpointKey struct {
-	_  structs.HostLayout
-	Ip struct {
-		_    structs.HostLayout
-		Addr [4]uint32
-	}
-	Family uint32
+	_              structs.HostLayout
+	Id             uint32
+	Identity       uint32
+	Flags          uint32
+	PolicyRevision uint32
+	Ipv4           uint32
+	Ipv6           [4]uint32
+	Mac            [6]uint8
+	Pad            uint16
 }
 
 type lxcFlowEvent struct {
@@ -190,6 +192,15 @@ type lxcMetricsValue struct {
 	Bytes   uint64
 }
 
+type lxcMonitorAggregation uint32
+
+const (
+	lxcMonitorAggregationMONITOR_AGG_NONE    lxcMonitorAggregation = 0
+	lxcMonitorAggregationMONITOR_AGG_LOW     lxcMonitorAggregation = 1
+	lxcMonitorAggregationMONITOR_AGG_MEDIUM  lxcMonitorAggregation = 2
+	lxcMonitorAggregationMONITOR_AGG_MAXIMUM lxcMonitorAggregation = 3
+)
+
 type lxcPolicyAction uint32
 
 const (
@@ -242,32 +253,36 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	lxcMapConntrack           = "conntrack"
-	lxcMapEndpoints           = "endpoints"
-	lxcMapEvents              = "events"
-	lxcMapEventsLost          = "events_lost"
-	lxcMapFragments           = "fragments"
-	lxcMapIpcache             = "ipcache"
-	lxcMapMetrics             = "metrics"
-	lxcMapPolicyMaps          = "policy_maps"
-	lxcProgFromContainer      = "from_container"
-	lxcProgToContainer        = "to_container"
-	lxcVarCtLifetimeClose     = "ct_lifetime_close"
-	lxcVarCtLifetimeNontcp    = "ct_lifetime_nontcp"
-	lxcVarCtLifetimeSyn       = "ct_lifetime_syn"
-	lxcVarCtLifetimeTcp       = "ct_lifetime_tcp"
-	lxcVarEventsWakeupBytes   = "events_wakeup_bytes"
-	lxcVarUnusedCtStatus      = "unused_ct_status"
-	lxcVarUnusedDirection     = "unused_direction"
-	lxcVarUnusedDropReason    = "unused_drop_reason"
-	lxcVarUnusedEndpointFlags = "unused_endpoint_flags"
-	lxcVarUnusedFlowEvent     = "unused_flow_event"
-	lxcVarUnusedMatchType     = "unused_match_type"
-	lxcVarUnusedPolicyAction  = "unused_policy_action"
-	lxcVarUnusedPolicyEntry   = "unused_policy_entry"
-	lxcVarUnusedPolicyKey     = "unused_policy_key"
-	lxcVarUnusedPolicyPrefix  = "unused_policy_prefix"
-	lxcVarUnusedVerdict       = "unused_verdict"
+	lxcMapCtAny                    = "ct_any"
+	lxcMapCtTcp                    = "ct_tcp"
+	lxcMapEndpoints                = "endpoints"
+	lxcMapEvents                   = "events"
+	lxcMapEventsLost               = "events_lost"
+	lxcMapFragments                = "fragments"
+	lxcMapIpcache                  = "ipcache"
+	lxcMapMetrics                  = "metrics"
+	lxcMapPolicyMaps               = "policy_maps"
+	lxcProgFromContainer           = "from_container"
+	lxcProgToContainer             = "to_container"
+	lxcVarCtLifetimeClose          = "ct_lifetime_close"
+	lxcVarCtLifetimeNontcp         = "ct_lifetime_nontcp"
+	lxcVarCtLifetimeSyn            = "ct_lifetime_syn"
+	lxcVarCtLifetimeTcp            = "ct_lifetime_tcp"
+	lxcVarEventsWakeupBytes        = "events_wakeup_bytes"
+	lxcVarMonitorAggregationLevel  = "monitor_aggregation_level"
+	lxcVarMonitorIntervalS         = "monitor_interval_s"
+	lxcVarUnusedCtStatus           = "unused_ct_status"
+	lxcVarUnusedDirection          = "unused_direction"
+	lxcVarUnusedDropReason         = "unused_drop_reason"
+	lxcVarUnusedEndpointFlags      = "unused_endpoint_flags"
+	lxcVarUnusedFlowEvent          = "unused_flow_event"
+	lxcVarUnusedMatchType          = "unused_match_type"
+	lxcVarUnusedMonitorAggregation = "unused_monitor_aggregation"
+	lxcVarUnusedPolicyAction       = "unused_policy_action"
+	lxcVarUnusedPolicyEntry        = "unused_policy_entry"
+	lxcVarUnusedPolicyKey          = "unused_policy_key"
+	lxcVarUnusedPolicyPrefix       = "unused_policy_prefix"
+	lxcVarUnusedVerdict            = "unused_verdict"
 )
 
 // loadLxc returns the embedded CollectionSpec for lxc.
@@ -320,7 +335,8 @@ type lxcProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lxcMapSpecs struct {
-	Conntrack  *ebpf.MapSpec `ebpf:"conntrack"`
+	CtAny      *ebpf.MapSpec `ebpf:"ct_any"`
+	CtTcp      *ebpf.MapSpec `ebpf:"ct_tcp"`
 	Endpoints  *ebpf.MapSpec `ebpf:"endpoints"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
@@ -334,22 +350,25 @@ type lxcMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lxcVariableSpecs struct {
-	CtLifetimeClose     *ebpf.VariableSpec `ebpf:"ct_lifetime_close"`
-	CtLifetimeNontcp    *ebpf.VariableSpec `ebpf:"ct_lifetime_nontcp"`
-	CtLifetimeSyn       *ebpf.VariableSpec `ebpf:"ct_lifetime_syn"`
-	CtLifetimeTcp       *ebpf.VariableSpec `ebpf:"ct_lifetime_tcp"`
-	EventsWakeupBytes   *ebpf.VariableSpec `ebpf:"events_wakeup_bytes"`
-	UnusedCtStatus      *ebpf.VariableSpec `ebpf:"unused_ct_status"`
-	UnusedDirection     *ebpf.VariableSpec `ebpf:"unused_direction"`
-	UnusedDropReason    *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
-	UnusedEndpointFlags *ebpf.VariableSpec `ebpf:"unused_endpoint_flags"`
-	UnusedFlowEvent     *ebpf.VariableSpec `ebpf:"unused_flow_event"`
-	UnusedMatchType     *ebpf.VariableSpec `ebpf:"unused_match_type"`
-	UnusedPolicyAction  *ebpf.VariableSpec `ebpf:"unused_policy_action"`
-	UnusedPolicyEntry   *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
-	UnusedPolicyKey     *ebpf.VariableSpec `ebpf:"unused_policy_key"`
-	UnusedPolicyPrefix  *ebpf.VariableSpec `ebpf:"unused_policy_prefix"`
-	UnusedVerdict       *ebpf.VariableSpec `ebpf:"unused_verdict"`
+	CtLifetimeClose          *ebpf.VariableSpec `ebpf:"ct_lifetime_close"`
+	CtLifetimeNontcp         *ebpf.VariableSpec `ebpf:"ct_lifetime_nontcp"`
+	CtLifetimeSyn            *ebpf.VariableSpec `ebpf:"ct_lifetime_syn"`
+	CtLifetimeTcp            *ebpf.VariableSpec `ebpf:"ct_lifetime_tcp"`
+	EventsWakeupBytes        *ebpf.VariableSpec `ebpf:"events_wakeup_bytes"`
+	MonitorAggregationLevel  *ebpf.VariableSpec `ebpf:"monitor_aggregation_level"`
+	MonitorIntervalS         *ebpf.VariableSpec `ebpf:"monitor_interval_s"`
+	UnusedCtStatus           *ebpf.VariableSpec `ebpf:"unused_ct_status"`
+	UnusedDirection          *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedDropReason         *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
+	UnusedEndpointFlags      *ebpf.VariableSpec `ebpf:"unused_endpoint_flags"`
+	UnusedFlowEvent          *ebpf.VariableSpec `ebpf:"unused_flow_event"`
+	UnusedMatchType          *ebpf.VariableSpec `ebpf:"unused_match_type"`
+	UnusedMonitorAggregation *ebpf.VariableSpec `ebpf:"unused_monitor_aggregation"`
+	UnusedPolicyAction       *ebpf.VariableSpec `ebpf:"unused_policy_action"`
+	UnusedPolicyEntry        *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
+	UnusedPolicyKey          *ebpf.VariableSpec `ebpf:"unused_policy_key"`
+	UnusedPolicyPrefix       *ebpf.VariableSpec `ebpf:"unused_policy_prefix"`
+	UnusedVerdict            *ebpf.VariableSpec `ebpf:"unused_verdict"`
 }
 
 // lxcObjects contains all objects after they have been loaded into the kernel.
@@ -372,7 +391,8 @@ func (o *lxcObjects) Close() error {
 //
 // It can be passed to loadLxcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lxcMaps struct {
-	Conntrack  *ebpf.Map `ebpf:"conntrack"`
+	CtAny      *ebpf.Map `ebpf:"ct_any"`
+	CtTcp      *ebpf.Map `ebpf:"ct_tcp"`
 	Endpoints  *ebpf.Map `ebpf:"endpoints"`
 	Events     *ebpf.Map `ebpf:"events"`
 	EventsLost *ebpf.Map `ebpf:"events_lost"`
@@ -384,7 +404,8 @@ type lxcMaps struct {
 
 func (m *lxcMaps) Close() error {
 	return _LxcClose(
-		m.Conntrack,
+		m.CtAny,
+		m.CtTcp,
 		m.Endpoints,
 		m.Events,
 		m.EventsLost,
@@ -399,22 +420,25 @@ func (m *lxcMaps) Close() error {
 //
 // It can be passed to loadLxcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lxcVariables struct {
-	CtLifetimeClose     *ebpf.Variable `ebpf:"ct_lifetime_close"`
-	CtLifetimeNontcp    *ebpf.Variable `ebpf:"ct_lifetime_nontcp"`
-	CtLifetimeSyn       *ebpf.Variable `ebpf:"ct_lifetime_syn"`
-	CtLifetimeTcp       *ebpf.Variable `ebpf:"ct_lifetime_tcp"`
-	EventsWakeupBytes   *ebpf.Variable `ebpf:"events_wakeup_bytes"`
-	UnusedCtStatus      *ebpf.Variable `ebpf:"unused_ct_status"`
-	UnusedDirection     *ebpf.Variable `ebpf:"unused_direction"`
-	UnusedDropReason    *ebpf.Variable `ebpf:"unused_drop_reason"`
-	UnusedEndpointFlags *ebpf.Variable `ebpf:"unused_endpoint_flags"`
-	UnusedFlowEvent     *ebpf.Variable `ebpf:"unused_flow_event"`
-	UnusedMatchType     *ebpf.Variable `ebpf:"unused_match_type"`
-	UnusedPolicyAction  *ebpf.Variable `ebpf:"unused_policy_action"`
-	UnusedPolicyEntry   *ebpf.Variable `ebpf:"unused_policy_entry"`
-	UnusedPolicyKey     *ebpf.Variable `ebpf:"unused_policy_key"`
-	UnusedPolicyPrefix  *ebpf.Variable `ebpf:"unused_policy_prefix"`
-	UnusedVerdict       *ebpf.Variable `ebpf:"unused_verdict"`
+	CtLifetimeClose          *ebpf.Variable `ebpf:"ct_lifetime_close"`
+	CtLifetimeNontcp         *ebpf.Variable `ebpf:"ct_lifetime_nontcp"`
+	CtLifetimeSyn            *ebpf.Variable `ebpf:"ct_lifetime_syn"`
+	CtLifetimeTcp            *ebpf.Variable `ebpf:"ct_lifetime_tcp"`
+	EventsWakeupBytes        *ebpf.Variable `ebpf:"events_wakeup_bytes"`
+	MonitorAggregationLevel  *ebpf.Variable `ebpf:"monitor_aggregation_level"`
+	MonitorIntervalS         *ebpf.Variable `ebpf:"monitor_interval_s"`
+	UnusedCtStatus           *ebpf.Variable `ebpf:"unused_ct_status"`
+	UnusedDirection          *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedDropReason         *ebpf.Variable `ebpf:"unused_drop_reason"`
+	UnusedEndpointFlags      *ebpf.Variable `ebpf:"unused_endpoint_flags"`
+	UnusedFlowEvent          *ebpf.Variable `ebpf:"unused_flow_event"`
+	UnusedMatchType          *ebpf.Variable `ebpf:"unused_match_type"`
+	UnusedMonitorAggregation *ebpf.Variable `ebpf:"unused_monitor_aggregation"`
+	UnusedPolicyAction       *ebpf.Variable `ebpf:"unused_policy_action"`
+	UnusedPolicyEntry        *ebpf.Variable `ebpf:"unused_policy_entry"`
+	UnusedPolicyKey          *ebpf.Variable `ebpf:"unused_policy_key"`
+	UnusedPolicyPrefix       *ebpf.Variable `ebpf:"unused_policy_prefix"`
+	UnusedVerdict            *ebpf.Variable `ebpf:"unused_verdict"`
 }
 
 // lxcPrograms contains all programs after they have been loaded into the kernel.

@@ -33,3 +33,17 @@ func (d *Datapath) Counters() (map[CounterKey]Counter, error) {
 	}
 	return out, nil
 }
+
+// EventsLost returns how many events the ring buffer could not take, summed
+// over all CPUs.
+func (d *Datapath) EventsLost() (uint64, error) {
+	var perCPU []uint64
+	if err := d.objs.EventsLost.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("read lost-event count: %w", err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
+}

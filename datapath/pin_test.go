@@ -37,7 +37,9 @@ func TestPinnedStateOutlivesTheProcessAndIsAdopted(t *testing.T) {
 
 	first := datapathtest.LoadConfig(t, cfg)
 	must(t, first.SyncIPCache([]datapath.IPCacheEntry{{Prefix: netip.PrefixFrom(n.NodeIP, 32), Identity: 1}}))
-	must(t, first.UpsertEndpoint(datapath.Endpoint{ID: 1, Identity: idA, IPs: []netip.Addr{n.PodIP}, EgressEnforced: true}))
+	ep := n.Endpoint(1, idA, false)
+	ep.EgressEnforced = true
+	must(t, first.UpsertEndpoint(ep))
 	must(t, first.SetPolicy(1, []datapath.PolicyEntry{{Identity: 1, Direction: datapath.Egress, Protocol: 6, PortLo: 8080}}))
 	var links *datapath.PodDeviceLinks
 	var err error

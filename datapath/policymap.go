@@ -239,6 +239,7 @@ func (d *Datapath) SetPolicies(policies map[uint32][]PolicyEntry) error {
 	}
 	wg.Wait()
 	var errs []error
+	swapped := map[uint32]bool{}
 	for id, p := range built {
 		if err := failed[id]; err != nil {
 			p.m.Close()
@@ -249,6 +250,10 @@ func (d *Datapath) SetPolicies(policies map[uint32][]PolicyEntry) error {
 			old.m.Close()
 		}
 		d.policies[id] = p
+		swapped[id] = true
+	}
+	if len(swapped) > 0 {
+		errs = append(errs, d.bumpRevisions(swapped))
 	}
 	return errors.Join(errs...)
 }
@@ -278,7 +283,7 @@ func (d *Datapath) DeletePolicy(endpointID uint32) error {
 		old.m.Close()
 		delete(d.policies, endpointID)
 	}
-	return nil
+	return d.bumpRevisions(map[uint32]bool{endpointID: true})
 }
 
 // installedPolicy is an endpoint's inner map and what was written to it.

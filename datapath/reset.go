@@ -23,8 +23,11 @@ func (d *Datapath) Reset() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := clearMap[lxcEndpointKey, lxcEndpointInfo](d.objs.Endpoints); err != nil {
+	if err := clearMap[uint32, lxcEndpointInfo](d.objs.Endpoints); err != nil {
 		return fmt.Errorf("reset endpoints: %w", err)
+	}
+	if d.sandbox != nil {
+		clear(d.sandbox.owners)
 	}
 	if _, err := d.drainEvents(); err != nil {
 		return err

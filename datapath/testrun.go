@@ -34,16 +34,58 @@ type RunResult struct {
 	Events []Event // events the run emitted
 }
 
-// Run executes the hook's program once on frame with BPF_PROG_TEST_RUN. The
-// kernel requires at least an Ethernet header (14 bytes) for TC programs.
+// skbContext is the start of struct __sk_buff up to ifindex, the fields a
+// test run may set.
+type skbContext struct {
+	Len, PktType, Mark, QueueMapping, Protocol, VlanPresent, VlanTCI, VlanProto, Priority uint32
+	IngressIfindex, Ifindex                                                               uint32
+}
+
+// Run executes the hook's program once on frame with BPF_PROG_TEST_RUN, on
+// the device of the endpoint whose address the frame carries on the pod side
+// (its source from a pod, its destination to one). The kernel requires at
+// least an Ethernet header (14 bytes) for TC programs. Only a datapath loaded
+// with Config.TestDevices can run frames.
 func (d *Datapath) Run(h Hook, frame []byte) (RunResult, error) {
+	if d.sandbox == nil {
+		return RunResult{}, fmt.Errorf("run %s: the datapath was not loaded with TestDevices", h)
+	}
+	d.mu.Lock()
+	ifindex := d.sandbox.deviceFor(h, frame)
+	d.mu.Unlock()
+	return d.RunOn(h, ifindex, frame)
+}
+
+// DeviceOf returns the test device of an endpoint that was given none.
+func (d *Datapath) DeviceOf(endpointID uint32) (uint32, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.sandbox == nil {
+		return 0, false
+	}
+	ifindex, ok := d.sandbox.devices[endpointID]
+	return ifindex, ok
+}
+
+// RunOn is Run on a given device: a frame a pod sends from its own device
+// with another's addresses, as a hostile pod would.
+func (d *Datapath) RunOn(h Hook, ifindex uint32, frame []byte) (RunResult, error) {
+	if d.sandbox == nil {
+		return RunResult{}, fmt.Errorf("run %s: the datapath was not loaded with TestDevices", h)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, err := d.drainEvents(); err != nil {
 		return RunResult{}, err
 	}
-	opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
-	ret, err := d.Program(h).Run(opts)
+	ctx := skbContext{Ifindex: ifindex}
+	if h == FromContainer {
+		ctx.IngressIfindex = ifindex
+	}
+	opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256), Context: ctx}
+	var ret uint32
+	var err error
+	d.sandbox.do(func() { ret, err = d.Program(h).Run(opts) })
 	if err != nil {
 		return RunResult{}, fmt.Errorf("run %s on a %d-byte frame: %w", h, len(frame), err)
 	}

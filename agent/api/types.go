@@ -12,6 +12,9 @@ type EndpointRequest struct {
 	HostInterface string   `json:"hostInterface"` // host-side veth name, in the agent's namespace
 	HostIfIndex   int      `json:"hostIfIndex"`
 	IPs           []string `json:"ips"` // the pod's addresses, without prefix length
+	// MAC is the pod-side interface's address: the datapath drops frames
+	// from the pod with any other source MAC.
+	MAC string `json:"mac"`
 }
 
 // EndpointResponse confirms an endpoint is in the datapath with its policy.

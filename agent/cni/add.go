@@ -77,6 +77,7 @@ func Add(args *skel.CmdArgs) (err error) {
 		HostInterface: hostName,
 		HostIfIndex:   host.Attrs().Index,
 		IPs:           []string{ip.String()},
+		MAC:           podLink.Attrs().HardwareAddr.String(),
 	})
 	if err != nil {
 		return types.NewError(types.ErrInternal, "kestrel-agent did not register the endpoint", err.Error())

@@ -126,7 +126,7 @@ func testAddWiresThePod(t *testing.T, e *env) {
 	puts, _ := e.agent.recorded()
 	want := api.EndpointRequest{
 		ContainerID: p.id, PodNamespace: "default", PodName: "web-" + p.id[:8], Netns: p.path,
-		HostInterface: hostName, HostIfIndex: host.Attrs().Index, IPs: []string{"10.244.0.2"},
+		HostInterface: hostName, HostIfIndex: host.Attrs().Index, IPs: []string{"10.244.0.2"}, MAC: eth0.Attrs().HardwareAddr.String(),
 	}
 	if len(puts) != 1 || dump(puts[0]) != dump(want) {
 		t.Errorf("agent PUTs = %s, want [%s]", dump(puts), dump(want))

@@ -65,9 +65,12 @@ func validate(req api.EndpointRequest) (endpoint.Record, error) {
 	case len(req.IPs) == 0:
 		return bad("ips: at least one address is required")
 	}
+	if mac, err := net.ParseMAC(req.MAC); err != nil || len(mac) != 6 {
+		return bad("mac %q is not an Ethernet address", req.MAC)
+	}
 	rec := endpoint.Record{
 		ContainerID: req.ContainerID, Namespace: req.PodNamespace, Name: req.PodName,
-		HostInterface: req.HostInterface, HostIfIndex: req.HostIfIndex, Netns: req.Netns,
+		HostInterface: req.HostInterface, HostIfIndex: req.HostIfIndex, Netns: req.Netns, MAC: req.MAC,
 	}
 	for _, s := range req.IPs {
 		ip, err := netip.ParseAddr(s)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"net"
 	"net/netip"
 	"sort"
 
@@ -110,10 +111,18 @@ func locals(records []endpoint.Record) []datapathstate.Local {
 	out := make([]datapathstate.Local, 0, len(records))
 	for _, r := range records {
 		out = append(out, datapathstate.Local{
-			Key: r.ContainerID, Pod: r.Pod(), ID: r.ID, IPs: r.IPs, IfIndex: uint32(r.HostIfIndex),
+			Key: r.ContainerID, Pod: r.Pod(), ID: r.ID, IPs: r.IPs, IfIndex: uint32(r.HostIfIndex), MAC: parseMAC(r.MAC),
 		})
 	}
 	return out
+}
+
+// parseMAC reads a registered MAC; registration validated it, and a record
+// without one (written by an older agent) gets none, so the datapath refuses
+// the endpoint rather than binding it loosely.
+func parseMAC(s string) net.HardwareAddr {
+	mac, _ := net.ParseMAC(s)
+	return mac
 }
 
 // nodeAddresses returns every Node's InternalIPs. This node's own address

@@ -109,7 +109,7 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 	waitFor(t, "healthz", func() bool { return client.Healthz(ctx) == nil })
 	resp, err := client.PutEndpoint(ctx, api.EndpointRequest{
 		ContainerID: "c0ffee", PodNamespace: "default", PodName: "a",
-		HostInterface: "lxc0", HostIfIndex: n.HostIfindex, IPs: []string{n.PodIP.String()},
+		HostInterface: "lxc0", HostIfIndex: n.HostIfindex, IPs: []string{n.PodIP.String()}, MAC: n.PodMAC.String(),
 	})
 	if err != nil {
 		datapathtest.SkipOrFail(t, err)

@@ -135,7 +135,7 @@ func (c *cluster) put(containerID, podName, ip string) api.EndpointResponse {
 	c.t.Helper()
 	resp, err := c.d.PutEndpoint(context.Background(), api.EndpointRequest{
 		ContainerID: containerID, PodNamespace: "default", PodName: podName,
-		HostInterface: "lxc" + containerID, HostIfIndex: 42, IPs: []string{ip},
+		HostInterface: "lxc" + containerID, HostIfIndex: 42, IPs: []string{ip}, MAC: "02:00:00:00:00:2a",
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -375,7 +375,7 @@ func TestIdentitiesKeepTheirNumbers(t *testing.T) {
 	// No device name: a restarted daemon looks devices up by name, and
 	// there is no lxcc1 here; by ifindex the fake datapath adopts it.
 	resp, err := c.d.PutEndpoint(ctx, api.EndpointRequest{
-		ContainerID: "c1", PodNamespace: "default", PodName: "a", HostIfIndex: 42, IPs: []string{"10.244.0.5"},
+		ContainerID: "c1", PodNamespace: "default", PodName: "a", HostIfIndex: 42, IPs: []string{"10.244.0.5"}, MAC: "02:00:00:00:00:2a",
 	})
 	if err != nil {
 		t.Fatal(err)

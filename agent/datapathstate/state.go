@@ -2,6 +2,7 @@ package datapathstate
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/kestrelnet/kestrel/agent/policy"
@@ -14,7 +15,8 @@ type Local struct {
 	Pod     string // namespace/name, as in policy.Result.Endpoints
 	ID      uint32 // endpoint id, non-zero and stable for the endpoint's life
 	IPs     []netip.Addr
-	IfIndex uint32 // host-side device, 0 if none
+	IfIndex uint32           // host-side device, 0 if none (test datapaths give one)
+	MAC     net.HardwareAddr // pod-side interface, nil if none (test datapaths give one)
 }
 
 // State is everything one node's datapath must hold.
@@ -55,7 +57,7 @@ func Compute(res *policy.Result, thisNode string, nodeIPs map[string][]netip.Add
 			return nil, fmt.Errorf("pod %s: %w", l.Pod, err)
 		}
 		st.Endpoints[l.Key] = datapath.Endpoint{
-			ID: l.ID, Identity: uint32(ep.Identity), IPs: l.IPs, IfIndex: l.IfIndex,
+			ID: l.ID, Identity: uint32(ep.Identity), IPs: l.IPs, IfIndex: l.IfIndex, MAC: l.MAC,
 			IngressEnforced: ep.Policy.IngressEnforced, EgressEnforced: ep.Policy.EgressEnforced,
 		}
 		st.Policies[l.ID] = entries

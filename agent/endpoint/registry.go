@@ -25,6 +25,7 @@ type Record struct {
 	HostInterface string       `json:"hostInterface"`
 	HostIfIndex   int          `json:"hostIfIndex"`
 	Netns         string       `json:"netns,omitempty"`
+	MAC           string       `json:"mac"` // pod-side interface
 	// Seq grows with every change of any record, so a waiter can tell
 	// whether the datapath has caught up with a particular registration.
 	Seq uint64 `json:"seq"`

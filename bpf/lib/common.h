@@ -15,6 +15,9 @@
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #endif
+#ifndef __noinline
+#define __noinline __attribute__((noinline))
+#endif
 
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -37,12 +40,14 @@ enum drop_reason {
 	DROP_FRAG_NOT_SUPPORTED = 7, /* no longer used: fragments are tracked (fragments.h) */
 	DROP_IPV6_EXT_HEADERS = 8,   /* extension header chain too long */
 	DROP_INVALID_L4 = 9,         /* TCP data offset below 5, and similar */
-	DROP_INVALID_SOURCE = 10,    /* from a pod, source IP is not that endpoint's */
-	DROP_UNROUTABLE = 11,        /* to a pod, destination is no local endpoint */
+	DROP_INVALID_SOURCE = 10,    /* from a pod, source IP is not its device's endpoint's */
+	DROP_UNROUTABLE = 11,        /* to a pod, destination is not its device's endpoint */
 	DROP_CT_CREATE_FAILED = 12,  /* conntrack entry could not be created */
-	DROP_INVALID_SOURCE_MAC = 13,
+	DROP_INVALID_SOURCE_MAC = 13, /* from a pod, source MAC (frame or ARP) is not its own */
 	DROP_FRAG_NOT_FOUND = 14,    /* a later fragment whose first fragment was not seen */
 	DROP_FRAG_TOO_SHORT = 15,    /* a first fragment that cuts its L4 header */
+	DROP_INVALID_ARP = 16,       /* ARP that is not Ethernet/IPv4, or a reply claiming 0.0.0.0 */
+	DROP_PROXY_UNAVAILABLE = 17, /* policy redirects to an L7 proxy this datapath cannot reach */
 	__DROP_REASON_MAX,
 };
 
@@ -68,7 +73,7 @@ enum ct_status {
 	CT_ESTABLISHED = 1,
 	CT_REPLY = 2,
 	CT_RELATED = 3,
-	CT_UNTRACKED = 4, /* not subject to tracking (ARP, neighbour discovery) */
+	CT_UNTRACKED = 4, /* not subject to tracking (ARP, neighbour discovery, MLD) */
 };
 
 /* An IPv4 address is stored in addr[0], the rest zero. */

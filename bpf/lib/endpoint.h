@@ -1,5 +1,8 @@
-/* Local endpoints: the pods on this node, by IP. One program serves every pod
- * veth; it finds its endpoint from the pod-side address of the packet. */
+/* Local endpoints, keyed by the ifindex of their host-side veth. One program
+ * serves every pod veth, and the device a packet crosses says whose packet it
+ * is: from a pod, the source address and MAC must be that endpoint's own; to a
+ * pod, the destination must be. A packet is never judged as another endpoint's
+ * because of the addresses it carries. */
 #ifndef KESTREL_ENDPOINT_H
 #define KESTREL_ENDPOINT_H
 
@@ -12,31 +15,44 @@ enum endpoint_flags {
 	EP_F_EGRESS_ENFORCED = 1 << 1,  /* default deny for traffic from the pod */
 };
 
-struct endpoint_key {
-	struct ip_addr ip;
-	__u32 family;
-};
-
 struct endpoint_info {
-	__u32 id;       /* endpoint id: key of its policy map */
-	__u32 identity; /* the endpoint's own security identity */
-	__u32 flags;    /* EP_F_* */
-	__u32 ifindex;  /* host-side veth, 0 when unknown */
+	__u32 id;              /* endpoint id: key of its policy map */
+	__u32 identity;        /* the endpoint's own security identity */
+	__u32 flags;           /* EP_F_* */
+	__u32 policy_revision; /* bumped whenever the endpoint's verdicts may change */
+	__be32 ipv4;           /* 0: the pod has no IPv4 address */
+	__u32 ipv6[4];         /* all zero: no IPv6 address */
+	__u8 mac[6];           /* the pod-side interface's address */
+	__u16 pad;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct endpoint_key);
+	__type(key, __u32); /* ifindex of the host-side veth */
 	__type(value, struct endpoint_info);
 	__uint(max_entries, ENDPOINTS_MAP_SIZE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } endpoints SEC(".maps");
 
-static __always_inline struct endpoint_info *endpoint_lookup(const struct ip_addr *ip, __u8 family)
+static __always_inline struct endpoint_info *endpoint_of_device(__u32 ifindex)
 {
-	struct endpoint_key key = { .ip = *ip, .family = family };
+	return bpf_map_lookup_elem(&endpoints, &ifindex);
+}
 
-	return bpf_map_lookup_elem(&endpoints, &key);
+static __always_inline bool endpoint_has_ip(const struct endpoint_info *ep, const struct ip_addr *ip,
+					    __u8 family)
+{
+	if (family == 4)
+		return ep->ipv4 && ip->addr[0] == ep->ipv4;
+	if (!(ep->ipv6[0] | ep->ipv6[1] | ep->ipv6[2] | ep->ipv6[3]))
+		return false;
+	return ip->addr[0] == ep->ipv6[0] && ip->addr[1] == ep->ipv6[1] && ip->addr[2] == ep->ipv6[2] &&
+	       ip->addr[3] == ep->ipv6[3];
+}
+
+static __always_inline bool endpoint_has_mac(const struct endpoint_info *ep, const __u8 *mac)
+{
+	return *(__u32 *)mac == *(__u32 *)ep->mac && *(__u16 *)(mac + 4) == *(__u16 *)(ep->mac + 4);
 }
 
 static __always_inline bool endpoint_enforced(const struct endpoint_info *ep, __u8 dir)

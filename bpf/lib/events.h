@@ -1,4 +1,7 @@
-/* Flow events: one per verdict, into a ring buffer the agent reads. */
+/* Flow events into a ring buffer the agent reads. Every drop is reported;
+ * forwarded packets are aggregated as Cilium's monitor aggregation does (see
+ * event_wanted), so an established connection does not cost an event per
+ * packet. */
 #ifndef KESTREL_EVENTS_H
 #define KESTREL_EVENTS_H
 
@@ -47,6 +50,44 @@ struct {
  * so events are written silently and the reader is woken only once this many
  * bytes wait; it also polls on a short deadline (datapath.ReadEvent). */
 const volatile __u32 events_wakeup_bytes = 32 * sizeof(struct flow_event);
+
+/* Monitor aggregation levels (Cilium's names):
+ *   none:    every packet;
+ *   low:     drops, new flows, TCP flags a flow shows for the first time in a
+ *            direction, and otherwise one report per flow per second;
+ *   medium:  as low, one report per flow per monitor_interval_s (default);
+ *   maximum: drops, new flows, and the first SYN, FIN or RST of each direction. */
+enum monitor_aggregation {
+	MONITOR_AGG_NONE = 0,
+	MONITOR_AGG_LOW = 1,
+	MONITOR_AGG_MEDIUM = 2,
+	MONITOR_AGG_MAXIMUM = 3,
+};
+
+const volatile __u8 monitor_aggregation_level = MONITOR_AGG_MEDIUM;
+const volatile __u32 monitor_interval_s = 5;
+
+/* Whether a forwarded packet of a tracked flow is reported. last_report is
+ * the flow's last report time, advanced when this returns true. */
+static __always_inline bool event_wanted(__u8 fresh_tcp_flags, __u64 *last_report, __u64 now)
+{
+	__u64 interval;
+
+	if (monitor_aggregation_level == MONITOR_AGG_NONE)
+		return true;
+	if (monitor_aggregation_level == MONITOR_AGG_MAXIMUM)
+		return fresh_tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST);
+	if (fresh_tcp_flags) {
+		*last_report = now;
+		return true;
+	}
+	interval = monitor_aggregation_level == MONITOR_AGG_LOW ? NSEC_PER_SEC :
+							   (__u64)monitor_interval_s * NSEC_PER_SEC;
+	if (now - *last_report < interval)
+		return false;
+	*last_report = now;
+	return true;
+}
 
 static __always_inline void event_emit(const struct flow_event *ev)
 {

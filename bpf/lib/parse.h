@@ -53,10 +53,10 @@ struct flow {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u8 is_icmp_error; /* inner holds the offending packet's tuple */
-	__u8 is_nd;         /* ICMPv6 neighbour discovery, never policed */
+	__u8 is_nd;         /* ICMPv6 neighbour discovery or MLD (lxc.c decides if it is genuine) */
 	__u8 frag;          /* enum frag_state */
 	__u8 frag_proto;    /* the fragment's protocol as its header names it */
-	__u8 pad;
+	__u8 hop_limit;     /* IPv6 hop limit: 255 proves ND came from the link itself */
 	__u32 frag_id;      /* IPv4 identification or IPv6 fragment id */
 	__u32 l3_len;
 	struct ip_addr inner_saddr;
@@ -183,8 +183,9 @@ static __always_inline int parse_icmp(struct __sk_buff *skb, __u32 off, struct f
 		f->sport = id;
 	else if (hdr[0] == ICMPV6_ECHO_REPLY)
 		f->dport = id;
-	else if (hdr[0] >= 133 && hdr[0] <= 137)
-		f->is_nd = 1;
+	else if ((hdr[0] >= 133 && hdr[0] <= 137) || hdr[0] == 130 || hdr[0] == 131 || hdr[0] == 132 ||
+		 hdr[0] == 143)
+		f->is_nd = 1; /* router/neighbour discovery, redirect; MLD queries and reports */
 	else if (icmp6_is_error(hdr[0])) {
 		f->is_icmp_error = 1;
 		return parse_icmp6_inner(skb, off + 8, f);
@@ -282,6 +283,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct flow *f)
 	__builtin_memcpy(&f->saddr, &ip6.saddr, 16);
 	__builtin_memcpy(&f->daddr, &ip6.daddr, 16);
 	f->l3_len = sizeof(ip6) + bpf_ntohs(ip6.payload_len);
+	f->hop_limit = ip6.hop_limit;
 	nh = ip6.nexthdr;
 
 #pragma unroll

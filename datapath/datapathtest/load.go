@@ -18,9 +18,15 @@ func Load(tb testing.TB) *datapath.Datapath {
 	return LoadConfig(tb, datapath.Config{})
 }
 
-// LoadConfig is Load with load-time settings.
+// LoadConfig is Load with load-time settings. Tests run frames, so the
+// datapath has test devices; it reports every packet unless the test asks for
+// another monitor aggregation level.
 func LoadConfig(tb testing.TB, cfg datapath.Config) *datapath.Datapath {
 	tb.Helper()
+	cfg.TestDevices = true
+	if cfg.MonitorAggregation == "" {
+		cfg.MonitorAggregation = datapath.MonitorAggregationNone
+	}
 	d, err := datapath.Load(cfg)
 	if err != nil {
 		SkipOrFail(tb, err)

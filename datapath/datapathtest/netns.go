@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -20,6 +21,7 @@ import (
 type PodNetwork struct {
 	Orig, Node, Pod netns.NsHandle
 	HostIfindex     int
+	PodMAC          net.HardwareAddr // the pod-side interface's address
 	NodeIP, PodIP   netip.Addr
 }
 
@@ -61,11 +63,19 @@ func NewPodNetwork(t *testing.T, tag string, nodeIP, podIP netip.Addr) *PodNetwo
 	peer, err := hp.LinkByName("eth0")
 	check(t, err)
 	n.HostIfindex = host.Attrs().Index
+	n.PodMAC = peer.Attrs().HardwareAddr
 	check(t, hn.AddrAdd(host, &netlink.Addr{IPNet: &net.IPNet{IP: nodeIP.AsSlice(), Mask: net.CIDRMask(24, 32)}}))
 	check(t, hp.AddrAdd(peer, &netlink.Addr{IPNet: &net.IPNet{IP: podIP.AsSlice(), Mask: net.CIDRMask(24, 32)}}))
 	check(t, hn.LinkSetUp(host))
 	check(t, hp.LinkSetUp(peer))
 	return n
+}
+
+// Endpoint is the pod as an endpoint bound to its veth (identity and
+// enforcement from the caller).
+func (n *PodNetwork) Endpoint(id, identity uint32, enforced bool) datapath.Endpoint {
+	return datapath.Endpoint{ID: id, Identity: identity, IPs: []netip.Addr{n.PodIP}, IfIndex: uint32(n.HostIfindex),
+		MAC: n.PodMAC, IngressEnforced: enforced, EgressEnforced: enforced}
 }
 
 // In runs f with the calling (locked) thread inside ns.

@@ -46,7 +46,7 @@ func (r *Runner) acquire() (*datapath.Datapath, error) {
 		return dp, nil
 	}
 	r.mu.Unlock()
-	return datapath.Load(datapath.Config{})
+	return datapath.Load(datapath.Config{TestDevices: true, MonitorAggregation: datapath.MonitorAggregationNone})
 }
 
 // release resets a datapath for the next scenario; one that cannot be reset
