@@ -24,6 +24,8 @@ type Spec struct {
 	ICMPID           uint16 // echo identifier
 	Inner            *Spec  // for ICMP errors: the offending packet, embedded
 	Payload          []byte
+	SrcMAC, DstMAC   net.HardwareAddr // zero: the defaults below
+	HopLimit         uint8            // IPv6 hop limit / IPv4 TTL; zero: 64
 }
 
 var (
@@ -56,19 +58,29 @@ func layersOf(s Spec, withEthernet bool) ([]gopacket.SerializableLayer, error) {
 	if err != nil {
 		return nil, err
 	}
+	smac, dmac, hops := srcMAC, dstMAC, uint8(64)
+	if s.SrcMAC != nil {
+		smac = s.SrcMAC
+	}
+	if s.DstMAC != nil {
+		dmac = s.DstMAC
+	}
+	if s.HopLimit != 0 {
+		hops = s.HopLimit
+	}
 	if s.Src.Is4() {
 		if withEthernet {
-			out = append(out, &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv4})
+			out = append(out, &layers.Ethernet{SrcMAC: smac, DstMAC: dmac, EthernetType: layers.EthernetTypeIPv4})
 		}
-		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: ipProto,
+		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: hops, Protocol: ipProto,
 			SrcIP: s.Src.AsSlice(), DstIP: s.Dst.AsSlice()}
 		netLayer = ip
 		out = append(out, ip)
 	} else {
 		if withEthernet {
-			out = append(out, &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv6})
+			out = append(out, &layers.Ethernet{SrcMAC: smac, DstMAC: dmac, EthernetType: layers.EthernetTypeIPv6})
 		}
-		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: ipProto,
+		ip := &layers.IPv6{Version: 6, HopLimit: hops, NextHeader: ipProto,
 			SrcIP: s.Src.AsSlice(), DstIP: s.Dst.AsSlice()}
 		netLayer = ip
 		out = append(out, ip)
@@ -192,3 +204,18 @@ const (
 	ICMPv6PortUnreach  = 4 // code
 	ICMPv4TimeExceeded = 11
 )
+
+// ARP builds an Ethernet/IPv4 ARP frame (op 1 request, 2 reply) sent from
+// frameMAC, claiming that senderIP is at senderMAC.
+func ARP(op uint16, frameMAC, senderMAC net.HardwareAddr, senderIP, targetIP netip.Addr) ([]byte, error) {
+	buf := gopacket.NewSerializeBuffer()
+	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true},
+		&layers.Ethernet{SrcMAC: frameMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
+		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+			Operation: op, SourceHwAddress: senderMAC, SourceProtAddress: senderIP.AsSlice(),
+			DstHwAddress: make([]byte, 6), DstProtAddress: targetIP.AsSlice()})
+	if err != nil {
+		return nil, fmt.Errorf("serialize ARP frame: %w", err)
+	}
+	return buf.Bytes(), nil
+}
