@@ -3,6 +3,7 @@ package datapath_test
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/datapathtest"
@@ -132,5 +133,23 @@ func TestUDPFlowsCannotEvictTCPConnections(t *testing.T) {
 	tables := d.ConntrackTables()
 	if len(tables) != 2 || tables[1].MaxEntries != 64 || tables[0].MemoryBytes == 0 {
 		t.Fatalf("conntrack tables %+v", tables)
+	}
+}
+
+func TestGCRemovesExpiredEntriesOnly(t *testing.T) {
+	d := datapathtest.LoadConfig(t, datapath.Config{CTLifetimeSYN: 1})
+	setup(t, d, false, false)
+	expectForwarded(t, run(t, d, datapath.FromContainer, tcp(podA, podB, 40000, 80, "SYN")))
+	expectForwarded(t, run(t, d, datapath.FromContainer, packet.Spec{Src: podA, Dst: podB, Protocol: "UDP", SrcPort: 1, DstPort: 53}))
+	if n, err := d.GCConntrack(); err != nil || n != 0 {
+		t.Fatalf("gc of live entries removed %d (%v)", n, err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	// The SYN's entry has expired; the UDP entry lives 60 s.
+	if n, err := d.GCConntrack(); err != nil || n != 1 {
+		t.Fatalf("gc removed %d (%v), want the expired SYN entry", n, err)
+	}
+	if n, _ := d.ConntrackEntries(); n != 1 {
+		t.Fatalf("%d entries left, want the UDP one", n)
 	}
 }

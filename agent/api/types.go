@@ -43,6 +43,35 @@ type Status struct {
 	PolicyErrors []string `json:"policyErrors,omitempty"`
 	// LastError is the last regeneration's failure, empty once one succeeds.
 	LastError string `json:"lastError,omitempty"`
+	// Datapath has the datapath's own figures.
+	Datapath *DatapathStatus `json:"datapath,omitempty"`
+}
+
+// DatapathStatus reports the loaded datapath.
+type DatapathStatus struct {
+	// EventsLost counts events the ring buffer could not take: flows the
+	// agent never saw.
+	EventsLost         uint64           `json:"eventsLost"`
+	MonitorAggregation string           `json:"monitorAggregation"`
+	Conntrack          []ConntrackTable `json:"conntrack"`
+	// ConntrackMemoryBytes is what the conntrack tables hold preallocated.
+	ConntrackMemoryBytes uint64      `json:"conntrackMemoryBytes"`
+	ConntrackGC          ConntrackGC `json:"conntrackGC"`
+}
+
+// ConntrackTable is one conntrack map's size.
+type ConntrackTable struct {
+	Name        string `json:"name"`
+	MaxEntries  uint32 `json:"maxEntries"`
+	MemoryBytes uint64 `json:"memoryBytes"`
+}
+
+// ConntrackGC is what the agent's sweeps of expired entries did.
+type ConntrackGC struct {
+	Runs      uint64 `json:"runs"`
+	Removed   uint64 `json:"removed"`
+	LastRun   string `json:"lastRun,omitempty"`
+	LastError string `json:"lastError,omitempty"`
 }
 
 // EndpointStatus is one local endpoint.

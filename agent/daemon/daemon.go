@@ -60,6 +60,8 @@ type Daemon struct {
 	flowMu sync.Mutex
 	flows  flowRing
 
+	maint maintenance
+
 	mu            sync.Mutex
 	installed     map[string]datapath.Endpoint // by container id, as last written
 	installedSeq  map[string]uint64            // registry Seq each endpoint was installed at

@@ -16,6 +16,7 @@ func (d *Daemon) Status(context.Context) api.Status {
 	if d.lastErr != nil {
 		st.LastError = d.lastErr.Error()
 	}
+	st.Datapath = d.datapathStatus()
 	for _, rec := range d.registry.List() {
 		es := api.EndpointStatus{ID: rec.ID, Pod: rec.Pod(), Identity: d.identities[rec.ContainerID]}
 		for _, ip := range rec.IPs {

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"k8s.io/client-go/dynamic"
@@ -28,6 +29,9 @@ import (
 
 type options struct {
 	node, kubeconfig, socket, bpffs, nodeIP, clusterName, logLevel string
+	monitorAggregation                                             string
+	monitorInterval, ctGCInterval                                  time.Duration
+	ctTCPMax, ctAnyMax                                             uint
 }
 
 func main() {
@@ -39,6 +43,11 @@ func main() {
 	flag.StringVar(&o.nodeIP, "node-ip", "", "this node's address, given the host identity (required)")
 	flag.StringVar(&o.clusterName, "cluster-name", "default", "cluster name in pod identities")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&o.monitorAggregation, "monitor-aggregation", "medium", "which forwarded packets become flows: none, low, medium or maximum (drops always do)")
+	flag.DurationVar(&o.monitorInterval, "monitor-aggregation-interval", 5*time.Second, "how often an established flow is reported at the medium level")
+	flag.UintVar(&o.ctTCPMax, "bpf-ct-global-tcp-max", 262144, "entries of the TCP conntrack table")
+	flag.UintVar(&o.ctAnyMax, "bpf-ct-global-any-max", 131072, "entries of the non-TCP conntrack table")
+	flag.DurationVar(&o.ctGCInterval, "conntrack-gc-interval", 30*time.Second, "how often expired conntrack entries are removed")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "kestrel-agent:", err)
@@ -81,7 +90,16 @@ func run(o options) error {
 		return err
 	}
 
-	dp, err := datapath.Load(datapath.Config{PinPath: filepath.Join(o.bpffs, "maps")})
+	if o.monitorInterval < time.Second || o.ctGCInterval <= 0 || o.ctTCPMax == 0 || o.ctAnyMax == 0 || o.ctTCPMax > 1<<24 || o.ctAnyMax > 1<<24 {
+		return fmt.Errorf("--monitor-aggregation-interval must be at least 1s, --conntrack-gc-interval positive, and the conntrack sizes within 1..16777216")
+	}
+	dp, err := datapath.Load(datapath.Config{
+		PinPath:                filepath.Join(o.bpffs, "maps"),
+		MonitorAggregation:     datapath.MonitorAggregation(o.monitorAggregation),
+		MonitorIntervalSeconds: uint32(o.monitorInterval / time.Second),
+		CTTCPEntries:           uint32(o.ctTCPMax),
+		CTAnyEntries:           uint32(o.ctAnyMax),
+	})
 	if err != nil {
 		return err
 	}
@@ -106,6 +124,7 @@ func run(o options) error {
 	}
 	defer os.Remove(o.socket)
 	go d.ReadFlows(ctx, dp.ReadEvent)
+	go d.RunMaintenance(ctx, dp, o.monitorAggregation, o.ctGCInterval)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(ctx, ln, d, log) }()
 	log.Info("serving the agent API", "socket", o.socket)
