@@ -41,6 +41,7 @@ func fuzzSeeds(f *testing.F) {
 		{Src: world, Dst: podA, Protocol: "ICMP", ICMPType: packet.ICMPv4DestUnreach, ICMPCode: 3, Inner: &udp},
 		{Src: v6a, Dst: v6b, Protocol: "TCP", SrcPort: 1, DstPort: 443, Flags: []string{"SYN"}},
 		{Src: v6a, Dst: v6b, Protocol: "ICMPv6", ICMPType: packet.ICMPv6NeighborSol},
+		{Src: netip.MustParseAddr("fe80::1"), Dst: netip.MustParseAddr("ff02::1:ff00:b"), Protocol: "ICMPv6", ICMPType: packet.ICMPv6NeighborSol, HopLimit: 255},
 	} {
 		frame, err := packet.Build(s)
 		if err != nil {
@@ -48,6 +49,14 @@ func fuzzSeeds(f *testing.F) {
 		}
 		f.Add(frame, false)
 		f.Add(frame, true)
+	}
+	// ARP from A: honest, and claiming B's address.
+	for _, sender := range []netip.Addr{podA, podB} {
+		frame, err := packet.ARP(1, datapath.TestMAC, datapath.TestMAC, sender, podB)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(frame, false)
 	}
 	// Fragments of a UDP datagram, over IPv4 and IPv6: first, middle and last.
 	for _, src := range [][2]netip.Addr{{podA, podB}, {v6a, v6b}} {
@@ -73,6 +82,8 @@ func FuzzDatapathAlwaysDecides(f *testing.F) {
 	fuzzSeeds(f)
 	d := datapathtest.Load(f)
 	setupFuzz(f, d)
+	devA, _ := d.DeviceOf(1)
+	devB, _ := d.DeviceOf(2)
 	reasons, err := datapath.DropReasons()
 	if err != nil {
 		f.Fatal(err)
@@ -89,19 +100,18 @@ func FuzzDatapathAlwaysDecides(f *testing.F) {
 		if toContainer {
 			hook = datapath.ToContainer
 		}
-		res, err := d.Run(hook, frame)
+		// Frames cross A's device unless they are addressed to B: a device
+		// no endpoint owns would drop them before the parser sees them.
+		dev := devA
+		if dst := frameDst(frame); toContainer && (dst == podB || dst == netip.MustParseAddr("fd00::b")) {
+			dev = devB
+		}
+		res, err := d.RunOn(hook, dev, frame)
 		if err != nil {
 			t.Fatalf("no verdict: %v", err)
 		}
 		if res.Code != datapath.TCActOK && res.Code != datapath.TCActShot {
 			t.Fatalf("return code %d is neither pass nor drop", res.Code)
-		}
-		isARP := frame[12] == 0x08 && frame[13] == 0x06
-		if isARP {
-			if res.Code != datapath.TCActOK || len(res.Events) != 0 {
-				t.Fatalf("ARP must pass unpoliced, got code %d and %d events", res.Code, len(res.Events))
-			}
-			return
 		}
 		if len(res.Events) != 1 {
 			t.Fatalf("want one event per verdict, got %d", len(res.Events))
@@ -139,4 +149,15 @@ func setupFuzz(tb testing.TB, d *datapath.Datapath) {
 			tb.Fatal(err)
 		}
 	}
+}
+
+// frameDst is an IPv4 or IPv6 frame's destination, if it has one.
+func frameDst(frame []byte) netip.Addr {
+	switch {
+	case len(frame) >= 34 && frame[12] == 0x08 && frame[13] == 0x00:
+		return netip.AddrFrom4([4]byte(frame[30:34]))
+	case len(frame) >= 54 && frame[12] == 0x86 && frame[13] == 0xdd:
+		return netip.AddrFrom16([16]byte(frame[38:54]))
+	}
+	return netip.Addr{}
 }
