@@ -48,6 +48,9 @@ func newPolicyValidateCmd() *cobra.Command {
 					if !objs[i].IsPolicy() {
 						fmt.Fprintf(out, "  ignored: %s/%s\n", objs[i].Kind, objs[i].Name)
 					}
+					for _, w := range policy.Warnings(&objs[i]) {
+						fmt.Fprintf(out, "  warning: %s\n", w)
+					}
 				}
 			}
 			if failed > 0 {

@@ -1,0 +1,37 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestWarningsNameWhatIsNotEnforcedYetAndWhatHappensInstead(t *testing.T) {
+	objs, err := ParseYAML([]byte(`apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: api, namespace: x}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+    - toPorts:
+        - ports: [{port: "80", protocol: TCP}]
+          rules: {http: [{method: GET}]}
+        - ports: [{port: "8080", protocol: TCP}]
+  egress:
+    - toFQDNs: [{matchName: example.com}]
+`), "l7.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(Warnings(&objs[0]), "\n")
+	for _, want := range []string{
+		"spec.ingress[0].toPorts[0]: L7 rules need the L7 proxy, which is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)",
+		"spec.egress[0].toFQDNs: DNS-based peers are not built yet",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "toPorts[1]") {
+		t.Errorf("a port without L7 rules was warned about:\n%s", got)
+	}
+}
