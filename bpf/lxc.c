@@ -43,8 +43,10 @@ static __noinline int finish(struct __sk_buff *skb, struct flow_event *ev, int e
 {
 	ev->length = skb->len;
 	metrics_count(ev->drop_reason, ev->direction, skb->len);
-	if (emit || ev->verdict == VERDICT_DROPPED)
+	if (emit || ev->verdict == VERDICT_DROPPED) {
+		ev->timestamp_ns = bpf_ktime_get_ns();
 		event_emit(ev);
+	}
 	return ev->verdict == VERDICT_DROPPED ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
@@ -167,8 +169,11 @@ static __noinline int parse_packet(struct __sk_buff *skb, __be16 proto, struct f
 
 static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 {
-	__u64 now = bpf_ktime_get_ns();
-	struct flow_event ev = { .direction = dir, .timestamp_ns = now };
+	/* Lifetimes are seconds and report intervals at least one: the coarse
+	 * clock (a tick's resolution) is enough and far cheaper; events get
+	 * the precise time. */
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct flow_event ev = { .direction = dir };
 	struct flow f = {};
 	struct endpoint_info *ep;
 	struct ct_result ct;

@@ -1,6 +1,7 @@
 /* Packet parsing: Ethernet, IPv4 (options), IPv6 (extension headers), TCP, UDP,
- * SCTP, ICMP, ICMPv6. Everything is read with bpf_skb_load_bytes, so a short
- * frame can only fail a load, never read out of bounds. */
+ * SCTP, ICMP, ICMPv6. Everything is read through load(): checked direct
+ * access, or bpf_skb_load_bytes for paged data, so a short frame can only fail
+ * a load, never read out of bounds. */
 #ifndef KESTREL_PARSE_H
 #define KESTREL_PARSE_H
 
@@ -67,8 +68,22 @@ struct flow {
 	__u8 inner_pad[3];
 };
 
-static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+/* Reads len bytes at off: straight from the packet when they lie in its
+ * linear part (the usual case), else through bpf_skb_load_bytes, which also
+ * reads paged data. Either way a short frame fails the read. */
+static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, const __u32 len)
 {
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+
+	if (off < 0xffff) {
+		__u8 *p = data + off;
+
+		if ((void *)(p + len) <= end) {
+			__builtin_memcpy(to, p, len);
+			return 0;
+		}
+	}
 	return bpf_skb_load_bytes(skb, off, to, len);
 }
 

@@ -91,7 +91,7 @@ static __always_inline __u8 policy_match_type(const struct policy_entry *e, bool
 
 /* Decides a new flow: deny beats allow; otherwise the more specific entry
  * (longer prefix, then the identity-specific one) decides. */
-static __always_inline void policy_check(__u32 ep_id, __u32 remote_id, __u8 dir, const struct flow *f,
+static __noinline void policy_check(__u32 ep_id, __u32 remote_id, __u8 dir, const struct flow *f,
 					 struct policy_result *res)
 {
 	struct policy_entry *l3 = NULL, *l4 = NULL, *win;
