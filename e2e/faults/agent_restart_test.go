@@ -4,6 +4,7 @@ package faults_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -118,17 +119,68 @@ var _ = Describe("kill -9 of the agents", Ordered, func() {
 		for n, st := range before {
 			Expect(endpointsOf(after[n])).To(Equal(endpointsOf(st)), "node %s: endpoints changed across the restart", n)
 		}
+		// A restarted agent writes every policy afresh, which gives each
+		// endpoint a new policy revision: the connection's next packet is
+		// judged again and reported. Had the restart flushed conntrack, that
+		// packet would be a new flow; it must be the established one.
+		since := flowMarks(ctx)
 		Expect(open.exchange()).To(Equal(echoAnswer), "the established connection broke across the restart")
+		Eventually(func() []api.Flow { return connectionFlows(ctx, open, since, "") }).WithTimeout(5*time.Second).Should(
+			ContainElement(SatisfyAll(
+				HaveField("Direction", "ingress"), HaveField("Verdict", "forwarded"), HaveField("CT", "established"))),
+			"the open connection's packet at echo was not seen as established: the restarted agent lost its conntrack state")
+		Expect(connectionFlows(ctx, open, since, "")).NotTo(ContainElement(HaveField("CT", "new")),
+			"a packet of the open connection was a new flow after the restart")
 		Expect(probe(ctx, 0, "intruder-is-dropped")).To(BeEmpty())
 	}, NodeTimeout(2*time.Minute))
 
-	It("keeps conntrack across the restart: a deny-all policy stops new connections, not the open one", func(ctx SpecContext) {
+	It("drops the open connection's next packet once a deny is in force", func(ctx SpecContext) {
+		// Sync returns once every agent reports a policy revision past the
+		// change: from then on, the first packet of the open connection meets
+		// echo's new (deny-all) ingress policy.
 		Expect(sess.Sync(ctx, plan.Steps[1].Cluster)).To(Succeed())
+		since := flowMarks(ctx)
+		_, err := open.exchange()
+		Expect(err).To(HaveOccurred(), "the open connection still answers under a deny-all policy")
+		Eventually(func() []api.Flow { return connectionFlows(ctx, open, since, "dropped") }).WithTimeout(5*time.Second).Should(
+			ContainElement(SatisfyAll(HaveField("Direction", "ingress"), HaveField("Reason", "POLICY_DENIED"),
+				HaveField("CT", "established"))),
+			"echo's agent reported no POLICY_DENIED drop of the open connection")
 		Expect(probe(ctx, 1, "new-connections-are-dropped")).To(BeEmpty())
-		Expect(open.exchange()).To(Equal(echoAnswer),
-			"the connection opened before the kill lost its conntrack entry: the restarted agent flushed it")
 	}, NodeTimeout(time.Minute))
 })
+
+// flowMarks is each node's flow sequence number now.
+func flowMarks(ctx context.Context) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, n := range cluster.Nodes() {
+		f, err := cluster.AgentFlows(ctx, n, 0)
+		Expect(err).NotTo(HaveOccurred())
+		out[n] = f.Next
+	}
+	return out
+}
+
+// connectionFlows are the flows of the open connection (c's client port and
+// echo's 8080) every agent reported since the marks, with this verdict if
+// not empty.
+func connectionFlows(ctx context.Context, c *conn, since map[string]uint64, verdict string) []api.Flow {
+	var out []api.Flow
+	local := c.c.LocalAddr().(*net.TCPAddr)
+	for _, n := range cluster.Nodes() {
+		f, err := cluster.AgentFlows(ctx, n, since[n])
+		if err != nil {
+			continue
+		}
+		for _, fl := range f.Flows {
+			if fl.Protocol == 6 && fl.SrcPort == uint16(local.Port) && fl.DstPort == 8080 &&
+				(verdict == "" || fl.Verdict == verdict) {
+				out = append(out, fl)
+			}
+		}
+	}
+	return out
+}
 
 // dialFrom opens a TCP connection from inside pod from to pod to's port.
 func dialFrom(from, to *corev1.Pod, port int, out **conn) error {

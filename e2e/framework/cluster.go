@@ -35,6 +35,8 @@ type Cluster interface {
 	Nodes() []string
 	// AgentStatus is the node's agent's own view (endpoints, policy revision).
 	AgentStatus(ctx context.Context, node string) (api.Status, error)
+	// AgentFlows is the node's agent's flows after sequence number since.
+	AgentFlows(ctx context.Context, node string, since uint64) (api.Flows, error)
 	// KillAgent ends the node's agent with SIGKILL, as a crash would.
 	KillAgent(node string) error
 	// InPod runs f inside the pod's network namespace: sockets f opens are the pod's.

@@ -80,6 +80,10 @@ func (s *Sim) AgentStatus(ctx context.Context, node string) (api.Status, error) 
 	return api.NewClient(cluster.AgentSocket(s.name, node)).Status(ctx)
 }
 
+func (s *Sim) AgentFlows(ctx context.Context, node string, since uint64) (api.Flows, error) {
+	return api.NewClient(cluster.AgentSocket(s.name, node)).Flows(ctx, since)
+}
+
 func (s *Sim) KillAgent(node string) error {
 	pid, ok := controlplane.RunningPID(s.state, cluster.AgentProcess(node))
 	if !ok {
