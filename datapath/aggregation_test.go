@@ -2,6 +2,7 @@ package datapath_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/datapathtest"
@@ -57,5 +58,50 @@ func TestMonitorAggregationReportsWhatIsNew(t *testing.T) {
 func TestAnUnknownAggregationLevelIsRefused(t *testing.T) {
 	if _, err := datapath.Load(datapath.Config{MonitorAggregation: "some"}); err == nil {
 		t.Fatal("monitor aggregation \"some\" was accepted")
+	}
+}
+
+// A full ring must still take drops: forwarded events stop at half the ring.
+func TestDropsAreReportedWhileForwardedEventsFloodTheRing(t *testing.T) {
+	d := datapathtest.LoadConfig(t, datapath.Config{EventRingBytes: 4096})
+	setup(t, d, true, false)
+	must(t, d.SetPolicy(1, []datapath.PolicyEntry{{Identity: idB, Direction: datapath.Egress, Protocol: 6, PortLo: 80}}))
+	devA, _ := d.DeviceOf(1)
+	allowed, err := packet.Build(tcp(podA, podB, 40000, 80, "SYN"))
+	must(t, err)
+	denied, err := packet.Build(tcp(podA, podC, 40001, 80, "SYN"))
+	must(t, err)
+	// Nobody reads the ring while the flood runs (timed runs do not drain it).
+	if _, err := d.BenchmarkOn(datapath.FromContainer, devA, allowed, 200); err != nil {
+		t.Fatal(err)
+	}
+	lost, err := d.EventsLost()
+	must(t, err)
+	if lost == 0 {
+		t.Fatal("200 forwarded events fit a 4 KiB ring: the flood proved nothing")
+	}
+	if _, err := d.BenchmarkOn(datapath.FromContainer, devA, denied, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := d.EventsLost(); n != lost {
+		t.Fatalf("the drop was lost (%d lost before it, %d after)", lost, n)
+	}
+	found := make(chan bool, 1)
+	go func() {
+		for {
+			ev, err := d.ReadEvent()
+			if err != nil {
+				return
+			}
+			if ev.Verdict == datapath.VerdictDropped && ev.Dst == podC {
+				found <- true
+				return
+			}
+		}
+	}()
+	select {
+	case <-found:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the drop is not in the flooded ring")
 	}
 }

@@ -24,6 +24,9 @@ type Config struct {
 	// MonitorIntervalSeconds is how often an established flow is reported at
 	// the medium level; zero keeps 5.
 	MonitorIntervalSeconds uint32
+	// EventRingBytes sizes the event ring buffer (a power of two, at least a
+	// page); zero keeps 4 MiB.
+	EventRingBytes uint32
 	// PinPath, when set, is a bpffs directory where the maps are pinned by name:
 	// a later Load with the same PinPath adopts them (state survives a restart).
 	// Empty: the maps live only as long as this Datapath.
@@ -135,7 +138,7 @@ func Load(cfg Config) (*Datapath, error) {
 	if err := spec.Variables["monitor_aggregation_level"].Set(level); err != nil {
 		return nil, fmt.Errorf("set monitor aggregation: %w", err)
 	}
-	for name, n := range map[string]uint32{"ct_tcp": cfg.CTTCPEntries, "ct_any": cfg.CTAnyEntries} {
+	for name, n := range map[string]uint32{"ct_tcp": cfg.CTTCPEntries, "ct_any": cfg.CTAnyEntries, "events": cfg.EventRingBytes} {
 		if n != 0 {
 			spec.Maps[name].MaxEntries = n
 		}

@@ -89,18 +89,29 @@ static __always_inline bool event_wanted(__u8 fresh_tcp_flags, __u64 *last_repor
 	return true;
 }
 
+static __always_inline void event_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *lost = bpf_map_lookup_elem(&events_lost, &zero);
+
+	if (lost)
+		(*lost)++;
+}
+
+/* Forwarded packets give way to drops: once the ring is half full only drops
+ * are written, so a flood of traffic the agent would merely count cannot
+ * crowd out the drops it must see. What is not written is counted as lost. */
 static __always_inline void event_emit(const struct flow_event *ev)
 {
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= events_wakeup_bytes ?
-			      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = pending >= events_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 
-	if (bpf_ringbuf_output(&events, (void *)ev, sizeof(*ev), flags) < 0) {
-		__u32 zero = 0;
-		__u64 *lost = bpf_map_lookup_elem(&events_lost, &zero);
-
-		if (lost)
-			(*lost)++;
+	if (ev->verdict != VERDICT_DROPPED && pending > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2) {
+		event_lost();
+		return;
 	}
+	if (bpf_ringbuf_output(&events, (void *)ev, sizeof(*ev), flags) < 0)
+		event_lost();
 }
 
 #endif
