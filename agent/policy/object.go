@@ -40,6 +40,7 @@ type Object struct {
 	Source        Source
 	NetworkPolicy *networkingv1.NetworkPolicy
 	Cilium        *CiliumNetworkPolicy
+	CIDRGroup     *CiliumCIDRGroup // not a policy itself: what cidrGroupRef/Selector name
 	Skipped       bool
 	Raw           []byte
 }
