@@ -50,7 +50,8 @@ func (o *Object) Origin() Origin {
 	return Origin{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
 }
 
-// IsPolicy reports whether o is a policy Resolve uses.
+// IsPolicy reports whether Resolve uses o: a policy, or a CiliumCIDRGroup
+// that policies name.
 func (o *Object) IsPolicy() bool { return !o.Skipped }
 
 func (o *Object) String() string {
