@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -213,4 +214,39 @@ func TestCIDRGroupExceptAndMissingGroups(t *testing.T) {
 	r = resolveYAML(t, "apiVersion: cilium.io/v2\nkind: CiliumCIDRGroup\nmetadata: {name: partners}\nspec: {externalCIDRs: []}\n---\n"+
 		cnpHeader+"spec: {endpointSelector: {matchLabels: {app: a}}, egress: [{toCIDRSet: [{cidrGroupRef: partners}], toPorts: [{ports: [{port: '80', protocol: TCP}]}]}]}")
 	wantKeys(t, r, "x/a")
+}
+
+// Cilium's connectivity test selects on io.kubernetes.pod.namespace inside a
+// plain NetworkPolicy podSelector (client-egress-to-echo-knp). Applied in
+// kube-system, its DNS peer must select the DNS pod there: the label is one
+// Cilium derives, not one the pod carries.
+func TestConnectivityManifestSelectsOnDerivedNamespaceLabel(t *testing.T) {
+	path := filepath.Join(corpusDir(t), "cilium-connectivity-manifests/cilium-cli/connectivity/builder/manifests/client-egress-to-echo-knp.yaml")
+	objs, err := ParseFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].NetworkPolicy == nil {
+		t.Fatalf("%s: want one NetworkPolicy, got %v", path, objs)
+	}
+	objs[0].Namespace = "kube-system"
+	pods := []*corev1.Pod{
+		pod("kube-system/client", "10.0.0.1", "kind=client"),
+		pod("kube-system/dns", "10.0.0.53", "k8s-app=kube-dns"),
+		pod("kube-system/other", "10.0.0.54", "k8s-app=other"),
+	}
+	res, err := Resolve(Input{EnforceLocalhost: true, Pods: pods, Policies: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns := res.Endpoints["kube-system/dns"].Identity
+	var tcp53 []identity.NumericIdentity
+	for k := range res.Endpoints["kube-system/client"].Policy.Entries {
+		if k.Protocol == ProtoTCP && k.PortLo == 53 {
+			tcp53 = append(tcp53, k.Identity)
+		}
+	}
+	if len(tcp53) != 1 || tcp53[0] != dns {
+		t.Fatalf("TCP/53 keys for identities %v, want only the DNS pod's %d", tcp53, dns)
+	}
 }
