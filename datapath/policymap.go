@@ -19,13 +19,16 @@ const (
 )
 
 // PolicyEntry is one rule of an endpoint's policy. Identity 0 matches any
-// remote identity; Protocol 0 any protocol (ports must then be 0); PortLo 0 any
-// port; PortHi 0 or equal to PortLo a single port, above PortLo a range. For
-// ICMP the port is the ICMP type.
+// remote identity; Protocol 0 any protocol (ports must then be unset). With a
+// protocol, AnyPort says "every port"; without it the entry matches exactly
+// PortLo (PortHi 0 or equal to PortLo) or the range PortLo..PortHi. Port 0 is
+// a port like any other: for ICMP the port is the ICMP type, and type 0 (echo
+// reply) must not turn into "any type", so "any" is never spelled as 0.
 type PolicyEntry struct {
 	Identity  uint32
 	Direction Direction
 	Protocol  uint8
+	AnyPort   bool
 	PortLo    uint16
 	PortHi    uint16
 	Action    PolicyAction
@@ -68,8 +71,12 @@ func (e PolicyEntry) validate() error {
 	switch {
 	case e.Protocol == 0 && (e.PortLo != 0 || e.PortHi != 0):
 		return fmt.Errorf("ports %d-%d given without a protocol", e.PortLo, e.PortHi)
-	case e.PortLo == 0 && e.PortHi != 0:
-		return fmt.Errorf("end port %d given without a start port", e.PortHi)
+	case e.AnyPort && (e.PortLo != 0 || e.PortHi != 0):
+		return fmt.Errorf("ports %d-%d given with AnyPort", e.PortLo, e.PortHi)
+	case e.Protocol != 0 && !e.AnyPort && e.PortLo == 0 && e.PortHi == 0 && !portZeroMeaningful(e.Protocol):
+		// Port 0 is never a destination for these protocols: an entry
+		// saying it is a caller that meant "any port" without AnyPort.
+		return fmt.Errorf("protocol %d port 0 is not a destination port; set AnyPort for every port", e.Protocol)
 	case e.PortHi != 0 && e.PortHi < e.PortLo:
 		return fmt.Errorf("port range %d-%d is reversed", e.PortLo, e.PortHi)
 	case e.Action > PolicyRedirect:
@@ -87,7 +94,7 @@ func (e PolicyEntry) keys() []lxcPolicyKey {
 	case e.Protocol == 0:
 		base.Prefixlen = policyPrefixL3
 		return []lxcPolicyKey{base}
-	case e.PortLo == 0:
+	case e.AnyPort:
 		base.Protocol = e.Protocol
 		base.Prefixlen = policyPrefixProto
 		return []lxcPolicyKey{base}
@@ -105,6 +112,18 @@ func (e PolicyEntry) keys() []lxcPolicyKey {
 		out = append(out, k)
 	}
 	return out
+}
+
+// portZeroMeaningful reports whether port 0 is a real value of the
+// protocol's policy port: the ICMP and ICMPv6 type (0 is IPv4 echo reply).
+// For other protocols the datapath also puts 0 in the port of packets
+// without ports (GRE, ESP, ...), so an exact port 0 entry is accepted there.
+func portZeroMeaningful(proto uint8) bool {
+	switch proto {
+	case 6, 17, 132: // TCP, UDP, SCTP
+		return false
+	}
+	return true
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

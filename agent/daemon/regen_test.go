@@ -355,11 +355,20 @@ func TestPolicyRevisionIsTheSlowestStream(t *testing.T) {
 		}
 	}
 	c.eventually("the Cilium policy streams reach 903", func() bool { return c.d.StreamRevision(k8s.CCNPResource.Resource) >= 903 })
+	group := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cilium.io/v2", "kind": "CiliumCIDRGroup",
+		"metadata": map[string]any{"name": "marker", "resourceVersion": "904"},
+		"spec":     map[string]any{"externalCIDRs": []any{}},
+	}}
+	if _, err := c.dyn.Resource(k8s.CIDRGroupResource).Create(ctx, group, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("the CIDR group stream reaches 904", func() bool { return c.d.StreamRevision(k8s.CIDRGroupResource.Resource) >= 904 })
 	if st := c.d.Status(ctx); st.PolicyRevision >= 900 {
 		t.Fatalf("policy revision %d passed 900 while the pod stream is at %d", st.PolicyRevision, st.Revisions["pods"])
 	}
 	p := pod("marker", "", "", "none")
-	p.ResourceVersion = "904"
+	p.ResourceVersion = "905"
 	if _, err := c.cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -407,5 +416,58 @@ func TestIdentitiesKeepTheirNumbers(t *testing.T) {
 	st := c.d.Status(ctx)
 	if len(st.Endpoints) != 1 || st.Endpoints[0].Identity != resp.Identity || remote() != idZ {
 		t.Fatalf("a restart renumbered identities: status %+v, remote %d -> %d", st.Endpoints, idZ, remote())
+	}
+}
+
+// A CiliumCIDRGroup is watched like a policy: changing its CIDRs moves the
+// prefixes a policy referencing it allows, in the ipcache and the policy map.
+func TestCIDRGroupChangeRegeneratesThePolicyThatNamesIt(t *testing.T) {
+	c := newCluster(t, pod("a", "node-1", "", "a"))
+	resp := c.put("c1", "a", "10.244.0.5")
+	ctx := context.Background()
+	cnp := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+		"metadata": map[string]any{"namespace": "default", "name": "to-group", "resourceVersion": "300"},
+		"spec": map[string]any{
+			"endpointSelector": map[string]any{"matchLabels": map[string]any{"app": "a"}},
+			"egress":           []any{map[string]any{"toCIDRSet": []any{map[string]any{"cidrGroupRef": "partners"}}}},
+		},
+	}}
+	if _, err := c.dyn.Resource(k8s.CNPResource).Namespace("default").Create(ctx, cnp, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	group := func(rv, cidr string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "cilium.io/v2", "kind": "CiliumCIDRGroup",
+			"metadata": map[string]any{"name": "partners", "resourceVersion": rv},
+			"spec":     map[string]any{"externalCIDRs": []any{cidr}},
+		}}
+	}
+	allowed := func(prefix string) func() bool {
+		return func() bool {
+			c.dp.mu.Lock()
+			id, ok := c.dp.ipcache[netip.MustParsePrefix(prefix)]
+			c.dp.mu.Unlock()
+			_, entries, _ := c.dp.endpoint(resp.ID)
+			return ok && hasEntry(entries, datapath.PolicyEntry{Identity: id, Direction: datapath.Egress, Action: datapath.PolicyAllow})
+		}
+	}
+	c.eventually("the policy is in force", func() bool {
+		ep, _, _ := c.dp.endpoint(resp.ID)
+		return ep.EgressEnforced
+	})
+	if allowed("192.0.2.0/24")() {
+		t.Fatal("a prefix is allowed before its group exists")
+	}
+	if _, err := c.dyn.Resource(k8s.CIDRGroupResource).Create(ctx, group("301", "192.0.2.0/24"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("the group's prefix is allowed", allowed("192.0.2.0/24"))
+	if _, err := c.dyn.Resource(k8s.CIDRGroupResource).Update(ctx, group("302", "198.51.100.0/24"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("the new prefix is allowed", allowed("198.51.100.0/24"))
+	if allowed("192.0.2.0/24")() {
+		t.Fatal("the prefix the group dropped is still allowed")
 	}
 }

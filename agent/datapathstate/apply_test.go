@@ -81,6 +81,8 @@ func TestNodeAddressesOverrideResolverEntries(t *testing.T) {
 		netip.MustParsePrefix("172.30.0.11/32"): uint32(identity.Host),
 		netip.MustParsePrefix("172.30.0.12/32"): uint32(identity.RemoteNode),
 		netip.MustParsePrefix("10.244.0.5/32"):  300,
+		netip.MustParsePrefix("0.0.0.0/0"):      uint32(identity.WorldIPv4),
+		netip.MustParsePrefix("::/0"):           uint32(identity.WorldIPv6),
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("ipcache %v, want %v", got, want)

@@ -17,6 +17,7 @@ func PolicyEntries(p *policy.EndpointPolicy, cookies *Cookies) []datapath.Policy
 			Identity:  uint32(k.Identity),
 			Direction: datapath.Ingress,
 			Protocol:  k.Protocol,
+			AnyPort:   k.AnyPort,
 			PortLo:    k.PortLo,
 			PortHi:    k.PortHi,
 			Action:    datapath.PolicyAllow,
@@ -37,11 +38,21 @@ func PolicyEntries(p *policy.EndpointPolicy, cookies *Cookies) []datapath.Policy
 	return out
 }
 
-// IPCache is the resolver's ipcache plus the nodes' addresses: this node is
-// the host, every other node a remote node. A node address replaces any
-// resolver entry for the same prefix (a /32 policy CIDR naming a node), as a
-// node's identity is what Cilium gives its addresses; the datapath refuses
-// one prefix with two identities.
+// worldPrefixes give every address nothing more specific names its family's
+// world identity, as Cilium's agent installs 0.0.0.0/0 -> world-ipv4 and
+// ::/0 -> world-ipv6 in dual-stack mode. Without them the datapath's miss
+// value (world, 2) would stand for both families, so a rule for one family's
+// world (0.0.0.0/0, world-ipv4) could not leave the other's closed.
+var worldPrefixes = []datapath.IPCacheEntry{
+	{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Identity: uint32(identity.WorldIPv4)},
+	{Prefix: netip.MustParsePrefix("::/0"), Identity: uint32(identity.WorldIPv6)},
+}
+
+// IPCache is the resolver's ipcache plus the nodes' addresses and the two
+// world prefixes: this node is the host, every other node a remote node. A
+// node address replaces any resolver entry for the same prefix (a /32 policy
+// CIDR naming a node), as a node's identity is what Cilium gives its
+// addresses; the datapath refuses one prefix with two identities.
 func IPCache(res *policy.Result, thisNode string, nodeIPs map[string][]netip.Addr) []datapath.IPCacheEntry {
 	nodes := map[netip.Prefix]identity.NumericIdentity{}
 	for name, ips := range nodeIPs {
@@ -57,7 +68,7 @@ func IPCache(res *policy.Result, thisNode string, nodeIPs map[string][]netip.Add
 			nodes[p] = id
 		}
 	}
-	var out []datapath.IPCacheEntry
+	out := append([]datapath.IPCacheEntry(nil), worldPrefixes...)
 	for _, e := range res.IPCache {
 		if _, ok := nodes[e.Prefix]; ok {
 			continue

@@ -20,7 +20,8 @@ type Allocator struct {
 	nextPod   NumericIdentity
 	nextLocal NumericIdentity
 	cidrs     map[netip.Prefix]NumericIdentity
-	prev      *Allocator // numbers to keep; nil for a fresh allocator
+	addrs     map[string]NumericIdentity // address label set (Labels.String) -> node-local id
+	prev      *Allocator                 // numbers to keep; nil for a fresh allocator
 }
 
 // Identity number ranges: pod label sets below the local flag, node-local
@@ -38,6 +39,7 @@ func NewAllocator() *Allocator {
 		nextPod:   MinClusterIdentity,
 		nextLocal: LocalIdentityFlag | 1,
 		cidrs:     map[netip.Prefix]NumericIdentity{},
+		addrs:     map[string]NumericIdentity{},
 	}
 	for id := range reservedNames {
 		if id != Unknown {
@@ -125,12 +127,13 @@ func (a *Allocator) AllocateAll(sets []Labels) []NumericIdentity {
 }
 
 // AllocateCIDR returns the node-local identity of a prefix (masked), with
-// labels cidr:<prefix> and reserved:world, as in Cilium. A /0 prefix is the
-// world identity itself.
+// labels cidr:<prefix> and reserved:world-ipv4 or reserved:world-ipv6, as in
+// Cilium's dual-stack mode (Kestrel is always dual-stack). A /0 prefix is its
+// family's world identity itself.
 func (a *Allocator) AllocateCIDR(p netip.Prefix) NumericIdentity {
 	p = p.Masked()
 	if p.Bits() == 0 {
-		return World
+		return WorldOf(p.Addr())
 	}
 	if id, ok := a.cidrs[p]; ok {
 		return id
@@ -140,7 +143,7 @@ func (a *Allocator) AllocateCIDR(p netip.Prefix) NumericIdentity {
 		id = a.next(&a.nextLocal, LocalIdentityFlag|1, maxLocalIdentity)
 	}
 	a.cidrs[p] = id
-	a.byID[id] = NewLabels(Label{Source: SourceCIDR, Key: p.String()}, Label{Source: SourceReserved, Key: "world"})
+	a.byID[id] = NewLabels(Label{Source: SourceCIDR, Key: p.String()}, Label{Source: SourceReserved, Key: ReservedName(WorldOf(p.Addr()))})
 	return id
 }
 
@@ -159,6 +162,55 @@ func (a *Allocator) AllocateCIDRs(ps []netip.Prefix) {
 	for _, p := range sorted {
 		a.AllocateCIDR(p)
 	}
+}
+
+// AddressLabels are the labels of one pod address's own identity: the pod's
+// labels plus cidr:<address>/<bits>, so label selectors and requirements
+// still see the pod, and the address is named.
+func AddressLabels(addr netip.Addr, pod Labels) Labels {
+	p := netip.PrefixFrom(addr, addr.BitLen())
+	return NewLabels(append(append(Labels(nil), pod...), Label{Source: SourceCIDR, Key: p.String()})...)
+}
+
+// AllocateAddresses gives each label set (made by AddressLabels) a
+// node-local identity, keeping the numbers the previous allocator gave.
+// A pod address gets an identity of its own only where one policy decides
+// per address what another decides per label set (ipBlock over pods that
+// share labels, or over one dual-stack pod); see agent/README.md.
+func (a *Allocator) AllocateAddresses(sets []Labels) []NumericIdentity {
+	alloc := func(ls Labels, keptOnly bool) NumericIdentity {
+		key := ls.String()
+		if id, ok := a.addrs[key]; ok {
+			return id
+		}
+		var id NumericIdentity
+		kept := false
+		if a.prev != nil {
+			id, kept = a.prev.addrs[key]
+		}
+		if keptOnly && !kept {
+			return 0
+		}
+		if _, taken := a.byID[id]; !kept || taken {
+			id = a.next(&a.nextLocal, LocalIdentityFlag|1, maxLocalIdentity)
+		}
+		a.addrs[key] = id
+		a.byID[id] = ls
+		return id
+	}
+	sorted := append([]Labels(nil), sets...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].String() < sorted[j].String() })
+	for _, ls := range sorted {
+		alloc(ls, true)
+	}
+	ids := make([]NumericIdentity, len(sets))
+	for _, ls := range sorted {
+		alloc(ls, false)
+	}
+	for i, ls := range sets {
+		ids[i] = a.addrs[ls.String()]
+	}
+	return ids
 }
 
 // prevID is the number the previous allocator gave a label set, if any.

@@ -37,7 +37,7 @@ func TestPodLabelsIncludeDerivedLabels(t *testing.T) {
 	}
 }
 
-func TestCIDRIdentitiesAreLocalAndWorldIsSlashZero(t *testing.T) {
+func TestCIDRIdentitiesAreLocalAndWorldIsSlashZeroPerFamily(t *testing.T) {
 	a := NewAllocator()
 	id := a.AllocateCIDR(netip.MustParsePrefix("10.0.1.5/8"))
 	if !id.IsLocal() || id != LocalIdentityFlag|1 {
@@ -46,12 +46,19 @@ func TestCIDRIdentitiesAreLocalAndWorldIsSlashZero(t *testing.T) {
 	if a.AllocateCIDR(netip.MustParsePrefix("10.0.0.0/8")) != id {
 		t.Fatal("host bits changed the identity")
 	}
-	if a.AllocateCIDR(netip.MustParsePrefix("0.0.0.0/0")) != World {
-		t.Fatal("/0 is not world")
+	if got := a.AllocateCIDR(netip.MustParsePrefix("0.0.0.0/0")); got != WorldIPv4 {
+		t.Fatalf("0.0.0.0/0 is %d, want world-ipv4 (9)", got)
+	}
+	if got := a.AllocateCIDR(netip.MustParsePrefix("::/0")); got != WorldIPv6 {
+		t.Fatalf("::/0 is %d, want world-ipv6 (10)", got)
 	}
 	ls, _ := a.Labels(id)
-	if ls.String() != "cidr:10.0.0.0/8,reserved:world" {
+	if ls.String() != "cidr:10.0.0.0/8,reserved:world-ipv4" {
 		t.Fatalf("labels = %s", ls)
+	}
+	v6, _ := a.Labels(a.AllocateCIDR(netip.MustParsePrefix("2001:db8::/32")))
+	if v6.String() != "cidr:2001:db8::/32,reserved:world-ipv6" {
+		t.Fatalf("labels = %s", v6)
 	}
 }
 

@@ -13,15 +13,16 @@ import (
 // it restarts, so a restarted agent keeps the numbers that are in its pinned
 // maps and in its peers' conntrack entries instead of renumbering.
 type Numbering struct {
-	Pods      map[string]NumericIdentity `json:"pods"`  // label set (Labels.String) -> id
-	CIDRs     map[string]NumericIdentity `json:"cidrs"` // masked prefix -> node-local id
+	Pods      map[string]NumericIdentity `json:"pods"`            // label set (Labels.String) -> id
+	CIDRs     map[string]NumericIdentity `json:"cidrs"`           // masked prefix -> node-local id
+	Addrs     map[string]NumericIdentity `json:"addrs,omitempty"` // pod address label set -> node-local id
 	NextPod   NumericIdentity            `json:"nextPod"`
 	NextLocal NumericIdentity            `json:"nextLocal"`
 }
 
 // Numbering returns what a has handed out.
 func (a *Allocator) Numbering() Numbering {
-	n := Numbering{Pods: maps.Clone(a.byKey), CIDRs: map[string]NumericIdentity{}, NextPod: a.nextPod, NextLocal: a.nextLocal}
+	n := Numbering{Pods: maps.Clone(a.byKey), CIDRs: map[string]NumericIdentity{}, Addrs: maps.Clone(a.addrs), NextPod: a.nextPod, NextLocal: a.nextLocal}
 	for p, id := range a.cidrs {
 		n.CIDRs[p.String()] = id
 	}
@@ -62,6 +63,16 @@ func (n Numbering) Allocator() (*Allocator, error) {
 			return nil, fmt.Errorf("cidrs[%q]: %d is given twice", s, id)
 		}
 		a.cidrs[p.Masked()] = id
+		a.byID[id] = nil
+	}
+	for key, id := range n.Addrs {
+		if id <= LocalIdentityFlag || id > maxLocalIdentity {
+			return nil, fmt.Errorf("addrs[%q]: %d is not a node-local identity", key, id)
+		}
+		if _, dup := a.byID[id]; dup {
+			return nil, fmt.Errorf("addrs[%q]: %d is given twice", key, id)
+		}
+		a.addrs[key] = id
 		a.byID[id] = nil
 	}
 	return a, nil

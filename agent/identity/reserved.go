@@ -3,6 +3,8 @@
 // identities for pods, and node-local identities for CIDR prefixes.
 package identity
 
+import "net/netip"
+
 // NumericIdentity is the 32-bit security identity the datapath matches on.
 type NumericIdentity uint32
 
@@ -40,6 +42,18 @@ var reservedNames = map[NumericIdentity]string{
 	Ingress:       "ingress",
 	WorldIPv4:     "world-ipv4",
 	WorldIPv6:     "world-ipv6",
+}
+
+// WorldOf is the world identity of an address's family: world-ipv4 (9) or
+// world-ipv6 (10), as Cilium gives addresses outside the cluster in
+// dual-stack mode. World (2) is both; no address is given it, so only a
+// policy that selects both families (the world entity, or 0.0.0.0/0 and ::/0
+// together) selects it, as in Cilium.
+func WorldOf(a netip.Addr) NumericIdentity {
+	if a.Unmap().Is4() {
+		return WorldIPv4
+	}
+	return WorldIPv6
 }
 
 // ReservedName returns the entity name of a reserved identity ("" if id is not reserved).

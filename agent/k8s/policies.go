@@ -42,7 +42,8 @@ func newPolicyCache(log *slog.Logger, r Reporter) *policyCache {
 	return &policyCache{log: log, reporter: r, byUID: map[types.UID]PolicyObject{}}
 }
 
-// parseAll parses objs (NetworkPolicies and unstructured CNPs/CCNPs), reusing
+// parseAll parses objs (NetworkPolicies, and unstructured CNPs, CCNPs and
+// CiliumCIDRGroups, which policies reference), reusing
 // earlier results for unchanged versions and forgetting objects now gone.
 func (c *policyCache) parseAll(objs []any) []PolicyObject {
 	c.mu.Lock()

@@ -25,6 +25,7 @@ type Watcher struct {
 	typed                                         informers.SharedInformerFactory
 	dynamic                                       dynamicinformer.DynamicSharedInformerFactory
 	pods, namespaces, nodes, netpols, cnps, ccnps cache.SharedIndexInformer
+	cidrGroups                                    cache.SharedIndexInformer
 }
 
 // NewWatcher sets up the informers; onChange is called (from informer
@@ -44,6 +45,7 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 	w.netpols = w.typed.Networking().V1().NetworkPolicies().Informer()
 	w.cnps = w.dynamic.ForResource(CNPResource).Informer()
 	w.ccnps = w.dynamic.ForResource(CCNPResource).Informer()
+	w.cidrGroups = w.dynamic.ForResource(CIDRGroupResource).Informer()
 	w.streams = []stream{
 		{name: "pods", informer: w.pods, feedsPolicy: true},
 		{name: "namespaces", informer: w.namespaces, feedsPolicy: true},
@@ -51,6 +53,7 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 		{name: "networkpolicies", informer: w.netpols, feedsPolicy: true},
 		{name: CNPResource.Resource, informer: w.cnps, feedsPolicy: true},
 		{name: CCNPResource.Resource, informer: w.ccnps, feedsPolicy: true},
+		{name: CIDRGroupResource.Resource, informer: w.cidrGroups, feedsPolicy: true},
 	}
 	for i := range w.streams {
 		rev := &w.streams[i].rev
@@ -151,7 +154,7 @@ func (w *Watcher) Snapshot() Snapshot {
 	for _, np := range listTyped[*networkingv1.NetworkPolicy](w.netpols) {
 		raw = append(raw, np)
 	}
-	for _, inf := range []cache.SharedIndexInformer{w.cnps, w.ccnps} {
+	for _, inf := range []cache.SharedIndexInformer{w.cnps, w.ccnps, w.cidrGroups} {
 		for _, u := range listTyped[*unstructured.Unstructured](inf) {
 			raw = append(raw, u)
 		}

@@ -10,6 +10,10 @@ import (
 
 // peerSpec is the L3 part of an ingress/egress (deny) rule, direction-neutral.
 type peerSpec struct {
+	// Present says one of the peer lists was written, even empty: as in
+	// Cilium, `fromEndpoints: []` (or an empty CIDR, CIDRSet or entity list)
+	// selects no peer, while leaving every list out is an L3 wildcard.
+	Present   bool
 	Endpoints []Selector
 	Entities  []string
 	CIDRs     []string
@@ -22,13 +26,14 @@ type peerSpec struct {
 	Unenforced []string
 }
 
-// empty reports whether the rule names no L3 peer at all (an L3 wildcard).
-func (ps peerSpec) empty() bool {
-	return len(ps.Endpoints)+len(ps.Entities)+len(ps.CIDRs)+len(ps.CIDRSets)+len(ps.Unenforced)+ps.OwnRequires == 0
+// absent reports whether the rule names no L3 peer at all (an L3 wildcard).
+func (ps peerSpec) absent() bool {
+	return !ps.Present && len(ps.Unenforced)+ps.OwnRequires == 0
 }
 
 func ingressPeers(c IngressCommon) peerSpec {
 	p := peerSpec{Endpoints: c.FromEndpoints, Entities: c.FromEntities, CIDRs: c.FromCIDR, CIDRSets: c.FromCIDRSet, OwnRequires: len(c.FromRequires)}
+	p.Present = c.FromEndpoints != nil || c.FromEntities != nil || c.FromCIDR != nil || c.FromCIDRSet != nil
 	if len(c.FromGroups) > 0 {
 		p.Unenforced = append(p.Unenforced, "fromGroups")
 	}
@@ -40,6 +45,7 @@ func ingressPeers(c IngressCommon) peerSpec {
 
 func egressPeers(c EgressCommon, fqdns int) peerSpec {
 	p := peerSpec{Endpoints: c.ToEndpoints, Entities: c.ToEntities, CIDRs: c.ToCIDR, CIDRSets: c.ToCIDRSet, OwnRequires: len(c.ToRequires)}
+	p.Present = c.ToEndpoints != nil || c.ToEntities != nil || c.ToCIDR != nil || c.ToCIDRSet != nil
 	for name, n := range map[string]int{"toGroups": len(c.ToGroups), "toNodes": len(c.ToNodes), "toServices": len(c.ToServices), "toFQDNs": fqdns} {
 		if n > 0 {
 			p.Unenforced = append(p.Unenforced, name)
@@ -59,8 +65,12 @@ type ciliumCtx struct {
 }
 
 // requirements are the fromRequires/toRequires of every Cilium rule selecting
-// a pod, each already evaluated to the identities it admits. As in Cilium they
-// narrow the peers of every rule that selects the pod, not only their own.
+// a pod, each already evaluated to the identities it admits. They narrow the
+// peers of every allow rule that selects the pod: Cilium rules of any peer
+// kind, L4-only rules (whose "any peer" becomes every identity the
+// requirements admit) and NetworkPolicy peers. Cilium folds them into
+// fromEndpoints/toEndpoints only; narrowing everything is the fail-closed
+// reading. Deny rules are not narrowed: a deny stays as wide as written.
 type requirements struct {
 	in, eg []idSet
 }
@@ -130,7 +140,7 @@ func applyCiliumPolicy(c *cluster, pi *podInfo, o *Object, b *builder, req requi
 		}
 		for i, in := range r.IngressDeny {
 			p := fmt.Sprintf("%s.ingressDeny[%d]", paths[ri], i)
-			x.apply(p, Ingress, ingressPeers(in.IngressCommon), inReq, denyPorts(in.ToPorts), in.ICMPs, true)
+			x.apply(p, Ingress, ingressPeers(in.IngressCommon), nil, denyPorts(in.ToPorts), in.ICMPs, true)
 		}
 		for i, e := range r.Egress {
 			p := fmt.Sprintf("%s.egress[%d]", paths[ri], i)
@@ -141,7 +151,7 @@ func applyCiliumPolicy(c *cluster, pi *podInfo, o *Object, b *builder, req requi
 		}
 		for i, e := range r.EgressDeny {
 			p := fmt.Sprintf("%s.egressDeny[%d]", paths[ri], i)
-			x.apply(p, Egress, egressPeers(e.EgressCommon, 0), egReq, denyPorts(e.ToPorts), e.ICMPs, true)
+			x.apply(p, Egress, egressPeers(e.EgressCommon, 0), nil, denyPorts(e.ToPorts), e.ICMPs, true)
 		}
 	}
 	return x.notes
@@ -182,7 +192,7 @@ func (x *ciliumCtx) apply(path string, dir Direction, ps peerSpec, requires []id
 	if len(ps.Unenforced) > 0 {
 		x.note("%s: %s parsed but not enforced yet (selects no identities)", path, strings.Join(slices.Sorted(slices.Values(ps.Unenforced)), ", "))
 	}
-	if ps.empty() && len(toPorts) == 0 && len(icmps) == 0 {
+	if ps.absent() && len(toPorts) == 0 && len(icmps) == 0 {
 		return // an empty rule ({}) selects the endpoint but allows nothing
 	}
 	peers := x.peers(ps, requires)
@@ -207,12 +217,13 @@ func (x *ciliumCtx) apply(path string, dir Direction, ps peerSpec, requires []id
 			}
 			for _, proto := range protos {
 				if isNum {
+					if n == 0 { // Cilium's port 0: every port of the protocol
+						x.b.add(dir, peers, []portSpec{{Protocol: proto, AnyPort: true, Proxy: proxy}}, deny, origin)
+						continue
+					}
 					hi := uint16(n)
 					if pp.EndPort != 0 {
 						hi = uint16(pp.EndPort)
-					}
-					if n == 0 {
-						hi = 0
 					}
 					x.b.add(dir, peers, []portSpec{{Protocol: proto, PortLo: uint16(n), PortHi: hi, Proxy: proxy}}, deny, origin)
 					continue
@@ -241,15 +252,12 @@ func (x *ciliumCtx) addNamed(dir Direction, peers idSet, name string, proto uint
 		x.b.add(dir, peers, namedPortSpecs(name, proto, proxy, x.pi.Ports), deny, origin)
 		return
 	}
-	for _, id := range x.c.podIDs {
-		if peers != nil && !peers[id] {
-			continue
-		}
+	for _, t := range x.c.namedPortTargets(peers) {
 		var specs []portSpec
-		for _, remote := range x.c.byID[id] {
+		for _, remote := range t.pods {
 			specs = append(specs, namedPortSpecs(name, proto, proxy, remote.Ports)...)
 		}
-		x.b.add(dir, idSet{id: true}, specs, deny, origin)
+		x.b.add(dir, idSet{t.id: true}, specs, deny, origin)
 	}
 }
 
@@ -269,10 +277,11 @@ func l7Kind(r PortRule) string {
 	return "TLS/SNI"
 }
 
-// peers returns the identities a rule's L3 part selects; nil means any.
+// peers returns the identities a rule's L3 part selects, narrowed by the
+// requirements; nil means any.
 func (x *ciliumCtx) peers(ps peerSpec, requires []idSet) idSet {
-	if ps.empty() {
-		return nil
+	if ps.absent() {
+		return x.c.narrow(nil, requires)
 	}
 	out := idSet{}
 	for i := range ps.Endpoints {
@@ -283,25 +292,19 @@ func (x *ciliumCtx) peers(ps peerSpec, requires []idSet) idSet {
 	for _, e := range ps.Entities {
 		ids := x.c.entityIDs(e)
 		if ids == nil {
-			return nil
+			return x.c.narrow(nil, requires)
 		}
 		for id := range ids {
 			out[id] = true
 		}
 	}
-	for _, s := range cidrSets(ps.CIDRs, ps.CIDRSets) {
+	for _, s := range x.c.groups.sets(ps.CIDRs, ps.CIDRSets) {
 		for id := range x.c.selectCIDRSet(s, false) {
 			out[id] = true
 		}
 	}
-	for _, allowed := range requires {
-		for id := range out {
-			if !allowed[id] {
-				delete(out, id)
-			}
-		}
-	}
-	return out
+	worldBoth(out)
+	return x.c.narrow(out, requires)
 }
 
 // selectEndpoints evaluates an endpoint selector of a from/to rule.
@@ -337,8 +340,10 @@ func (c *cluster) entityIDs(e string) idSet {
 	switch e {
 	case "all":
 		return nil
-	case "world":
+	case "world": // both families, as Cilium's world entity selects 2, 9 and 10
 		out[identity.World] = true
+		out[identity.WorldIPv4] = true
+		out[identity.WorldIPv6] = true
 		world(true, true)
 	case "world-ipv4":
 		out[identity.WorldIPv4] = true

@@ -90,7 +90,7 @@ func (r *Result) Explain(w io.Writer, key string) error {
 			verdict = fmt.Sprintf("redirect:%d", e.ProxyPort)
 		}
 		port := "any"
-		if k.PortLo != 0 {
+		if k.Protocol != ProtoAny && !k.AnyPort {
 			port = fmt.Sprint(k.PortLo)
 			if k.PortHi > k.PortLo {
 				port = fmt.Sprintf("%d-%d", k.PortLo, k.PortHi)

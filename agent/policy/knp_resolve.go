@@ -30,10 +30,17 @@ func selectorMatches(s *metav1.LabelSelector, ls map[string]string) bool {
 	return err == nil && sel.Matches(labels.Set(ls))
 }
 
-// applyNetworkPolicy adds the keys of one NetworkPolicy to pod pi's state.
-func applyNetworkPolicy(c *cluster, pi *podInfo, o *Object, b *builder) {
+// applyNetworkPolicy adds the keys of one NetworkPolicy to pod pi's state;
+// req (the requirements of Cilium rules selecting pi) narrows its peers.
+//
+// podSelector (the policy's and its peers') matches the identity labels
+// Cilium derives for every endpoint (io.cilium.k8s.policy.serviceaccount,
+// io.cilium.k8s.policy.cluster, io.kubernetes.pod.namespace and the
+// namespace labels under io.cilium.k8s.namespace.labels.), as a Cilium
+// selector does, not only the pod's own labels.
+func applyNetworkPolicy(c *cluster, pi *podInfo, o *Object, b *builder, req requirements) {
 	np := o.NetworkPolicy
-	if pi.Namespace != o.Namespace || !selectorMatches(&np.Spec.PodSelector, pi.Labels) {
+	if pi.Namespace != o.Namespace || !matchIdentity(&np.Spec.PodSelector, c.labelsOf(pi.Identity)) {
 		return
 	}
 	ingress, egress := policyTypes(np)
@@ -41,7 +48,7 @@ func applyNetworkPolicy(c *cluster, pi *podInfo, o *Object, b *builder) {
 	if ingress {
 		b.pol.IngressEnforced = true
 		for _, r := range np.Spec.Ingress {
-			peers := knpPeers(c, o.Namespace, r.From)
+			peers := c.narrow(knpPeers(c, o.Namespace, r.From), req.in)
 			if len(r.Ports) == 0 {
 				b.add(Ingress, peers, anyPort, false, origin)
 				continue
@@ -54,7 +61,7 @@ func applyNetworkPolicy(c *cluster, pi *podInfo, o *Object, b *builder) {
 	if egress {
 		b.pol.EgressEnforced = true
 		for _, r := range np.Spec.Egress {
-			peers := knpPeers(c, o.Namespace, r.To)
+			peers := c.narrow(knpPeers(c, o.Namespace, r.To), req.eg)
 			if len(r.Ports) == 0 {
 				b.add(Egress, peers, anyPort, false, origin)
 				continue
@@ -66,15 +73,12 @@ func applyNetworkPolicy(c *cluster, pi *podInfo, o *Object, b *builder) {
 				}
 				// A named port means whatever number each destination pod gives
 				// that name, so the key differs per remote identity.
-				for _, id := range c.podIDs {
-					if peers != nil && !peers[id] {
-						continue
-					}
+				for _, t := range c.namedPortTargets(peers) {
 					var specs []portSpec
-					for _, remote := range c.byID[id] {
+					for _, remote := range t.pods {
 						specs = append(specs, knpPortSpecs(pp, remote.Ports)...)
 					}
-					b.add(Egress, idSet{id: true}, specs, false, origin)
+					b.add(Egress, idSet{t.id: true}, specs, false, origin)
 				}
 			}
 		}
@@ -98,6 +102,8 @@ func knpPeers(c *cluster, ns string, peers []networkingv1.NetworkPolicyPeer) idS
 			}
 			continue
 		}
+		// A peer without namespaceSelector is limited to the policy's
+		// namespace (Cilium adds io.kubernetes.pod.namespace=<ns> to it).
 		for _, id := range c.podIDs {
 			pod := c.byID[id][0]
 			if p.NamespaceSelector == nil && pod.Namespace != ns {
@@ -106,12 +112,13 @@ func knpPeers(c *cluster, ns string, peers []networkingv1.NetworkPolicyPeer) idS
 			if p.NamespaceSelector != nil && !selectorMatches(p.NamespaceSelector, pod.NSLabels) {
 				continue
 			}
-			if p.PodSelector != nil && !selectorMatches(p.PodSelector, pod.Labels) {
+			if p.PodSelector != nil && !matchIdentity(p.PodSelector, c.labelsOf(id)) {
 				continue
 			}
 			out[id] = true
 		}
 	}
+	worldBoth(out)
 	return out
 }
 
@@ -123,7 +130,7 @@ func knpPortSpecs(pp networkingv1.NetworkPolicyPort, ports []corev1.ContainerPor
 		return nil
 	}
 	if pp.Port == nil {
-		return []portSpec{{Protocol: proto}}
+		return []portSpec{{Protocol: proto, AnyPort: true}}
 	}
 	if pp.Port.Type == intstr.Int {
 		lo := uint16(pp.Port.IntVal)

@@ -7,9 +7,11 @@ import (
 )
 
 // portSpec is a protocol and destination port range; Protocol 0 is any
-// protocol and port, PortLo 0 is any port of Protocol.
+// protocol and port, AnyPort every port of Protocol. Without AnyPort the
+// range is exact, port (ICMP type) 0 included.
 type portSpec struct {
 	Protocol uint8
+	AnyPort  bool
 	PortLo   uint16
 	PortHi   uint16
 	Proxy    uint16
@@ -21,10 +23,13 @@ var anyPort = []portSpec{{}}
 type builder struct {
 	pol       *EndpointPolicy
 	nextProxy uint16
+	// addrIDs are the address identities of split pod identities: a key
+	// for such a pod identity is written for its addresses' identities too.
+	addrIDs map[identity.NumericIdentity][]identity.NumericIdentity
 }
 
-func newBuilder() *builder {
-	return &builder{pol: &EndpointPolicy{Entries: map[Key]Entry{}}, nextProxy: 10000}
+func newBuilder(addrIDs map[identity.NumericIdentity][]identity.NumericIdentity) *builder {
+	return &builder{pol: &EndpointPolicy{Entries: map[Key]Entry{}}, nextProxy: 10000, addrIDs: addrIDs}
 }
 
 // allocProxy returns the next proxy port of this endpoint; ports are handed out
@@ -39,11 +44,18 @@ func (b *builder) allocProxy() uint16 {
 func (b *builder) add(dir Direction, peers idSet, ports []portSpec, deny bool, o Origin) {
 	ids := []identity.NumericIdentity{0}
 	if peers != nil {
-		ids = peers.sorted()
+		all := idSet{}
+		for id := range peers {
+			all[id] = true
+			for _, aid := range b.addrIDs[id] {
+				all[aid] = true
+			}
+		}
+		ids = all.sorted()
 	}
 	for _, id := range ids {
 		for _, ps := range ports {
-			b.addKey(Key{Identity: id, Direction: dir, Protocol: ps.Protocol, PortLo: ps.PortLo, PortHi: ps.PortHi}, deny, ps.Proxy, o)
+			b.addKey(Key{Identity: id, Direction: dir, Protocol: ps.Protocol, AnyPort: ps.AnyPort && ps.Protocol != ProtoAny, PortLo: ps.PortLo, PortHi: ps.PortHi}, deny, ps.Proxy, o)
 		}
 	}
 }
@@ -89,10 +101,10 @@ func covers(wide, narrow Key) bool {
 	if wide.Protocol != narrow.Protocol {
 		return false
 	}
-	if wide.PortLo == 0 {
+	if wide.AnyPort {
 		return true
 	}
-	return narrow.PortLo != 0 && wide.PortLo <= narrow.PortLo && max(narrow.PortHi, narrow.PortLo) <= max(wide.PortHi, wide.PortLo)
+	return !narrow.AnyPort && wide.PortLo <= narrow.PortLo && max(narrow.PortHi, narrow.PortLo) <= max(wide.PortHi, wide.PortLo)
 }
 
 // finish turns every allow key that a deny key covers into a deny, so that a

@@ -34,13 +34,15 @@ const (
 
 // Key is one policy map key: which remote identity, in which direction, on which
 // protocol and destination port range. Identity 0 means any identity; Protocol 0
-// means any protocol (ports must then be 0); PortLo 0 means any port. For ICMP the
-// "port" is the ICMP type. PortHi == PortLo for a single port; PortHi > PortLo for an
-// endPort range.
+// means any protocol (ports must then be 0). AnyPort means every port of
+// Protocol; otherwise PortLo..PortHi is exact, and 0 is a port like any other:
+// for ICMP the "port" is the ICMP type, and type 0 is echo reply, not "any".
+// PortHi == PortLo for a single port; PortHi > PortLo for an endPort range.
 type Key struct {
 	Identity  identity.NumericIdentity
 	Direction Direction
 	Protocol  uint8
+	AnyPort   bool
 	PortLo    uint16
 	PortHi    uint16
 }
@@ -100,6 +102,9 @@ func (p *EndpointPolicy) SortedKeys() []Key {
 		if a.Protocol != b.Protocol {
 			return a.Protocol < b.Protocol
 		}
+		if a.AnyPort != b.AnyPort {
+			return a.AnyPort
+		}
 		if a.PortLo != b.PortLo {
 			return a.PortLo < b.PortLo
 		}
@@ -130,7 +135,7 @@ func (k Key) String() string {
 		proto = fmt.Sprint(k.Protocol)
 	}
 	port := "any"
-	if k.PortLo != 0 {
+	if k.Protocol != ProtoAny && !k.AnyPort {
 		port = fmt.Sprint(k.PortLo)
 		if k.PortHi > k.PortLo {
 			port = fmt.Sprintf("%d-%d", k.PortLo, k.PortHi)

@@ -40,6 +40,7 @@ type Object struct {
 	Source        Source
 	NetworkPolicy *networkingv1.NetworkPolicy
 	Cilium        *CiliumNetworkPolicy
+	CIDRGroup     *CiliumCIDRGroup // not a policy itself: what cidrGroupRef/Selector name
 	Skipped       bool
 	Raw           []byte
 }
@@ -49,7 +50,8 @@ func (o *Object) Origin() Origin {
 	return Origin{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
 }
 
-// IsPolicy reports whether o is a policy Resolve uses.
+// IsPolicy reports whether Resolve uses o: a policy, or a CiliumCIDRGroup
+// that policies name.
 func (o *Object) IsPolicy() bool { return !o.Skipped }
 
 func (o *Object) String() string {

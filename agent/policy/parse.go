@@ -151,7 +151,13 @@ func parseDocument(js []byte, src Source, prefix string) ([]Object, error) {
 			obj.Namespace = "default"
 		}
 		obj.Cilium = cnp
-	case h.Kind == KindNetworkPolicy || h.Kind == KindCNP || h.Kind == KindCCNP:
+	case h.Kind == KindCIDRGroup && cidrGroupVersions[h.APIVersion]:
+		g, err := parseCIDRGroup(js)
+		if err != nil {
+			return fail(err)
+		}
+		obj.CIDRGroup = g
+	case h.Kind == KindNetworkPolicy || h.Kind == KindCNP || h.Kind == KindCCNP || h.Kind == KindCIDRGroup:
 		return fail(fmt.Errorf("apiVersion: %q is not supported for %s", h.APIVersion, h.Kind))
 	default:
 		obj.Skipped = true

@@ -74,17 +74,18 @@ var allowLocalhostOrigin = Origin{Kind: "Reserved", Name: "allow-localhost"}
 func Resolve(in Input) (*Result, error) {
 	pols := append([]Object(nil), in.Policies...)
 	sort.SliceStable(pols, func(i, j int) bool { return pols[i].String() < pols[j].String() })
-	prefixes, err := policyPrefixes(pols)
+	groups := collectCIDRGroups(pols)
+	prefixes, blocks, err := policyPrefixes(pols, groups)
 	if err != nil {
 		return nil, err
 	}
-	c := newCluster(in, prefixes)
+	c := newCluster(in, prefixes, blocks, groups)
 	res := &Result{Endpoints: map[string]*Endpoint{}, IPCache: c.ipcache(), Identities: c.alloc}
 	for _, pi := range c.pods {
 		if _, dup := res.Endpoints[pi.Key]; dup {
 			return nil, fmt.Errorf("pod %s is given twice", pi.Key)
 		}
-		b := newBuilder()
+		b := newBuilder(c.addrIDs)
 		ep := &Endpoint{Key: pi.Key, Identity: pi.Identity, Labels: c.labelsOf(pi.Identity)}
 		var req requirements
 		for i := range pols {
@@ -96,7 +97,7 @@ func Resolve(in Input) (*Result, error) {
 			o := &pols[i]
 			switch {
 			case o.NetworkPolicy != nil:
-				applyNetworkPolicy(c, pi, o, b)
+				applyNetworkPolicy(c, pi, o, b, req)
 			case o.Cilium != nil:
 				ep.Notes = append(ep.Notes, applyCiliumPolicy(c, pi, o, b, req)...)
 			}
@@ -110,9 +111,11 @@ func Resolve(in Input) (*Result, error) {
 	return res, nil
 }
 
-// policyPrefixes collects every CIDR and exception the policies mention, so each
-// gets an identity and an ipcache entry.
-func policyPrefixes(pols []Object) ([]netip.Prefix, error) {
+// policyPrefixes collects every CIDR and exception the policies mention (CIDR
+// groups included), so each gets an identity and an ipcache entry, and the
+// NetworkPolicy ipBlocks, which may have to be decided per pod address.
+func policyPrefixes(pols []Object, groups cidrGroups) ([]netip.Prefix, []cidrSet, error) {
+	var blocks []cidrSet
 	seen := map[netip.Prefix]bool{}
 	var out []netip.Prefix
 	addSet := func(s cidrSet) {
@@ -139,25 +142,26 @@ func policyPrefixes(pols []Object) ([]netip.Prefix, error) {
 				}
 				s, err := parseIPBlock(p.IPBlock)
 				if err != nil {
-					return nil, fmt.Errorf("%s: %v", o.Source, err)
+					return nil, nil, fmt.Errorf("%s: %v", o.Source, err)
 				}
 				addSet(s)
+				blocks = append(blocks, s)
 			}
 		}
 		if o.Cilium != nil {
 			for _, r := range o.Cilium.Rules() {
 				var sets []cidrSet
 				for _, in := range r.Ingress {
-					sets = append(sets, cidrSets(in.FromCIDR, in.FromCIDRSet)...)
+					sets = append(sets, groups.sets(in.FromCIDR, in.FromCIDRSet)...)
 				}
 				for _, in := range r.IngressDeny {
-					sets = append(sets, cidrSets(in.FromCIDR, in.FromCIDRSet)...)
+					sets = append(sets, groups.sets(in.FromCIDR, in.FromCIDRSet)...)
 				}
 				for _, e := range r.Egress {
-					sets = append(sets, cidrSets(e.ToCIDR, e.ToCIDRSet)...)
+					sets = append(sets, groups.sets(e.ToCIDR, e.ToCIDRSet)...)
 				}
 				for _, e := range r.EgressDeny {
-					sets = append(sets, cidrSets(e.ToCIDR, e.ToCIDRSet)...)
+					sets = append(sets, groups.sets(e.ToCIDR, e.ToCIDRSet)...)
 				}
 				for _, s := range sets {
 					addSet(s)
@@ -165,21 +169,5 @@ func policyPrefixes(pols []Object) ([]netip.Prefix, error) {
 			}
 		}
 	}
-	return out, nil
-}
-
-// cidrSets converts validated CIDR fields; invalid entries were refused at parse time.
-func cidrSets(cidrs []string, sets []CIDRRule) []cidrSet {
-	var out []cidrSet
-	for _, s := range cidrs {
-		if p, err := parseCIDR(s); err == nil {
-			out = append(out, cidrSet{CIDR: p})
-		}
-	}
-	for _, s := range sets {
-		if cs, err := parseCIDRSet(s.Cidr, s.Except); err == nil && s.Cidr != "" {
-			out = append(out, cs)
-		}
-	}
-	return out
+	return out, blocks, nil
 }

@@ -115,7 +115,7 @@ func keys(t *testing.T, r *Result, ep string) []string {
 			v = "proxy"
 		}
 		port := "*"
-		if k.PortLo != 0 {
+		if k.Protocol != ProtoAny && !k.AnyPort {
 			port = itoa(int(k.PortLo))
 			if k.PortHi > k.PortLo {
 				port += "-" + itoa(int(k.PortHi))
@@ -178,7 +178,7 @@ func TestResolve(t *testing.T) {
 			"x/a", true, false, []string{"ingress x/a any * allow", "ingress x/b any * allow", "ingress 10.0.0.0/16 any * allow"}},
 		{"ipBlock 0.0.0.0/0 with except selects world but not the excepted prefix", knpHeader +
 			"spec: {podSelector: {matchLabels: {app: a}}, policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}}]}]}",
-			"x/a", false, true, []string{"egress world any * allow"}},
+			"x/a", false, true, []string{"egress world-ipv4 any * allow"}},
 		{"an empty CNP ingress rule turns on default deny but allows nothing", cnpHeader +
 			"spec: {endpointSelector: {}, ingress: [{}]}", "x/a", true, false, nil},
 		{"an empty CNP egress rule list is not a selection", cnpHeader +
@@ -225,10 +225,10 @@ func TestResolve(t *testing.T) {
 			"x/a", true, false, []string{"ingress any TCP 80 proxy"}},
 		{"a deny-only policy still turns on default deny", cnpHeader +
 			"spec: {endpointSelector: {}, ingressDeny: [{fromEntities: [world]}]}",
-			"x/a", true, false, []string{"ingress world any * deny"}},
+			"x/a", true, false, []string{"ingress world any * deny", "ingress world-ipv4 any * deny", "ingress world-ipv6 any * deny"}},
 		{"enableDefaultDeny false keeps the direction unenforced", cnpHeader +
 			"spec: {endpointSelector: {}, enableDefaultDeny: {ingress: false}, ingressDeny: [{fromEntities: [world]}]}",
-			"x/a", false, false, []string{"ingress world any * deny"}},
+			"x/a", false, false, []string{"ingress world any * deny", "ingress world-ipv4 any * deny", "ingress world-ipv6 any * deny"}},
 		{"deny wins over allow at the same key and over narrower allows", cnpHeader +
 			"spec: {endpointSelector: {matchLabels: {app: b}}, ingress: [{fromEndpoints: [{matchLabels: {app: a}}], toPorts: [{ports: [{port: '80', protocol: TCP}]}]}, {fromEndpoints: [{matchLabels: {app: a}}]}], " +
 			"ingressDeny: [{fromEndpoints: [{matchLabels: {app: a}}]}]}",

@@ -276,8 +276,11 @@ func validateCIDRs(cidrs []string, sets []CIDRRule, path, dir string) error {
 	}
 	for i, s := range sets {
 		p := fmt.Sprintf("%s.%sCIDRSet[%d]", path, dir, i)
-		if s.CIDRGroupRef != "" || s.CIDRGroupSelector != nil {
-			return fmt.Errorf("%s: cidrGroupRef/cidrGroupSelector need CiliumCIDRGroup objects, which Kestrel does not support yet", p)
+		if err := validateCIDRGroupRule(s, p); err != nil {
+			return err
+		}
+		if s.Cidr == "" {
+			continue // a group reference; resolved against CiliumCIDRGroup objects
 		}
 		if _, err := parseCIDRSet(s.Cidr, s.Except); err != nil {
 			return fmt.Errorf("%s.%v", p, err)

@@ -27,11 +27,26 @@ var resources = map[string]schema.GroupVersionResource{
 	"NetworkPolicy":                  {Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"},
 	"CiliumNetworkPolicy":            {Group: "cilium.io", Version: "v2", Resource: "ciliumnetworkpolicies"},
 	"CiliumClusterwideNetworkPolicy": {Group: "cilium.io", Version: "v2", Resource: "ciliumclusterwidenetworkpolicies"},
+	"CiliumCIDRGroup":                {Group: "cilium.io", Version: "v2", Resource: "ciliumcidrgroups"},
 	"Service":                        {Version: "v1", Resource: "services"},
 	"EndpointSlice":                  {Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
 }
 
-var clusterScoped = map[string]bool{"CiliumClusterwideNetworkPolicy": true}
+var clusterScoped = map[string]bool{"CiliumClusterwideNetworkPolicy": true, "CiliumCIDRGroup": true}
+
+// manifestGVR is the kind's resource at the version the manifest names
+// (CiliumCIDRGroup is written as cilium.io/v2alpha1 or v2): the API server
+// refuses an object whose apiVersion is not the one it is sent to.
+func manifestGVR(m engine.Manifest) (schema.GroupVersionResource, bool) {
+	gvr, ok := resources[m.Kind]
+	if !ok {
+		return gvr, false
+	}
+	if group, version, found := strings.Cut(m.APIVersion, "/"); found && group == gvr.Group {
+		gvr.Version = version
+	}
+	return gvr, true
+}
 
 // apply makes the cluster's managed objects equal to c: namespaces first,
 // then pods, then the other manifests; it deletes managed manifests and pods
@@ -189,7 +204,7 @@ func (r *Runner) waitGone(ctx context.Context, get func() error, what string) er
 func (r *Runner) applyManifests(ctx context.Context, ms []engine.Manifest) error {
 	want := map[manifestKey]engine.Manifest{}
 	for _, m := range ms {
-		gvr, ok := resources[m.Kind]
+		gvr, ok := manifestGVR(m)
 		if !ok {
 			return fmt.Errorf("%s: kind %s is not supported in sim mode yet", m.Source, m.Kind)
 		}

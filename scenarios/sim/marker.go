@@ -15,7 +15,8 @@ import (
 )
 
 // After every Sync the runner writes one marker object in each watch stream
-// that feeds an agent's policy (namespaces, pods and the three policy kinds).
+// that feeds an agent's policy (namespaces, pods, the three policy kinds and
+// the CIDR groups policies name).
 // Streams are not ordered with respect to each other, so one marker is not
 // enough: a namespace event may reach an agent before an earlier policy
 // deletion does. An agent reports as its policy revision the lowest of its
@@ -78,6 +79,10 @@ func markers() []marker {
 		}},
 		cilium("CiliumNetworkPolicy", true),
 		cilium("CiliumClusterwideNetworkPolicy", false),
+		{gvr: resources["CiliumCIDRGroup"], object: map[string]any{
+			"apiVersion": "cilium.io/v2", "kind": "CiliumCIDRGroup", "metadata": meta(false),
+			"spec": map[string]any{"externalCIDRs": []any{}},
+		}},
 	}
 }
 
@@ -128,12 +133,14 @@ func (r *Runner) bumpMarker(ctx context.Context, m marker, patch []byte) (uint64
 	return strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
 }
 
-// deleteClusterMarker removes the one marker that is not inside the marker
-// namespace (the CCNP); deleting the namespace takes the others.
+// deleteClusterMarker removes the markers that are not inside the marker
+// namespace (the CCNP and the CIDR group); deleting the namespace takes the others.
 func (r *Runner) deleteClusterMarker(ctx context.Context) error {
-	err := r.dyn.Resource(resources["CiliumClusterwideNetworkPolicy"]).Delete(ctx, markerName, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete sync marker: %w", err)
+	for _, kind := range []string{"CiliumClusterwideNetworkPolicy", "CiliumCIDRGroup"} {
+		err := r.dyn.Resource(resources[kind]).Delete(ctx, markerName, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete sync marker: %w", err)
+		}
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-func TestCRDsServeCiliumPoliciesUnderTheirShortNames(t *testing.T) {
+func TestCRDsServeCiliumKindsUnderTheirShortNames(t *testing.T) {
 	crds, err := CRDs()
 	if err != nil {
 		t.Fatal(err)
@@ -19,6 +19,7 @@ func TestCRDsServeCiliumPoliciesUnderTheirShortNames(t *testing.T) {
 	}{
 		"ciliumnetworkpolicies.cilium.io":            {"Namespaced", "cnp"},
 		"ciliumclusterwidenetworkpolicies.cilium.io": {"Cluster", "ccnp"},
+		"ciliumcidrgroups.cilium.io":                 {"Cluster", "ccg"},
 	}
 	if len(crds) != len(want) {
 		t.Fatalf("got %d CRDs, want %d", len(crds), len(want))
@@ -36,6 +37,23 @@ func TestCRDsServeCiliumPoliciesUnderTheirShortNames(t *testing.T) {
 		}
 		versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
 		schema, _, _ := unstructured.NestedMap(versions[0].(map[string]any), "schema", "openAPIV3Schema", "properties")
+		if crd.GetName() == "ciliumcidrgroups.cilium.io" {
+			// Served as v2 (stored) and v2alpha1, as upstream.
+			var served []string
+			for _, v := range versions {
+				if ok, _, _ := unstructured.NestedBool(v.(map[string]any), "served"); ok {
+					name, _, _ := unstructured.NestedString(v.(map[string]any), "name")
+					served = append(served, name)
+				}
+			}
+			if !slices.Equal(served, []string{"v2", "v2alpha1"}) {
+				t.Errorf("%s: serves %v, want v2 and v2alpha1", crd.GetName(), served)
+			}
+			if keep, _, _ := unstructured.NestedBool(schema, "spec", "x-kubernetes-preserve-unknown-fields"); !keep {
+				t.Errorf("%s: spec does not preserve unknown fields", crd.GetName())
+			}
+			continue
+		}
 		for _, field := range []string{"spec", "status"} {
 			if keep, _, _ := unstructured.NestedBool(schema, field, "x-kubernetes-preserve-unknown-fields"); !keep {
 				t.Errorf("%s: %s does not preserve unknown fields", crd.GetName(), field)
