@@ -64,6 +64,7 @@ func (m MonitorAggregation) level() (uint8, error) {
 // Datapath is one loaded instance of the pod-veth programs and their maps.
 type Datapath struct {
 	mu        sync.Mutex
+	cfg       Config
 	objs      lxcObjects
 	innerSpec *ebpf.MapSpec
 	events    *ringbuf.Reader
@@ -108,15 +109,9 @@ func CheckKernel() error {
 	return nil
 }
 
-// Load verifies and loads the programs and creates their maps (not pinned).
-func Load(cfg Config) (*Datapath, error) {
-	if err := CheckKernel(); err != nil {
-		return nil, err
-	}
-	spec, err := loadLxc()
-	if err != nil {
-		return nil, fmt.Errorf("parse embedded datapath object: %w", err)
-	}
+// apply sets the load-time settings in spec, the datapath's object or one
+// that includes it (the benchmark object, bench.go).
+func (cfg Config) apply(spec *ebpf.CollectionSpec) error {
 	for name, v := range map[string]uint32{
 		"ct_lifetime_syn":    cfg.CTLifetimeSYN,
 		"ct_lifetime_tcp":    cfg.CTLifetimeTCP,
@@ -128,22 +123,38 @@ func Load(cfg Config) (*Datapath, error) {
 			continue
 		}
 		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("set %s: %w", name, err)
+			return fmt.Errorf("set %s: %w", name, err)
 		}
 	}
 	level, err := cfg.MonitorAggregation.level()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := spec.Variables["monitor_aggregation_level"].Set(level); err != nil {
-		return nil, fmt.Errorf("set monitor aggregation: %w", err)
+		return fmt.Errorf("set monitor aggregation: %w", err)
 	}
 	for name, n := range map[string]uint32{"ct_tcp": cfg.CTTCPEntries, "ct_any": cfg.CTAnyEntries, "events": cfg.EventRingBytes} {
 		if n != 0 {
 			spec.Maps[name].MaxEntries = n
 		}
 	}
+	return nil
+}
+
+// Load verifies and loads the programs and creates their maps (not pinned).
+func Load(cfg Config) (*Datapath, error) {
+	if err := CheckKernel(); err != nil {
+		return nil, err
+	}
+	spec, err := loadLxc()
+	if err != nil {
+		return nil, fmt.Errorf("parse embedded datapath object: %w", err)
+	}
+	if err := cfg.apply(spec); err != nil {
+		return nil, err
+	}
 	d := &Datapath{
+		cfg:       cfg,
 		innerSpec: spec.Maps["policy_maps"].InnerMap.Copy(),
 		policies:  map[uint32]installedPolicy{},
 	}
