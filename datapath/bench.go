@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -35,6 +36,7 @@ const (
 
 // Bench is a loaded set of benchmark programs working on a Datapath's maps.
 type Bench struct {
+	d    *Datapath
 	cfg  BenchConfig
 	objs benchObjects
 }
@@ -102,7 +104,7 @@ func LoadBench(d *Datapath, bc BenchConfig) (*Bench, error) {
 			return nil, fmt.Errorf("benchmark: the object has map %q, which the datapath does not share (LoadBench must learn to share it)", name)
 		}
 	}
-	b := &Bench{cfg: bc}
+	b := &Bench{d: d, cfg: bc}
 	if err := spec.LoadAndAssign(&b.objs, &ebpf.CollectionOptions{MapReplacements: replace}); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -145,10 +147,29 @@ func (b *Bench) Program(kind BenchProgram, h Hook) *ebpf.Program {
 	return progs[1]
 }
 
+// BenchCPU is the CPU Run pins its runs to, so a run does not switch to
+// another CPU's cursor midway and does not pay for migrations.
+const BenchCPU = 0
+
+// Run runs a benchmark program repeat times on frame in the kernel's own loop
+// (after Seed), on the device of the endpoint whose address the frame carries
+// on the pod side, as Run does for the datapath's programs. It returns the
+// last packet's TC code and the kernel's time per packet.
+func (b *Bench) Run(kind BenchProgram, h Hook, frame []byte, repeat uint32) (uint32, time.Duration, error) {
+	if b.d.sandbox == nil {
+		return 0, 0, fmt.Errorf("benchmark %s: the datapath was not loaded with TestDevices", h)
+	}
+	b.d.mu.Lock()
+	ifindex := b.d.sandbox.deviceFor(h, frame)
+	b.d.mu.Unlock()
+	return b.d.testRun(b.Program(kind, h), h, ifindex, frame, repeat, BenchCPU)
+}
+
 // Seed puts each CPU's cursor at a flow: CPU i at first + i*stride. The
 // kernel may move a run to another CPU midway; a stride of at least the
 // packets of one run keeps the CPUs' flows apart, stride 0 starts them all
-// at the same flow. Seeding also zeroes the counts (Counts).
+// at the same flow (Run pins its runs to BenchCPU). Seeding also zeroes the
+// counts (Counts).
 func (b *Bench) Seed(first, stride uint32) error {
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {

@@ -2,9 +2,11 @@ package datapath_test
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/datapathtest"
@@ -26,7 +28,8 @@ func TestBenchCursor(t *testing.T) {
 	frame, err := packet.Build(tcp(podA, first, 2000, 443, "ACK"))
 	must(t, err)
 
-	// Pinned so that every packet goes through one CPU's cursor.
+	// Pinned so that every packet goes through one CPU's cursor (the empty
+	// program needs no device, so it runs here, not on the test device).
 	defer pinCPU(t)()
 	must(t, b.Seed(0, 0))
 	want := []struct {
@@ -62,12 +65,31 @@ func TestBenchCursor(t *testing.T) {
 	expectForwarded(t, run(t, d, datapath.FromContainer, tcp(podA, first, 2000, 443, "SYN")))
 	for flow, misses := range []uint64{0, 1} {
 		must(t, b.Seed(uint32(flow), 0))
-		ret, err := b.Program(datapath.BenchReference, datapath.FromContainer).Run(&ebpf.RunOptions{Data: frame})
+		ret, _, err := b.Run(datapath.BenchReference, datapath.FromContainer, frame, 1)
 		must(t, err)
 		c, err := b.Counts()
 		must(t, err)
 		if c.Misses != misses || (misses == 0) != (ret == datapath.TCActOK) {
 			t.Fatalf("reference on flow %d: %d misses and code %d, want %d misses", flow, c.Misses, ret, misses)
 		}
+	}
+}
+
+// pinCPU keeps the calling goroutine on one thread and that thread on
+// datapath.BenchCPU until the returned func is called.
+func pinCPU(tb testing.TB) func() {
+	tb.Helper()
+	runtime.LockOSThread()
+	var old, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		tb.Fatal(err)
+	}
+	one.Set(datapath.BenchCPU)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		tb.Fatal(err)
+	}
+	return func() {
+		unix.SchedSetaffinity(0, &old)
+		runtime.UnlockOSThread()
 	}
 }

@@ -3,13 +3,11 @@ package datapath_test
 import (
 	"fmt"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/datapathtest"
@@ -126,26 +124,6 @@ func hookDirection(h datapath.Hook) datapath.Direction {
 	return datapath.Ingress
 }
 
-// pinCPU keeps the calling goroutine on one thread and that thread on one
-// CPU until the returned func is called, so a run cannot move to a CPU whose
-// cursor is elsewhere and samples do not pay for migrations.
-func pinCPU(tb testing.TB) func() {
-	tb.Helper()
-	runtime.LockOSThread()
-	var old, one unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		tb.Fatal(err)
-	}
-	one.Set(0)
-	if err := unix.SchedSetaffinity(0, &one); err != nil {
-		tb.Fatal(err)
-	}
-	return func() {
-		unix.SchedSetaffinity(0, &old)
-		runtime.UnlockOSThread()
-	}
-}
-
 // runBench seeds bn's cursor at flow first (stride apart per CPU), runs its
 // program of kind on h benchRepeat times in the kernel and returns the
 // kernel's ns per packet and what the programs counted, failing unless the
@@ -155,7 +133,7 @@ func runBench(b *testing.B, bn *datapath.Bench, kind datapath.BenchProgram, h da
 	if err := bn.Seed(first, stride); err != nil {
 		b.Fatal(err)
 	}
-	ret, per, err := bn.Program(kind, h).Benchmark(frame, repeat, nil)
+	ret, per, err := bn.Run(kind, h, frame, uint32(repeat))
 	if err != nil {
 		b.Fatalf("%s program %d: %v", h, kind, err)
 	}
@@ -252,7 +230,8 @@ func BenchmarkPipeline(b *testing.B) {
 	for _, ipcacheN := range []int{10_000, 100_000} {
 		for _, policyN := range []int{10, 1_000, 16_000} {
 			b.Run(fmt.Sprintf("ipcache=%d/policy=%d", ipcacheN, policyN), func(b *testing.B) {
-				d := datapathtest.Load(b)
+				// As the agent runs by default: medium monitor aggregation.
+				d := datapathtest.LoadConfig(b, datapath.Config{MonitorAggregation: datapath.MonitorAggregationMedium})
 				remotes := benchState(b, d, ipcacheN, policyN)
 				go func() {
 					for {
@@ -285,7 +264,6 @@ func BenchmarkPipeline(b *testing.B) {
 						if b.N != 1 {
 							b.Fatalf("run with -benchtime 1x: a round is %d samples of %d packets per case, and rounds would outgrow conntrack", benchSamples, benchRepeat)
 						}
-						defer pinCPU(b)()
 						if err := d.FlushConntrack(); err != nil {
 							b.Fatal(err)
 						}

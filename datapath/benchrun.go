@@ -34,8 +34,17 @@ func (d *Datapath) BenchmarkOn(h Hook, ifindex uint32, frame []byte, repeat uint
 // BenchmarkProgram is BenchmarkOn for any TC program, such as a reference
 // program sharing this datapath's maps.
 func (d *Datapath) BenchmarkProgram(prog *ebpf.Program, h Hook, ifindex uint32, frame []byte, repeat uint32) (time.Duration, error) {
+	_, per, err := d.testRun(prog, h, ifindex, frame, repeat, -1)
+	return per, err
+}
+
+// testRun runs prog repeat times on frame in the kernel's own loop, on the
+// sandbox thread with the device in the context, pinned to cpu for the run
+// when cpu >= 0. It returns the last run's return code and the kernel's time
+// per run. A run a signal interrupts is run again whole.
+func (d *Datapath) testRun(prog *ebpf.Program, h Hook, ifindex uint32, frame []byte, repeat uint32, cpu int) (uint32, time.Duration, error) {
 	if d.sandbox == nil {
-		return 0, fmt.Errorf("benchmark %s: the datapath was not loaded with TestDevices", h)
+		return 0, 0, fmt.Errorf("benchmark %s: the datapath was not loaded with TestDevices", h)
 	}
 	ctx := skbContext{Ifindex: ifindex}
 	if h == FromContainer {
@@ -50,7 +59,19 @@ func (d *Datapath) BenchmarkProgram(prog *ebpf.Program, h Hook, ifindex uint32, 
 		ctxIn:      uint64(uintptr(unsafe.Pointer(&ctx))),
 	}
 	var errno unix.Errno
+	var err error
 	d.sandbox.do(func() {
+		if cpu >= 0 {
+			var old, one unix.CPUSet
+			if err = unix.SchedGetaffinity(0, &old); err != nil {
+				return
+			}
+			one.Set(cpu)
+			if err = unix.SchedSetaffinity(0, &one); err != nil {
+				return
+			}
+			defer unix.SchedSetaffinity(0, &old)
+		}
 		for {
 			_, _, errno = unix.Syscall(unix.SYS_BPF, bpfProgTestRun, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
 			if errno != unix.EINTR {
@@ -60,8 +81,11 @@ func (d *Datapath) BenchmarkProgram(prog *ebpf.Program, h Hook, ifindex uint32, 
 	})
 	runtime.KeepAlive(frame)
 	runtime.KeepAlive(&ctx)
-	if errno != 0 {
-		return 0, fmt.Errorf("benchmark %s: BPF_PROG_TEST_RUN: %w", h, errno)
+	if err != nil {
+		return 0, 0, fmt.Errorf("benchmark %s: pin to CPU %d: %w", h, cpu, err)
 	}
-	return time.Duration(attr.duration), nil
+	if errno != 0 {
+		return 0, 0, fmt.Errorf("benchmark %s: BPF_PROG_TEST_RUN: %w", h, errno)
+	}
+	return attr.retval, time.Duration(attr.duration), nil
 }

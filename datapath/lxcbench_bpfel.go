@@ -26,45 +26,49 @@ type lxcbenchBenchState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	lxcbenchMapBenchCursor            = "bench_cursor"
-	lxcbenchMapConntrack              = "conntrack"
-	lxcbenchMapEndpoints              = "endpoints"
-	lxcbenchMapEvents                 = "events"
-	lxcbenchMapEventsLost             = "events_lost"
-	lxcbenchMapFragments              = "fragments"
-	lxcbenchMapIpcache                = "ipcache"
-	lxcbenchMapMetrics                = "metrics"
-	lxcbenchMapPolicyMaps             = "policy_maps"
-	lxcbenchProgBenchEmptyEgress      = "bench_empty_egress"
-	lxcbenchProgBenchEmptyIngress     = "bench_empty_ingress"
-	lxcbenchProgBenchPipelineEgress   = "bench_pipeline_egress"
-	lxcbenchProgBenchPipelineIngress  = "bench_pipeline_ingress"
-	lxcbenchProgBenchReferenceEgress  = "bench_reference_egress"
-	lxcbenchProgBenchReferenceIngress = "bench_reference_ingress"
-	lxcbenchProgBenchReplyEgress      = "bench_reply_egress"
-	lxcbenchProgBenchReplyIngress     = "bench_reply_ingress"
-	lxcbenchProgFromContainer         = "from_container"
-	lxcbenchProgToContainer           = "to_container"
-	lxcbenchVarBenchFlows             = "bench_flows"
-	lxcbenchVarBenchPortFirst         = "bench_port_first"
-	lxcbenchVarBenchRemoteCount       = "bench_remote_count"
-	lxcbenchVarBenchRemoteFirst       = "bench_remote_first"
-	lxcbenchVarCtLifetimeClose        = "ct_lifetime_close"
-	lxcbenchVarCtLifetimeNontcp       = "ct_lifetime_nontcp"
-	lxcbenchVarCtLifetimeSyn          = "ct_lifetime_syn"
-	lxcbenchVarCtLifetimeTcp          = "ct_lifetime_tcp"
-	lxcbenchVarEventsWakeupBytes      = "events_wakeup_bytes"
-	lxcbenchVarUnusedCtStatus         = "unused_ct_status"
-	lxcbenchVarUnusedDirection        = "unused_direction"
-	lxcbenchVarUnusedDropReason       = "unused_drop_reason"
-	lxcbenchVarUnusedEndpointFlags    = "unused_endpoint_flags"
-	lxcbenchVarUnusedFlowEvent        = "unused_flow_event"
-	lxcbenchVarUnusedMatchType        = "unused_match_type"
-	lxcbenchVarUnusedPolicyAction     = "unused_policy_action"
-	lxcbenchVarUnusedPolicyEntry      = "unused_policy_entry"
-	lxcbenchVarUnusedPolicyKey        = "unused_policy_key"
-	lxcbenchVarUnusedPolicyPrefix     = "unused_policy_prefix"
-	lxcbenchVarUnusedVerdict          = "unused_verdict"
+	lxcbenchMapBenchCursor              = "bench_cursor"
+	lxcbenchMapCtAny                    = "ct_any"
+	lxcbenchMapCtTcp                    = "ct_tcp"
+	lxcbenchMapEndpoints                = "endpoints"
+	lxcbenchMapEvents                   = "events"
+	lxcbenchMapEventsLost               = "events_lost"
+	lxcbenchMapFragments                = "fragments"
+	lxcbenchMapIpcache                  = "ipcache"
+	lxcbenchMapMetrics                  = "metrics"
+	lxcbenchMapPolicyMaps               = "policy_maps"
+	lxcbenchProgBenchEmptyEgress        = "bench_empty_egress"
+	lxcbenchProgBenchEmptyIngress       = "bench_empty_ingress"
+	lxcbenchProgBenchPipelineEgress     = "bench_pipeline_egress"
+	lxcbenchProgBenchPipelineIngress    = "bench_pipeline_ingress"
+	lxcbenchProgBenchReferenceEgress    = "bench_reference_egress"
+	lxcbenchProgBenchReferenceIngress   = "bench_reference_ingress"
+	lxcbenchProgBenchReplyEgress        = "bench_reply_egress"
+	lxcbenchProgBenchReplyIngress       = "bench_reply_ingress"
+	lxcbenchProgFromContainer           = "from_container"
+	lxcbenchProgToContainer             = "to_container"
+	lxcbenchVarBenchFlows               = "bench_flows"
+	lxcbenchVarBenchPortFirst           = "bench_port_first"
+	lxcbenchVarBenchRemoteCount         = "bench_remote_count"
+	lxcbenchVarBenchRemoteFirst         = "bench_remote_first"
+	lxcbenchVarCtLifetimeClose          = "ct_lifetime_close"
+	lxcbenchVarCtLifetimeNontcp         = "ct_lifetime_nontcp"
+	lxcbenchVarCtLifetimeSyn            = "ct_lifetime_syn"
+	lxcbenchVarCtLifetimeTcp            = "ct_lifetime_tcp"
+	lxcbenchVarEventsWakeupBytes        = "events_wakeup_bytes"
+	lxcbenchVarMonitorAggregationLevel  = "monitor_aggregation_level"
+	lxcbenchVarMonitorIntervalS         = "monitor_interval_s"
+	lxcbenchVarUnusedCtStatus           = "unused_ct_status"
+	lxcbenchVarUnusedDirection          = "unused_direction"
+	lxcbenchVarUnusedDropReason         = "unused_drop_reason"
+	lxcbenchVarUnusedEndpointFlags      = "unused_endpoint_flags"
+	lxcbenchVarUnusedFlowEvent          = "unused_flow_event"
+	lxcbenchVarUnusedMatchType          = "unused_match_type"
+	lxcbenchVarUnusedMonitorAggregation = "unused_monitor_aggregation"
+	lxcbenchVarUnusedPolicyAction       = "unused_policy_action"
+	lxcbenchVarUnusedPolicyEntry        = "unused_policy_entry"
+	lxcbenchVarUnusedPolicyKey          = "unused_policy_key"
+	lxcbenchVarUnusedPolicyPrefix       = "unused_policy_prefix"
+	lxcbenchVarUnusedVerdict            = "unused_verdict"
 )
 
 // loadLxcbench returns the embedded CollectionSpec for lxcbench.
@@ -126,7 +130,8 @@ type lxcbenchProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type lxcbenchMapSpecs struct {
 	BenchCursor *ebpf.MapSpec `ebpf:"bench_cursor"`
-	Conntrack   *ebpf.MapSpec `ebpf:"conntrack"`
+	CtAny       *ebpf.MapSpec `ebpf:"ct_any"`
+	CtTcp       *ebpf.MapSpec `ebpf:"ct_tcp"`
 	Endpoints   *ebpf.MapSpec `ebpf:"endpoints"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	EventsLost  *ebpf.MapSpec `ebpf:"events_lost"`
@@ -140,26 +145,29 @@ type lxcbenchMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lxcbenchVariableSpecs struct {
-	BenchFlows          *ebpf.VariableSpec `ebpf:"bench_flows"`
-	BenchPortFirst      *ebpf.VariableSpec `ebpf:"bench_port_first"`
-	BenchRemoteCount    *ebpf.VariableSpec `ebpf:"bench_remote_count"`
-	BenchRemoteFirst    *ebpf.VariableSpec `ebpf:"bench_remote_first"`
-	CtLifetimeClose     *ebpf.VariableSpec `ebpf:"ct_lifetime_close"`
-	CtLifetimeNontcp    *ebpf.VariableSpec `ebpf:"ct_lifetime_nontcp"`
-	CtLifetimeSyn       *ebpf.VariableSpec `ebpf:"ct_lifetime_syn"`
-	CtLifetimeTcp       *ebpf.VariableSpec `ebpf:"ct_lifetime_tcp"`
-	EventsWakeupBytes   *ebpf.VariableSpec `ebpf:"events_wakeup_bytes"`
-	UnusedCtStatus      *ebpf.VariableSpec `ebpf:"unused_ct_status"`
-	UnusedDirection     *ebpf.VariableSpec `ebpf:"unused_direction"`
-	UnusedDropReason    *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
-	UnusedEndpointFlags *ebpf.VariableSpec `ebpf:"unused_endpoint_flags"`
-	UnusedFlowEvent     *ebpf.VariableSpec `ebpf:"unused_flow_event"`
-	UnusedMatchType     *ebpf.VariableSpec `ebpf:"unused_match_type"`
-	UnusedPolicyAction  *ebpf.VariableSpec `ebpf:"unused_policy_action"`
-	UnusedPolicyEntry   *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
-	UnusedPolicyKey     *ebpf.VariableSpec `ebpf:"unused_policy_key"`
-	UnusedPolicyPrefix  *ebpf.VariableSpec `ebpf:"unused_policy_prefix"`
-	UnusedVerdict       *ebpf.VariableSpec `ebpf:"unused_verdict"`
+	BenchFlows               *ebpf.VariableSpec `ebpf:"bench_flows"`
+	BenchPortFirst           *ebpf.VariableSpec `ebpf:"bench_port_first"`
+	BenchRemoteCount         *ebpf.VariableSpec `ebpf:"bench_remote_count"`
+	BenchRemoteFirst         *ebpf.VariableSpec `ebpf:"bench_remote_first"`
+	CtLifetimeClose          *ebpf.VariableSpec `ebpf:"ct_lifetime_close"`
+	CtLifetimeNontcp         *ebpf.VariableSpec `ebpf:"ct_lifetime_nontcp"`
+	CtLifetimeSyn            *ebpf.VariableSpec `ebpf:"ct_lifetime_syn"`
+	CtLifetimeTcp            *ebpf.VariableSpec `ebpf:"ct_lifetime_tcp"`
+	EventsWakeupBytes        *ebpf.VariableSpec `ebpf:"events_wakeup_bytes"`
+	MonitorAggregationLevel  *ebpf.VariableSpec `ebpf:"monitor_aggregation_level"`
+	MonitorIntervalS         *ebpf.VariableSpec `ebpf:"monitor_interval_s"`
+	UnusedCtStatus           *ebpf.VariableSpec `ebpf:"unused_ct_status"`
+	UnusedDirection          *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedDropReason         *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
+	UnusedEndpointFlags      *ebpf.VariableSpec `ebpf:"unused_endpoint_flags"`
+	UnusedFlowEvent          *ebpf.VariableSpec `ebpf:"unused_flow_event"`
+	UnusedMatchType          *ebpf.VariableSpec `ebpf:"unused_match_type"`
+	UnusedMonitorAggregation *ebpf.VariableSpec `ebpf:"unused_monitor_aggregation"`
+	UnusedPolicyAction       *ebpf.VariableSpec `ebpf:"unused_policy_action"`
+	UnusedPolicyEntry        *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
+	UnusedPolicyKey          *ebpf.VariableSpec `ebpf:"unused_policy_key"`
+	UnusedPolicyPrefix       *ebpf.VariableSpec `ebpf:"unused_policy_prefix"`
+	UnusedVerdict            *ebpf.VariableSpec `ebpf:"unused_verdict"`
 }
 
 // lxcbenchObjects contains all objects after they have been loaded into the kernel.
@@ -183,7 +191,8 @@ func (o *lxcbenchObjects) Close() error {
 // It can be passed to loadLxcbenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lxcbenchMaps struct {
 	BenchCursor *ebpf.Map `ebpf:"bench_cursor"`
-	Conntrack   *ebpf.Map `ebpf:"conntrack"`
+	CtAny       *ebpf.Map `ebpf:"ct_any"`
+	CtTcp       *ebpf.Map `ebpf:"ct_tcp"`
 	Endpoints   *ebpf.Map `ebpf:"endpoints"`
 	Events      *ebpf.Map `ebpf:"events"`
 	EventsLost  *ebpf.Map `ebpf:"events_lost"`
@@ -196,7 +205,8 @@ type lxcbenchMaps struct {
 func (m *lxcbenchMaps) Close() error {
 	return _LxcbenchClose(
 		m.BenchCursor,
-		m.Conntrack,
+		m.CtAny,
+		m.CtTcp,
 		m.Endpoints,
 		m.Events,
 		m.EventsLost,
@@ -211,26 +221,29 @@ func (m *lxcbenchMaps) Close() error {
 //
 // It can be passed to loadLxcbenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lxcbenchVariables struct {
-	BenchFlows          *ebpf.Variable `ebpf:"bench_flows"`
-	BenchPortFirst      *ebpf.Variable `ebpf:"bench_port_first"`
-	BenchRemoteCount    *ebpf.Variable `ebpf:"bench_remote_count"`
-	BenchRemoteFirst    *ebpf.Variable `ebpf:"bench_remote_first"`
-	CtLifetimeClose     *ebpf.Variable `ebpf:"ct_lifetime_close"`
-	CtLifetimeNontcp    *ebpf.Variable `ebpf:"ct_lifetime_nontcp"`
-	CtLifetimeSyn       *ebpf.Variable `ebpf:"ct_lifetime_syn"`
-	CtLifetimeTcp       *ebpf.Variable `ebpf:"ct_lifetime_tcp"`
-	EventsWakeupBytes   *ebpf.Variable `ebpf:"events_wakeup_bytes"`
-	UnusedCtStatus      *ebpf.Variable `ebpf:"unused_ct_status"`
-	UnusedDirection     *ebpf.Variable `ebpf:"unused_direction"`
-	UnusedDropReason    *ebpf.Variable `ebpf:"unused_drop_reason"`
-	UnusedEndpointFlags *ebpf.Variable `ebpf:"unused_endpoint_flags"`
-	UnusedFlowEvent     *ebpf.Variable `ebpf:"unused_flow_event"`
-	UnusedMatchType     *ebpf.Variable `ebpf:"unused_match_type"`
-	UnusedPolicyAction  *ebpf.Variable `ebpf:"unused_policy_action"`
-	UnusedPolicyEntry   *ebpf.Variable `ebpf:"unused_policy_entry"`
-	UnusedPolicyKey     *ebpf.Variable `ebpf:"unused_policy_key"`
-	UnusedPolicyPrefix  *ebpf.Variable `ebpf:"unused_policy_prefix"`
-	UnusedVerdict       *ebpf.Variable `ebpf:"unused_verdict"`
+	BenchFlows               *ebpf.Variable `ebpf:"bench_flows"`
+	BenchPortFirst           *ebpf.Variable `ebpf:"bench_port_first"`
+	BenchRemoteCount         *ebpf.Variable `ebpf:"bench_remote_count"`
+	BenchRemoteFirst         *ebpf.Variable `ebpf:"bench_remote_first"`
+	CtLifetimeClose          *ebpf.Variable `ebpf:"ct_lifetime_close"`
+	CtLifetimeNontcp         *ebpf.Variable `ebpf:"ct_lifetime_nontcp"`
+	CtLifetimeSyn            *ebpf.Variable `ebpf:"ct_lifetime_syn"`
+	CtLifetimeTcp            *ebpf.Variable `ebpf:"ct_lifetime_tcp"`
+	EventsWakeupBytes        *ebpf.Variable `ebpf:"events_wakeup_bytes"`
+	MonitorAggregationLevel  *ebpf.Variable `ebpf:"monitor_aggregation_level"`
+	MonitorIntervalS         *ebpf.Variable `ebpf:"monitor_interval_s"`
+	UnusedCtStatus           *ebpf.Variable `ebpf:"unused_ct_status"`
+	UnusedDirection          *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedDropReason         *ebpf.Variable `ebpf:"unused_drop_reason"`
+	UnusedEndpointFlags      *ebpf.Variable `ebpf:"unused_endpoint_flags"`
+	UnusedFlowEvent          *ebpf.Variable `ebpf:"unused_flow_event"`
+	UnusedMatchType          *ebpf.Variable `ebpf:"unused_match_type"`
+	UnusedMonitorAggregation *ebpf.Variable `ebpf:"unused_monitor_aggregation"`
+	UnusedPolicyAction       *ebpf.Variable `ebpf:"unused_policy_action"`
+	UnusedPolicyEntry        *ebpf.Variable `ebpf:"unused_policy_entry"`
+	UnusedPolicyKey          *ebpf.Variable `ebpf:"unused_policy_key"`
+	UnusedPolicyPrefix       *ebpf.Variable `ebpf:"unused_policy_prefix"`
+	UnusedVerdict            *ebpf.Variable `ebpf:"unused_verdict"`
 }
 
 // lxcbenchPrograms contains all programs after they have been loaded into the kernel.
