@@ -130,6 +130,12 @@ static __always_inline bool ipv6_link_local_or_unspecified(const struct ip_addr 
 	return !(a->addr[0] | a->addr[1] | a->addr[2] | a->addr[3]);
 }
 
+static __always_inline bool ipv6_link_local_or_multicast(const struct ip_addr *a)
+{
+	return (a->addr[0] & bpf_htonl(0xffc00000)) == bpf_htonl(0xfe800000) ||
+	       (a->addr[0] & bpf_htonl(0xff000000)) == bpf_htonl(0xff000000);
+}
+
 /* Neighbour discovery and MLD keep a pod's IPv6 working and are not policed,
  * but only when they cannot have crossed a router: ND must arrive with hop
  * limit 255 and MLD with hop limit 1 from a link-local source, so the other
@@ -143,8 +149,14 @@ static __always_inline bool nd_on_link(const struct flow *f, const struct endpoi
 	} else if (f->hop_limit != 1 || !ipv6_link_local_or_unspecified(&f->saddr)) {
 		return false;
 	}
-	return dir == DIR_INGRESS || ipv6_link_local_or_unspecified(&f->saddr) ||
-	       endpoint_has_ip(ep, &f->saddr, 6);
+	if (dir == DIR_INGRESS)
+		return true;
+	/* From the pod it must also stay on the link: to a link-local or
+	 * multicast address. ND to anything else (the host forwards it) is
+	 * policed like any packet, so it cannot carry data past egress policy. */
+	if (!ipv6_link_local_or_multicast(&f->daddr))
+		return false;
+	return ipv6_link_local_or_unspecified(&f->saddr) || endpoint_has_ip(ep, &f->saddr, 6);
 }
 
 /* Parses an IP packet into f, fragments included; a negative drop reason

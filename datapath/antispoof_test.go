@@ -243,7 +243,7 @@ func listenOnce(t *testing.T, proto, addr string) chan string {
 // discovery and does duplicate address detection, which must pass untouched,
 // and then talks over IPv6 through the programs.
 func TestIPv6NeighbourDiscoveryWorksOnARealVeth(t *testing.T) {
-	_, n, pods, log := threePods(t)
+	d, n, pods, log := threePods(t)
 	a, c := pods[0], pods[2]
 	got := make(chan string)
 	var ln net.Listener
@@ -285,4 +285,14 @@ func TestIPv6NeighbourDiscoveryWorksOnARealVeth(t *testing.T) {
 	must(t, err)
 	n.SendFrame(c, ns)
 	log.await(t, "ND claiming A's address from C's device dropped", droppedAs("INVALID_SOURCE", 3))
+	// ND-typed packets to a global address would leave the link: they meet
+	// egress policy like any packet (C's egress admits nothing here).
+	must(t, d.UpsertEndpoint(c.Endpoint(3, idC, false, true)))
+	leak, err := packet.Build(packet.Spec{Src: c.IPs[1], Dst: netip.MustParseAddr("2001:db8::1"), Protocol: "ICMPv6",
+		ICMPType: 136, SrcMAC: c.MAC, HopLimit: 255})
+	must(t, err)
+	n.SendFrame(c, leak)
+	log.await(t, "ND-typed packet to a global address policed", func(ev datapath.Event) bool {
+		return droppedAs("POLICY_DENIED", 3)(ev) && ev.Dst == netip.MustParseAddr("2001:db8::1")
+	})
 }
