@@ -130,6 +130,19 @@ func Build(in Input) State {
 // twice is one frontend when the kinds agree (an IP listed twice) and an
 // error when they do not.
 func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Config) ([]Frontend, error) {
+	// A node port is held on every node address at once, so it collides by
+	// protocol and number alone, whatever the address. It is checked before
+	// the frontends so that its collision is named as one.
+	seenNP := map[string]bool{}
+	for _, np := range nodePorts {
+		if seenNP[np] {
+			continue
+		}
+		seenNP[np] = true
+		if other, ok := cl.nodePorts[np]; ok {
+			return nil, fmt.Errorf("node port %s is already taken by %s", np, other)
+		}
+	}
 	mine := map[FrontendKey]Kind{}
 	newBackends := map[FrontendKey]bool{}
 	var out []Frontend
@@ -153,18 +166,6 @@ func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Con
 					newBackends[bk] = true
 				}
 			}
-		}
-	}
-	// A node port is held on every node address at once, so it collides
-	// by protocol and number alone, whatever the address.
-	seenNP := map[string]bool{}
-	for _, np := range nodePorts {
-		if seenNP[np] {
-			continue
-		}
-		seenNP[np] = true
-		if other, ok := cl.nodePorts[np]; ok {
-			return nil, fmt.Errorf("node port %s is already taken by %s", np, other)
 		}
 	}
 	if n := cl.frontends + len(mine); n > cfg.FrontendCapacity {
@@ -200,11 +201,11 @@ func frontendLess(a, b *Frontend) bool {
 	if c := a.Addr.Compare(b.Addr); c != 0 {
 		return c < 0
 	}
-	if a.Protocol != b.Protocol {
-		return a.Protocol < b.Protocol
-	}
 	if a.Port != b.Port {
 		return a.Port < b.Port
+	}
+	if a.Protocol != b.Protocol {
+		return a.Protocol < b.Protocol
 	}
 	if a.Kind != b.Kind {
 		return a.Kind < b.Kind

@@ -162,7 +162,7 @@ type Status struct {
 
 // State is one node's load-balancing state.
 type State struct {
-	// Frontends sorted by address, protocol, port, then kind.
+	// Frontends sorted by address, port, protocol, then kind.
 	Frontends []Frontend
 	// ClusterIPs are every allocated ClusterIP: a new connection to one of
 	// them that matches no frontend (wrong port or protocol) is rejected.
