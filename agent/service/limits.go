@@ -1,16 +1,19 @@
 package service
 
-// Default capacities of the datapath maps the State is written to. They are
-// sized so that 100k services fit: a ClusterIP service is one frontend per
-// family, a NodePort or LoadBalancer service adds one per node address and
-// ingress IP, so 100k dual-stack services with a few ports need well under
-// 2^18 frontends; backends are counted once per distinct address, port and
-// protocol, and 2^19 leaves room for five per service.
+// Default capacities of the datapath maps the State is written to; Build
+// enforces the first two (Config.FrontendCapacity, Config.BackendCapacity).
+// They are sized so that 100k services fit: a service port is one frontend
+// per ClusterIP family, plus one per node address (NodePort), externalIP and
+// ingress IP, so 2^19 frontends hold 100k dual-stack NodePort services of
+// one port (4 each) with room to spare; backends are counted once per
+// distinct address, port and protocol, and 2^19 is five per service. With
+// IPv6-sized keys and the kernel's per-element header, each map is roughly
+// 45 MiB if preallocated.
 const (
 	// DefaultFrontendCapacity is the number of {address, port, protocol}
 	// entries the service map holds (Cilium's lb4_services + lb6_services
 	// master entries).
-	DefaultFrontendCapacity = 1 << 18
+	DefaultFrontendCapacity = 1 << 19
 	// DefaultBackendCapacity is the number of distinct {address, port,
 	// protocol} backends (Cilium's lb4_backends + lb6_backends).
 	DefaultBackendCapacity = 1 << 19
@@ -21,6 +24,7 @@ const (
 	// DefaultMaglevTableCapacity is how many Maglev tables (one per service
 	// port and family that asks for Maglev) the outer map holds: 4096 tables
 	// of M=16381 are 256 MiB, the most a node should spend on them by
-	// default.
+	// default. Build does not count them: whether a service uses Maglev is
+	// a datapath setting, so the datapath writer enforces this one.
 	DefaultMaglevTableCapacity = 4096
 )
