@@ -1,6 +1,7 @@
 package service
 
 import (
+	"net/netip"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -168,88 +169,212 @@ func TestTerminatingEndpointsUnderExternalTrafficPolicyCluster(t *testing.T) {
 	}
 }
 
-// Mirrors TestOnlyLocalNodePorts and TestOnlyLocalExternalIPs (nftables
-// proxier_test.go, with iptables' TestOnlyLocalNodePortsNoClusterCIDR for the
-// host): under externalTrafficPolicy Local, outside clients reach only this
-// node's endpoints, while this node's pods and the node itself reach all of
-// them (kube-proxy's short-circuit), through NodePorts and externalIPs alike.
-func TestExternalTrafficPolicyLocalShortCircuitsTrafficFromThisNode(t *testing.T) {
-	svc := makeService("ns1", "svc1", func(s *corev1.Service) {
-		s.Spec.Type = corev1.ServiceTypeNodePort
-		s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-		s.Spec.ExternalIPs = []string{"192.168.99.11"}
-		s.Spec.Ports[0].NodePort = 3001
-	})
-	slice := makeSlice("ns1", "svc1", port80, readyEP("10.180.0.1", testNodeName), readyEP("10.180.2.1", "host2"))
-	st := build([]*corev1.Service{svc}, slice)
-	mustNoStatus(t, st)
-	runFlows(t, st, []packetFlow{
-		{name: "pod to cluster IP", sourceIP: "10.0.0.2", destIP: "172.30.1.1", destPort: 80, output: "10.180.0.1:80, 10.180.2.1:80"},
-		{name: "pod to NodePort", sourceIP: "10.0.0.2", destIP: testNodeIP, destPort: 3001, output: "10.180.0.1:80, 10.180.2.1:80"},
-		{name: "external to NodePort", sourceIP: testExternalClient, destIP: testNodeIP, destPort: 3001, output: "10.180.0.1:80"},
-		{name: "node to NodePort", sourceIP: testNodeIP, destIP: testNodeIP, destPort: 3001, output: "10.180.0.1:80, 10.180.2.1:80"},
-		{name: "pod to externalIP", sourceIP: "10.0.0.2", destIP: "192.168.99.11", destPort: 80, output: "10.180.0.1:80, 10.180.2.1:80"},
-		{name: "external to externalIP", sourceIP: testExternalClient, destIP: "192.168.99.11", destPort: 80, output: "10.180.0.1:80"},
-	})
-
-	// With no local endpoint, outside traffic drops but this node's pods
-	// still reach the service (TestOnlyLocalNodePorts' second half).
-	slice = makeSlice("ns1", "svc1", port80, readyEP("10.180.2.1", "host2"))
-	st = build([]*corev1.Service{svc}, slice)
-	runFlows(t, st, []packetFlow{
-		{name: "pod to NodePort", sourceIP: "10.0.0.2", destIP: testNodeIP, destPort: 3001, output: "10.180.2.1:80"},
-		{name: "external to NodePort", sourceIP: testExternalClient, destIP: testNodeIP, destPort: 3001, output: "DROP"},
-		{name: "external to externalIP", sourceIP: testExternalClient, destIP: "192.168.99.11", destPort: 80, output: "DROP"},
-		{name: "pod to cluster IP", sourceIP: "10.0.0.2", destIP: "172.30.1.1", destPort: 80, output: "10.180.2.1:80"},
-	})
-}
-
-// Mirrors the svc5 flows of TestOverallNFTablesRules and TestLoadBalancer
-// (nftables proxier_test.go): loadBalancerSourceRanges filter the LB IP, and
-// NodePorts are never filtered ("for better or for worse").
-func TestLoadBalancerSourceRangesFilterOnlyTheLoadBalancerIP(t *testing.T) {
-	svc := makeService("ns1", "svc1", func(s *corev1.Service) {
+// etpService is the service of TestExternalTrafficPolicyLocal and
+// TestExternalTrafficPolicyCluster (nftables proxier_test.go): a
+// LoadBalancer with an externalIP and a NodePort.
+func etpService(policy corev1.ServiceExternalTrafficPolicy) *corev1.Service {
+	return makeService("ns1", "svc1", func(s *corev1.Service) {
 		s.Spec.Type = corev1.ServiceTypeLoadBalancer
-		s.Spec.Ports[0].NodePort = 3001
-		s.Spec.LoadBalancerSourceRanges = []string{" 203.0.113.0/25"}
+		s.Spec.ExternalTrafficPolicy = policy
+		s.Spec.ClusterIP = "172.30.0.41"
+		s.Spec.ExternalIPs = []string{"192.168.99.11"}
+		s.Spec.Ports = []corev1.ServicePort{{Name: "p80", Port: 80, Protocol: corev1.ProtocolTCP, NodePort: 3001}}
+		s.Spec.HealthCheckNodePort = 30000
 		s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "1.2.3.4"}}
 	})
-	st := build([]*corev1.Service{svc}, makeSlice("ns1", "svc1", port80, readyEP("10.180.0.1", "host1")))
+}
+
+var p80 = []discoveryv1.EndpointPort{slicePort("p80", 80, corev1.ProtocolTCP)}
+
+// Mirrors TestExternalTrafficPolicyLocal (nftables proxier_test.go): outside
+// clients reach only this node's endpoint through the externalIP, the LB IP
+// and the NodePort, while this node's pods reach both endpoints through all
+// of them (kube-proxy's short-circuit). The endpoint without a nodeName is
+// remote.
+func TestExternalTrafficPolicyLocalShortCircuitsTrafficFromThisNode(t *testing.T) {
+	slice := makeSlice("ns1", "svc1", p80, ep("10.180.0.1", "", nil, nil, nil), ep("10.180.2.1", testNodeName, nil, nil, nil))
+	st := build([]*corev1.Service{etpService(corev1.ServiceExternalTrafficPolicyLocal)}, slice)
 	mustNoStatus(t, st)
+	both, local := "10.180.0.1:80, 10.180.2.1:80", "10.180.2.1:80"
 	runFlows(t, st, []packetFlow{
-		{name: "allowed external to LB", sourceIP: testExternalClient, destIP: "1.2.3.4", destPort: 80, output: "10.180.0.1:80"},
-		{name: "blocked external to LB", sourceIP: testExternalClientBlocked, destIP: "1.2.3.4", destPort: 80, output: "DROP"},
-		{name: "blocked external to NodePort", sourceIP: testExternalClientBlocked, destIP: testNodeIP, destPort: 3001, output: "10.180.0.1:80"},
-		{name: "pod to LB, not in the ranges", sourceIP: "10.0.0.2", destIP: "1.2.3.4", destPort: 80, output: "DROP"},
+		{name: "pod to cluster IP hits both endpoints", sourceIP: "10.0.0.2", destIP: "172.30.0.41", destPort: 80, output: both},
+		{name: "pod to external IP hits both endpoints", sourceIP: "10.0.0.2", destIP: "192.168.99.11", destPort: 80, output: both},
+		{name: "external to external IP hits only local endpoint", sourceIP: testExternalClient, destIP: "192.168.99.11", destPort: 80, output: local},
+		{name: "pod to LB IP hits both endpoints", sourceIP: "10.0.0.2", destIP: "1.2.3.4", destPort: 80, output: both},
+		{name: "external to LB IP hits only local endpoint", sourceIP: testExternalClient, destIP: "1.2.3.4", destPort: 80, output: local},
+		{name: "pod to NodePort hits both endpoints", sourceIP: "10.0.0.2", destIP: testNodeIP, destPort: 3001, output: both},
+		{name: "external to NodePort hits only local endpoint", sourceIP: testExternalClient, destIP: testNodeIP, destPort: 3001, output: local},
+		{name: "node to NodePort hits both endpoints", sourceIP: testNodeIP, destIP: testNodeIP, destPort: 3001, output: both},
 	})
 
-	// A range holding the node's address also admits the LB IP itself as a
-	// source: the node reaching a VIP bound on it.
-	svc.Spec.LoadBalancerSourceRanges = []string{"192.168.0.0/24"}
-	st = build([]*corev1.Service{svc}, makeSlice("ns1", "svc1", port80, readyEP("10.180.0.1", "host1")))
+	// With no local endpoint, kube-proxy's external verdict is "drop" while
+	// the short-circuit still takes this node's pods to the service.
+	slice = makeSlice("ns1", "svc1", p80, ep("10.180.0.1", "", nil, nil, nil))
+	st = build([]*corev1.Service{etpService(corev1.ServiceExternalTrafficPolicyLocal)}, slice)
 	runFlows(t, st, []packetFlow{
-		{name: "LB IP as source", sourceIP: "1.2.3.4", destIP: "1.2.3.4", destPort: 80, output: "10.180.0.1:80"},
-		{name: "node to LB", sourceIP: testNodeIP, destIP: "1.2.3.4", destPort: 80, output: "10.180.0.1:80"},
-		{name: "outside the ranges", sourceIP: testExternalClient, destIP: "1.2.3.4", destPort: 80, output: "DROP"},
+		{name: "pod to NodePort", sourceIP: "10.0.0.2", destIP: testNodeIP, destPort: 3001, output: "10.180.0.1:80"},
+		{name: "external to NodePort", sourceIP: testExternalClient, destIP: testNodeIP, destPort: 3001, output: "DROP"},
+		{name: "external to external IP", sourceIP: testExternalClient, destIP: "192.168.99.11", destPort: 80, output: "DROP"},
+		{name: "external to LB IP", sourceIP: testExternalClient, destIP: "1.2.3.4", destPort: 80, output: "DROP"},
+		{name: "pod to cluster IP", sourceIP: "10.0.0.2", destIP: "172.30.0.41", destPort: 80, output: "10.180.0.1:80"},
 	})
 }
 
-// Mirrors the cluster-ips-check chain's flows in TestOverallNFTablesRules /
-// TestClusterIPGeneral (nftables proxier_test.go): a wrong port on an
-// allocated ClusterIP rejects, an unallocated address in the service range
-// drops, and a service with no endpoints rejects on its own port.
-func TestClusterIPWrongPortRejectsAndUnallocatedAddressDrops(t *testing.T) {
-	withEPs := makeService("ns1", "svc1")
-	noEPs := makeService("ns2", "svc2", func(s *corev1.Service) { s.Spec.ClusterIP = "172.30.0.46" })
-	st := build([]*corev1.Service{withEPs, noEPs}, makeSlice("ns1", "svc1", port80, readyEP("10.180.0.1", "host1")))
+// Mirrors TestExternalTrafficPolicyCluster (nftables proxier_test.go): every
+// source reaches both endpoints through every frontend.
+func TestExternalTrafficPolicyClusterReachesEveryEndpointFromAnywhere(t *testing.T) {
+	slice := makeSlice("ns1", "svc1", p80, ep("10.180.0.1", "", nil, nil, nil), ep("10.180.2.1", testNodeName, nil, nil, nil))
+	st := build([]*corev1.Service{etpService(corev1.ServiceExternalTrafficPolicyCluster)}, slice)
+	mustNoStatus(t, st)
+	var flows []packetFlow
+	for _, src := range []string{"10.0.0.2", testExternalClient} {
+		for _, dst := range []struct {
+			ip   string
+			port uint16
+		}{{"172.30.0.41", 80}, {"192.168.99.11", 80}, {"1.2.3.4", 80}, {testNodeIP, 3001}} {
+			if src == testExternalClient && dst.ip == "172.30.0.41" {
+				continue
+			}
+			flows = append(flows, packetFlow{name: src + " to " + dst.ip, sourceIP: src, destIP: dst.ip, destPort: dst.port, output: "10.180.0.1:80, 10.180.2.1:80"})
+		}
+	}
+	runFlows(t, st, flows)
+	if len(st.HealthChecks) != 0 {
+		t.Errorf("a Cluster-policy service got health checks %+v", st.HealthChecks)
+	}
+}
+
+// Mirrors TestNodePorts (nftables proxier_test.go), the cases without
+// --nodeport-addresses: NodePorts answer on the node's primary address of
+// the family and not on a secondary one.
+func TestNodePortsAnswerOnTheNodeAddresses(t *testing.T) {
+	cases := []struct {
+		name, svcIP, ep1, ep2, podIP, client, nodeIP, altNodeIP string
+	}{
+		{"ipv4", "172.30.0.41", "10.180.0.1", "10.180.2.1", "10.0.0.2", testExternalClient, testNodeIP, "192.168.1.2"},
+		{"ipv6", "fd00:172:30::41", "fd00:10:180::1", "fd00:10:180::2:1", "fd00:10::2", "2600:5200::1", testNodeIPv6, "2001:db8:1::2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			svc := makeService("ns1", "svc1", func(s *corev1.Service) {
+				s.Spec.Type = corev1.ServiceTypeNodePort
+				s.Spec.ClusterIP, s.Spec.ClusterIPs = c.svcIP, []string{c.svcIP}
+				s.Spec.Ports = []corev1.ServicePort{{Name: "p80", Port: 80, Protocol: corev1.ProtocolTCP, NodePort: 3001}}
+			})
+			slice := makeSlice("ns1", "svc1", p80, ep(c.ep1, "", nil, nil, nil), ep(c.ep2, testNodeName, nil, nil, nil))
+			st := build([]*corev1.Service{svc}, slice)
+			mustNoStatus(t, st)
+			out := netip.AddrPortFrom(netip.MustParseAddr(c.ep1), 80).String() + ", " + netip.AddrPortFrom(netip.MustParseAddr(c.ep2), 80).String()
+			runFlows(t, st, []packetFlow{
+				{name: "pod to cluster IP", sourceIP: c.podIP, destIP: c.svcIP, destPort: 80, output: out},
+				{name: "external to nodePort", sourceIP: c.client, destIP: c.nodeIP, destPort: 3001, output: out},
+				{name: "node to nodePort", sourceIP: c.nodeIP, destIP: c.nodeIP, destPort: 3001, output: out},
+				{name: "secondary nodeIP ignores NodePorts", sourceIP: c.client, destIP: c.altNodeIP, destPort: 3001, output: ""},
+			})
+		})
+	}
+}
+
+// Mirrors TestLoadBalancer (nftables proxier_test.go): loadBalancerSourceRanges
+// (whitespace and all) filter both LB IPs for every source, pods included;
+// NodePorts bypass them; a range holding the node's address admits the node
+// and the LB IPs themselves as sources.
+func TestLoadBalancerSourceRangesFilterOnlyTheLoadBalancerIPs(t *testing.T) {
+	svc := makeService("ns1", "svc1", func(s *corev1.Service) {
+		s.Spec.Type = corev1.ServiceTypeLoadBalancer
+		s.Spec.ClusterIP = "172.30.0.41"
+		s.Spec.Ports = []corev1.ServicePort{{Name: "p80", Port: 80, Protocol: corev1.ProtocolTCP, NodePort: 3001}}
+		s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "1.2.3.4"}, {IP: "5.6.7.8"}}
+		s.Spec.LoadBalancerSourceRanges = []string{"192.168.0.0/24", " 203.0.113.0/25"}
+	})
+	st := build([]*corev1.Service{svc}, makeSlice("ns1", "svc1", p80, ep("10.180.0.1", "", nil, nil, nil)))
+	mustNoStatus(t, st)
+	const out = "10.180.0.1:80"
+	runFlows(t, st, []packetFlow{
+		{name: "pod to cluster IP", sourceIP: "10.0.0.2", destIP: "172.30.0.41", destPort: 80, output: out},
+		{name: "external to nodePort", sourceIP: testExternalClient, destIP: testNodeIP, destPort: 3001, output: out},
+		{name: "nodePort bypasses LoadBalancerSourceRanges", sourceIP: testExternalClientBlocked, destIP: testNodeIP, destPort: 3001, output: out},
+		{name: "accepted external to LB1", sourceIP: testExternalClient, destIP: "1.2.3.4", destPort: 80, output: out},
+		{name: "accepted external to LB2", sourceIP: testExternalClient, destIP: "5.6.7.8", destPort: 80, output: out},
+		{name: "blocked external to LB1", sourceIP: testExternalClientBlocked, destIP: "1.2.3.4", destPort: 80, output: "DROP"},
+		{name: "blocked external to LB2", sourceIP: testExternalClientBlocked, destIP: "5.6.7.8", destPort: 80, output: "DROP"},
+		{name: "pod to LB1 (blocked by LoadBalancerSourceRanges)", sourceIP: "10.0.0.2", destIP: "1.2.3.4", destPort: 80, output: "DROP"},
+		{name: "pod to LB2 (blocked by LoadBalancerSourceRanges)", sourceIP: "10.0.0.2", destIP: "5.6.7.8", destPort: 80, output: "DROP"},
+		{name: "node to LB1 (allowed by LoadBalancerSourceRanges)", sourceIP: testNodeIP, destIP: "1.2.3.4", destPort: 80, output: out},
+		{name: "node to LB2 (allowed by LoadBalancerSourceRanges)", sourceIP: testNodeIP, destIP: "5.6.7.8", destPort: 80, output: out},
+		{name: "same node to LB1, SNATted to LB1 (implicitly allowed)", sourceIP: "1.2.3.4", destIP: "1.2.3.4", destPort: 80, output: out},
+		{name: "same node to LB2, SNATted to LB2 (implicitly allowed)", sourceIP: "5.6.7.8", destIP: "5.6.7.8", destPort: 80, output: out},
+	})
+
+	// Without a range holding the node, the LB IPs are not admitted as
+	// sources either.
+	svc.Spec.LoadBalancerSourceRanges = []string{"203.0.113.0/25"}
+	st = build([]*corev1.Service{svc}, makeSlice("ns1", "svc1", p80, ep("10.180.0.1", "", nil, nil, nil)))
+	runFlows(t, st, []packetFlow{
+		{name: "LB IP as source", sourceIP: "1.2.3.4", destIP: "1.2.3.4", destPort: 80, output: "DROP"},
+		{name: "node to LB", sourceIP: testNodeIP, destIP: "1.2.3.4", destPort: 80, output: "DROP"},
+	})
+}
+
+// Mirrors TestNoEndpointsReject (nftables proxier_test.go): a service with
+// no endpoints rejects on its ClusterIP, externalIP, NodePort and LB IP,
+// from pods and from outside alike.
+func TestNoEndpointsRejectOnEveryFrontend(t *testing.T) {
+	st := build([]*corev1.Service{etpService(corev1.ServiceExternalTrafficPolicyCluster)})
 	mustNoStatus(t, st)
 	runFlows(t, st, []packetFlow{
-		{name: "pod to cluster IP", sourceIP: "10.0.0.2", destIP: "172.30.1.1", destPort: 80, output: "10.180.0.1:80"},
-		{name: "wrong port", sourceIP: "10.0.0.2", destIP: "172.30.1.1", destPort: 443, output: "REJECT"},
-		{name: "wrong protocol", sourceIP: "10.0.0.2", destIP: "172.30.1.1", destPort: 80, protocol: corev1.ProtocolUDP, output: "REJECT"},
-		{name: "service without endpoints", sourceIP: "10.0.0.2", destIP: "172.30.0.46", destPort: 80, output: "REJECT"},
-		{name: "unallocated address in the range", sourceIP: "10.0.0.2", destIP: "172.30.0.99", destPort: 80, output: "DROP"},
-		{name: "address outside the service ranges", sourceIP: "10.0.0.2", destIP: "198.51.100.1", destPort: 80, output: ""},
+		{name: "pod to cluster IP with no endpoints", sourceIP: "10.0.0.2", destIP: "172.30.0.41", destPort: 80, output: "REJECT"},
+		{name: "external to external IP with no endpoints", sourceIP: testExternalClient, destIP: "192.168.99.11", destPort: 80, output: "REJECT"},
+		{name: "pod to NodePort with no endpoints", sourceIP: "10.0.0.2", destIP: testNodeIP, destPort: 3001, output: "REJECT"},
+		{name: "external to NodePort with no endpoints", sourceIP: testExternalClient, destIP: testNodeIP, destPort: 3001, output: "REJECT"},
+		{name: "pod to LoadBalancer IP with no endpoints", sourceIP: "10.0.0.2", destIP: "1.2.3.4", destPort: 80, output: "REJECT"},
+		{name: "external to LoadBalancer IP with no endpoints", sourceIP: testExternalClient, destIP: "1.2.3.4", destPort: 80, output: "REJECT"},
+	})
+}
+
+// Mirrors TestClusterIPGeneral (nftables proxier_test.go): several ports and
+// protocols on one ClusterIP, target ports from the slices, a wrong port or
+// protocol on an allocated ClusterIP rejected (cluster-ips-check), and an
+// unallocated address in the service range dropped. Hairpin (an endpoint
+// reaching itself) is a datapath matter: here it is just a backend.
+func TestClusterIPGeneral(t *testing.T) {
+	svc1 := makeService("ns1", "svc1", func(s *corev1.Service) {
+		s.Spec.ClusterIP = "172.30.0.41"
+		s.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}
+	})
+	svc2 := makeService("ns2", "svc2", func(s *corev1.Service) {
+		s.Spec.ClusterIP = "172.30.0.42"
+		s.Spec.Ports = []corev1.ServicePort{
+			{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP},
+			{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP},
+			{Name: "dns-udp", Port: 53, Protocol: corev1.ProtocolUDP},
+			{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP},
+			{Name: "dns-sctp", Port: 53, Protocol: corev1.ProtocolSCTP},
+		}
+	})
+	slice1 := makeSlice("ns1", "svc1", []discoveryv1.EndpointPort{slicePort("http", 80, corev1.ProtocolTCP)},
+		ep("10.180.0.1", testNodeName, nil, nil, nil))
+	slice2 := makeSlice("ns2", "svc2", []discoveryv1.EndpointPort{
+		slicePort("http", 80, corev1.ProtocolTCP),
+		slicePort("https", 8443, corev1.ProtocolTCP),
+		slicePort("dns-udp", 53, corev1.ProtocolUDP),
+		slicePort("dns-tcp", 5353, corev1.ProtocolTCP),
+		slicePort("dns-sctp", 53, corev1.ProtocolSCTP),
+	}, ep("10.180.0.1", testNodeName, nil, nil, nil), ep("10.180.2.1", "node2", nil, nil, nil))
+	st := build([]*corev1.Service{svc1, svc2}, slice1, slice2)
+	mustNoStatus(t, st)
+	runFlows(t, st, []packetFlow{
+		{name: "simple clusterIP", sourceIP: "10.180.0.2", destIP: "172.30.0.41", destPort: 80, output: "10.180.0.1:80"},
+		{name: "hairpin to cluster IP", sourceIP: "10.180.0.1", destIP: "172.30.0.41", destPort: 80, output: "10.180.0.1:80"},
+		{name: "clusterIP with multiple endpoints", sourceIP: "10.180.0.2", destIP: "172.30.0.42", destPort: 80, output: "10.180.0.1:80, 10.180.2.1:80"},
+		{name: "clusterIP with TargetPort", sourceIP: "10.180.0.2", destIP: "172.30.0.42", destPort: 443, output: "10.180.0.1:8443, 10.180.2.1:8443"},
+		{name: "TCP, UDP and SCTP on the same port (TCP)", sourceIP: "10.180.0.2", protocol: corev1.ProtocolTCP, destIP: "172.30.0.42", destPort: 53, output: "10.180.0.1:5353, 10.180.2.1:5353"},
+		{name: "TCP, UDP and SCTP on the same port (UDP)", sourceIP: "10.180.0.2", protocol: corev1.ProtocolUDP, destIP: "172.30.0.42", destPort: 53, output: "10.180.0.1:53, 10.180.2.1:53"},
+		{name: "TCP, UDP and SCTP on the same port (SCTP)", sourceIP: "10.180.0.2", protocol: corev1.ProtocolSCTP, destIP: "172.30.0.42", destPort: 53, output: "10.180.0.1:53, 10.180.2.1:53"},
+		{name: "TCP-only port does not match UDP traffic", sourceIP: "10.180.0.2", protocol: corev1.ProtocolUDP, destIP: "172.30.0.42", destPort: 80, output: "REJECT"},
+		{name: "svc1 does not accept svc2's ports", sourceIP: "10.180.0.2", destIP: "172.30.0.41", destPort: 443, output: "REJECT"},
+		{name: "packet to unallocated cluster ip", sourceIP: "10.180.0.2", destIP: "172.30.0.50", destPort: 80, output: "DROP"},
+		{name: "address outside the service ranges", sourceIP: "10.180.0.2", destIP: "198.51.100.1", destPort: 80, output: ""},
 	})
 }
 
