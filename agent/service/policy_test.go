@@ -406,10 +406,10 @@ func TestHealthCheckNodePortCountsOnlyLocalReadyEndpoints(t *testing.T) {
 	}
 }
 
-// Topology-aware hints, as kube-proxy's TestCategorizeEndpoints
-// (pkg/proxy/topology_test.go) "hints enabled" cases: zone hints narrow the
-// cluster endpoints only when every ready endpoint has one and one is for
-// this node's zone.
+// Topology-aware hints end to end, from the slices' hints.forZones through
+// Build (categorize_test.go mirrors kube-proxy's TestCategorizeEndpoints):
+// zone hints narrow the cluster endpoints only when every ready endpoint has
+// one and one is for this node's zone.
 func TestZoneHintsNarrowClusterEndpointsOnlyWhenComplete(t *testing.T) {
 	hinted := func(addr, zone string) discoveryv1.Endpoint {
 		e := readyEP(addr, "other")
