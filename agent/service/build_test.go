@@ -329,7 +329,8 @@ func nthAddr(base string, n int) string {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).String()
 }
 
-// 100k services must fit the default capacities.
+// 100k dual-stack services, two endpoints per family, must fit the default
+// capacities.
 func TestAHundredThousandServicesFitTheDefaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds 100k services")
@@ -338,21 +339,24 @@ func TestAHundredThousandServicesFitTheDefaults(t *testing.T) {
 	var slices []*discoveryv1.EndpointSlice
 	for i := 0; i < 100000; i++ {
 		name := fmt.Sprintf("svc%d", i)
+		v6 := fmt.Sprintf("fd00:10:96::%x:%x", (i+1)>>16, (i+1)&0xffff)
 		services = append(services, makeService("ns1", name, func(s *corev1.Service) {
 			s.Spec.ClusterIP = nthAddr("172.30.0.0", i+1)
+			s.Spec.ClusterIPs = []string{s.Spec.ClusterIP, v6}
 		}))
-		slices = append(slices, makeSlice("ns1", name, port80,
-			readyEP(nthAddr("10.0.0.0", 2*i+1), "n1"), readyEP(nthAddr("10.0.0.0", 2*i+2), "n2")))
+		slices = append(slices,
+			makeSlice("ns1", name, port80, readyEP(nthAddr("10.0.0.0", 2*i+1), "n1"), readyEP(nthAddr("10.0.0.0", 2*i+2), "n2")),
+			makeSlice("ns1", name, port80, readyEP(fmt.Sprintf("fd00:10::1:%x:%x", i>>16, i&0xffff), "n1"), readyEP(fmt.Sprintf("fd00:10::2:%x:%x", i>>16, i&0xffff), "n2")))
 	}
 	cfg := testConfig()
-	cfg.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("172.30.0.0/15")}
+	cfg.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("172.30.0.0/15"), netip.MustParsePrefix("fd00:10:96::/108")}
 	start := time.Now()
 	st := Build(Input{Config: cfg, Services: services, EndpointSlices: slices})
 	mustNoStatus(t, st)
-	if len(st.Frontends) != 100000 || st.Backends != 200000 {
-		t.Fatalf("%d frontends and %d backends, want 100000 and 200000", len(st.Frontends), st.Backends)
+	if len(st.Frontends) != 200000 || st.Backends != 400000 {
+		t.Fatalf("%d frontends and %d backends, want 200000 and 400000", len(st.Frontends), st.Backends)
 	}
-	t.Logf("100k services, 200k backends built in %v", time.Since(start))
+	t.Logf("100k dual-stack services, 400k backends built in %v", time.Since(start))
 }
 
 func TestTheStateDoesNotDependOnInputOrder(t *testing.T) {

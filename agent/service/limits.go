@@ -3,12 +3,13 @@ package service
 // Default capacities of the datapath maps the State is written to; Build
 // enforces the first two (Config.FrontendCapacity, Config.BackendCapacity).
 // They are sized so that 100k services fit: a service port is one frontend
-// per ClusterIP family, plus one per node address (NodePort), externalIP and
-// ingress IP, so 2^19 frontends hold 100k dual-stack NodePort services of
-// one port (4 each) with room to spare; backends are counted once per
-// distinct address, port and protocol, and 2^19 is five per service. With
-// IPv6-sized keys and the kernel's per-element header, each map is roughly
-// 45 MiB if preallocated.
+// per ClusterIP family plus one per externalIP, ingress IP and (for a
+// NodePort) node address, and a backend is one distinct address, port and
+// protocol. So 2^19 frontends hold 100k dual-stack services of two ports
+// (400k), and 2^19 backends 100k dual-stack services with two endpoints per
+// family (400k); NodePort services are few by construction (the node-port
+// range holds 2768 by default). With IPv6-sized keys and the kernel's
+// per-element header each map is roughly 45 MiB if preallocated.
 const (
 	// DefaultFrontendCapacity is the number of {address, port, protocol}
 	// entries the service map holds (Cilium's lb4_services + lb6_services
