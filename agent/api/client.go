@@ -61,6 +61,13 @@ func (c *Client) Flows(ctx context.Context, since uint64) (Flows, error) {
 	return out, err
 }
 
+// Services returns the agent's load-balancing state.
+func (c *Client) Services(ctx context.Context) (Services, error) {
+	var out Services
+	err := c.do(ctx, http.MethodGet, PathServices, nil, &out)
+	return out, err
+}
+
 // Healthz reports whether the agent answers.
 func (c *Client) Healthz(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, PathHealthz, nil, nil)

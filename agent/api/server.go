@@ -23,6 +23,11 @@ type Backend interface {
 	Healthz(ctx context.Context) error
 }
 
+// ServiceSource is a Backend that also reports its load-balancing state.
+type ServiceSource interface {
+	Services() Services
+}
+
 // FlowSource is a Backend that also keeps the datapath's recent flows.
 type FlowSource interface {
 	Flows(since uint64) Flows
@@ -77,6 +82,11 @@ func NewHandler(b Backend) http.Handler {
 				since = n
 			}
 			writeJSON(w, http.StatusOK, fs.Flows(since))
+		})
+	}
+	if ss, ok := b.(ServiceSource); ok {
+		mux.HandleFunc("GET "+PathServices, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, ss.Services())
 		})
 	}
 	mux.HandleFunc("GET "+PathHealthz, func(w http.ResponseWriter, r *http.Request) {

@@ -125,9 +125,37 @@ const (
 	PathStatus    = "/v1/status"
 	PathHealthz   = "/v1/healthz"
 	PathFlows     = "/v1/flows" // ?since=N
+	PathServices  = "/v1/services"
 )
 
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Message string `json:"message"`
+}
+
+// Services is the agent's load-balancing state, one entry per frontend.
+type Services struct {
+	Services []Service `json:"services"`
+	// Errors name the services left out whole, and why.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Service is one frontend {address, port, protocol} and where it leads.
+type Service struct {
+	Frontend        string           `json:"frontend"` // address:port/protocol
+	Type            string           `json:"type"`     // ClusterIP, NodePort, LoadBalancer, ExternalIP, HostPort
+	Service         string           `json:"service"`  // namespace/name:port/protocol
+	Action          string           `json:"action"`   // forward, reject (no usable endpoints) or drop
+	Backends        []ServiceBackend `json:"backends"`
+	InternalLocal   bool             `json:"internalTrafficPolicyLocal,omitempty"`
+	ExternalLocal   bool             `json:"externalTrafficPolicyLocal,omitempty"`
+	AffinitySeconds int              `json:"sessionAffinitySeconds,omitempty"`
+}
+
+// ServiceBackend is one endpoint of a frontend.
+type ServiceBackend struct {
+	Address     string `json:"address"`
+	Node        string `json:"node,omitempty"`
+	Local       bool   `json:"local"`
+	Terminating bool   `json:"terminating,omitempty"` // in use only as the serving-terminating fallback
 }

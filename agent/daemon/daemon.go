@@ -19,6 +19,7 @@ import (
 	"github.com/kestrelnet/kestrel/agent/endpoint"
 	"github.com/kestrelnet/kestrel/agent/identity"
 	"github.com/kestrelnet/kestrel/agent/k8s"
+	"github.com/kestrelnet/kestrel/agent/service"
 	"github.com/kestrelnet/kestrel/datapath"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	// EndpointTimeout bounds how long a registration waits for its endpoint
 	// to be enforced (default 25 s, under the API client's 30 s).
 	EndpointTimeout time.Duration
+	// ServiceCIDRs are the cluster's service ranges (kube-apiserver's
+	// --service-cluster-ip-range), for the load-balancing state.
+	ServiceCIDRs []netip.Prefix
 }
 
 // Daemon is a running agent.
@@ -61,6 +65,9 @@ type Daemon struct {
 	flows  flowRing
 
 	maint maintenance
+
+	svcMu    sync.Mutex
+	services service.State // the last load-balancing state computed
 
 	mu            sync.Mutex
 	installed     map[string]datapath.Endpoint // by container id, as last written

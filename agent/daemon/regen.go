@@ -111,6 +111,7 @@ func (d *Daemon) regenerate() (err error) {
 		}
 	}
 	d.identities = st.Identity
+	d.computeServices(snap)
 	d.revision = max(d.revision, snap.Revision)
 	for name, rev := range snap.Revisions {
 		d.revisions[name] = max(d.revisions[name], rev)

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -25,7 +26,7 @@ type Watcher struct {
 	typed                                         informers.SharedInformerFactory
 	dynamic                                       dynamicinformer.DynamicSharedInformerFactory
 	pods, namespaces, nodes, netpols, cnps, ccnps cache.SharedIndexInformer
-	cidrGroups                                    cache.SharedIndexInformer
+	cidrGroups, services, endpointSlices          cache.SharedIndexInformer
 }
 
 // NewWatcher sets up the informers; onChange is called (from informer
@@ -46,6 +47,8 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 	w.cnps = w.dynamic.ForResource(CNPResource).Informer()
 	w.ccnps = w.dynamic.ForResource(CCNPResource).Informer()
 	w.cidrGroups = w.dynamic.ForResource(CIDRGroupResource).Informer()
+	w.services = w.typed.Core().V1().Services().Informer()
+	w.endpointSlices = w.typed.Discovery().V1().EndpointSlices().Informer()
 	w.streams = []stream{
 		{name: "pods", informer: w.pods, feedsPolicy: true},
 		{name: "namespaces", informer: w.namespaces, feedsPolicy: true},
@@ -54,6 +57,8 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 		{name: CNPResource.Resource, informer: w.cnps, feedsPolicy: true},
 		{name: CCNPResource.Resource, informer: w.ccnps, feedsPolicy: true},
 		{name: CIDRGroupResource.Resource, informer: w.cidrGroups, feedsPolicy: true},
+		{name: "services", informer: w.services},
+		{name: "endpointslices", informer: w.endpointSlices},
 	}
 	for i := range w.streams {
 		rev := &w.streams[i].rev
@@ -134,6 +139,9 @@ type Snapshot struct {
 	Pods       []*corev1.Pod // every pod, with or without an address
 	Nodes      []*corev1.Node
 	Policies   []PolicyObject // parsed and rejected alike
+	// Services and EndpointSlices feed load balancing, not policy.
+	Services       []*corev1.Service
+	EndpointSlices []*discoveryv1.EndpointSlice
 	// Revision is a resourceVersion such that every change to pods,
 	// namespaces and policies at or below it is in the snapshot; Revisions
 	// is each stream's own. Both are read before the caches, so they never
@@ -150,6 +158,8 @@ func (w *Watcher) Snapshot() Snapshot {
 	s.Namespaces = listTyped[*corev1.Namespace](w.namespaces)
 	s.Pods = listTyped[*corev1.Pod](w.pods)
 	s.Nodes = listTyped[*corev1.Node](w.nodes)
+	s.Services = listTyped[*corev1.Service](w.services)
+	s.EndpointSlices = listTyped[*discoveryv1.EndpointSlice](w.endpointSlices)
 	var raw []any
 	for _, np := range listTyped[*networkingv1.NetworkPolicy](w.netpols) {
 		raw = append(raw, np)

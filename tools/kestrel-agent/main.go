@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,7 +30,7 @@ import (
 
 type options struct {
 	node, kubeconfig, socket, bpffs, nodeIP, clusterName, logLevel string
-	monitorAggregation                                             string
+	monitorAggregation, serviceCIDRs                               string
 	monitorInterval, ctGCInterval                                  time.Duration
 	ctTCPMax, ctAnyMax                                             uint
 }
@@ -42,6 +43,7 @@ func main() {
 	flag.StringVar(&o.bpffs, "bpffs", "", "directory on a mounted bpf filesystem for this agent's pins (required)")
 	flag.StringVar(&o.nodeIP, "node-ip", "", "this node's address, given the host identity (required)")
 	flag.StringVar(&o.clusterName, "cluster-name", "default", "cluster name in pod identities")
+	flag.StringVar(&o.serviceCIDRs, "service-cluster-ip-range", "", "the cluster's service ranges, comma-separated (as kube-apiserver's flag)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&o.monitorAggregation, "monitor-aggregation", "medium", "which forwarded packets become flows: none, low, medium or maximum (drops always do)")
 	flag.DurationVar(&o.monitorInterval, "monitor-aggregation-interval", 5*time.Second, "how often an established flow is reported at the medium level")
@@ -108,8 +110,20 @@ func run(o options) error {
 	defer dp.Close()
 	log.Info("datapath loaded", "pins", o.bpffs)
 
+	var serviceCIDRs []netip.Prefix
+	for _, s := range strings.Split(o.serviceCIDRs, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("--service-cluster-ip-range: %w", err)
+		}
+		serviceCIDRs = append(serviceCIDRs, p.Masked())
+	}
 	d, err := daemon.New(daemon.Config{
-		Node: o.node, NodeIP: nodeIP, ClusterName: o.clusterName,
+		ServiceCIDRs: serviceCIDRs,
+		Node:         o.node, NodeIP: nodeIP, ClusterName: o.clusterName,
 		LinkPinDir:   filepath.Join(o.bpffs, "links"),
 		RegistryPath: filepath.Join(filepath.Dir(o.socket), "endpoints.json"),
 	}, daemon.Kernel{Datapath: dp}, cs, dyn, log)

@@ -1,0 +1,55 @@
+package daemon
+
+import (
+	"net/netip"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/agent/k8s"
+	"github.com/kestrelnet/kestrel/agent/service"
+)
+
+// computeServices derives this node's load-balancing state from the caches,
+// for `kestrel service list`. The datapath does not translate services yet,
+// so the state is reported, not written.
+func (d *Daemon) computeServices(snap k8s.Snapshot) {
+	st := service.Build(service.Input{
+		Config: service.Config{
+			NodeName:     d.cfg.Node,
+			NodeIPs:      []netip.Addr{d.cfg.NodeIP},
+			ServiceCIDRs: d.cfg.ServiceCIDRs,
+		},
+		Services:       snap.Services,
+		EndpointSlices: snap.EndpointSlices,
+		Pods:           snap.Pods,
+	})
+	d.svcMu.Lock()
+	d.services = st
+	d.svcMu.Unlock()
+}
+
+// Services implements api.ServiceSource.
+func (d *Daemon) Services() api.Services {
+	d.svcMu.Lock()
+	st := d.services
+	d.svcMu.Unlock()
+	out := api.Services{Services: []api.Service{}}
+	for _, f := range st.Frontends {
+		s := api.Service{
+			Frontend:        netip.AddrPortFrom(f.Addr, f.Port).String() + "/" + string(f.Protocol),
+			Type:            f.Kind.String(),
+			Service:         f.Service.String(),
+			Action:          f.Action.String(),
+			InternalLocal:   f.InternalPolicyLocal,
+			ExternalLocal:   f.ExternalPolicyLocal,
+			AffinitySeconds: int(f.AffinityTimeout.Seconds()),
+		}
+		for _, b := range f.Backends {
+			s.Backends = append(s.Backends, api.ServiceBackend{Address: b.String(), Node: b.NodeName, Local: b.Local, Terminating: b.Terminating})
+		}
+		out.Services = append(out.Services, s)
+	}
+	for _, e := range st.Status {
+		out.Errors = append(out.Errors, e.Object+": "+e.Error)
+	}
+	return out
+}

@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"context"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+func TestTheAgentReportsServicesFromTheAPI(t *testing.T) {
+	ready, notReady := true, false
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", ResourceVersion: "5"},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"}, Type: corev1.ServiceTypeClusterIP,
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromString("http")}},
+		},
+	}
+	port, name, proto := int32(8080), "http", corev1.ProtocolTCP
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: "web-1", ResourceVersion: "6", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &proto}},
+		Endpoints: []discoveryv1.Endpoint{
+			{Addresses: []string{"10.244.0.5"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}, NodeName: ptr("node-1")},
+			{Addresses: []string{"10.244.1.5"}, Conditions: discoveryv1.EndpointConditions{Ready: &notReady}, NodeName: ptr("node-2")},
+		},
+	}
+	c := newCluster(t, svc, slice)
+	c.eventually("the service is reported", func() bool { return len(c.d.Services().Services) == 1 })
+	got := c.d.Services().Services[0]
+	if got.Frontend != "10.96.0.10:80/TCP" || got.Type != "ClusterIP" || got.Action != "forward" ||
+		len(got.Backends) != 1 || got.Backends[0].Address != "10.244.0.5:8080" || !got.Backends[0].Local {
+		t.Fatalf("service %+v", got)
+	}
+	if st := c.d.Status(context.Background()); st.Revisions["services"] == 0 || st.Revisions["endpointslices"] == 0 {
+		t.Fatalf("service streams not in the revisions: %v", st.Revisions)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
