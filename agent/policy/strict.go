@@ -4,134 +4,159 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"sort"
+	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
+	sjson "sigs.k8s.io/json"
+
+	"github.com/kestrelnet/kestrel/agent/yamldoc"
 )
 
-var jsonUnmarshaler = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
+// fieldError is one problem in a document, named by its field path. Line is
+// set when the decoder gave the position itself; otherwise the path's line
+// in the document is used.
+type fieldError struct {
+	Path, Msg string
+	Line      int
+}
 
-// checkFields walks a generically decoded JSON value against the Go type it is
-// about to be decoded into and reports the first unknown field (in sorted key
-// order) with its full path, e.g. spec.ingress[0].fromEndpoints[1].matchLabel.
-// encoding/json's DisallowUnknownFields names the field but not where it is.
-func checkFields(v any, t reflect.Type, path string) error {
-	if v == nil {
-		return nil
+// maxTypeErrors bounds the decoding rounds of one document (see decodeStrict).
+const maxTypeErrors = 50
+
+// decodeStrict decodes the YAML document n into a new T with sigs.k8s.io/json
+// in strict mode, the decoder Kubernetes uses for `kubectl --validate=strict`:
+// it reports every unknown and every duplicate field by its path itself. A
+// value of the wrong type stops it from reporting more than that one, so each
+// such value is written as null (which leaves the field empty) and the
+// document decoded again, until it decodes.
+//
+// It returns the value (possibly with emptied fields when there are errors),
+// the converted document (for positions) and the paths it emptied.
+func decodeStrict[T any](n *yaml.Node) (*T, *yamldoc.Doc, map[string]bool, []fieldError) {
+	nulled := map[string]bool{}
+	var errs []fieldError
+	for round := 0; ; round++ {
+		doc, err := yamldoc.Convert(n, nulled)
+		if err != nil {
+			return nil, nil, nulled, append(errs, yamlError(err))
+		}
+		out := new(T)
+		strict, err := sjson.UnmarshalStrict(doc.JSON, out)
+		if te, ok := err.(*json.UnmarshalTypeError); ok && round < maxTypeErrors {
+			path, line := doc.At(te.Offset)
+			if !nulled[path] {
+				errs = append(errs, fieldError{Path: path, Line: line,
+					Msg: fmt.Sprintf("expected %s, got %s", describeType(te.Type), te.Value)})
+				nulled[path] = true
+				continue
+			}
+		}
+		if err != nil {
+			// A value's own decoder (a Quantity, a time, ...) refused it;
+			// the JSON decoder says neither where nor how to go on.
+			return out, doc, nulled, append(errs, fieldError{Msg: err.Error(), Line: n.Line})
+		}
+		for _, e := range strict {
+			path := ""
+			if fe, ok := e.(sjson.FieldError); ok {
+				path = fe.FieldPath()
+			}
+			// The message is `unknown field "PATH"` or `duplicate field "PATH"`.
+			msg := strings.TrimSuffix(e.Error(), " "+strconv.Quote(path))
+			errs = append(errs, fieldError{Path: path, Msg: msg})
+		}
+		return out, doc, nulled, errs
 	}
-	if reflect.PointerTo(t).Implements(jsonUnmarshaler) || t.Implements(jsonUnmarshaler) {
-		return nil
+}
+
+func yamlError(err error) fieldError {
+	if ye, ok := err.(*yamldoc.Error); ok {
+		return fieldError{Path: ye.Path, Msg: ye.Msg, Line: ye.Line}
 	}
+	return fieldError{Msg: err.Error()}
+}
+
+// describeType names what a Go type accepts, in the user's terms.
+func describeType(t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch t.Kind() {
-	case reflect.Struct:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil // a type mismatch; encoding/json reports it
-		}
-		fields := map[string]reflect.Type{}
-		collectFields(t, fields)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			ft, ok := fields[k]
-			if !ok {
-				return fmt.Errorf("%s: unknown field", joinPath(path, k))
-			}
-			if err := checkFields(m[k], ft, joinPath(path, k)); err != nil {
-				return err
-			}
-		}
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
 	case reflect.Slice, reflect.Array:
-		s, ok := v.([]any)
-		if !ok {
-			return nil
-		}
-		for i, e := range s {
-			if err := checkFields(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-	case reflect.Map:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		for k, e := range m {
-			if err := checkFields(e, t.Elem(), joinPath(path, k)); err != nil {
-				return err
-			}
-		}
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
 	}
-	return nil
+	return t.String()
 }
 
-func collectFields(t reflect.Type, into map[string]reflect.Type) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		name, _, _ := strings.Cut(tag, ",")
-		if tag == "-" {
-			continue
+// spoiled reports whether a validation error at path follows from a value the
+// decoder could not take (emptied by decodeStrict): it is that value, inside
+// it, or the field that holds it (whose "required" checks it fails).
+func spoiled(path string, nulled map[string]bool) bool {
+	for p := range nulled {
+		if path == p || strings.HasPrefix(path, p+".") || strings.HasPrefix(path, p+"[") {
+			return true
 		}
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				collectFields(ft, into)
-				continue
-			}
+		if i := strings.LastIndexAny(p, ".["); i >= 0 && path == p[:i] || i < 0 && path == "" {
+			return true
 		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		into[name] = f.Type
 	}
+	return false
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+// pathError is an error about a field below the one being checked; Path is
+// relative ("cidr", "except[1]", "port").
+type pathError struct {
+	Path, Msg string
 }
 
-// decodeStrict decodes JSON into out, refusing unknown fields with their path.
-func decodeStrict(data []byte, out any) error {
-	var generic any
-	if err := json.Unmarshal(data, &generic); err != nil {
-		return err
-	}
-	if err := checkFields(generic, reflect.TypeOf(out).Elem(), ""); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return cleanJSONError(err)
-	}
-	return nil
+func (e *pathError) Error() string { return e.Path + ": " + e.Msg }
+
+func errAt(path, format string, args ...any) error {
+	return &pathError{Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
-func cleanJSONError(err error) error {
-	var te *json.UnmarshalTypeError
-	if ok := asTypeError(err, &te); ok && te.Field != "" {
-		return fmt.Errorf("%s: cannot use JSON %s as %s", te.Field, te.Value, te.Type)
-	}
-	return err
+// checker collects every validation error of one document.
+type checker struct {
+	errs []fieldError
 }
 
-func asTypeError(err error, te **json.UnmarshalTypeError) bool {
-	t, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*te = t
+// fail records a problem at path (a rule read without a parent, as in the
+// older array format, has paths that start with ".").
+func (c *checker) fail(path, format string, args ...any) {
+	path = strings.TrimPrefix(path, ".")
+	c.errs = append(c.errs, fieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// failErr records err at path, or below it when err is a pathError.
+func (c *checker) failErr(path string, err error) {
+	path = strings.TrimPrefix(path, ".")
+	if pe, ok := err.(*pathError); ok {
+		c.errs = append(c.errs, fieldError{Path: joinPath(path, pe.Path), Msg: pe.Msg})
+		return
 	}
-	return ok
+	c.errs = append(c.errs, fieldError{Path: path, Msg: err.Error()})
+}
+
+func joinPath(path, sub string) string {
+	switch {
+	case path == "":
+		return sub
+	case sub == "":
+		return path
+	case strings.HasPrefix(sub, "["):
+		return path + sub
+	}
+	return path + "." + sub
 }
