@@ -26,7 +26,7 @@ func TestParseRejectsBadInputWithFileAndLine(t *testing.T) {
 		{"a matrix row with a bad cell names its line", "spec:\n  reachability:\n    port: 80\n    expect: |\n      -   x/a x/b\n      x/a .   ?\n", `s.yaml:9: spec.reachability.expect: row "x/a", column "x/b": "?"`},
 		{"a short matrix row is refused", "spec:\n  reachability:\n    port: 80\n    expect: |\n      -   x/a x/b\n      x/a .\n", "has 1 cells, the header has 2"},
 		{"a matrix without a port is refused", "spec:\n  reachability:\n    expect: |\n      -   x/a\n      x/a .\n", "port is required"},
-		{"a YAML syntax error keeps its line", "spec:\n  pods: [\n", "s.yaml:5:"},
+		{"a YAML syntax error keeps its line", "spec:\n  pods: [\n", "s.yaml:6: did not find expected node content"},
 		{"an object without a name is refused", "spec:\n  objects:\n    - {apiVersion: v1, kind: Service}\n", "s.yaml:6: spec.objects[0]: an object needs apiVersion, kind and metadata.name"},
 		{"setLabels must name a pod or a namespace", "spec:\n  steps:\n    - setLabels: [{labels: {a: b}}]\n", "give exactly one of pod or namespace"},
 	}
