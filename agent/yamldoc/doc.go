@@ -36,8 +36,15 @@ func (e *Error) Error() string {
 type Doc struct {
 	Node  *yaml.Node
 	JSON  []byte
-	spans []span         // every value's byte range in JSON, in order of start
-	lines map[string]int // field path -> line of its key (mapping) or item (list)
+	spans []span                // every value's byte range in JSON, in order of start
+	lines map[string]int        // field path -> line of its key (mapping) or item (list)
+	nodes map[string]*yaml.Node // field path -> its value
+	keys  map[lineKey]string    // a key at a line -> the path of its mapping
+}
+
+type lineKey struct {
+	line int
+	key  string
 }
 
 type span struct {
@@ -57,7 +64,8 @@ func Convert(n *yaml.Node, null map[string]bool) (*Doc, error) {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	c := &converter{null: null, doc: &Doc{Node: n, lines: map[string]int{"": n.Line}}}
+	c := &converter{null: null, doc: &Doc{Node: n, lines: map[string]int{"": n.Line},
+		nodes: map[string]*yaml.Node{}, keys: map[lineKey]string{}}}
 	if err := c.value(n, ""); err != nil {
 		return nil, err
 	}
@@ -79,6 +87,7 @@ func (c *converter) value(n *yaml.Node, path string) error {
 	if c.values++; c.values > maxValues {
 		return &Error{Line: n.Line, Path: path, Msg: "the document expands to too many values (aliases?)"}
 	}
+	c.doc.nodes[path] = n
 	start := c.buf.Len()
 	i := len(c.doc.spans)
 	c.doc.spans = append(c.doc.spans, span{start: start, path: path, line: n.Line})
@@ -136,6 +145,9 @@ func (c *converter) mapping(n *yaml.Node, path string) error {
 			p = path + "." + k.Value
 		}
 		c.doc.lines[p] = k.Line
+		if _, dup := c.doc.keys[lineKey{k.Line, k.Value}]; !dup {
+			c.doc.keys[lineKey{k.Line, k.Value}] = path
+		}
 		if err := c.value(v, p); err != nil {
 			return err
 		}
@@ -200,6 +212,51 @@ func (d *Doc) Line(path string) int {
 		}
 		path = path[:i]
 	}
+}
+
+// Value returns the node at path, or nil.
+func (d *Doc) Value(path string) *yaml.Node { return d.nodes[path] }
+
+// KeyParent returns the path of the mapping that has key at line (the first
+// one, if a line has the same key twice).
+func (d *Doc) KeyParent(line int, key string) (string, bool) {
+	p, ok := d.keys[lineKey{line, key}]
+	return p, ok
+}
+
+// PathAt returns the path of what starts on line: the single scalar there, or
+// else the innermost value that holds everything starting there.
+func (d *Doc) PathAt(line int) string {
+	var on []string
+	for _, s := range d.spans {
+		if s.line == line {
+			on = append(on, s.path)
+		}
+	}
+	if len(on) == 0 {
+		return ""
+	}
+	var scalars []string
+	for _, p := range on {
+		if n := d.nodes[p]; n != nil && n.Kind == yaml.ScalarNode {
+			scalars = append(scalars, p)
+		}
+	}
+	if len(scalars) == 1 {
+		return scalars[0]
+	}
+	common := on[0]
+	for _, p := range on[1:] {
+		for common != "" && p != common && !strings.HasPrefix(p, common+".") && !strings.HasPrefix(p, common+"[") {
+			i := strings.LastIndexAny(common, ".[")
+			if i < 0 {
+				common = ""
+				break
+			}
+			common = common[:i]
+		}
+	}
+	return common
 }
 
 // Child returns the value of key in mapping n (aliases followed), or nil.
