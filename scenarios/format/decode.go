@@ -57,34 +57,40 @@ func (c *errs) err() error {
 	return c.list
 }
 
-// documents splits data into its non-empty YAML documents. A syntax error
-// ends the file: the parser cannot go on past it.
-func documents(file string, data []byte) ([]*yaml.Node, error) {
+// documents splits data into its non-empty YAML documents, and says which
+// document of the stream each is (empty ones count). A syntax error ends the
+// file: the parser cannot go on past it.
+func documents(file string, data []byte) ([]*yaml.Node, []int, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []*yaml.Node
-	for {
+	var index []int
+	for i := 0; ; i++ {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			return docs, nil
+			return docs, index, nil
 		}
 		if err != nil {
 			line, msg := yamldoc.SyntaxLine(err)
-			return nil, Errors{{File: file, Line: line, Msg: msg}}
+			return nil, nil, Errors{{File: file, Line: line, Msg: msg}}
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue
 		}
 		docs = append(docs, doc.Content[0])
+		index = append(index, i)
 	}
 }
 
-// decodeKnown decodes the idx-th document of data into out with yaml.v3's
+// decodeKnown decodes the idx-th document (counting empty ones) of data into out with yaml.v3's
 // KnownFields, so that the decoder itself refuses every unknown field (and
 // every value of the wrong type, and every key given twice) and goes on to
 // report the rest. yaml.v3 reports each as "line N: message"; the document's
 // node tree gives the field path of that line.
-func decodeKnown(c *errs, data []byte, idx int, doc *yamldoc.Doc, out any) {
+//
+// It returns the lines of values the decoder could not take (left empty), on
+// which validation would only repeat the problem.
+func decodeKnown(c *errs, data []byte, idx int, doc *yamldoc.Doc, out any) map[int]bool {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var err error
@@ -96,19 +102,24 @@ func decodeKnown(c *errs, data []byte, idx int, doc *yamldoc.Doc, out any) {
 			err = dec.Decode(out)
 		}
 	}
+	spoiled := map[int]bool{}
 	if err == nil {
-		return
+		return spoiled
 	}
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		c.at(doc.Node.Line, "", "%v", err)
-		return
+		return spoiled
 	}
 	for _, e := range te.Errors {
 		line, msg := splitLine(e)
-		path, msg := locate(doc, line, msg)
-		c.at(line, path, "%s", msg)
+		path, text, field := locate(doc, line, msg)
+		c.at(line, path, "%s", text)
+		if !field {
+			spoiled[line] = true
+		}
 	}
+	return spoiled
 }
 
 // splitLine splits yaml.v3's "line N: message".
@@ -126,15 +137,16 @@ func splitLine(e string) (int, string) {
 
 // locate finds the field path of a decoder error and words it for users:
 // yaml.v3 names Go types ("field colour not found in type format.podFields").
-func locate(doc *yamldoc.Doc, line int, msg string) (string, string) {
+// field says the error is about a key (unknown or repeated), not a value.
+func locate(doc *yamldoc.Doc, line int, msg string) (path, text string, field bool) {
 	if rest, ok := strings.CutPrefix(msg, "field "); ok {
 		for _, tail := range []string{" not found in type ", " already set in type "} {
 			if key, _, ok := strings.Cut(rest, tail); ok {
 				path, _ := doc.KeyParent(line, key)
 				if tail == " not found in type " {
-					return path, fmt.Sprintf("unknown field %q", key)
+					return path, fmt.Sprintf("unknown field %q", key), true
 				}
-				return path, fmt.Sprintf("field %q given twice", key)
+				return path, fmt.Sprintf("field %q given twice", key), true
 			}
 		}
 	}
@@ -142,11 +154,11 @@ func locate(doc *yamldoc.Doc, line int, msg string) (string, string) {
 		if key, _, ok := strings.Cut(rest, " already defined"); ok {
 			if k, err := strconv.Unquote(key); err == nil {
 				path, _ := doc.KeyParent(line, k)
-				return path, fmt.Sprintf("field %q given twice", k)
+				return path, fmt.Sprintf("field %q given twice", k), true
 			}
 		}
 	}
-	return doc.PathAt(line), msg
+	return doc.PathAt(line), msg, false
 }
 
 func isNull(n *yaml.Node) bool {

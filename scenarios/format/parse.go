@@ -43,7 +43,7 @@ func ParseFile(path string) (*Scenario, error) {
 // Parse decodes one scenario document strictly and validates it, reporting
 // every problem (Errors). Included files are not read (ParseFile does that).
 func Parse(file string, data []byte) (*Scenario, error) {
-	docs, err := documents(file, data)
+	docs, index, err := documents(file, data)
 	if err != nil {
 		return nil, err
 	}
@@ -56,13 +56,13 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	}
 	c := &errs{file: file}
 	s := &Scenario{File: file}
-	decodeKnown(c, data, 0, doc, s)
+	spoiled := decodeKnown(c, data, index[0], doc, s)
 	decoded := len(c.list)
 	v := &validator{errs: c, doc: doc}
 	v.scenario(s)
 	// A value the decoder refused is left empty, and validation would then
 	// also call it missing: keep only the decoder's word on those lines.
-	c.list = append(c.list[:decoded], dropLines(c.list[decoded:], c.list[:decoded])...)
+	c.list = append(c.list[:decoded], dropLines(c.list[decoded:], spoiled)...)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func ParseObjectsFile(path string) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	docs, err := documents(path, data)
+	docs, _, err := documents(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -119,11 +119,7 @@ func asError(file string, err error) *Error {
 	return &Error{File: file, Line: 1, Msg: err.Error()}
 }
 
-func dropLines(list, decoder Errors) Errors {
-	lines := map[int]bool{}
-	for _, e := range decoder {
-		lines[e.Line] = true
-	}
+func dropLines(list Errors, lines map[int]bool) Errors {
 	var out Errors
 	for _, e := range list {
 		if !lines[e.Line] {

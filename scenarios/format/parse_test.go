@@ -1,6 +1,7 @@
 package format
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,17 @@ func TestIncludedFilesAddTheirObjects(t *testing.T) {
 	}
 	if IsScenario([]byte("apiVersion: v1\nkind: Service\n")) || !IsScenario([]byte(header)) {
 		t.Error("IsScenario misjudges")
+	}
+}
+
+func TestParseReportsEveryErrorAndSkipsEmptyDocuments(t *testing.T) {
+	_, err := Parse("s.yaml", []byte("---\n---\n"+header+"spec:\n  podz: []\n  pods:\n    - {name: a, colour: red}\n"))
+	var list Errors
+	if !errors.As(err, &list) {
+		t.Fatalf("error %v is not Errors", err)
+	}
+	want := "s.yaml:7: spec: unknown field \"podz\"\ns.yaml:9: spec.pods[0]: unknown field \"colour\"\ns.yaml:9: spec.pods[0]: name must be namespace/name, got \"a\""
+	if err.Error() != want {
+		t.Errorf("errors:\n%v\nwant:\n%s", err, want)
 	}
 }
