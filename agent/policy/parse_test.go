@@ -40,7 +40,8 @@ func TestParseRefusesBadInputNamingFieldPathAndFile(t *testing.T) {
 			`spec.egress[0].toPorts[0].ports[0].port: invalid port name "[80]"`},
 		{"a duplicate JSON field is refused by the decoder", `{"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy","metadata":{"name":"n"},"spec":{"endpointSelector":{}},"spec":{}}`,
 			"f.yaml:1: spec: duplicate field"},
-		{"merge keys are refused", cnpHeader + "spec:\n  <<: {endpointSelector: {}}\n", "merge keys (<<) are not supported"},
+		{"a field brought by a merge key is checked where it is written", "x: &common {endpointSelector: {}, ingres: []}\n" + cnpHeader + "spec:\n  <<: *common\n",
+			"f.yaml:1: spec.ingres: unknown field"},
 		{"an except outside the cidr is refused", knpHeader + "spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/8]}}]}]}",
 			"except[0]: 11.0.0.0/8 is not inside 10.0.0.0/8"},
 	}

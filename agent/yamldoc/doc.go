@@ -120,20 +120,17 @@ func (c *converter) value(n *yaml.Node, path string) error {
 }
 
 // mapping writes every key as written, duplicates included: the JSON decoder
-// is the one that reports duplicate fields.
+// is the one that reports duplicate fields. Merge keys (<<) add the keys of
+// the mappings they name that the mapping does not have itself.
 func (c *converter) mapping(n *yaml.Node, path string) error {
+	pairs, err := mergedPairs(n, 0)
+	if err != nil {
+		err.(*Error).Path = path
+		return err
+	}
 	c.buf.WriteByte('{')
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], n.Content[j+1]
-		for k.Kind == yaml.AliasNode {
-			k = k.Alias
-		}
-		if k.Kind != yaml.ScalarNode {
-			return &Error{Line: k.Line, Path: path, Msg: "a mapping key must be a plain scalar"}
-		}
-		if k.ShortTag() == "!!merge" {
-			return &Error{Line: k.Line, Path: path, Msg: "merge keys (<<) are not supported; write the fields out"}
-		}
+	for j, kv := range pairs {
+		k, v := kv[0], kv[1]
 		if j > 0 {
 			c.buf.WriteByte(',')
 		}
@@ -154,6 +151,61 @@ func (c *converter) mapping(n *yaml.Node, path string) error {
 	}
 	c.buf.WriteByte('}')
 	return nil
+}
+
+// mergedPairs is a mapping's key/value pairs: its own, in order, then those
+// its merge keys bring that it does not have (the first merged mapping that
+// has a key wins, as YAML's merge key type says).
+func mergedPairs(n *yaml.Node, depth int) ([][2]*yaml.Node, error) {
+	if depth > 100 {
+		return nil, &Error{Line: n.Line, Msg: "merge keys nested too deeply"}
+	}
+	var own [][2]*yaml.Node
+	var merged []*yaml.Node
+	have := map[string]bool{}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j], n.Content[j+1]
+		for k.Kind == yaml.AliasNode {
+			k = k.Alias
+		}
+		if k.Kind != yaml.ScalarNode {
+			return nil, &Error{Line: k.Line, Msg: "a mapping key must be a plain scalar"}
+		}
+		if k.ShortTag() == "!!merge" {
+			for v.Kind == yaml.AliasNode {
+				v = v.Alias
+			}
+			items := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				items = v.Content
+			}
+			for _, m := range items {
+				for m.Kind == yaml.AliasNode {
+					m = m.Alias
+				}
+				if m.Kind != yaml.MappingNode {
+					return nil, &Error{Line: k.Line, Msg: "a merge key (<<) takes a mapping or a list of mappings"}
+				}
+				merged = append(merged, m)
+			}
+			continue
+		}
+		own = append(own, [2]*yaml.Node{k, v})
+		have[k.Value] = true
+	}
+	for _, m := range merged {
+		pairs, err := mergedPairs(m, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range pairs {
+			if !have[kv[0].Value] {
+				have[kv[0].Value] = true
+				own = append(own, kv)
+			}
+		}
+	}
+	return own, nil
 }
 
 // scalar resolves a scalar by its YAML tag, as a YAML-to-JSON conversion does:

@@ -63,11 +63,22 @@ func TestConvertWritesNullForTheGivenPaths(t *testing.T) {
 	}
 }
 
+func TestConvertAppliesMergeKeys(t *testing.T) {
+	d, err := Convert(parse(t, "base: &b {x: 1, y: 2}\nmore: &m {z: 3}\nc:\n  <<: [*b, *m]\n  y: 9\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"base":{"x":1,"y":2},"more":{"z":3},"c":{"y":9,"x":1,"z":3}}`
+	if string(d.JSON) != want {
+		t.Errorf("JSON %s\nwant %s", d.JSON, want)
+	}
+}
+
 func TestConvertRefusesWhatJSONCannotSay(t *testing.T) {
 	for text, want := range map[string]string{
-		"a:\n  <<: {b: 1}\n": "line 2: a: merge keys",
-		"a: .nan\n":          "line 1: a: .nan is not representable",
-		"? [x]\n: 1\n":       "line 1: a mapping key must be a plain scalar",
+		"a:\n  <<: 1\n": "line 2: a: a merge key (<<) takes a mapping",
+		"a: .nan\n":     "line 1: a: .nan is not representable",
+		"? [x]\n: 1\n":  "line 1: a mapping key must be a plain scalar",
 	} {
 		_, err := Convert(parse(t, text), nil)
 		var ye *Error
