@@ -174,8 +174,9 @@ func (v *validator) portRef(p PortRef, path string) {
 
 // object reads the object at path from the document's node tree: any
 // Kubernetes object is kept as JSON; the kinds Kestrel reads itself (policies,
-// namespaces, service accounts, pods, services, endpoint slices) are decoded
-// strictly, so a mistake in them is reported here, with its path and line.
+// CiliumCIDRGroups, namespaces, service accounts, pods, services, endpoint
+// slices) are decoded strictly, so a mistake in them is reported here, with
+// its path and line.
 func (v *validator) object(path string) (Object, bool) {
 	n := v.doc.Value(path)
 	if path == "" {
@@ -216,7 +217,7 @@ func (v *validator) object(path string) (Object, bool) {
 	}
 	before := len(v.list)
 	switch o.Kind {
-	case "NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy":
+	case "NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy", "CiliumCIDRGroup":
 		if _, err := policy.ParseNode(n, v.file, path); err != nil {
 			if list, ok := err.(policy.Errors); ok {
 				for _, e := range list {

@@ -68,7 +68,8 @@ func (r *Runner) apply(ctx context.Context, c *engine.Cluster) error {
 		if ns == "" {
 			ns = "default"
 		}
-		if err := r.upsert(ctx, manifestKey{gvr: resources[m.Kind], namespace: ns, name: m.Name}, m); err != nil {
+		gvr, _ := manifestGVR(m)
+		if err := r.upsert(ctx, manifestKey{gvr: gvr, namespace: ns, name: m.Name}, m); err != nil {
 			return err
 		}
 	}
