@@ -1,6 +1,7 @@
 package format
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,12 +101,19 @@ func ParseObjectsFile(path string) ([]Object, error) {
 }
 
 // IsScenario reports whether data's first document says kind: Scenario, so that a
-// directory walk can pass over files that only hold included objects.
+// directory walk can pass over files that only hold included objects. A file
+// whose first document does not parse counts as a scenario: the walk then
+// reports its errors instead of passing over it silently.
 func IsScenario(data []byte) bool {
 	var head struct {
 		Kind string `yaml:"kind"`
 	}
-	return yaml.Unmarshal(data, &head) == nil && head.Kind == Kind
+	err := yaml.Unmarshal(data, &head)
+	var te *yaml.TypeError
+	if err != nil && !errors.As(err, &te) {
+		return true
+	}
+	return head.Kind == Kind
 }
 
 func asError(file string, err error) *Error {

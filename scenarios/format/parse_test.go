@@ -99,7 +99,7 @@ func TestIncludedFilesAddTheirObjects(t *testing.T) {
 	if len(s.Spec.Objects) != 2 || s.Spec.Objects[1].Name != "b" || !strings.HasSuffix(s.Spec.Objects[1].Source, "objs.yaml:5") {
 		t.Errorf("objects %+v", s.Spec.Objects)
 	}
-	if IsScenario([]byte("apiVersion: v1\nkind: Service\n")) || !IsScenario([]byte(header)) {
+	if IsScenario([]byte("apiVersion: v1\nkind: Service\n")) || !IsScenario([]byte(header)) || !IsScenario([]byte("kind: Scenario\nspec: [\n")) {
 		t.Error("IsScenario misjudges")
 	}
 }
