@@ -2,7 +2,6 @@ package policy
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -33,32 +32,29 @@ type CIDRGroupSpec struct {
 	ExternalCIDRs []string `json:"externalCIDRs"`
 }
 
-// parseCIDRGroup decodes and checks a CiliumCIDRGroup document.
-func parseCIDRGroup(js []byte) (*CiliumCIDRGroup, error) {
-	g := &CiliumCIDRGroup{}
-	if err := decodeStrict(js, g); err != nil {
-		return nil, err
-	}
+// validateCIDRGroup checks a decoded CiliumCIDRGroup document.
+func validateCIDRGroup(c *checker, g *CiliumCIDRGroup) {
 	if g.Metadata.Namespace != "" {
-		return nil, fmt.Errorf("metadata.namespace: CiliumCIDRGroup is cluster-scoped, got namespace %q", g.Metadata.Namespace)
+		c.fail("metadata.namespace", "CiliumCIDRGroup is cluster-scoped, got namespace %q", g.Metadata.Namespace)
 	}
 	if g.Spec == nil {
-		return nil, errors.New("spec: required")
+		c.fail("spec", "required")
+		return
 	}
 	if g.Spec.ExternalCIDRs == nil {
-		return nil, errors.New("spec.externalCIDRs: required")
+		c.fail("spec.externalCIDRs", "required")
 	}
-	for i, c := range g.Spec.ExternalCIDRs {
-		if _, err := netip.ParsePrefix(c); err != nil {
-			return nil, fmt.Errorf("spec.externalCIDRs[%d]: invalid CIDR %q (want address/length)", i, c)
+	for i, s := range g.Spec.ExternalCIDRs {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			c.fail(fmt.Sprintf("spec.externalCIDRs[%d]", i), "invalid CIDR %q (want address/length)", s)
 		}
 	}
-	return g, nil
 }
 
 // validateCIDRGroupRule checks the group part of one CIDRSet entry: exactly
-// one of cidr, cidrGroupRef and cidrGroupSelector, as in Cilium's schema.
-func validateCIDRGroupRule(s CIDRRule, path string) error {
+// one of cidr, cidrGroupRef and cidrGroupSelector, as in Cilium's schema. It
+// reports whether that holds.
+func validateCIDRGroupRule(c *checker, s CIDRRule, path string) bool {
 	n := 0
 	for _, set := range []bool{s.Cidr != "", s.CIDRGroupRef != "", s.CIDRGroupSelector != nil} {
 		if set {
@@ -66,19 +62,17 @@ func validateCIDRGroupRule(s CIDRRule, path string) error {
 		}
 	}
 	if n != 1 {
-		return fmt.Errorf("%s: exactly one of cidr, cidrGroupRef and cidrGroupSelector is required", path)
+		c.fail(path, "exactly one of cidr, cidrGroupRef and cidrGroupSelector is required")
 	}
-	if s.CIDRGroupSelector != nil {
-		if err := validateSelector(s.CIDRGroupSelector, path+".cidrGroupSelector"); err != nil {
-			return err
+	validateSelector(c, s.CIDRGroupSelector, path+".cidrGroupSelector")
+	if s.Cidr == "" {
+		for i, e := range s.Except {
+			if _, err := parseCIDR(e); err != nil {
+				c.failErr(fmt.Sprintf("%s.except[%d]", path, i), err)
+			}
 		}
 	}
-	for i, e := range s.Except {
-		if _, err := parseCIDR(e); err != nil {
-			return fmt.Errorf("%s.except[%d]: %v", path, i, err)
-		}
-	}
-	return nil
+	return n == 1
 }
 
 // cidrGroups are the CiliumCIDRGroups a resolution sees, by name.

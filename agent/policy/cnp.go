@@ -2,7 +2,6 @@ package policy
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -197,7 +196,9 @@ type PortProtocol struct {
 // PortValue is a port number or name; YAML users write both 80 and "80".
 type PortValue string
 
-// UnmarshalJSON accepts a JSON string or number.
+// UnmarshalJSON accepts a JSON string or number. Anything else is kept as
+// written, so that validation refuses it with its field path (an error here
+// would stop the JSON decoder without saying where).
 func (p *PortValue) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
@@ -206,7 +207,8 @@ func (p *PortValue) UnmarshalJSON(b []byte) error {
 	}
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("port must be a number or a name, got %s", b)
+		*p = PortValue(b)
+		return nil
 	}
 	*p = PortValue(n.String())
 	return nil

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -37,11 +36,11 @@ func icmpKey(f ICMPField) (proto uint8, typ uint16, err error) {
 	case "ipv6":
 		proto, names = ProtoICMPv6, icmpv6Types
 	default:
-		return 0, 0, fmt.Errorf("family: invalid family %q (want IPv4 or IPv6)", f.Family)
+		return 0, 0, errAt("family", "invalid family %q (want IPv4 or IPv6)", f.Family)
 	}
 	if f.Type.Type == intstr.Int {
 		if f.Type.IntVal < 0 || f.Type.IntVal > 255 {
-			return 0, 0, fmt.Errorf("type: %d is out of range 0-255", f.Type.IntVal)
+			return 0, 0, errAt("type", "%d is out of range 0-255", f.Type.IntVal)
 		}
 		return proto, uint16(f.Type.IntVal), nil
 	}
@@ -50,7 +49,7 @@ func icmpKey(f ICMPField) (proto uint8, typ uint16, err error) {
 	}
 	n, ok := names[f.Type.StrVal]
 	if !ok {
-		return 0, 0, fmt.Errorf("type: unknown %s ICMP type %q", f.Family, f.Type.StrVal)
+		return 0, 0, errAt("type", "unknown %s ICMP type %q", f.Family, f.Type.StrVal)
 	}
 	return proto, uint16(n), nil
 }

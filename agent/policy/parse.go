@@ -7,14 +7,44 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/kestrelnet/kestrel/agent/yamldoc"
 )
 
+// Error is one problem in a policy file: where, which field, what.
+type Error struct {
+	File string
+	Line int
+	Path string // field path inside the document; empty for the document itself
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Path, e.Msg)
+}
+
+// Errors is every problem found in one input, in line order; one per line.
+type Errors []*Error
+
+func (e Errors) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
 // ParseFile parses a YAML (multi-document) or JSON file. It returns every object
-// or an error; never part of the file.
+// or, when anything in the file is wrong, Errors naming every problem; never
+// part of the file.
 func ParseFile(path string) ([]Object, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -25,13 +55,15 @@ func ParseFile(path string) ([]Object, error) {
 
 // ParseYAML parses multi-document YAML (JSON is YAML). A top-level array of
 // rules is the older Cilium JSON format and is read as bare rules. Kubernetes
-// List kinds are expanded. source names the input in errors.
+// List kinds are expanded. source names the input in errors. Every document
+// is checked; the error, if any, is Errors.
 func ParseYAML(data []byte, source string) ([]Object, error) {
 	if line := templateLine(data); line > 0 {
-		return nil, fmt.Errorf("%s:%d: contains Go template placeholders ({{ ... }}); render the template before parsing", source, line)
+		return nil, Errors{{File: source, Line: line, Msg: "contains Go template placeholders ({{ ... }}); render the template before parsing"}}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var out []Object
+	var errs Errors
 	for doc := 0; ; doc++ {
 		var n yaml.Node
 		err := dec.Decode(&n)
@@ -39,45 +71,53 @@ func ParseYAML(data []byte, source string) ([]Object, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %v", source, doc, err)
+			// The parser cannot go past a syntax error: nothing after it is read.
+			line, msg := yamldoc.SyntaxLine(err)
+			errs = append(errs, &Error{File: source, Line: line, Msg: msg})
+			break
 		}
 		if len(n.Content) == 0 || n.Content[0].Tag == "!!null" {
 			continue
 		}
-		src := Source{File: source, Doc: doc, Line: n.Content[0].Line}
-		var v any
-		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%s: %v", src, err)
-		}
-		js, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: not representable as JSON: %v", src, err)
-		}
+		root := n.Content[0]
+		src := Source{File: source, Doc: doc, Line: root.Line}
 		var objs []Object
-		if n.Content[0].Kind == yaml.SequenceNode {
-			objs, err = parseRuleArray(js, src)
+		var ferrs Errors
+		if root.Kind == yaml.SequenceNode {
+			objs, ferrs = parseRuleArray(root, src)
 		} else {
-			objs, err = parseDocument(js, src, "")
+			objs, ferrs = parseDocument(root, src, "")
 		}
-		if err != nil {
-			return nil, positioned(src, n.Content[0], err)
-		}
+		errs = append(errs, ferrs...)
 		out = append(out, objs...)
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
 	}
 	return out, nil
 }
 
 // ParseJSONObject parses one JSON object (not a List).
 func ParseJSONObject(data []byte, source string) (Object, error) {
-	src := Source{File: source, Line: 1}
-	objs, err := parseDocument(data, src, "")
+	objs, err := ParseYAML(data, source)
 	if err != nil {
-		return Object{}, fmt.Errorf("%s: %w", src, err)
+		return Object{}, err
 	}
 	if len(objs) != 1 {
-		return Object{}, fmt.Errorf("%s: expected one object, found %d", src, len(objs))
+		return Object{}, Errors{{File: source, Line: 1, Msg: fmt.Sprintf("expected one object, found %d", len(objs))}}
 	}
 	return objs[0], nil
+}
+
+// ParseNode parses one object given as a YAML node of a larger file (an
+// object inside a scenario); paths in errors start with prefix.
+func ParseNode(n *yaml.Node, source, prefix string) ([]Object, error) {
+	objs, errs := parseDocument(n, Source{File: source, Line: n.Line}, prefix)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return objs, nil
 }
 
 func templateLine(data []byte) int {
@@ -92,58 +132,73 @@ type typeHeader struct {
 	APIVersion string                           `json:"apiVersion"`
 	Kind       string                           `json:"kind"`
 	Metadata   struct{ Name, Namespace string } `json:"metadata"`
-	Items      []json.RawMessage                `json:"items"`
 }
 
-// parseDocument parses one object; prefix is the field path of the object
-// inside a List ("items[3]"). Errors lead with the field path; the caller
-// adds where the document is.
-func parseDocument(js []byte, src Source, prefix string) ([]Object, error) {
-	fail := func(err error) ([]Object, error) {
-		if prefix != "" {
-			return nil, fmt.Errorf("%s.%w", prefix, err)
+// located turns a document's field errors into file:line errors; prefix is
+// the document's own path in the file ("items[3]" inside a List).
+func located(src Source, doc *yamldoc.Doc, prefix string, fes []fieldError) Errors {
+	var out Errors
+	for _, fe := range fes {
+		line := fe.Line
+		if line == 0 && doc != nil {
+			line = doc.Line(fe.Path)
 		}
-		return nil, err
+		if line == 0 {
+			line = src.Line
+		}
+		out = append(out, &Error{File: src.File, Line: line, Path: joinPath(prefix, fe.Path), Msg: fe.Msg})
+	}
+	return out
+}
+
+// parseDocument parses one object (prefix is its path in the file, e.g.
+// "items[3]"), reporting every problem in it.
+func parseDocument(n *yaml.Node, src Source, prefix string) ([]Object, Errors) {
+	src.Line = n.Line
+	doc, err := yamldoc.Convert(n, nil)
+	if err != nil {
+		return nil, located(src, nil, prefix, []fieldError{yamlError(err)})
 	}
 	var h typeHeader
-	if err := json.Unmarshal(js, &h); err != nil {
-		return fail(fmt.Errorf("not a Kubernetes object: %v", err))
+	if err := json.Unmarshal(doc.JSON, &h); err != nil || h.Kind == "" {
+		return nil, located(src, doc, prefix, []fieldError{{Path: "kind", Msg: "missing or not a string; not a Kubernetes object"}})
 	}
-	if h.Kind == "" {
-		return fail(errors.New("kind: missing; not a Kubernetes object"))
-	}
-	if strings.HasSuffix(h.Kind, "List") && h.Items != nil {
-		var out []Object
-		for i, item := range h.Items {
-			objs, err := parseDocument(item, src, fmt.Sprintf("%sitems[%d]", dot(prefix), i))
-			if err != nil {
-				return nil, err
+	if strings.HasSuffix(h.Kind, "List") {
+		if items := yamldoc.Child(n, "items"); items != nil && items.Kind == yaml.SequenceNode {
+			var out []Object
+			var errs Errors
+			for i, item := range items.Content {
+				objs, ierrs := parseDocument(item, src, joinPath(prefix, fmt.Sprintf("items[%d]", i)))
+				out = append(out, objs...)
+				errs = append(errs, ierrs...)
 			}
-			out = append(out, objs...)
+			return out, errs
 		}
-		return out, nil
 	}
 	obj := Object{Kind: h.Kind, Namespace: h.Metadata.Namespace, Name: h.Metadata.Name, Source: src}
+	var fes []fieldError
 	switch {
 	case h.Kind == KindNetworkPolicy && h.APIVersion == "networking.k8s.io/v1":
-		np := &networkingv1.NetworkPolicy{}
-		if err := decodeStrict(js, np); err != nil {
-			return fail(err)
-		}
-		if err := validateNetworkPolicy(np); err != nil {
-			return fail(err)
+		np, d, nulled, errs := decodeStrict[networkingv1.NetworkPolicy](n)
+		fes = append(fes, errs...)
+		if np != nil {
+			c := &checker{}
+			validateNetworkPolicy(c, np)
+			fes = append(fes, unspoiled(c.errs, nulled)...)
+			doc = d
 		}
 		if obj.Namespace == "" {
 			obj.Namespace = "default"
 		}
 		obj.NetworkPolicy = np
 	case (h.Kind == KindCNP || h.Kind == KindCCNP) && h.APIVersion == "cilium.io/v2":
-		cnp := &CiliumNetworkPolicy{}
-		if err := decodeStrict(js, cnp); err != nil {
-			return fail(err)
-		}
-		if err := validateCiliumPolicy(cnp); err != nil {
-			return fail(err)
+		cnp, d, nulled, errs := decodeStrict[CiliumNetworkPolicy](n)
+		fes = append(fes, errs...)
+		if cnp != nil {
+			c := &checker{}
+			validateCiliumPolicy(c, cnp)
+			fes = append(fes, unspoiled(c.errs, nulled)...)
+			doc = d
 		}
 		if h.Kind == KindCCNP {
 			obj.Namespace = ""
@@ -152,46 +207,56 @@ func parseDocument(js []byte, src Source, prefix string) ([]Object, error) {
 		}
 		obj.Cilium = cnp
 	case h.Kind == KindCIDRGroup && cidrGroupVersions[h.APIVersion]:
-		g, err := parseCIDRGroup(js)
-		if err != nil {
-			return fail(err)
+		g, d, nulled, errs := decodeStrict[CiliumCIDRGroup](n)
+		fes = append(fes, errs...)
+		if g != nil {
+			c := &checker{}
+			validateCIDRGroup(c, g)
+			fes = append(fes, unspoiled(c.errs, nulled)...)
+			doc = d
 		}
 		obj.CIDRGroup = g
 	case h.Kind == KindNetworkPolicy || h.Kind == KindCNP || h.Kind == KindCCNP || h.Kind == KindCIDRGroup:
-		return fail(fmt.Errorf("apiVersion: %q is not supported for %s", h.APIVersion, h.Kind))
+		fes = append(fes, fieldError{Path: "apiVersion", Msg: fmt.Sprintf("%q is not supported for %s", h.APIVersion, h.Kind)})
 	default:
 		obj.Skipped = true
-		obj.Raw = js
+		obj.Raw = doc.JSON
 	}
 	if obj.Name == "" && !obj.Skipped {
-		return fail(errors.New("metadata.name: required"))
+		fes = append(fes, fieldError{Path: "metadata.name", Msg: "required"})
+	}
+	if len(fes) > 0 {
+		return nil, located(src, doc, prefix, fes)
 	}
 	return []Object{obj}, nil
 }
 
-func dot(prefix string) string {
-	if prefix == "" {
-		return ""
+func unspoiled(fes []fieldError, nulled map[string]bool) []fieldError {
+	var out []fieldError
+	for _, fe := range fes {
+		if !spoiled(fe.Path, nulled) {
+			out = append(out, fe)
+		}
 	}
-	return prefix + "."
+	return out
 }
 
 // parseRuleArray reads the older format: a JSON array of bare Cilium rules.
 // They are not namespaced and select endpoints in every namespace.
-func parseRuleArray(js []byte, src Source) ([]Object, error) {
-	var raw []json.RawMessage
-	if err := json.Unmarshal(js, &raw); err != nil {
-		return nil, err
-	}
+func parseRuleArray(n *yaml.Node, src Source) ([]Object, Errors) {
 	var out []Object
-	for i, r := range raw {
-		path := fmt.Sprintf("[%d]", i)
-		var rule Rule
-		if err := decodeStrict(r, &rule); err != nil {
-			return nil, fmt.Errorf("%s%s", path, prefixed(err))
+	var errs Errors
+	for i, item := range n.Content {
+		prefix := fmt.Sprintf("[%d]", i)
+		rule, doc, nulled, fes := decodeStrict[Rule](item)
+		if rule != nil {
+			c := &checker{}
+			validateRule(c, rule, "")
+			fes = append(fes, unspoiled(c.errs, nulled)...)
 		}
-		if err := validateRule(&rule, path); err != nil {
-			return nil, err
+		if len(fes) > 0 {
+			errs = append(errs, located(Source{File: src.File, Line: item.Line}, doc, prefix, fes)...)
+			continue
 		}
 		name := fmt.Sprintf("rule-%d", i)
 		for _, l := range rule.Labels {
@@ -202,16 +267,7 @@ func parseRuleArray(js []byte, src Source) ([]Object, error) {
 		s := src
 		s.Doc = i
 		out = append(out, Object{Kind: KindCiliumRules, Name: name, Source: s,
-			Cilium: &CiliumNetworkPolicy{Spec: &rule}})
+			Cilium: &CiliumNetworkPolicy{Spec: rule}})
 	}
-	return out, nil
-}
-
-// prefixed formats a path-led error for appending after an index.
-func prefixed(err error) string {
-	s := err.Error()
-	if strings.HasPrefix(s, "[") {
-		return s
-	}
-	return "." + s
+	return out, errs
 }

@@ -20,7 +20,7 @@ func TestParseRefusesBadInputNamingFieldPathAndFile(t *testing.T) {
 		{"an out-of-range port is refused", knpHeader + "spec: {podSelector: {}, ingress: [{ports: [{port: 70000}]}]}",
 			"spec.ingress[0].ports[0].port: 70000 is out of range"},
 		{"an invalid label key is refused", cnpHeader + "spec: {endpointSelector: {matchLabels: {'bad key': x}}}",
-			"spec.endpointSelector.matchLabels: invalid label key"},
+			"f.yaml:4: spec.endpointSelector.matchLabels.bad key: invalid label key"},
 		{"a CIDRSet entry with both cidr and cidrGroupRef is refused", cnpHeader + "spec: {endpointSelector: {}, egress: [{toCIDRSet: [{cidr: 10.0.0.0/8, cidrGroupRef: g}]}]}",
 			"spec.egress[0].toCIDRSet[0]: exactly one of cidr, cidrGroupRef and cidrGroupSelector is required"},
 		{"a CiliumCIDRGroup with a bad CIDR names the field", "apiVersion: cilium.io/v2alpha1\nkind: CiliumCIDRGroup\nmetadata: {name: g}\nspec:\n  externalCIDRs:\n  - 192.0.2.0/24\n  - 198.51.100.7\n",
@@ -33,7 +33,15 @@ func TestParseRefusesBadInputNamingFieldPathAndFile(t *testing.T) {
 			`unknown entity "moon"`},
 		{"template placeholders are refused", cnpHeader + "spec: {endpointSelector: {}, egress: [{toCIDR: [{{.IP}}]}]}",
 			"Go template placeholders"},
-		{"a document without kind is refused", "a: b\n", "kind: missing"},
+		{"a document without kind is refused", "a: b\n", "f.yaml:1: kind: missing"},
+		{"a value of the wrong type is named by its path", cnpHeader + "spec:\n  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: {port: 80}\n",
+			"f.yaml:8: spec.egress[0].toPorts[0].ports: expected a list, got object"},
+		{"a port that is neither a number nor a name is refused", cnpHeader + "spec: {endpointSelector: {}, egress: [{toPorts: [{ports: [{port: [80]}]}]}]}",
+			`spec.egress[0].toPorts[0].ports[0].port: invalid port name "[80]"`},
+		{"a duplicate JSON field is refused by the decoder", `{"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy","metadata":{"name":"n"},"spec":{"endpointSelector":{}},"spec":{}}`,
+			"f.yaml:1: spec: duplicate field"},
+		{"a field brought by a merge key is checked where it is written", "x: &common {endpointSelector: {}, ingres: []}\n" + cnpHeader + "spec:\n  <<: *common\n",
+			"f.yaml:1: spec.ingres: unknown field"},
 		{"an except outside the cidr is refused", knpHeader + "spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/8]}}]}]}",
 			"except[0]: 11.0.0.0/8 is not inside 10.0.0.0/8"},
 	}
@@ -44,6 +52,14 @@ func TestParseRefusesBadInputNamingFieldPathAndFile(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestAFileWithOneBadDocumentYieldsNoObjects(t *testing.T) {
+	doc := knpHeader + "spec: {podSelector: {}}\n---\n" + knpHeader + "spec: {podSelector: {}, ingress: [{ports: [{port: 0}]}]}\n"
+	objs, err := ParseYAML([]byte(doc), "f.yaml")
+	if objs != nil || err == nil || !strings.Contains(err.Error(), "f.yaml:9: spec.ingress[0].ports[0].port: 0 is out of range") {
+		t.Fatalf("objects %v, error %v; want none and the second document's error", objs, err)
 	}
 }
 

@@ -1,137 +1,83 @@
 package policy
 
 import (
-	"encoding/json"
 	"fmt"
-	"reflect"
-	"sort"
 	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kestrelnet/kestrel/agent/yamldoc"
 )
 
-var jsonUnmarshaler = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
-
-// checkFields walks a generically decoded JSON value against the Go type it is
-// about to be decoded into and reports the first unknown field (in sorted key
-// order) with its full path, e.g. spec.ingress[0].fromEndpoints[1].matchLabel.
-// encoding/json's DisallowUnknownFields names the field but not where it is.
-func checkFields(v any, t reflect.Type, path string) error {
-	if v == nil {
-		return nil
-	}
-	if reflect.PointerTo(t).Implements(jsonUnmarshaler) || t.Implements(jsonUnmarshaler) {
-		return nil
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil // a type mismatch; encoding/json reports it
-		}
-		fields := map[string]reflect.Type{}
-		collectFields(t, fields)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			ft, ok := fields[k]
-			if !ok {
-				return fmt.Errorf("%s: unknown field", joinPath(path, k))
-			}
-			if err := checkFields(m[k], ft, joinPath(path, k)); err != nil {
-				return err
-			}
-		}
-	case reflect.Slice, reflect.Array:
-		s, ok := v.([]any)
-		if !ok {
-			return nil
-		}
-		for i, e := range s {
-			if err := checkFields(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-	case reflect.Map:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		for k, e := range m {
-			if err := checkFields(e, t.Elem(), joinPath(path, k)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+// fieldError is one problem in a document, named by its field path. Line is
+// set when the decoder gave the position itself; otherwise the path's line
+// in the document is used.
+type fieldError struct {
+	Path, Msg string
+	Line      int
 }
 
-func collectFields(t reflect.Type, into map[string]reflect.Type) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		name, _, _ := strings.Cut(tag, ",")
-		if tag == "-" {
-			continue
-		}
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				collectFields(ft, into)
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		into[name] = f.Type
+// decodeStrict decodes n with yamldoc.Strict (sigs.k8s.io/json strict mode).
+func decodeStrict[T any](n *yaml.Node) (*T, *yamldoc.Doc, map[string]bool, []fieldError) {
+	out, doc, nulled, errs := yamldoc.Strict[T](n)
+	fes := make([]fieldError, len(errs))
+	for i, e := range errs {
+		fes[i] = fieldError{Path: e.Path, Msg: e.Msg, Line: e.Line}
 	}
+	return out, doc, nulled, fes
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
+func yamlError(err error) fieldError {
+	if ye, ok := err.(*yamldoc.Error); ok {
+		return fieldError{Path: ye.Path, Msg: ye.Msg, Line: ye.Line}
 	}
-	return path + "." + key
+	return fieldError{Msg: err.Error()}
 }
 
-// decodeStrict decodes JSON into out, refusing unknown fields with their path.
-func decodeStrict(data []byte, out any) error {
-	var generic any
-	if err := json.Unmarshal(data, &generic); err != nil {
-		return err
-	}
-	if err := checkFields(generic, reflect.TypeOf(out).Elem(), ""); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return cleanJSONError(err)
-	}
-	return nil
+func spoiled(path string, nulled map[string]bool) bool { return yamldoc.Spoiled(path, nulled) }
+
+// pathError is an error about a field below the one being checked; Path is
+// relative ("cidr", "except[1]", "port").
+type pathError struct {
+	Path, Msg string
 }
 
-func cleanJSONError(err error) error {
-	var te *json.UnmarshalTypeError
-	if ok := asTypeError(err, &te); ok && te.Field != "" {
-		return fmt.Errorf("%s: cannot use JSON %s as %s", te.Field, te.Value, te.Type)
-	}
-	return err
+func (e *pathError) Error() string { return e.Path + ": " + e.Msg }
+
+func errAt(path, format string, args ...any) error {
+	return &pathError{Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
-func asTypeError(err error, te **json.UnmarshalTypeError) bool {
-	t, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*te = t
+// checker collects every validation error of one document.
+type checker struct {
+	errs []fieldError
+}
+
+// fail records a problem at path (a rule read without a parent, as in the
+// older array format, has paths that start with ".").
+func (c *checker) fail(path, format string, args ...any) {
+	path = strings.TrimPrefix(path, ".")
+	c.errs = append(c.errs, fieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// failErr records err at path, or below it when err is a pathError.
+func (c *checker) failErr(path string, err error) {
+	path = strings.TrimPrefix(path, ".")
+	if pe, ok := err.(*pathError); ok {
+		c.errs = append(c.errs, fieldError{Path: joinPath(path, pe.Path), Msg: pe.Msg})
+		return
 	}
-	return ok
+	c.errs = append(c.errs, fieldError{Path: path, Msg: err.Error()})
+}
+
+func joinPath(path, sub string) string {
+	switch {
+	case path == "":
+		return sub
+	case sub == "":
+		return path
+	case strings.HasPrefix(sub, "["):
+		return path + sub
+	}
+	return path + "." + sub
 }

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -11,90 +10,58 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-func validateCiliumPolicy(p *CiliumNetworkPolicy) error {
+func validateCiliumPolicy(c *checker, p *CiliumNetworkPolicy) {
 	if p.Spec == nil && len(p.Specs) == 0 {
-		return errors.New("spec: one of spec and specs is required")
+		c.fail("spec", "one of spec and specs is required")
 	}
 	if p.Spec != nil {
-		if err := validateRule(p.Spec, "spec"); err != nil {
-			return err
-		}
+		validateRule(c, p.Spec, "spec")
 	}
 	for i := range p.Specs {
-		if err := validateRule(&p.Specs[i], fmt.Sprintf("specs[%d]", i)); err != nil {
-			return err
-		}
+		validateRule(c, &p.Specs[i], fmt.Sprintf("specs[%d]", i))
 	}
-	return nil
 }
 
-func validateRule(r *Rule, path string) error {
+func validateRule(c *checker, r *Rule, path string) {
 	if (r.EndpointSelector == nil) == (r.NodeSelector == nil) {
-		return fmt.Errorf("%s: exactly one of endpointSelector and nodeSelector is required", path)
+		c.fail(path, "exactly one of endpointSelector and nodeSelector is required")
 	}
-	if err := validateSelector(r.EndpointSelector, path+".endpointSelector"); err != nil {
-		return err
-	}
-	if err := validateSelector(r.NodeSelector, path+".nodeSelector"); err != nil {
-		return err
-	}
+	validateSelector(c, r.EndpointSelector, path+".endpointSelector")
+	validateSelector(c, r.NodeSelector, path+".nodeSelector")
 	for i := range r.Ingress {
 		p := fmt.Sprintf("%s.ingress[%d]", path, i)
 		in := &r.Ingress[i]
-		if err := validateIngressCommon(&in.IngressCommon, p); err != nil {
-			return err
-		}
-		if err := validatePortRules(in.ToPorts, p+".toPorts"); err != nil {
-			return err
-		}
-		if err := validateAuth(in.Authentication, p+".authentication"); err != nil {
-			return err
-		}
+		validateIngressCommon(c, &in.IngressCommon, p)
+		validatePortRules(c, in.ToPorts, p+".toPorts")
+		validateAuth(c, in.Authentication, p+".authentication")
 	}
 	for i := range r.IngressDeny {
 		p := fmt.Sprintf("%s.ingressDeny[%d]", path, i)
 		in := &r.IngressDeny[i]
-		if err := validateIngressCommon(&in.IngressCommon, p); err != nil {
-			return err
-		}
-		if err := validatePortDenyRules(in.ToPorts, p+".toPorts"); err != nil {
-			return err
-		}
+		validateIngressCommon(c, &in.IngressCommon, p)
+		validatePortDenyRules(c, in.ToPorts, p+".toPorts")
 	}
 	for i := range r.Egress {
 		p := fmt.Sprintf("%s.egress[%d]", path, i)
 		e := &r.Egress[i]
-		if err := validateEgressCommon(&e.EgressCommon, len(e.ToFQDNs), p); err != nil {
-			return err
-		}
-		if err := validatePortRules(e.ToPorts, p+".toPorts"); err != nil {
-			return err
-		}
+		validateEgressCommon(c, &e.EgressCommon, len(e.ToFQDNs), p)
+		validatePortRules(c, e.ToPorts, p+".toPorts")
 		for j, f := range e.ToFQDNs {
-			if err := validateFQDN(f, fmt.Sprintf("%s.toFQDNs[%d]", p, j)); err != nil {
-				return err
-			}
+			validateFQDN(c, f, fmt.Sprintf("%s.toFQDNs[%d]", p, j))
 		}
-		if err := validateAuth(e.Authentication, p+".authentication"); err != nil {
-			return err
-		}
+		validateAuth(c, e.Authentication, p+".authentication")
 	}
 	for i := range r.EgressDeny {
 		p := fmt.Sprintf("%s.egressDeny[%d]", path, i)
 		e := &r.EgressDeny[i]
-		if err := validateEgressCommon(&e.EgressCommon, 0, p); err != nil {
-			return err
-		}
-		if err := validatePortDenyRules(e.ToPorts, p+".toPorts"); err != nil {
-			return err
-		}
+		validateEgressCommon(c, &e.EgressCommon, 0, p)
+		validatePortDenyRules(c, e.ToPorts, p+".toPorts")
 	}
-	return nil
 }
 
 // exclusivePeers refuses rules that combine several kinds of L3 peer, which
 // Cilium does not support either ("combining X and Y is not supported yet").
-func exclusivePeers(path string, counts map[string]int) error {
+func exclusivePeers(c *checker, path string, counts map[string]int) {
 	var set []string
 	for k, n := range counts {
 		if n > 0 {
@@ -103,80 +70,50 @@ func exclusivePeers(path string, counts map[string]int) error {
 	}
 	sort.Strings(set)
 	if len(set) > 1 {
-		return fmt.Errorf("%s: combining %s is not supported", path, strings.Join(set, " and "))
+		c.fail(path, "combining %s is not supported", strings.Join(set, " and "))
 	}
-	return nil
 }
 
-func validateIngressCommon(c *IngressCommon, path string) error {
-	if err := exclusivePeers(path, map[string]int{
-		"fromEndpoints": len(c.FromEndpoints), "fromCIDR": len(c.FromCIDR), "fromCIDRSet": len(c.FromCIDRSet),
-		"fromEntities": len(c.FromEntities), "fromNodes": len(c.FromNodes), "fromGroups": len(c.FromGroups),
-	}); err != nil {
-		return err
-	}
-	if err := validateSelectors(c.FromEndpoints, path+".fromEndpoints"); err != nil {
-		return err
-	}
-	if err := validateSelectors(c.FromRequires, path+".fromRequires"); err != nil {
-		return err
-	}
-	if err := validateSelectors(c.FromNodes, path+".fromNodes"); err != nil {
-		return err
-	}
-	if err := validateCIDRs(c.FromCIDR, c.FromCIDRSet, path, "from"); err != nil {
-		return err
-	}
-	if err := validateEntities(c.FromEntities, path+".fromEntities"); err != nil {
-		return err
-	}
-	return validateICMPs(c.ICMPs, path+".icmps")
+func validateIngressCommon(c *checker, r *IngressCommon, path string) {
+	exclusivePeers(c, path, map[string]int{
+		"fromEndpoints": len(r.FromEndpoints), "fromCIDR": len(r.FromCIDR), "fromCIDRSet": len(r.FromCIDRSet),
+		"fromEntities": len(r.FromEntities), "fromNodes": len(r.FromNodes), "fromGroups": len(r.FromGroups),
+	})
+	validateSelectors(c, r.FromEndpoints, path+".fromEndpoints")
+	validateSelectors(c, r.FromRequires, path+".fromRequires")
+	validateSelectors(c, r.FromNodes, path+".fromNodes")
+	validateCIDRs(c, r.FromCIDR, r.FromCIDRSet, path, "from")
+	validateEntities(c, r.FromEntities, path+".fromEntities")
+	validateICMPs(c, r.ICMPs, path+".icmps")
 }
 
-func validateEgressCommon(c *EgressCommon, fqdns int, path string) error {
-	if err := exclusivePeers(path, map[string]int{
-		"toEndpoints": len(c.ToEndpoints), "toCIDR": len(c.ToCIDR), "toCIDRSet": len(c.ToCIDRSet),
-		"toEntities": len(c.ToEntities), "toNodes": len(c.ToNodes), "toGroups": len(c.ToGroups),
-		"toServices": len(c.ToServices), "toFQDNs": fqdns,
-	}); err != nil {
-		return err
-	}
-	if err := validateSelectors(c.ToEndpoints, path+".toEndpoints"); err != nil {
-		return err
-	}
-	if err := validateSelectors(c.ToRequires, path+".toRequires"); err != nil {
-		return err
-	}
-	if err := validateSelectors(c.ToNodes, path+".toNodes"); err != nil {
-		return err
-	}
-	if err := validateCIDRs(c.ToCIDR, c.ToCIDRSet, path, "to"); err != nil {
-		return err
-	}
-	if err := validateEntities(c.ToEntities, path+".toEntities"); err != nil {
-		return err
-	}
-	for i, s := range c.ToServices {
+func validateEgressCommon(c *checker, r *EgressCommon, fqdns int, path string) {
+	exclusivePeers(c, path, map[string]int{
+		"toEndpoints": len(r.ToEndpoints), "toCIDR": len(r.ToCIDR), "toCIDRSet": len(r.ToCIDRSet),
+		"toEntities": len(r.ToEntities), "toNodes": len(r.ToNodes), "toGroups": len(r.ToGroups),
+		"toServices": len(r.ToServices), "toFQDNs": fqdns,
+	})
+	validateSelectors(c, r.ToEndpoints, path+".toEndpoints")
+	validateSelectors(c, r.ToRequires, path+".toRequires")
+	validateSelectors(c, r.ToNodes, path+".toNodes")
+	validateCIDRs(c, r.ToCIDR, r.ToCIDRSet, path, "to")
+	validateEntities(c, r.ToEntities, path+".toEntities")
+	for i, s := range r.ToServices {
 		p := fmt.Sprintf("%s.toServices[%d]", path, i)
 		if (s.K8sService == nil) == (s.K8sServiceSelector == nil) {
-			return fmt.Errorf("%s: exactly one of k8sService and k8sServiceSelector is required", p)
+			c.fail(p, "exactly one of k8sService and k8sServiceSelector is required")
 		}
 		if s.K8sServiceSelector != nil {
-			if err := validateSelector(&s.K8sServiceSelector.Selector, p+".k8sServiceSelector.selector"); err != nil {
-				return err
-			}
+			validateSelector(c, &s.K8sServiceSelector.Selector, p+".k8sServiceSelector.selector")
 		}
 	}
-	return validateICMPs(c.ICMPs, path+".icmps")
+	validateICMPs(c, r.ICMPs, path+".icmps")
 }
 
-func validateSelectors(ss []Selector, path string) error {
+func validateSelectors(c *checker, ss []Selector, path string) {
 	for i := range ss {
-		if err := validateSelector(&ss[i], fmt.Sprintf("%s[%d]", path, i)); err != nil {
-			return err
-		}
+		validateSelector(c, &ss[i], fmt.Sprintf("%s[%d]", path, i))
 	}
-	return nil
 }
 
 // labelSources are the label sources Cilium knows; a selector key may start
@@ -199,9 +136,9 @@ func splitSourceKey(key string) (source, name string, err error) {
 	return src, rest, nil
 }
 
-func validateSelector(s *metav1.LabelSelector, path string) error {
+func validateSelector(c *checker, s *metav1.LabelSelector, path string) {
 	if s == nil {
-		return nil
+		return
 	}
 	keys := make([]string, 0, len(s.MatchLabels))
 	for k := range s.MatchLabels {
@@ -209,49 +146,49 @@ func validateSelector(s *metav1.LabelSelector, path string) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if err := validateSelectorKey(k, path+".matchLabels"); err != nil {
-			return err
+		p := path + ".matchLabels." + k
+		if err := checkSelectorKey(k); err != nil {
+			c.fail(p, "%v", err)
 		}
 		if errs := validation.IsValidLabelValue(s.MatchLabels[k]); len(errs) > 0 {
-			return fmt.Errorf("%s.matchLabels[%s]: invalid value %q: %s", path, k, s.MatchLabels[k], strings.Join(errs, "; "))
+			c.fail(p, "invalid value %q: %s", s.MatchLabels[k], strings.Join(errs, "; "))
 		}
 	}
 	for i, e := range s.MatchExpressions {
 		p := fmt.Sprintf("%s.matchExpressions[%d]", path, i)
-		if err := validateSelectorKey(e.Key, p); err != nil {
-			return err
+		if err := checkSelectorKey(e.Key); err != nil {
+			c.fail(p+".key", "%v", err)
 		}
 		switch e.Operator {
 		case metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn:
 			if len(e.Values) == 0 {
-				return fmt.Errorf("%s.values: must be non-empty for operator %s", p, e.Operator)
+				c.fail(p+".values", "must be non-empty for operator %s", e.Operator)
 			}
 		case metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist:
 			if len(e.Values) > 0 {
-				return fmt.Errorf("%s.values: must be empty for operator %s", p, e.Operator)
+				c.fail(p+".values", "must be empty for operator %s", e.Operator)
 			}
 		default:
-			return fmt.Errorf("%s.operator: invalid operator %q (want In, NotIn, Exists or DoesNotExist)", p, e.Operator)
+			c.fail(p+".operator", "invalid operator %q (want In, NotIn, Exists or DoesNotExist)", e.Operator)
 		}
 		for j, v := range e.Values {
 			if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
-				return fmt.Errorf("%s.values[%d]: invalid value %q: %s", p, j, v, strings.Join(errs, "; "))
+				c.fail(fmt.Sprintf("%s.values[%d]", p, j), "invalid value %q: %s", v, strings.Join(errs, "; "))
 			}
 		}
 	}
-	return nil
 }
 
-func validateSelectorKey(key, path string) error {
+func checkSelectorKey(key string) error {
 	src, name, err := splitSourceKey(key)
 	if err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return err
 	}
 	if src == "reserved" || src == "cidr" {
 		return nil
 	}
 	if errs := validation.IsQualifiedName(name); len(errs) > 0 {
-		return fmt.Errorf("%s: invalid label key %q: %s", path, key, strings.Join(errs, "; "))
+		return fmt.Errorf("invalid label key %q: %s", key, strings.Join(errs, "; "))
 	}
 	return nil
 }
@@ -268,25 +205,21 @@ func parseCIDR(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-func validateCIDRs(cidrs []string, sets []CIDRRule, path, dir string) error {
-	for i, c := range cidrs {
-		if _, err := parseCIDR(c); err != nil {
-			return fmt.Errorf("%s.%sCIDR[%d]: %v", path, dir, i, err)
+func validateCIDRs(c *checker, cidrs []string, sets []CIDRRule, path, dir string) {
+	for i, s := range cidrs {
+		if _, err := parseCIDR(s); err != nil {
+			c.failErr(fmt.Sprintf("%s.%sCIDR[%d]", path, dir, i), err)
 		}
 	}
 	for i, s := range sets {
 		p := fmt.Sprintf("%s.%sCIDRSet[%d]", path, dir, i)
-		if err := validateCIDRGroupRule(s, p); err != nil {
-			return err
-		}
-		if s.Cidr == "" {
-			continue // a group reference; resolved against CiliumCIDRGroup objects
+		if !validateCIDRGroupRule(c, s, p) || s.Cidr == "" {
+			continue // a group reference is resolved against CiliumCIDRGroup objects
 		}
 		if _, err := parseCIDRSet(s.Cidr, s.Except); err != nil {
-			return fmt.Errorf("%s.%v", p, err)
+			c.failErr(p, err)
 		}
 	}
-	return nil
 }
 
 // cidrSet is a prefix minus exceptions.
@@ -298,16 +231,16 @@ type cidrSet struct {
 func parseCIDRSet(cidr string, except []string) (cidrSet, error) {
 	p, err := parseCIDR(cidr)
 	if err != nil {
-		return cidrSet{}, fmt.Errorf("cidr: %v", err)
+		return cidrSet{}, errAt("cidr", "%v", err)
 	}
 	out := cidrSet{CIDR: p}
 	for i, e := range except {
 		ep, err := parseCIDR(e)
 		if err != nil {
-			return cidrSet{}, fmt.Errorf("except[%d]: %v", i, err)
+			return cidrSet{}, errAt(fmt.Sprintf("except[%d]", i), "%v", err)
 		}
 		if ep.Addr().Is4() != p.Addr().Is4() || ep.Bits() < p.Bits() || !p.Contains(ep.Addr()) {
-			return cidrSet{}, fmt.Errorf("except[%d]: %s is not inside %s", i, ep, p)
+			return cidrSet{}, errAt(fmt.Sprintf("except[%d]", i), "%s is not inside %s", ep, p)
 		}
 		out.Except = append(out.Except, ep)
 	}
@@ -321,21 +254,18 @@ var entityNames = map[string]bool{
 	"kube-apiserver": true, "all": true,
 }
 
-func validateEntities(es []string, path string) error {
+func validateEntities(c *checker, es []string, path string) {
 	for i, e := range es {
 		if !entityNames[e] {
-			return fmt.Errorf("%s[%d]: unknown entity %q", path, i, e)
+			c.fail(fmt.Sprintf("%s[%d]", path, i), "unknown entity %q", e)
 		}
 	}
-	return nil
 }
 
-func validatePortRules(rs []PortRule, path string) error {
+func validatePortRules(c *checker, rs []PortRule, path string) {
 	for i, r := range rs {
 		p := fmt.Sprintf("%s[%d]", path, i)
-		if err := validatePorts(r.Ports, p+".ports"); err != nil {
-			return err
-		}
+		validatePorts(c, r.Ports, p+".ports")
 		if r.Rules != nil && !r.Rules.Empty() {
 			n := 0
 			for _, b := range []bool{r.Rules.HTTP != nil, r.Rules.Kafka != nil, r.Rules.DNS != nil, r.Rules.L7Proto != ""} {
@@ -344,59 +274,51 @@ func validatePortRules(rs []PortRule, path string) error {
 				}
 			}
 			if n > 1 {
-				return fmt.Errorf("%s.rules: only one of http, kafka, dns and l7proto may be set", p)
+				c.fail(p+".rules", "only one of http, kafka, dns and l7proto may be set")
 			}
 			for j, d := range r.Rules.DNS {
-				if err := validateFQDN(d, fmt.Sprintf("%s.rules.dns[%d]", p, j)); err != nil {
-					return err
-				}
+				validateFQDN(c, d, fmt.Sprintf("%s.rules.dns[%d]", p, j))
 			}
 		}
 		if r.Listener != nil && (r.Listener.EnvoyConfig == nil || r.Listener.Name == "") {
-			return fmt.Errorf("%s.listener: envoyConfig and name are required", p)
+			c.fail(p+".listener", "envoyConfig and name are required")
 		}
 	}
-	return nil
 }
 
-func validatePortDenyRules(rs []PortDenyRule, path string) error {
+func validatePortDenyRules(c *checker, rs []PortDenyRule, path string) {
 	for i, r := range rs {
-		if err := validatePorts(r.Ports, fmt.Sprintf("%s[%d].ports", path, i)); err != nil {
-			return err
-		}
+		validatePorts(c, r.Ports, fmt.Sprintf("%s[%d].ports", path, i))
 	}
-	return nil
 }
 
-func validatePorts(ps []PortProtocol, path string) error {
+func validatePorts(c *checker, ps []PortProtocol, path string) {
 	for i, pp := range ps {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		protos, err := ciliumProtocols(pp.Protocol)
 		if err != nil {
-			return fmt.Errorf("%s.protocol: %v", p, err)
-		}
-		if isExtendedProtocol(protos[0]) && pp.Port != "" && pp.Port != "0" {
-			return fmt.Errorf("%s.port: protocol %s has no ports", p, pp.Protocol)
+			c.failErr(p+".protocol", err)
+		} else if isExtendedProtocol(protos[0]) && pp.Port != "" && pp.Port != "0" {
+			c.fail(p+".port", "protocol %s has no ports", pp.Protocol)
 		}
 		if err := validatePort(string(pp.Port), pp.EndPort); err != nil {
-			return fmt.Errorf("%s.%v", p, err)
+			c.failErr(p, err)
 		}
 	}
-	return nil
 }
 
 // validatePort checks a port number or name and an optional endPort.
 func validatePort(port string, endPort int32) error {
 	n, isNum, err := parsePort(port)
 	if err != nil {
-		return fmt.Errorf("port: %v", err)
+		return errAt("port", "%v", err)
 	}
 	if endPort != 0 {
 		if !isNum || n == 0 {
-			return fmt.Errorf("endPort: needs a numeric, non-zero port")
+			return errAt("endPort", "needs a numeric, non-zero port")
 		}
 		if endPort < int32(n) || endPort > 65535 {
-			return fmt.Errorf("endPort: %d must be between port %d and 65535", endPort, n)
+			return errAt("endPort", "%d must be between port %d and 65535", endPort, n)
 		}
 	}
 	return nil
@@ -438,33 +360,31 @@ func ciliumProtocols(p string) ([]uint8, error) {
 	return nil, fmt.Errorf("invalid protocol %q (want TCP, UDP, SCTP, ANY, VRRP or IGMP)", p)
 }
 
-func validateICMPs(rs []ICMPRule, path string) error {
+func validateICMPs(c *checker, rs []ICMPRule, path string) {
 	for i, r := range rs {
 		for j, f := range r.Fields {
 			if _, _, err := icmpKey(f); err != nil {
-				return fmt.Errorf("%s[%d].fields[%d].%v", path, i, j, err)
+				c.failErr(fmt.Sprintf("%s[%d].fields[%d]", path, i, j), err)
 			}
 		}
 	}
-	return nil
 }
 
-func validateFQDN(f FQDNSelector, path string) error {
+func validateFQDN(c *checker, f FQDNSelector, path string) {
 	if (f.MatchName == "") == (f.MatchPattern == "") {
-		return fmt.Errorf("%s: exactly one of matchName and matchPattern is required", path)
+		c.fail(path, "exactly one of matchName and matchPattern is required")
 	}
-	return nil
 }
 
-func validateAuth(a *Authentication, path string) error {
+func validateAuth(c *checker, a *Authentication, path string) {
 	if a == nil {
-		return nil
+		return
 	}
 	switch a.Mode {
 	case "disabled", "required", "test-always-fail":
-		return nil
+		return
 	}
-	return fmt.Errorf("%s.mode: invalid mode %q (want disabled, required or test-always-fail)", path, a.Mode)
+	c.fail(path+".mode", "invalid mode %q (want disabled, required or test-always-fail)", a.Mode)
 }
 
 // Extended protocols (Cilium 1.18+) are matched by protocol number alone.

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -10,70 +12,76 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-func validateNetworkPolicy(np *networkingv1.NetworkPolicy) error {
-	if _, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector); err != nil {
-		return fmt.Errorf("spec.podSelector: %v", err)
-	}
+func validateNetworkPolicy(c *checker, np *networkingv1.NetworkPolicy) {
+	validateKNPSelector(c, &np.Spec.PodSelector, "spec.podSelector")
 	for i, t := range np.Spec.PolicyTypes {
 		if t != networkingv1.PolicyTypeIngress && t != networkingv1.PolicyTypeEgress {
-			return fmt.Errorf("spec.policyTypes[%d]: invalid policy type %q (want Ingress or Egress)", i, t)
+			c.fail(fmt.Sprintf("spec.policyTypes[%d]", i), "invalid policy type %q (want Ingress or Egress)", t)
 		}
 	}
 	for i, r := range np.Spec.Ingress {
 		p := fmt.Sprintf("spec.ingress[%d]", i)
-		if err := validatePeers(r.From, p+".from"); err != nil {
-			return err
-		}
-		if err := validateKNPPorts(r.Ports, p+".ports"); err != nil {
-			return err
-		}
+		validatePeers(c, r.From, p+".from")
+		validateKNPPorts(c, r.Ports, p+".ports")
 	}
 	for i, r := range np.Spec.Egress {
 		p := fmt.Sprintf("spec.egress[%d]", i)
-		if err := validatePeers(r.To, p+".to"); err != nil {
-			return err
-		}
-		if err := validateKNPPorts(r.Ports, p+".ports"); err != nil {
-			return err
-		}
+		validatePeers(c, r.To, p+".to")
+		validateKNPPorts(c, r.Ports, p+".ports")
 	}
-	return nil
 }
 
-func validatePeers(peers []networkingv1.NetworkPolicyPeer, path string) error {
+// validateKNPSelector checks a Kubernetes label selector field by field, as
+// metav1.LabelSelectorAsSelector would refuse it, naming each bad part.
+func validateKNPSelector(c *checker, s *metav1.LabelSelector, path string) {
+	if s == nil {
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.MatchLabels)) {
+		v := s.MatchLabels[k]
+		if _, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: map[string]string{k: v}}); err != nil {
+			c.fail(path+".matchLabels."+k, "%v", err)
+		}
+	}
+	for i, e := range s.MatchExpressions {
+		p := fmt.Sprintf("%s.matchExpressions[%d]", path, i)
+		switch e.Operator {
+		case metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn, metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist:
+		default:
+			c.fail(p+".operator", "invalid operator %q (want In, NotIn, Exists or DoesNotExist)", e.Operator)
+			continue
+		}
+		if _, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{e}}); err != nil {
+			c.fail(p, "%v", err)
+		}
+	}
+}
+
+func validatePeers(c *checker, peers []networkingv1.NetworkPolicyPeer, path string) {
 	for i, peer := range peers {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		if peer.IPBlock != nil {
 			if peer.PodSelector != nil || peer.NamespaceSelector != nil {
-				return fmt.Errorf("%s: ipBlock may not be combined with podSelector or namespaceSelector", p)
+				c.fail(p, "ipBlock may not be combined with podSelector or namespaceSelector")
 			}
 			if _, err := parseIPBlock(peer.IPBlock); err != nil {
-				return fmt.Errorf("%s.ipBlock.%v", p, err)
+				c.failErr(p+".ipBlock", err)
 			}
 			continue
 		}
 		if peer.PodSelector == nil && peer.NamespaceSelector == nil {
-			return fmt.Errorf("%s: must specify a peer (podSelector, namespaceSelector or ipBlock)", p)
+			c.fail(p, "must specify a peer (podSelector, namespaceSelector or ipBlock)")
 		}
-		if peer.PodSelector != nil {
-			if _, err := metav1.LabelSelectorAsSelector(peer.PodSelector); err != nil {
-				return fmt.Errorf("%s.podSelector: %v", p, err)
-			}
-		}
-		if peer.NamespaceSelector != nil {
-			if _, err := metav1.LabelSelectorAsSelector(peer.NamespaceSelector); err != nil {
-				return fmt.Errorf("%s.namespaceSelector: %v", p, err)
-			}
-		}
+		validateKNPSelector(c, peer.PodSelector, p+".podSelector")
+		validateKNPSelector(c, peer.NamespaceSelector, p+".namespaceSelector")
 	}
-	return nil
 }
 
 // parseIPBlock parses cidr and except; Kubernetes accepts host bits, masked here.
 // Exceptions must lie strictly inside cidr.
 func parseIPBlock(b *networkingv1.IPBlock) (cidrSet, error) {
 	if !strings.Contains(b.CIDR, "/") {
-		return cidrSet{}, fmt.Errorf("cidr: invalid CIDR %q", b.CIDR)
+		return cidrSet{}, errAt("cidr", "invalid CIDR %q", b.CIDR)
 	}
 	s, err := parseCIDRSet(b.CIDR, b.Except)
 	if err != nil {
@@ -81,7 +89,7 @@ func parseIPBlock(b *networkingv1.IPBlock) (cidrSet, error) {
 	}
 	for i, e := range s.Except {
 		if e.Bits() == s.CIDR.Bits() {
-			return cidrSet{}, fmt.Errorf("except[%d]: %s must be strictly inside %s", i, e, s.CIDR)
+			return cidrSet{}, errAt(fmt.Sprintf("except[%d]", i), "%s must be strictly inside %s", e, s.CIDR)
 		}
 	}
 	return s, nil
@@ -102,34 +110,36 @@ func knpProtocol(p *corev1.Protocol) (uint8, error) {
 	return 0, fmt.Errorf("invalid protocol %q (want TCP, UDP or SCTP)", *p)
 }
 
-func validateKNPPorts(ports []networkingv1.NetworkPolicyPort, path string) error {
+func validateKNPPorts(c *checker, ports []networkingv1.NetworkPolicyPort, path string) {
 	for i, pp := range ports {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		if _, err := knpProtocol(pp.Protocol); err != nil {
-			return fmt.Errorf("%s.protocol: %v", p, err)
+			c.failErr(p+".protocol", err)
 		}
 		var end int32
 		if pp.EndPort != nil {
 			end = *pp.EndPort
 			if pp.Port == nil || pp.Port.Type != intstr.Int {
-				return fmt.Errorf("%s.endPort: needs a numeric port", p)
+				c.fail(p+".endPort", "needs a numeric port")
+				continue
 			}
 		}
 		port := ""
 		if pp.Port != nil {
 			port = pp.Port.String()
 			if pp.Port.Type == intstr.Int && (pp.Port.IntVal < 1 || pp.Port.IntVal > 65535) {
-				return fmt.Errorf("%s.port: %d is out of range 1-65535", p, pp.Port.IntVal)
+				c.fail(p+".port", "%d is out of range 1-65535", pp.Port.IntVal)
+				continue
 			}
 			if pp.Port.Type == intstr.String {
 				if _, ok := PortValue(pp.Port.StrVal).Number(); ok {
-					return fmt.Errorf("%s.port: %q must be a number, not a string, or a port name", p, pp.Port.StrVal)
+					c.fail(p+".port", "%q must be a number, not a string, or a port name", pp.Port.StrVal)
+					continue
 				}
 			}
 		}
 		if err := validatePort(port, end); err != nil {
-			return fmt.Errorf("%s.%v", p, err)
+			c.failErr(p, err)
 		}
 	}
-	return nil
 }

@@ -45,14 +45,11 @@ func Expand(s *format.Scenario) (*Plan, error) {
 	}
 	x := &expander{s: s, st: st, catalogue: slices.Clone(s.Spec.Objects), names: map[string]int{}}
 	plan := &Plan{Scenario: s.Metadata.Name, File: s.File, Modes: s.Spec.Modes}
-	for _, o := range s.Spec.Objects {
-		if o.Kind == "Pod" || o.Kind == "Namespace" {
-			return nil, fmt.Errorf("%s: %s objects are not supported yet: declare them with spec.pods and spec.namespaceLabels", o.Source, o.Kind)
-		}
-	}
 	if len(s.Spec.Steps) == 0 {
 		for _, o := range s.Spec.Objects {
-			st.apply(o)
+			if err := st.apply(o); err != nil {
+				return nil, err
+			}
 		}
 		step, err := x.step("", s.Spec.Probes, s.Spec.Reachability)
 		if err != nil {
@@ -101,14 +98,15 @@ func (x *expander) mutate(fs format.Step, i int) error {
 		if err != nil {
 			return x.errorf(fs.Line, "spec.steps[%d].delete: %v", i, err)
 		}
-		x.st.remove(o)
+		if err := x.st.remove(o); err != nil {
+			return x.errorf(fs.Line, "spec.steps[%d].delete: %v", i, err)
+		}
 	}
 	for _, ref := range fs.Apply {
 		if ref.Inline != nil {
-			if ref.Inline.Kind == "Pod" || ref.Inline.Kind == "Namespace" {
-				return fmt.Errorf("%s: %s objects are not supported yet: declare them with spec.pods and spec.namespaceLabels", ref.Inline.Source, ref.Inline.Kind)
+			if err := x.st.apply(*ref.Inline); err != nil {
+				return err
 			}
-			x.st.apply(*ref.Inline)
 			x.catalogue = append(x.catalogue, *ref.Inline)
 			continue
 		}
@@ -116,7 +114,9 @@ func (x *expander) mutate(fs format.Step, i int) error {
 		if err != nil {
 			return x.errorf(ref.Line, "spec.steps[%d].apply: %v", i, err)
 		}
-		x.st.apply(o)
+		if err := x.st.apply(o); err != nil {
+			return err
+		}
 	}
 	for j, sl := range fs.SetLabels {
 		if sl.Pod != "" {
@@ -146,7 +146,7 @@ func (x *expander) lookup(ref string, in []format.Object) (format.Object, error)
 		case 2:
 			return strings.EqualFold(o.Kind, parts[0]) && o.Name == parts[1]
 		case 3:
-			return strings.EqualFold(o.Kind, parts[0]) && o.Namespace == parts[1] && o.Name == parts[2]
+			return strings.EqualFold(o.Kind, parts[0]) && strings.SplitN(objectKey(o), "/", 2)[0] == parts[1] && o.Name == parts[2]
 		}
 		return false
 	}

@@ -120,7 +120,7 @@ func (x *expander) peer(fp format.Peer, fam string, line int) (Peer, error) {
 	case fp.Pod != "":
 		pod := x.st.pod(fp.Pod)
 		if pod == nil {
-			return Peer{}, x.errorf(fp.Line, "no pod %q in spec.pods", fp.Pod)
+			return Peer{}, x.errorf(fp.Line, "no pod %q (in spec.pods, or a Pod object applied at this point)", fp.Pod)
 		}
 		for _, ip := range pod.Status.PodIPs {
 			if a := netip.MustParseAddr(ip.IP); a.Is6() == want6 {

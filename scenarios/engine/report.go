@@ -37,7 +37,8 @@ func (r *Report) OK() bool {
 func (r *Report) WriteText(w io.Writer, verbose bool) {
 	for _, f := range r.Files {
 		if f.Err != nil {
-			fmt.Fprintf(w, "FAIL %s\n    %v\n", f.Path, f.Err)
+			// A file's errors come one a line; each is indented under it.
+			fmt.Fprintf(w, "FAIL %s\n    %s\n", f.Path, strings.ReplaceAll(f.Err.Error(), "\n", "\n    "))
 		}
 		for _, res := range f.Results {
 			switch {

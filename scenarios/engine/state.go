@@ -22,6 +22,10 @@ type state struct {
 	nsLabels map[string]map[string]string
 	pods     []*corev1.Pod
 	applied  []format.Object
+	// shorthand are the pods of spec.pods (always there); placed are the
+	// node and addresses of every Pod object, fixed before the first step.
+	shorthand map[string]bool
+	placed    map[string]placement
 }
 
 const nsNameLabel = "kubernetes.io/metadata.name"
@@ -31,10 +35,12 @@ const nsNameLabel = "kubernetes.io/metadata.name"
 // declaration order unless they give their own addresses.
 func newState(s *format.Scenario) (*state, error) {
 	st := &state{
-		nodes:    s.Spec.Nodes,
-		nodeIPs:  map[string][]netip.Addr{},
-		podCIDRs: map[string][]netip.Prefix{},
-		nsLabels: map[string]map[string]string{},
+		nodes:     s.Spec.Nodes,
+		nodeIPs:   map[string][]netip.Addr{},
+		podCIDRs:  map[string][]netip.Prefix{},
+		nsLabels:  map[string]map[string]string{},
+		shorthand: map[string]bool{},
+		placed:    map[string]placement{},
 	}
 	families := scenarioFamilies(s)
 	for i, n := range st.nodes {
@@ -48,24 +54,41 @@ func newState(s *format.Scenario) (*state, error) {
 			}
 		}
 	}
+	objs := podObjects(s)
+	given := map[string][]netip.Addr{}
 	used := map[netip.Addr]bool{}
 	for _, p := range s.Spec.Pods {
 		for _, ip := range p.IPs {
 			used[netip.MustParseAddr(ip)] = true
 		}
 	}
+	for _, o := range objs {
+		pod, err := decodePod(o)
+		if err != nil {
+			return nil, err
+		}
+		ips, err := givenIPs(o, pod)
+		if err != nil {
+			return nil, err
+		}
+		given[objectKey(o)] = ips
+		for _, a := range ips {
+			used[a] = true
+		}
+	}
 	next := map[netip.Prefix]netip.Addr{}
 	roundRobin := 0
-	for _, p := range s.Spec.Pods {
-		node := p.Node
+	// place picks a node (round-robin when not given) and fills in the
+	// addresses of the families the pod was not given.
+	place := func(node string, ips []netip.Addr, where string) (placement, error) {
 		if node == "" {
 			node = st.nodes[roundRobin%len(st.nodes)]
 			roundRobin++
 		}
-		var ips []netip.Addr
-		for _, ip := range p.IPs {
-			ips = append(ips, netip.MustParseAddr(ip))
+		if !slices.Contains(st.nodes, node) {
+			return placement{}, fmt.Errorf("%s: node %q is not in spec.nodes %v", where, node, st.nodes)
 		}
+		ips = slices.Clone(ips)
 		for _, cidr := range st.podCIDRs[node] {
 			if slices.ContainsFunc(ips, func(a netip.Addr) bool { return a.Is4() == cidr.Addr().Is4() }) {
 				continue
@@ -78,16 +101,43 @@ func newState(s *format.Scenario) (*state, error) {
 				a = a.Next()
 			}
 			if !cidr.Contains(a) {
-				return nil, fmt.Errorf("%s:%d: node %s's pod CIDR %s is full", s.File, p.Line, node, cidr)
+				return placement{}, fmt.Errorf("%s: node %s's pod CIDR %s is full", where, node, cidr)
 			}
 			used[a] = true
 			next[cidr] = a.Next()
 			ips = append(ips, a)
 		}
 		slices.SortFunc(ips, func(a, b netip.Addr) int { return boolCmp(a.Is6(), b.Is6()) })
+		return placement{node: node, ips: ips}, nil
+	}
+	for _, p := range s.Spec.Pods {
+		var ips []netip.Addr
+		for _, ip := range p.IPs {
+			ips = append(ips, netip.MustParseAddr(ip))
+		}
+		pl, err := place(p.Node, ips, fmt.Sprintf("%s:%d", s.File, p.Line))
+		if err != nil {
+			return nil, err
+		}
 		ns, name, _ := strings.Cut(p.Name, "/")
 		st.addNamespace(ns)
-		st.pods = append(st.pods, newPod(ns, name, node, p, ips))
+		st.pods = append(st.pods, newPod(ns, name, pl.node, p, pl.ips))
+		st.shorthand[p.Name] = true
+	}
+	for _, o := range objs {
+		key := objectKey(o)
+		if st.shorthand[key] {
+			return nil, fmt.Errorf("%s: Pod %s is also declared in spec.pods", o.Source, key)
+		}
+		if _, ok := st.placed[key]; ok {
+			continue // a later version of the same pod keeps its place
+		}
+		pod, _ := decodePod(o)
+		pl, err := place(pod.Spec.NodeName, given[key], o.Source)
+		if err != nil {
+			return nil, err
+		}
+		st.placed[key] = pl
 	}
 	for _, ns := range slices.Sorted(maps.Keys(s.Spec.NamespaceLabels)) {
 		st.addNamespace(ns)
@@ -145,32 +195,58 @@ func (st *state) pod(ref string) *corev1.Pod {
 	return nil
 }
 
-// apply adds o, or replaces the applied object of the same kind, namespace and name.
-func (st *state) apply(o format.Object) {
+// apply adds o, or replaces the applied object of the same kind, namespace and
+// name. A Pod object adds (or replaces) its pod, at the place it was given; a
+// Namespace object sets its namespace's labels.
+func (st *state) apply(o format.Object) error {
+	switch o.Kind {
+	case "Pod":
+		pod, err := podFromObject(o, st.placed[objectKey(o)])
+		if err != nil {
+			return err
+		}
+		st.addNamespace(pod.Namespace)
+		st.pods = slices.DeleteFunc(st.pods, func(p *corev1.Pod) bool { return p.Namespace == pod.Namespace && p.Name == pod.Name })
+		st.pods = append(st.pods, pod)
+	case "Namespace":
+		st.addNamespace(o.Name)
+		st.setNamespaceLabels(o.Name, o.Labels)
+	}
 	for i, a := range st.applied {
 		if sameObject(a, o) {
 			st.applied[i] = o
-			return
+			return nil
 		}
 	}
 	if o.Namespace != "" {
 		st.addNamespace(o.Namespace)
 	}
 	st.applied = append(st.applied, o)
+	return nil
 }
 
-func (st *state) remove(o format.Object) bool {
+// remove takes o out of the cluster (a Pod object: its pod). Namespaces stay
+// for the whole scenario, as their pods do; change their labels with
+// setLabels or by applying the Namespace again.
+func (st *state) remove(o format.Object) error {
+	switch o.Kind {
+	case "Namespace":
+		return fmt.Errorf("namespace %s cannot be deleted: namespaces last the whole scenario (change its labels instead)", o.Name)
+	case "Pod":
+		key := objectKey(o)
+		st.pods = slices.DeleteFunc(st.pods, func(p *corev1.Pod) bool { return p.Namespace+"/"+p.Name == key })
+	}
 	for i, a := range st.applied {
 		if sameObject(a, o) {
 			st.applied = slices.Delete(st.applied, i, i+1)
-			return true
+			return nil
 		}
 	}
-	return false
+	return nil
 }
 
 func sameObject(a, b format.Object) bool {
-	return a.Kind == b.Kind && a.Namespace == b.Namespace && a.Name == b.Name
+	return a.Kind == b.Kind && objectKey(a) == objectKey(b)
 }
 
 // cluster is a deep copy of the current state, safe to hand to a runner.
@@ -190,6 +266,9 @@ func (st *state) cluster() *Cluster {
 		c.Pods = append(c.Pods, p.DeepCopy())
 	}
 	for _, o := range st.applied {
+		if o.Kind == "Pod" || o.Kind == "Namespace" {
+			continue // in Pods and Namespaces
+		}
 		c.Manifests = append(c.Manifests, Manifest{
 			APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name,
 			Source: o.Source, JSON: slices.Clone(o.JSON),

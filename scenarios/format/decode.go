@@ -1,15 +1,21 @@
 package format
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
-	"reflect"
+	"io"
+	"sort"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kestrelnet/kestrel/agent/yamldoc"
 )
 
-// Error is a problem in a scenario file, located at File:Line.
+// Error is a problem in a scenario file, located at File:Line. Msg starts with
+// the field path when there is one.
 type Error struct {
 	File string
 	Line int
@@ -18,161 +24,145 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-// decoder turns yaml.Nodes into the format's Go types strictly: every mapping key
-// must name a field, every scalar must have the field's type, and each error
-// carries the file, line and field path.
-type decoder struct {
+// Errors is every problem found in a file, in line order, one per line.
+type Errors []*Error
+
+func (e Errors) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// errs collects the problems of one file.
+type errs struct {
 	file string
+	list Errors
 }
 
-// nodeDecoder is implemented by types whose YAML has more than one shape
-// ("80/TCP" or a mapping, a pod name or a mapping, ...).
-type nodeDecoder interface {
-	decodeNode(d *decoder, n *yaml.Node, path string) error
-}
-
-func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) error {
+func (c *errs) at(line int, path, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if path != "" {
 		msg = path + ": " + msg
 	}
-	return &Error{File: d.file, Line: n.Line, Msg: msg}
+	c.list = append(c.list, &Error{File: c.file, Line: line, Msg: msg})
 }
 
-var (
-	nodeDecoderType = reflect.TypeOf((*nodeDecoder)(nil)).Elem()
-	yamlNodeType    = reflect.TypeOf(yaml.Node{})
-)
-
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
-	if n.Kind == yaml.AliasNode {
-		return d.decode(n.Alias, v, path)
-	}
-	if v.CanAddr() && v.Addr().Type().Implements(nodeDecoderType) {
-		return v.Addr().Interface().(nodeDecoder).decodeNode(d, n, path)
-	}
-	if v.Type() == yamlNodeType {
-		v.Set(reflect.ValueOf(*n))
+func (c *errs) err() error {
+	if len(c.list) == 0 {
 		return nil
 	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		if isNull(n) {
-			return nil
-		}
-		p := reflect.New(v.Type().Elem())
-		if err := d.decode(n, p.Elem(), path); err != nil {
-			return err
-		}
-		v.Set(p)
-		return nil
-	case reflect.Struct:
-		return d.decodeStruct(n, v, path)
-	case reflect.Slice:
-		if isNull(n) {
-			return nil
-		}
-		if n.Kind != yaml.SequenceNode {
-			return d.errorf(n, path, "expected a list, got %s", describe(n))
-		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, item := range n.Content {
-			if err := d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-		v.Set(s)
-		return nil
-	case reflect.Map:
-		if isNull(n) {
-			return nil
-		}
-		if n.Kind != yaml.MappingNode {
-			return d.errorf(n, path, "expected a mapping, got %s", describe(n))
-		}
-		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-		for i := 0; i < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			if k.Kind != yaml.ScalarNode {
-				return d.errorf(k, path, "mapping keys must be plain strings")
-			}
-			ev := reflect.New(v.Type().Elem()).Elem()
-			if err := d.decode(val, ev, path+"."+k.Value); err != nil {
-				return err
-			}
-			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
-		}
-		v.Set(m)
-		return nil
-	case reflect.String:
-		if n.Kind != yaml.ScalarNode || isNull(n) {
-			return d.errorf(n, path, "expected a string, got %s", describe(n))
-		}
-		v.SetString(n.Value)
-		return nil
-	case reflect.Bool:
-		b, err := strconv.ParseBool(n.Value)
-		if n.Kind != yaml.ScalarNode || err != nil {
-			return d.errorf(n, path, "expected true or false, got %s", describe(n))
-		}
-		v.SetBool(b)
-		return nil
-	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint8, reflect.Uint16, reflect.Uint32:
-		bits := v.Type().Bits()
-		if v.Kind() >= reflect.Uint8 {
-			u, err := strconv.ParseUint(n.Value, 10, bits)
-			if n.Kind != yaml.ScalarNode || err != nil {
-				return d.errorf(n, path, "expected a number from 0 to %d, got %s", uint64(1)<<bits-1, describe(n))
-			}
-			v.SetUint(u)
-			return nil
-		}
-		i, err := strconv.ParseInt(n.Value, 10, bits)
-		if n.Kind != yaml.ScalarNode || err != nil {
-			return d.errorf(n, path, "expected a number, got %s", describe(n))
-		}
-		v.SetInt(i)
-		return nil
-	}
-	return d.errorf(n, path, "internal: cannot decode into %s", v.Type())
+	sort.SliceStable(c.list, func(i, j int) bool { return c.list[i].Line < c.list[j].Line })
+	return c.list
 }
 
-// decodeStruct maps keys to fields by their yaml tag. A field named Line (no tag)
-// receives the mapping's line, for later validation messages.
-func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error {
-	if n.Kind != yaml.MappingNode {
-		return d.errorf(n, path, "expected a mapping, got %s", describe(n))
-	}
-	t := v.Type()
-	fields := map[string]int{}
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-		if tag == "" || tag == "-" {
+// documents splits data into its non-empty YAML documents, and says which
+// document of the stream each is (empty ones count). A syntax error ends the
+// file: the parser cannot go on past it.
+func documents(file string, data []byte) ([]*yaml.Node, []int, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []*yaml.Node
+	var index []int
+	for i := 0; ; i++ {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return docs, index, nil
+		}
+		if err != nil {
+			line, msg := yamldoc.SyntaxLine(err)
+			return nil, nil, Errors{{File: file, Line: line, Msg: msg}}
+		}
+		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue
 		}
-		fields[tag] = i
-		names = append(names, tag)
+		docs = append(docs, doc.Content[0])
+		index = append(index, i)
 	}
-	if f, ok := t.FieldByName("Line"); ok && f.Type.Kind() == reflect.Int {
-		v.FieldByIndex(f.Index).SetInt(int64(n.Line))
+}
+
+// decodeKnown decodes the idx-th document (counting empty ones) of data into out with yaml.v3's
+// KnownFields, so that the decoder itself refuses every unknown field (and
+// every value of the wrong type, and every key given twice) and goes on to
+// report the rest. yaml.v3 reports each as "line N: message"; the document's
+// node tree gives the field path of that line.
+//
+// It returns the lines of values the decoder could not take (left empty), on
+// which validation would only repeat the problem.
+func decodeKnown(c *errs, data []byte, idx int, doc *yamldoc.Doc, out any) map[int]bool {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var err error
+	for i := 0; i <= idx; i++ {
+		var skip yaml.Node
+		if i < idx {
+			err = dec.Decode(&skip)
+		} else {
+			err = dec.Decode(out)
+		}
 	}
-	seen := map[string]bool{}
-	for i := 0; i < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		idx, ok := fields[k.Value]
-		if !ok {
-			return d.errorf(k, path, "unknown field %q (known: %s)", k.Value, strings.Join(names, ", "))
-		}
-		if seen[k.Value] {
-			return d.errorf(k, path, "field %q given twice", k.Value)
-		}
-		seen[k.Value] = true
-		if err := d.decode(val, v.Field(idx), joinPath(path, k.Value)); err != nil {
-			return err
+	spoiled := map[int]bool{}
+	if err == nil {
+		return spoiled
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		c.at(doc.Node.Line, "", "%v", err)
+		return spoiled
+	}
+	for _, e := range te.Errors {
+		line, msg := splitLine(e)
+		path, text, field := locate(doc, line, msg)
+		c.at(line, path, "%s", text)
+		if !field {
+			spoiled[line] = true
 		}
 	}
-	return nil
+	return spoiled
+}
+
+// splitLine splits yaml.v3's "line N: message".
+func splitLine(e string) (int, string) {
+	rest, ok := strings.CutPrefix(e, "line ")
+	if ok {
+		if num, msg, ok := strings.Cut(rest, ": "); ok {
+			if n, err := strconv.Atoi(num); err == nil {
+				return n, msg
+			}
+		}
+	}
+	return 0, e
+}
+
+// locate finds the field path of a decoder error and words it for users:
+// yaml.v3 names Go types ("field colour not found in type format.podFields").
+// field says the error is about a key (unknown or repeated), not a value.
+func locate(doc *yamldoc.Doc, line int, msg string) (path, text string, field bool) {
+	if rest, ok := strings.CutPrefix(msg, "field "); ok {
+		for _, tail := range []string{" not found in type ", " already set in type "} {
+			if key, _, ok := strings.Cut(rest, tail); ok {
+				path, _ := doc.KeyParent(line, key)
+				if tail == " not found in type " {
+					return path, fmt.Sprintf("unknown field %q", key), true
+				}
+				return path, fmt.Sprintf("field %q given twice", key), true
+			}
+		}
+	}
+	if rest, ok := strings.CutPrefix(msg, "mapping key "); ok {
+		if key, _, ok := strings.Cut(rest, " already defined"); ok {
+			if k, err := strconv.Unquote(key); err == nil {
+				path, _ := doc.KeyParent(line, k)
+				return path, fmt.Sprintf("field %q given twice", k), true
+			}
+		}
+	}
+	return doc.PathAt(line), msg, false
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
 func joinPath(path, field string) string {
@@ -180,23 +170,4 @@ func joinPath(path, field string) string {
 		return field
 	}
 	return path + "." + field
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "nothing"
-		}
-		return strconv.Quote(n.Value)
-	}
-	return "an unexpected node"
 }

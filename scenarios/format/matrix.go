@@ -6,24 +6,21 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// parseMatrix reads the reachability table: a header line "-" followed by the
-// destination pods, then one row per source pod of "." (connected) or "X" (blocked).
-func (d *decoder) parseMatrix(n *yaml.Node, r *Reachability, path string) error {
-	var expect *yaml.Node
-	for i := 0; i < len(n.Content); i += 2 {
-		if n.Content[i].Value == "expect" {
-			expect = n.Content[i+1]
-		}
-	}
+// matrix reads the reachability table at path: a header line "-" followed by
+// the destination pods, then one row per source pod of "." (connected) or "X"
+// (blocked). Each line's mistakes are reported at that line.
+func (v *validator) matrix(r *Reachability, path string) {
+	expect := v.doc.Value(path + ".expect")
 	if expect == nil {
-		return d.errorf(n, path, "reachability needs expect (the table)")
+		v.at(r.Line, path, "reachability needs expect (the table)")
+		return
 	}
-	line := func(i int) *yaml.Node {
+	line := func(i int) int {
 		l := expect.Line
 		if expect.Style == yaml.LiteralStyle || expect.Style == yaml.FoldedStyle {
 			l += 1 + i
 		}
-		return &yaml.Node{Line: l}
+		return l
 	}
 	path = joinPath(path, "expect")
 	r.Table = map[string]map[string]bool{}
@@ -34,20 +31,23 @@ func (d *decoder) parseMatrix(n *yaml.Node, r *Reachability, path string) error 
 		}
 		if r.Header == nil {
 			if cells[0] != "-" || len(cells) < 2 {
-				return d.errorf(line(i), path, `the first line is "-" followed by the destination pods`)
+				v.at(line(i), path, `the first line is "-" followed by the destination pods`)
+				return
 			}
 			r.Header = cells[1:]
 			if dup := firstDuplicate(r.Header); dup != "" {
-				return d.errorf(line(i), path, "pod %q appears twice in the header", dup)
+				v.at(line(i), path, "pod %q appears twice in the header", dup)
 			}
 			continue
 		}
 		from := cells[0]
 		if _, dup := r.Table[from]; dup {
-			return d.errorf(line(i), path, "row %q appears twice", from)
+			v.at(line(i), path, "row %q appears twice", from)
+			continue
 		}
 		if len(cells)-1 != len(r.Header) {
-			return d.errorf(line(i), path, "row %q has %d cells, the header has %d pods", from, len(cells)-1, len(r.Header))
+			v.at(line(i), path, "row %q has %d cells, the header has %d pods", from, len(cells)-1, len(r.Header))
+			continue
 		}
 		row := map[string]bool{}
 		for j, c := range cells[1:] {
@@ -57,23 +57,24 @@ func (d *decoder) parseMatrix(n *yaml.Node, r *Reachability, path string) error 
 			case "X", "x":
 				row[r.Header[j]] = false
 			default:
-				return d.errorf(line(i), path, "row %q, column %q: %q is neither . (connected) nor X (blocked)", from, r.Header[j], c)
+				v.at(line(i), path, "row %q, column %q: %q is neither . (connected) nor X (blocked)", from, r.Header[j], c)
 			}
 		}
 		r.Table[from] = row
 		r.Rows = append(r.Rows, from)
 	}
 	if len(r.Rows) == 0 {
-		return d.errorf(expect, path, "the table has no rows")
+		v.at(expect.Line, path, "the table has no rows")
+		return
 	}
 	if len(r.Pods) > 0 {
 		for _, list := range [][]string{r.Header, r.Rows} {
 			if !sameSet(list, r.Pods) {
-				return d.errorf(expect, path, "the table's pods %v differ from pods %v", list, r.Pods)
+				v.at(expect.Line, path, "the table's pods %v differ from pods %v", list, r.Pods)
+				return
 			}
 		}
 	}
-	return nil
 }
 
 func firstDuplicate(list []string) string {

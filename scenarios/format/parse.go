@@ -1,20 +1,18 @@
 package format
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"reflect"
-	"regexp"
-	"strconv"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kestrelnet/kestrel/agent/yamldoc"
 )
 
-// ParseFile reads a scenario file and the files it includes.
+// ParseFile reads a scenario file and the files it includes. Any error is
+// Errors, naming every problem found.
 func ParseFile(path string) (*Scenario, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -24,34 +22,52 @@ func ParseFile(path string) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := &errs{file: path}
 	for i, inc := range s.Spec.Include {
 		objs, err := ParseObjectsFile(filepath.Join(filepath.Dir(path), inc))
 		if err != nil {
-			return nil, fmt.Errorf("%s: spec.include[%d]: %w", path, i, err)
+			if list, ok := err.(Errors); ok {
+				c.list = append(c.list, list...)
+			} else {
+				c.at(s.includeLine(i), fmt.Sprintf("spec.include[%d]", i), "%v", err)
+			}
+			continue
 		}
 		s.Spec.Objects = append(s.Spec.Objects, objs...)
+	}
+	if err := c.err(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-// Parse decodes one scenario document strictly and validates it. Included files
-// are not read (ParseFile does that).
+// Parse decodes one scenario document strictly and validates it, reporting
+// every problem (Errors). Included files are not read (ParseFile does that).
 func Parse(file string, data []byte) (*Scenario, error) {
-	docs, err := documents(file, data)
+	docs, index, err := documents(file, data)
 	if err != nil {
 		return nil, err
 	}
 	if len(docs) != 1 {
-		return nil, &Error{File: file, Line: 1, Msg: fmt.Sprintf("a scenario file holds exactly one document, found %d", len(docs))}
+		return nil, Errors{{File: file, Line: 1, Msg: fmt.Sprintf("a scenario file holds exactly one document, found %d", len(docs))}}
 	}
-	d := &decoder{file: file}
+	doc, err := yamldoc.Convert(docs[0], nil)
+	if err != nil {
+		return nil, Errors{asError(file, err)}
+	}
+	c := &errs{file: file}
 	s := &Scenario{File: file}
-	if err := d.decodeStruct(docs[0], valueOf(s), ""); err != nil {
+	spoiled := decodeKnown(c, data, index[0], doc, s)
+	decoded := len(c.list)
+	v := &validator{errs: c, doc: doc}
+	v.scenario(s)
+	// A value the decoder refused is left empty, and validation would then
+	// also call it missing: keep only the decoder's word on those lines.
+	c.list = append(c.list[:decoded], dropLines(c.list[decoded:], spoiled)...)
+	if err := c.err(); err != nil {
 		return nil, err
 	}
-	if err := d.validate(docs[0], s); err != nil {
-		return nil, err
-	}
+	s.doc = doc
 	return s, nil
 }
 
@@ -61,55 +77,62 @@ func ParseObjectsFile(path string) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	docs, err := documents(path, data)
+	docs, _, err := documents(path, data)
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{file: path}
+	c := &errs{file: path}
 	var objs []Object
 	for _, n := range docs {
-		var o Object
-		if err := o.decodeNode(d, n, ""); err != nil {
-			return nil, err
+		doc, err := yamldoc.Convert(n, nil)
+		if err != nil {
+			c.list = append(c.list, asError(path, err))
+			continue
 		}
-		objs = append(objs, o)
+		v := &validator{errs: c, doc: doc}
+		if o, ok := v.object(""); ok {
+			objs = append(objs, o)
+		}
+	}
+	if err := c.err(); err != nil {
+		return nil, err
 	}
 	return objs, nil
 }
 
 // IsScenario reports whether data's first document says kind: Scenario, so that a
-// directory walk can pass over files that only hold included objects.
+// directory walk can pass over files that only hold included objects. A file
+// whose first document does not parse counts as a scenario: the walk then
+// reports its errors instead of passing over it silently.
 func IsScenario(data []byte) bool {
 	var head struct {
 		Kind string `yaml:"kind"`
 	}
-	return yaml.Unmarshal(data, &head) == nil && head.Kind == Kind
-}
-
-// documents splits data into its non-empty YAML documents (mapping nodes).
-func documents(file string, data []byte) ([]*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var docs []*yaml.Node
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		if err != nil {
-			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-				line, _ := strconv.Atoi(m[1])
-				return nil, &Error{File: file, Line: line, Msg: m[2]}
-			}
-			return nil, &Error{File: file, Line: 1, Msg: err.Error()}
-		}
-		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
-			continue
-		}
-		docs = append(docs, doc.Content[0])
+	err := yaml.Unmarshal(data, &head)
+	var te *yaml.TypeError
+	if err != nil && !errors.As(err, &te) {
+		return true
 	}
+	return head.Kind == Kind
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+func asError(file string, err error) *Error {
+	if ye, ok := err.(*yamldoc.Error); ok {
+		msg := ye.Msg
+		if ye.Path != "" {
+			msg = ye.Path + ": " + msg
+		}
+		return &Error{File: file, Line: ye.Line, Msg: msg}
+	}
+	return &Error{File: file, Line: 1, Msg: err.Error()}
+}
 
-func valueOf(ptr any) reflect.Value { return reflect.ValueOf(ptr).Elem() }
+func dropLines(list Errors, lines map[int]bool) Errors {
+	var out Errors
+	for _, e := range list {
+		if !lines[e.Line] {
+			out = append(out, e)
+		}
+	}
+	return out
+}

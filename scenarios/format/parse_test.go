@@ -1,6 +1,7 @@
 package format
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func TestParseRejectsBadInputWithFileAndLine(t *testing.T) {
 		{"a matrix row with a bad cell names its line", "spec:\n  reachability:\n    port: 80\n    expect: |\n      -   x/a x/b\n      x/a .   ?\n", `s.yaml:9: spec.reachability.expect: row "x/a", column "x/b": "?"`},
 		{"a short matrix row is refused", "spec:\n  reachability:\n    port: 80\n    expect: |\n      -   x/a x/b\n      x/a .\n", "has 1 cells, the header has 2"},
 		{"a matrix without a port is refused", "spec:\n  reachability:\n    expect: |\n      -   x/a\n      x/a .\n", "port is required"},
-		{"a YAML syntax error keeps its line", "spec:\n  pods: [\n", "s.yaml:5:"},
+		{"a YAML syntax error keeps its line", "spec:\n  pods: [\n", "s.yaml:6: did not find expected node content"},
 		{"an object without a name is refused", "spec:\n  objects:\n    - {apiVersion: v1, kind: Service}\n", "s.yaml:6: spec.objects[0]: an object needs apiVersion, kind and metadata.name"},
 		{"setLabels must name a pod or a namespace", "spec:\n  steps:\n    - setLabels: [{labels: {a: b}}]\n", "give exactly one of pod or namespace"},
 	}
@@ -98,7 +99,19 @@ func TestIncludedFilesAddTheirObjects(t *testing.T) {
 	if len(s.Spec.Objects) != 2 || s.Spec.Objects[1].Name != "b" || !strings.HasSuffix(s.Spec.Objects[1].Source, "objs.yaml:5") {
 		t.Errorf("objects %+v", s.Spec.Objects)
 	}
-	if IsScenario([]byte("apiVersion: v1\nkind: Service\n")) || !IsScenario([]byte(header)) {
+	if IsScenario([]byte("apiVersion: v1\nkind: Service\n")) || !IsScenario([]byte(header)) || !IsScenario([]byte("kind: Scenario\nspec: [\n")) {
 		t.Error("IsScenario misjudges")
+	}
+}
+
+func TestParseReportsEveryErrorAndSkipsEmptyDocuments(t *testing.T) {
+	_, err := Parse("s.yaml", []byte("---\n---\n"+header+"spec:\n  podz: []\n  pods:\n    - {name: a, colour: red}\n"))
+	var list Errors
+	if !errors.As(err, &list) {
+		t.Fatalf("error %v is not Errors", err)
+	}
+	want := "s.yaml:7: spec: unknown field \"podz\"\ns.yaml:9: spec.pods[0]: unknown field \"colour\"\ns.yaml:9: spec.pods[0]: name must be namespace/name, got \"a\""
+	if err.Error() != want {
+		t.Errorf("errors:\n%v\nwant:\n%s", err, want)
 	}
 }

@@ -1,170 +1,136 @@
 package format
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
-// decodeNode accepts "80/TCP", "80" (TCP) or {name, port, protocol}.
-func (p *ContainerPort) decodeNode(d *decoder, n *yaml.Node, path string) error {
-	if n.Kind == yaml.MappingNode {
-		type plain ContainerPort
-		var v plain
-		if err := d.decodeStruct(n, valueOf(&v), path); err != nil {
-			return err
-		}
-		*p = ContainerPort(v)
-		if p.Port == 0 {
-			return d.errorf(n, path, "port is required")
-		}
-	} else {
-		if n.Kind != yaml.ScalarNode {
-			return d.errorf(n, path, `expected "PORT/PROTOCOL" or a mapping, got %s`, describe(n))
-		}
-		num, proto, _ := strings.Cut(n.Value, "/")
-		u, err := strconv.ParseUint(num, 10, 16)
-		if err != nil || u == 0 {
-			return d.errorf(n, path, `expected "PORT/PROTOCOL" with a port from 1 to 65535, got %q`, n.Value)
-		}
-		p.Port, p.Protocol = uint16(u), proto
-	}
-	if p.Protocol == "" {
-		p.Protocol = "TCP"
-	}
-	if !oneOf(p.Protocol, "TCP", "UDP", "SCTP") {
-		return d.errorf(n, path, "protocol must be TCP, UDP or SCTP, got %q", p.Protocol)
-	}
-	return nil
-}
+// The types below have more than one YAML shape ("80/TCP" or a mapping, a pod
+// name or a mapping, ...). They implement yaml.v3's older unmarshaler
+// interface on purpose: its unmarshal callback decodes with the document's
+// decoder, so KnownFields still refuses unknown fields inside them (the newer
+// UnmarshalYAML(*yaml.Node) decodes with a fresh decoder that does not).
+// They only sort the shapes out; a value of the right type but a wrong
+// content is kept for validate, which names its path and line.
 
-// decodeNode accepts a number or a name.
-func (p *PortRef) decodeNode(d *decoder, n *yaml.Node, path string) error {
-	if n.Kind != yaml.ScalarNode || isNull(n) {
-		return d.errorf(n, path, "expected a port number or name, got %s", describe(n))
-	}
-	if u, err := strconv.ParseUint(n.Value, 10, 16); err == nil && u > 0 {
-		p.Number = uint16(u)
-		return nil
-	}
-	if n.Tag == "!!int" || n.Value == "" {
-		return d.errorf(n, path, "port must be from 1 to 65535, got %s", n.Value)
-	}
-	p.Name = n.Value
-	return nil
-}
+type containerPortFields ContainerPort
 
-// decodeNode accepts "ns/pod" or a mapping with exactly one kind of peer.
-func (p *Peer) decodeNode(d *decoder, n *yaml.Node, path string) error {
-	p.Line = n.Line
-	if n.Kind == yaml.ScalarNode && !isNull(n) {
-		if _, _, ok := strings.Cut(n.Value, "/"); !ok {
-			return d.errorf(n, path, "a pod is written namespace/name, got %q", n.Value)
-		}
-		p.Pod = n.Value
-		return nil
-	}
-	type plain Peer
-	var v plain
-	if err := d.decodeStruct(n, valueOf(&v), path); err != nil {
+// UnmarshalYAML accepts "80/TCP", "80" (TCP) or {name, port, protocol}.
+func (p *ContainerPort) UnmarshalYAML(unmarshal func(any) error) error {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
 		return err
 	}
-	*p = Peer(v)
-	p.Line = n.Line
-	var kinds []string
-	for name, set := range map[string]bool{"ip": p.IP != "" && p.FQDN == "", "node": p.Node != "", "cidr": p.CIDR != "", "service": p.Service != "", "fqdn": p.FQDN != ""} {
-		if set {
-			kinds = append(kinds, name)
+	switch v := raw.(type) {
+	case map[string]any:
+		return unmarshal((*containerPortFields)(p))
+	case string, int:
+		text := fmt.Sprint(v)
+		num, proto, _ := strings.Cut(text, "/")
+		u, err := strconv.ParseUint(num, 10, 16)
+		if err != nil || u == 0 {
+			p.bad = text
+			return nil
 		}
+		p.Port, p.Protocol = uint16(u), proto
+		return nil
 	}
-	if len(kinds) != 1 {
-		return d.errorf(n, path, "give exactly one of ip, node, cidr, service, fqdn (or a pod as namespace/name)")
+	p.bad = describe(raw)
+	return nil
+}
+
+// UnmarshalYAML accepts a number or a name.
+func (p *PortRef) UnmarshalYAML(unmarshal func(any) error) error {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
+		return err
 	}
-	if !p.Port.IsZero() && p.Service == "" {
-		return d.errorf(n, path, "port belongs to the probe, not to the peer, unless the peer is a service")
-	}
-	if p.Service != "" && p.Port.IsZero() {
-		return d.errorf(n, path, "a service peer needs its port")
+	switch v := raw.(type) {
+	case int:
+		if v < 1 || v > 65535 {
+			p.bad = strconv.Itoa(v)
+			return nil
+		}
+		p.Number = uint16(v)
+	case string:
+		if u, err := strconv.ParseUint(v, 10, 16); err == nil && u > 0 {
+			p.Number = uint16(u)
+		} else if v == "" {
+			p.bad = `""`
+		} else {
+			p.Name = v
+		}
+	default:
+		p.bad = describe(raw)
 	}
 	return nil
 }
 
-// decodeNode accepts one reachability mapping or a list of them.
-func (r *Reachabilities) decodeNode(d *decoder, n *yaml.Node, path string) error {
-	items := []*yaml.Node{n}
-	if n.Kind == yaml.SequenceNode {
-		items = n.Content
+type peerFields Peer
+
+// UnmarshalYAML accepts "ns/pod" or a mapping with one kind of peer.
+func (p *Peer) UnmarshalYAML(unmarshal func(any) error) error {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
+		return err
 	}
-	for i, item := range items {
-		p := path
-		if n.Kind == yaml.SequenceNode {
-			p = fmt.Sprintf("%s[%d]", path, i)
+	switch v := raw.(type) {
+	case string:
+		p.Pod = v
+		if _, _, ok := strings.Cut(v, "/"); !ok {
+			p.bad = fmt.Sprintf("a pod is written namespace/name, got %q", v)
 		}
-		var m Reachability
-		if err := d.decodeStruct(item, valueOf(&m), p); err != nil {
-			return err
-		}
-		if err := d.parseMatrix(item, &m, p); err != nil {
-			return err
-		}
-		*r = append(*r, m)
+		return nil
+	case map[string]any:
+		return unmarshal((*peerFields)(p))
 	}
+	p.bad = "expected a pod (namespace/name) or a mapping, got " + describe(raw)
 	return nil
 }
 
-// decodeNode accepts an object name or an inline object.
-func (o *ObjectRef) decodeNode(d *decoder, n *yaml.Node, path string) error {
-	o.Line = n.Line
-	if n.Kind == yaml.ScalarNode && !isNull(n) {
-		o.Name = n.Value
+type reachabilityFields Reachability
+
+// UnmarshalYAML accepts one reachability mapping or a list of them.
+func (r *Reachabilities) UnmarshalYAML(unmarshal func(any) error) error {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	if _, ok := raw.(map[string]any); ok {
+		var one reachabilityFields
+		err := unmarshal(&one)
+		*r = Reachabilities{Reachability(one)}
+		return err
+	}
+	var list []reachabilityFields
+	err := unmarshal(&list)
+	for _, m := range list {
+		*r = append(*r, Reachability(m))
+	}
+	return err
+}
+
+// UnmarshalYAML accepts an object name or an inline object; the object itself
+// is read from the document's node tree afterwards (objectAt).
+func (o *ObjectRef) UnmarshalYAML(unmarshal func(any) error) error {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	if name, ok := raw.(string); ok {
+		o.Name = name
 		return nil
 	}
 	o.Inline = &Object{}
-	return o.Inline.decodeNode(d, n, path)
+	return nil
 }
 
-// decodeNode keeps any Kubernetes object as JSON, after checking that it is
-// identifiable (apiVersion, kind, metadata.name).
-func (o *Object) decodeNode(d *decoder, n *yaml.Node, path string) error {
-	if n.Kind != yaml.MappingNode {
-		return d.errorf(n, path, "expected an object (a mapping with apiVersion, kind, metadata), got %s", describe(n))
-	}
-	var head struct {
-		APIVersion string `yaml:"apiVersion"`
-		Kind       string `yaml:"kind"`
-		Metadata   struct {
-			Name      string            `yaml:"name"`
-			Namespace string            `yaml:"namespace"`
-			Labels    map[string]string `yaml:"labels"`
-		} `yaml:"metadata"`
-	}
-	if err := n.Decode(&head); err != nil {
-		return d.errorf(n, path, "object header: %v", err)
-	}
-	if head.APIVersion == "" || head.Kind == "" || head.Metadata.Name == "" {
-		return d.errorf(n, path, "an object needs apiVersion, kind and metadata.name")
-	}
-	var body any
-	if err := n.Decode(&body); err != nil {
-		return d.errorf(n, path, "%v", err)
-	}
-	js, err := json.Marshal(body)
-	if err != nil {
-		return d.errorf(n, path, "object is not representable as JSON: %v", err)
-	}
-	*o = Object{
-		APIVersion: head.APIVersion,
-		Kind:       head.Kind,
-		Namespace:  head.Metadata.Namespace,
-		Name:       head.Metadata.Name,
-		Labels:     head.Metadata.Labels,
-		Source:     fmt.Sprintf("%s:%d", d.file, n.Line),
-		JSON:       js,
-	}
-	return nil
+// UnmarshalYAML only requires a mapping; the object is read from the
+// document's node tree afterwards (objectAt), where its positions are known.
+func (o *Object) UnmarshalYAML(unmarshal func(any) error) error {
+	var m map[string]any
+	return unmarshal(&m)
 }
 
 func oneOf(s string, options ...string) bool {
@@ -174,4 +140,19 @@ func oneOf(s string, options ...string) bool {
 		}
 	}
 	return false
+}
+
+// describe names a decoded YAML value's shape for messages.
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "nothing"
+	case map[string]any, map[any]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	case string:
+		return strconv.Quote(v)
+	}
+	return fmt.Sprint(v)
 }

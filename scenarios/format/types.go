@@ -2,7 +2,12 @@
 // parser. The semantics are in scenarios/README.md and docs SCENARIOS.md.
 package format
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/kestrelnet/kestrel/agent/yamldoc"
+)
 
 // APIVersion and Kind identify a scenario document.
 const (
@@ -19,6 +24,15 @@ type Scenario struct {
 
 	// File is the path the scenario was read from.
 	File string `yaml:"-"`
+
+	doc *yamldoc.Doc // positions of the fields, for errors found after parsing
+}
+
+func (s *Scenario) includeLine(i int) int {
+	if s.doc == nil {
+		return 1
+	}
+	return s.doc.Line(fmt.Sprintf("spec.include[%d]", i))
 }
 
 // Metadata names the scenario.
@@ -50,7 +64,7 @@ type Pod struct {
 	Ports  []ContainerPort   `yaml:"ports"`
 	IP     string            `yaml:"ip"`
 	IPs    []string          `yaml:"ips"`
-	Line   int
+	Line   int               `yaml:"-"`
 }
 
 // ContainerPort is "PORT/PROTO" or {name, port, protocol}.
@@ -58,6 +72,8 @@ type ContainerPort struct {
 	Name     string `yaml:"name"`
 	Port     uint16 `yaml:"port"`
 	Protocol string `yaml:"protocol"`
+
+	bad string // a scalar that is not PORT/PROTO, for validation to refuse
 }
 
 // Object is one inline Kubernetes or Cilium object, kept as JSON.
@@ -78,7 +94,7 @@ type Step struct {
 	SetLabels    []SetLabels    `yaml:"setLabels"`
 	Probes       []Probe        `yaml:"probes"`
 	Reachability Reachabilities `yaml:"reachability"`
-	Line         int
+	Line         int            `yaml:"-"`
 }
 
 // ObjectRef is an object's name in a step's apply list, or an inline object.
@@ -93,7 +109,7 @@ type SetLabels struct {
 	Pod       string            `yaml:"pod"`
 	Namespace string            `yaml:"namespace"`
 	Labels    map[string]string `yaml:"labels"`
-	Line      int
+	Line      int               `yaml:"-"`
 }
 
 // Probe is one check between two peers.
@@ -110,25 +126,29 @@ type Probe struct {
 	Packet     *Packet  `yaml:"packet"`
 	HTTP       *HTTP    `yaml:"http"`
 	Expect     Expect   `yaml:"expect"`
-	Line       int
+	Line       int      `yaml:"-"`
 }
 
 // Peer is one end of a probe: a pod ("ns/name") or exactly one of the other fields.
 type Peer struct {
-	Pod     string
+	Pod     string  `yaml:"-"`
 	IP      string  `yaml:"ip"`
 	Node    string  `yaml:"node"`
 	CIDR    string  `yaml:"cidr"`
 	Service string  `yaml:"service"`
 	Port    PortRef `yaml:"port"` // with service: the service port
 	FQDN    string  `yaml:"fqdn"`
-	Line    int
+	Line    int     `yaml:"-"`
+
+	bad string // why the peer's shape is wrong, for validation
 }
 
 // PortRef is a port number or a port name.
 type PortRef struct {
 	Number uint16
 	Name   string
+
+	bad string // a value that is neither, for validation to refuse
 }
 
 // IsZero reports whether no port was given.
@@ -171,7 +191,7 @@ type Reachability struct {
 	Reason         string   `yaml:"reason"`
 	Modes          []string `yaml:"modes"`
 	Expect         string   `yaml:"expect"`
-	Line           int
+	Line           int      `yaml:"-"`
 
 	// Table is Expect parsed: Table[from][to] is true for connected.
 	Header []string                   `yaml:"-"`

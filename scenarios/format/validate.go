@@ -1,11 +1,17 @@
 package format
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/kestrelnet/kestrel/agent/policy"
+	"github.com/kestrelnet/kestrel/agent/yamldoc"
 )
 
 // Allowed values of the enumerated fields.
@@ -20,47 +26,109 @@ var (
 	MatchTypes = []string{"l3-only", "l3-l4", "l4-only", "all", "none"}
 )
 
-// validate checks what the types alone cannot: required fields, enumerations,
-// and references within the document. Defaults are filled in here.
-func (d *decoder) validate(doc *yaml.Node, s *Scenario) error {
-	at := func(line int, format string, args ...any) error {
-		return &Error{File: d.file, Line: line, Msg: fmt.Sprintf(format, args...)}
+// validator checks what the types alone cannot: required fields, enumerations,
+// the contents of multi-shape values, the objects, and references within the
+// document. It fills in defaults and lines, and records every problem.
+type validator struct {
+	*errs
+	doc *yamldoc.Doc
+}
+
+// line is where the value at path starts (or its nearest enclosing field).
+func (v *validator) line(path string) int {
+	if n := v.doc.Value(path); n != nil {
+		return n.Line
 	}
+	return v.doc.Line(path)
+}
+
+func (v *validator) has(path string) bool { return v.doc.Value(path) != nil }
+
+func (v *validator) scenario(s *Scenario) {
 	if s.APIVersion != APIVersion || s.Kind != Kind {
-		return at(doc.Line, "expected apiVersion %s and kind %s, got %q and %q", APIVersion, Kind, s.APIVersion, s.Kind)
+		v.at(v.doc.Node.Line, "", "expected apiVersion %s and kind %s, got %q and %q", APIVersion, Kind, s.APIVersion, s.Kind)
 	}
 	if s.Metadata.Name == "" {
-		return at(doc.Line, "metadata.name is required")
+		v.at(v.line("metadata"), "", "metadata.name is required")
 	}
-	for _, m := range s.Spec.Modes {
+	for i, m := range s.Spec.Modes {
 		if !oneOf(m, Modes...) {
-			return at(doc.Line, "spec.modes: unknown mode %q (known: %s)", m, strings.Join(Modes, ", "))
+			v.at(v.line(fmt.Sprintf("spec.modes[%d]", i)), "spec.modes", "unknown mode %q (known: %s)", m, strings.Join(Modes, ", "))
 		}
 	}
-	for _, f := range s.Spec.IPFamilies {
+	for i, f := range s.Spec.IPFamilies {
 		if !oneOf(f, "IPv4", "IPv6") {
-			return at(doc.Line, "spec.ipFamilies: %q is neither IPv4 nor IPv6", f)
+			v.at(v.line(fmt.Sprintf("spec.ipFamilies[%d]", i)), "spec.ipFamilies", "%q is neither IPv4 nor IPv6", f)
 		}
 	}
 	if dup := firstDuplicate(s.Spec.Nodes); dup != "" {
-		return at(doc.Line, "spec.nodes: %q appears twice", dup)
+		v.at(v.line("spec.nodes"), "spec.nodes", "%q appears twice", dup)
 	}
 	if len(s.Spec.Nodes) == 0 {
 		s.Spec.Nodes = []string{"node-1"}
 	}
-	seenPods := map[string]bool{}
+	v.pods(s)
+	objects := map[string]bool{}
+	for i := range s.Spec.Objects {
+		path := fmt.Sprintf("spec.objects[%d]", i)
+		o, ok := v.object(path)
+		s.Spec.Objects[i] = o
+		if !ok {
+			continue
+		}
+		key := o.Kind + "/" + o.Namespace + "/" + o.Name
+		if objects[key] {
+			v.at(v.line(path), path, "%s %s is declared twice", o.Kind, o.Name)
+		}
+		objects[key] = true
+	}
+	for i := range s.Spec.Steps {
+		st := &s.Spec.Steps[i]
+		path := fmt.Sprintf("spec.steps[%d]", i)
+		st.Line = v.line(path)
+		for j := range st.Apply {
+			ref := &st.Apply[j]
+			p := fmt.Sprintf("%s.apply[%d]", path, j)
+			ref.Line = v.line(p)
+			if ref.Inline != nil {
+				o, _ := v.object(p)
+				ref.Inline = &o
+			}
+		}
+		for j := range st.SetLabels {
+			sl := &st.SetLabels[j]
+			p := fmt.Sprintf("%s.setLabels[%d]", path, j)
+			sl.Line = v.line(p)
+			if (sl.Pod == "") == (sl.Namespace == "") {
+				v.at(sl.Line, p, "give exactly one of pod or namespace")
+			}
+		}
+		v.probes(st.Probes, path)
+		v.reachabilities(st.Reachability, path)
+	}
+	v.probes(s.Spec.Probes, "spec")
+	v.reachabilities(s.Spec.Reachability, "spec")
+}
+
+func (v *validator) pods(s *Scenario) {
+	seen := map[string]bool{}
 	for i := range s.Spec.Pods {
 		p := &s.Spec.Pods[i]
+		path := fmt.Sprintf("spec.pods[%d]", i)
+		p.Line = v.line(path)
 		ns, name, ok := strings.Cut(p.Name, "/")
 		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-			return at(p.Line, "spec.pods[%d]: name must be namespace/name, got %q", i, p.Name)
+			v.at(p.Line, path, "name must be namespace/name, got %q", p.Name)
 		}
-		if seenPods[p.Name] {
-			return at(p.Line, "spec.pods[%d]: pod %q is declared twice", i, p.Name)
+		if seen[p.Name] {
+			v.at(p.Line, path, "pod %q is declared twice", p.Name)
 		}
-		seenPods[p.Name] = true
+		seen[p.Name] = true
 		if p.Node != "" && !oneOf(p.Node, s.Spec.Nodes...) {
-			return at(p.Line, "spec.pods[%d]: node %q is not in spec.nodes %v", i, p.Node, s.Spec.Nodes)
+			v.at(p.Line, path, "node %q is not in spec.nodes %v", p.Node, s.Spec.Nodes)
+		}
+		for j := range p.Ports {
+			v.containerPort(&p.Ports[j], fmt.Sprintf("%s.ports[%d]", path, j))
 		}
 		if p.IP != "" {
 			p.IPs = append([]string{p.IP}, p.IPs...)
@@ -70,142 +138,298 @@ func (d *decoder) validate(doc *yaml.Node, s *Scenario) error {
 		for _, ip := range p.IPs {
 			a, err := netip.ParseAddr(ip)
 			if err != nil {
-				return at(p.Line, "spec.pods[%d]: %q is not an IP address", i, ip)
+				v.at(p.Line, path, "%q is not an IP address", ip)
+				continue
 			}
 			if families[a.Is4()] {
-				return at(p.Line, "spec.pods[%d]: at most one IPv4 and one IPv6 address", i)
+				v.at(p.Line, path, "at most one IPv4 and one IPv6 address")
 			}
 			families[a.Is4()] = true
 		}
 	}
-	objects := map[string]bool{}
-	for _, o := range s.Spec.Objects {
-		key := o.Kind + "/" + o.Namespace + "/" + o.Name
-		if objects[key] {
-			return fmt.Errorf("%s: %s %s is declared twice", o.Source, o.Kind, o.Name)
-		}
-		objects[key] = true
-	}
-	for i := range s.Spec.Steps {
-		st := &s.Spec.Steps[i]
-		for j, sl := range st.SetLabels {
-			if (sl.Pod == "") == (sl.Namespace == "") {
-				return at(sl.Line, "spec.steps[%d].setLabels[%d]: give exactly one of pod or namespace", i, j)
-			}
-		}
-		if err := d.validateProbes(st.Probes, st.Reachability, fmt.Sprintf("spec.steps[%d]", i)); err != nil {
-			return err
-		}
-	}
-	return d.validateProbes(s.Spec.Probes, s.Spec.Reachability, "spec")
 }
 
-func (d *decoder) validateProbes(probes []Probe, rs Reachabilities, path string) error {
-	for i := range probes {
-		if err := d.validateProbe(&probes[i], fmt.Sprintf("%s.probes[%d]", path, i)); err != nil {
-			return err
-		}
+func (v *validator) containerPort(p *ContainerPort, path string) {
+	line := v.line(path)
+	if p.bad != "" {
+		v.at(line, path, `expected "PORT/PROTOCOL" with a port from 1 to 65535, got %q`, p.bad)
+		return
 	}
-	for i := range rs {
-		r := &rs[i]
-		if r.Protocol == "" {
-			r.Protocol = "TCP"
-		}
-		if !oneOf(r.Protocol, "TCP", "UDP", "SCTP") {
-			return &Error{File: d.file, Line: r.Line, Msg: fmt.Sprintf("%s.reachability: protocol must be TCP, UDP or SCTP, got %q", path, r.Protocol)}
-		}
-		if r.Port.IsZero() {
-			return &Error{File: d.file, Line: r.Line, Msg: path + ".reachability: port is required"}
-		}
-		if r.Reason != "" && !isReasonName(r.Reason) {
-			return &Error{File: d.file, Line: r.Line, Msg: fmt.Sprintf("%s.reachability: reason %q is not a drop reason name (UPPER_SNAKE_CASE)", path, r.Reason)}
-		}
-		for _, m := range r.Modes {
-			if !oneOf(m, Modes...) {
-				return &Error{File: d.file, Line: r.Line, Msg: fmt.Sprintf("%s.reachability: unknown mode %q", path, m)}
-			}
-		}
-	}
-	return nil
-}
-
-func (d *decoder) validateProbe(p *Probe, path string) error {
-	bad := func(format string, args ...any) error {
-		return &Error{File: d.file, Line: p.Line, Msg: path + ": " + fmt.Sprintf(format, args...)}
-	}
-	if p.From.Line == 0 || p.To.Line == 0 {
-		return bad("from and to are required")
-	}
-	if p.From.Service != "" || p.From.CIDR != "" || p.From.FQDN != "" {
-		return bad("from is a pod, {ip: ...} or {node: ...}")
+	if p.Port == 0 {
+		v.at(line, path, "port is required")
 	}
 	if p.Protocol == "" {
 		p.Protocol = "TCP"
 	}
+	if !oneOf(p.Protocol, "TCP", "UDP", "SCTP") {
+		v.at(line, path, "protocol must be TCP, UDP or SCTP, got %q", p.Protocol)
+	}
+}
+
+func (v *validator) portRef(p PortRef, path string) {
+	if p.bad != "" {
+		v.at(v.line(path), path, "expected a port number from 1 to 65535 or a port name, got %s", p.bad)
+	}
+}
+
+// object reads the object at path from the document's node tree: any
+// Kubernetes object is kept as JSON; the kinds Kestrel reads itself (policies,
+// CiliumCIDRGroups, namespaces, service accounts, pods, services, endpoint
+// slices) are decoded strictly, so a mistake in them is reported here, with
+// its path and line.
+func (v *validator) object(path string) (Object, bool) {
+	n := v.doc.Value(path)
+	if path == "" {
+		n = v.doc.Node
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		v.at(v.line(path), path, "expected an object (a mapping with apiVersion, kind, metadata)")
+		return Object{}, false
+	}
+	sub, err := yamldoc.Convert(n, nil)
+	if err != nil {
+		e := asError(v.file, err)
+		v.list = append(v.list, e)
+		return Object{}, false
+	}
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name      string            `json:"name"`
+			Namespace string            `json:"namespace"`
+			Labels    map[string]string `json:"labels"`
+		} `json:"metadata"`
+	}
+	_ = json.Unmarshal(sub.JSON, &head) // a field of the wrong type is reported below
+	if head.APIVersion == "" || head.Kind == "" || head.Metadata.Name == "" {
+		v.at(n.Line, path, "an object needs apiVersion, kind and metadata.name")
+		return Object{}, false
+	}
+	o := Object{
+		APIVersion: head.APIVersion,
+		Kind:       head.Kind,
+		Namespace:  head.Metadata.Namespace,
+		Name:       head.Metadata.Name,
+		Labels:     head.Metadata.Labels,
+		Source:     fmt.Sprintf("%s:%d", v.file, n.Line),
+		JSON:       sub.JSON,
+	}
+	before := len(v.list)
+	switch o.Kind {
+	case "NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy", "CiliumCIDRGroup":
+		if _, err := policy.ParseNode(n, v.file, path); err != nil {
+			if list, ok := err.(policy.Errors); ok {
+				for _, e := range list {
+					v.at(e.Line, e.Path, "%s", e.Msg)
+				}
+			} else {
+				v.at(n.Line, path, "%v", err)
+			}
+		}
+	case "Namespace":
+		strictObject[corev1.Namespace](v, n, path)
+	case "ServiceAccount":
+		strictObject[corev1.ServiceAccount](v, n, path)
+	case "Pod":
+		if pod := strictObject[corev1.Pod](v, n, path); pod != nil {
+			v.podObject(pod, path)
+		}
+	case "Service":
+		strictObject[corev1.Service](v, n, path)
+	case "EndpointSlice":
+		strictObject[discoveryv1.EndpointSlice](v, n, path)
+	}
+	return o, len(v.list) == before
+}
+
+// strictObject decodes an object with yamldoc.Strict (sigs.k8s.io/json strict
+// mode) and records every error it reports.
+func strictObject[T any](v *validator, n *yaml.Node, path string) *T {
+	out, _, _, list := yamldoc.Strict[T](n)
+	for _, e := range list {
+		v.at(e.Line, joinPath(path, e.Path), "%s", e.Msg)
+	}
+	if len(list) > 0 {
+		return nil
+	}
+	return out
+}
+
+// podObject checks what a scenario needs of a Pod object: containers with
+// well-formed ports (the sim's servers answer on them), a node from
+// spec.nodes is checked when the cluster is laid out.
+func (v *validator) podObject(pod *corev1.Pod, path string) {
+	if len(pod.Spec.Containers) == 0 {
+		v.at(v.line(path+".spec"), path+".spec.containers", "a pod needs at least one container")
+	}
+	for i, c := range pod.Spec.Containers {
+		for j, p := range c.Ports {
+			pp := fmt.Sprintf("%s.spec.containers[%d].ports[%d]", path, i, j)
+			if p.ContainerPort < 1 || p.ContainerPort > 65535 {
+				v.at(v.line(pp), pp+".containerPort", "must be from 1 to 65535, got %d", p.ContainerPort)
+			}
+			if p.Protocol != "" && !oneOf(string(p.Protocol), "TCP", "UDP", "SCTP") {
+				v.at(v.line(pp), pp+".protocol", "must be TCP, UDP or SCTP, got %q", p.Protocol)
+			}
+		}
+	}
+}
+
+func (v *validator) probes(probes []Probe, path string) {
+	for i := range probes {
+		v.probe(&probes[i], fmt.Sprintf("%s.probes[%d]", path, i))
+	}
+}
+
+func (v *validator) reachabilities(rs Reachabilities, path string) {
+	path += ".reachability"
+	list := false
+	if n := v.doc.Value(path); n != nil && n.Kind == yaml.SequenceNode {
+		list = true
+	}
+	for i := range rs {
+		r := &rs[i]
+		p := path
+		if list {
+			p = fmt.Sprintf("%s[%d]", path, i)
+		}
+		r.Line = v.line(p)
+		if r.Protocol == "" {
+			r.Protocol = "TCP"
+		}
+		if !oneOf(r.Protocol, "TCP", "UDP", "SCTP") {
+			v.at(r.Line, p, "protocol must be TCP, UDP or SCTP, got %q", r.Protocol)
+		}
+		v.portRef(r.Port, p+".port")
+		if r.Port.IsZero() && r.Port.bad == "" {
+			v.at(r.Line, p, "port is required")
+		}
+		if r.Reason != "" && !isReasonName(r.Reason) {
+			v.at(r.Line, p, "reason %q is not a drop reason name (UPPER_SNAKE_CASE)", r.Reason)
+		}
+		for _, m := range r.Modes {
+			if !oneOf(m, Modes...) {
+				v.at(r.Line, p, "unknown mode %q", m)
+			}
+		}
+		v.matrix(r, p)
+	}
+}
+
+func (v *validator) peer(p *Peer, path string) {
+	p.Line = v.line(path)
+	if p.bad != "" {
+		v.at(p.Line, path, "%s", p.bad)
+		return
+	}
+	if p.Pod != "" {
+		return
+	}
+	v.portRef(p.Port, path+".port")
+	var kinds []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{{"ip", p.IP != "" && p.FQDN == ""}, {"node", p.Node != ""}, {"cidr", p.CIDR != ""}, {"service", p.Service != ""}, {"fqdn", p.FQDN != ""}} {
+		if k.set {
+			kinds = append(kinds, k.name)
+		}
+	}
+	if len(kinds) != 1 {
+		v.at(p.Line, path, "give exactly one of ip, node, cidr, service, fqdn (or a pod as namespace/name)")
+	}
+	if !p.Port.IsZero() && p.Service == "" {
+		v.at(p.Line, path, "port belongs to the probe, not to the peer, unless the peer is a service")
+	}
+	if p.Service != "" && p.Port.IsZero() && p.Port.bad == "" {
+		v.at(p.Line, path, "a service peer needs its port")
+	}
+}
+
+func (v *validator) probe(p *Probe, path string) {
+	p.Line = v.line(path)
+	bad := func(format string, args ...any) { v.at(p.Line, path, format, args...) }
+	if !v.has(path+".from") || !v.has(path+".to") {
+		bad("from and to are required")
+	}
+	if v.has(path + ".from") {
+		v.peer(&p.From, path+".from")
+	}
+	if v.has(path + ".to") {
+		v.peer(&p.To, path+".to")
+	}
+	if p.From.Service != "" || p.From.CIDR != "" || p.From.FQDN != "" {
+		bad("from is a pod, {ip: ...} or {node: ...}")
+	}
+	v.portRef(p.Port, path+".port")
+	if p.Protocol == "" {
+		p.Protocol = "TCP"
+	}
 	if !oneOf(p.Protocol, Protocols...) {
-		return bad("protocol must be one of %s, got %q", strings.Join(Protocols, ", "), p.Protocol)
+		bad("protocol must be one of %s, got %q", strings.Join(Protocols, ", "), p.Protocol)
 	}
 	icmp := p.Protocol == "ICMP" || p.Protocol == "ICMPv6"
 	switch {
+	case p.Port.bad != "":
 	case icmp && !p.Port.IsZero():
-		return bad("%s has no ports", p.Protocol)
+		bad("%s has no ports", p.Protocol)
 	case !icmp && p.Port.IsZero() && p.To.Service == "":
-		return bad("port is required for %s", p.Protocol)
+		bad("port is required for %s", p.Protocol)
 	case !p.Port.IsZero() && p.To.Service != "":
-		return bad("with a service peer the port is given in to.port")
+		bad("with a service peer the port is given in to.port")
 	}
 	if p.Exchange == "" {
 		p.Exchange = "connect"
 	}
 	if !oneOf(p.Exchange, Exchanges...) {
-		return bad("exchange must be one of %s, got %q", strings.Join(Exchanges, ", "), p.Exchange)
+		bad("exchange must be one of %s, got %q", strings.Join(Exchanges, ", "), p.Exchange)
 	}
 	if (p.Packet != nil) != (p.Exchange == "packet") {
-		return bad("packet is given exactly when exchange is packet")
+		bad("packet is given exactly when exchange is packet")
 	}
 	if p.HTTP != nil && p.Exchange != "request" {
-		return bad("http is given only with exchange: request")
+		bad("http is given only with exchange: request")
 	}
 	if p.Packet != nil {
 		for _, f := range p.Packet.Flags {
 			if !oneOf(f, TCPFlags...) {
-				return bad("packet.flags: unknown flag %q (known: %s)", f, strings.Join(TCPFlags, ", "))
+				bad("packet.flags: unknown flag %q (known: %s)", f, strings.Join(TCPFlags, ", "))
 			}
 		}
 		if len(p.Packet.Flags) > 0 && p.Protocol != "TCP" {
-			return bad("packet.flags are TCP flags; protocol is %s", p.Protocol)
+			bad("packet.flags are TCP flags; protocol is %s", p.Protocol)
 		}
 		if p.Packet.ICMPType != nil && !icmp {
-			return bad("packet.icmpType needs protocol ICMP or ICMPv6")
+			bad("packet.icmpType needs protocol ICMP or ICMPv6")
 		}
 	}
 	if p.Family != "" && !oneOf(p.Family, Families...) {
-		return bad("family must be one of %s, got %q", strings.Join(Families, ", "), p.Family)
+		bad("family must be one of %s, got %q", strings.Join(Families, ", "), p.Family)
 	}
 	for _, m := range p.Modes {
 		if !oneOf(m, Modes...) {
-			return bad("unknown mode %q", m)
+			bad("unknown mode %q", m)
 		}
 	}
 	e := &p.Expect
 	if !oneOf(e.Verdict, Verdicts...) {
-		return bad("expect.verdict must be one of %s, got %q", strings.Join(Verdicts, ", "), e.Verdict)
+		bad("expect.verdict must be one of %s, got %q", strings.Join(Verdicts, ", "), e.Verdict)
 	}
 	if e.Reason != "" && e.Verdict != "dropped" {
-		return bad("expect.reason goes with verdict dropped")
+		bad("expect.reason goes with verdict dropped")
 	}
 	if e.Reason != "" && !isReasonName(e.Reason) {
-		return bad("expect.reason %q is not a drop reason name (UPPER_SNAKE_CASE)", e.Reason)
+		bad("expect.reason %q is not a drop reason name (UPPER_SNAKE_CASE)", e.Reason)
 	}
 	if f := e.Flow; f != nil {
 		if f.Direction != "" && !oneOf(f.Direction, Directions...) {
-			return bad("expect.flow.direction must be ingress or egress, got %q", f.Direction)
+			bad("expect.flow.direction must be ingress or egress, got %q", f.Direction)
 		}
 		if f.MatchType != "" && !oneOf(f.MatchType, MatchTypes...) {
-			return bad("expect.flow.matchType must be one of %s, got %q", strings.Join(MatchTypes, ", "), f.MatchType)
+			bad("expect.flow.matchType must be one of %s, got %q", strings.Join(MatchTypes, ", "), f.MatchType)
 		}
 	}
-	return nil
 }
 
 func isReasonName(s string) bool {

@@ -29,6 +29,7 @@ var resources = map[string]schema.GroupVersionResource{
 	"CiliumClusterwideNetworkPolicy": {Group: "cilium.io", Version: "v2", Resource: "ciliumclusterwidenetworkpolicies"},
 	"CiliumCIDRGroup":                {Group: "cilium.io", Version: "v2", Resource: "ciliumcidrgroups"},
 	"Service":                        {Version: "v1", Resource: "services"},
+	"ServiceAccount":                 {Version: "v1", Resource: "serviceaccounts"},
 	"EndpointSlice":                  {Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
 }
 
@@ -49,11 +50,26 @@ func manifestGVR(m engine.Manifest) (schema.GroupVersionResource, bool) {
 }
 
 // apply makes the cluster's managed objects equal to c: namespaces first,
-// then pods, then the other manifests; it deletes managed manifests and pods
-// that c no longer has. Namespaces are kept until the runner closes.
+// then service accounts (the API server refuses a pod whose service account
+// does not exist), then pods, then the other manifests; it deletes managed
+// manifests and pods that c no longer has. Namespaces are kept until the
+// runner closes.
 func (r *Runner) apply(ctx context.Context, c *engine.Cluster) error {
 	for _, ns := range c.Namespaces {
 		if err := r.ensureNamespace(ctx, ns.Name, ns.Labels); err != nil {
+			return err
+		}
+	}
+	for _, m := range c.Manifests {
+		if m.Kind != "ServiceAccount" {
+			continue
+		}
+		ns := m.Namespace
+		if ns == "" {
+			ns = "default"
+		}
+		gvr, _ := manifestGVR(m)
+		if err := r.upsert(ctx, manifestKey{gvr: gvr, namespace: ns, name: m.Name}, m); err != nil {
 			return err
 		}
 	}
@@ -123,7 +139,7 @@ func podFingerprint(p *corev1.Pod) string {
 	if len(p.Status.PodIPs) > 0 {
 		ip = p.Status.PodIPs[0].IP
 	}
-	return strings.Join([]string{p.Spec.NodeName, ip, strings.Join(ports, ",")}, "|")
+	return strings.Join([]string{p.Spec.NodeName, ip, p.Spec.ServiceAccountName, strings.Join(ports, ",")}, "|")
 }
 
 func (r *Runner) ensurePod(ctx context.Context, want *corev1.Pod) error {
@@ -150,14 +166,10 @@ func (r *Runner) ensurePod(ctx context.Context, want *corev1.Pod) error {
 			Annotations: map[string]string{managedAnnotation: "true"}},
 		Spec: corev1.PodSpec{
 			NodeName:                      want.Spec.NodeName,
-			Containers:                    want.Spec.Containers,
+			ServiceAccountName:            want.Spec.ServiceAccountName,
+			Containers:                    scenarioContainers(want.Spec.Containers),
 			TerminationGracePeriodSeconds: new(int64),
 		},
-	}
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Image == "" {
-			pod.Spec.Containers[i].Image = "kestrel.dev/sim-workload"
-		}
 	}
 	if len(want.Status.PodIPs) > 0 {
 		pod.Annotations[ipAnnotation] = want.Status.PodIPs[0].IP
@@ -167,6 +179,22 @@ func (r *Runner) ensurePod(ctx context.Context, want *corev1.Pod) error {
 	}
 	r.live.pods[key] = livePod{fingerprint: podFingerprint(want), labels: maps.Clone(want.Labels)}
 	return nil
+}
+
+// scenarioContainers are a scenario pod's containers as sim runs them: the
+// built-in servers answer on the declared ports whatever the image, so a
+// command, arguments and probes copied from a real manifest are dropped
+// (sim's kubelet runs a container's command when it has one, and probes
+// written for the real image would keep the pod from being Ready).
+func scenarioContainers(cs []corev1.Container) []corev1.Container {
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name, Image: c.Image, Ports: c.Ports, Env: c.Env}
+		if out[i].Image == "" {
+			out[i].Image = "kestrel.dev/sim-workload"
+		}
+	}
+	return out
 }
 
 func (r *Runner) deletePod(ctx context.Context, key string) error {
@@ -225,34 +253,42 @@ func (r *Runner) applyManifests(ctx context.Context, ms []engine.Manifest) error
 		}
 	}
 	for key, m := range want {
-		if r.live.manifests[key] == string(m.JSON) {
-			continue
+		if err := r.upsert(ctx, key, m); err != nil {
+			return err
 		}
-		obj := &unstructured.Unstructured{}
-		if err := json.Unmarshal(m.JSON, &obj.Object); err != nil {
-			return fmt.Errorf("%s: %w", m.Source, err)
-		}
-		obj.SetNamespace(key.namespace)
-		anns := obj.GetAnnotations()
-		if anns == nil {
-			anns = map[string]string{}
-		}
-		anns[managedAnnotation] = "true"
-		obj.SetAnnotations(anns)
-		res := r.resource(key)
-		old, err := res.Get(ctx, key.name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			_, err = res.Create(ctx, obj, metav1.CreateOptions{})
-		case err == nil:
-			obj.SetResourceVersion(old.GetResourceVersion())
-			_, err = res.Update(ctx, obj, metav1.UpdateOptions{})
-		}
-		if err != nil {
-			return fmt.Errorf("%s: apply %s %s: %w", m.Source, m.Kind, key.name, err)
-		}
-		r.live.manifests[key] = string(m.JSON)
 	}
+	return nil
+}
+
+// upsert creates or updates one managed manifest unless it is live as is.
+func (r *Runner) upsert(ctx context.Context, key manifestKey, m engine.Manifest) error {
+	if r.live.manifests[key] == string(m.JSON) {
+		return nil
+	}
+	obj := &unstructured.Unstructured{}
+	if err := json.Unmarshal(m.JSON, &obj.Object); err != nil {
+		return fmt.Errorf("%s: %w", m.Source, err)
+	}
+	obj.SetNamespace(key.namespace)
+	anns := obj.GetAnnotations()
+	if anns == nil {
+		anns = map[string]string{}
+	}
+	anns[managedAnnotation] = "true"
+	obj.SetAnnotations(anns)
+	res := r.resource(key)
+	old, err := res.Get(ctx, key.name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = res.Create(ctx, obj, metav1.CreateOptions{})
+	case err == nil:
+		obj.SetResourceVersion(old.GetResourceVersion())
+		_, err = res.Update(ctx, obj, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("%s: apply %s %s: %w", m.Source, m.Kind, key.name, err)
+	}
+	r.live.manifests[key] = string(m.JSON)
 	return nil
 }
 
