@@ -41,9 +41,9 @@ test: build ## Vet, run every test (privileged ones on this kernel), then the sc
 e2e: deps build ## Ginkgo suites (connectivity, faults, lifecycle) on sim clusters they bring up and down, one at a time
 	go test -tags e2e -p 1 -count=1 -timeout 30m -v ./e2e/... -args -ginkgo.v -ginkgo.no-color
 
-bench: ## Datapath cost per packet vs the empty program (BPF_PROG_TEST_RUN), 6 runs, median and spread
+bench: ## Datapath cost per packet over many flows vs the empty program (BPF_PROG_TEST_RUN), 6 runs, median and spread
 	@mkdir -p bin
-	go test -run '^$$' -bench Pipeline -benchtime 1x -count 6 ./datapath/ | tee bin/bench.txt
+	go test -run '^$$' -bench Pipeline -benchtime 1x -count 6 -timeout 60m ./datapath/ | tee bin/bench.txt
 	go tool benchstat bin/bench.txt
 
 run: deps build ## Install what is missing, then run the conformance suites in unit mode and on a 3-node sim cluster, and diff the verdicts

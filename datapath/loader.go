@@ -24,6 +24,7 @@ type Config struct {
 // Datapath is one loaded instance of the pod-veth programs and their maps.
 type Datapath struct {
 	mu        sync.Mutex
+	cfg       Config
 	objs      lxcObjects
 	innerSpec *ebpf.MapSpec
 	events    *ringbuf.Reader
@@ -66,15 +67,9 @@ func CheckKernel() error {
 	return nil
 }
 
-// Load verifies and loads the programs and creates their maps (not pinned).
-func Load(cfg Config) (*Datapath, error) {
-	if err := CheckKernel(); err != nil {
-		return nil, err
-	}
-	spec, err := loadLxc()
-	if err != nil {
-		return nil, fmt.Errorf("parse embedded datapath object: %w", err)
-	}
+// apply sets the load-time settings in spec, the datapath's object or one
+// that includes it (the benchmark object, bench.go).
+func (cfg Config) apply(spec *ebpf.CollectionSpec) error {
 	for name, v := range map[string]uint32{
 		"ct_lifetime_syn":    cfg.CTLifetimeSYN,
 		"ct_lifetime_tcp":    cfg.CTLifetimeTCP,
@@ -85,10 +80,26 @@ func Load(cfg Config) (*Datapath, error) {
 			continue
 		}
 		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("set %s: %w", name, err)
+			return fmt.Errorf("set %s: %w", name, err)
 		}
 	}
+	return nil
+}
+
+// Load verifies and loads the programs and creates their maps (not pinned).
+func Load(cfg Config) (*Datapath, error) {
+	if err := CheckKernel(); err != nil {
+		return nil, err
+	}
+	spec, err := loadLxc()
+	if err != nil {
+		return nil, fmt.Errorf("parse embedded datapath object: %w", err)
+	}
+	if err := cfg.apply(spec); err != nil {
+		return nil, err
+	}
 	d := &Datapath{
+		cfg:       cfg,
 		innerSpec: spec.Maps["policy_maps"].InnerMap.Copy(),
 		policies:  map[uint32]installedPolicy{},
 	}
