@@ -259,18 +259,19 @@ func BenchmarkPipeline(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer est.Close()
-				unpin := pinCPU(b)
-				establish(b, d, est)
-				unpin()
-				// New flows start past the established ones and never repeat.
-				next := uint32(benchFlows)
 				for _, h := range []datapath.Hook{datapath.FromContainer, datapath.ToContainer} {
+					// The testing package runs this -count times on the state
+					// above; each run starts from the same conntrack.
 					b.Run("hook="+h.String(), func(b *testing.B) {
 						if b.N != 1 {
 							b.Fatalf("run with -benchtime 1x: a round is %d samples of %d packets per case, and rounds would outgrow conntrack", benchSamples, benchRepeat)
 						}
 						defer pinCPU(b)()
-						benchHook(b, d, h, est, fresh, &next, cpus, policyDenied)
+						if err := d.FlushConntrack(); err != nil {
+							b.Fatal(err)
+						}
+						establish(b, d, est)
+						benchHook(b, d, h, est, fresh, cpus, policyDenied)
 					})
 				}
 			})
@@ -279,8 +280,10 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 // benchHook measures one hook's cases and reports them.
-func benchHook(b *testing.B, d *datapath.Datapath, h datapath.Hook, est, fresh *datapath.Bench, next *uint32, cpus int, policyDenied datapath.DropReason) {
+func benchHook(b *testing.B, d *datapath.Datapath, h datapath.Hook, est, fresh *datapath.Bench, cpus int, policyDenied datapath.DropReason) {
 	b.Helper()
+	// New flows start past the established ones and never repeat.
+	next := uint32(benchFlows)
 	lostBefore, err := d.EventsLost()
 	if err != nil {
 		b.Fatal(err)
@@ -309,11 +312,11 @@ func benchHook(b *testing.B, d *datapath.Datapath, h datapath.Hook, est, fresh *
 	newFlows := func(frame []byte, want uint32) []float64 {
 		var out []float64
 		for range benchSamples {
-			seed(fresh, *next, benchRepeat)
+			seed(fresh, next, benchRepeat)
 			newEmpty = append(newEmpty, runBench(b, "empty", fresh.Program(datapath.BenchEmpty, h), frame, benchRepeat, datapath.TCActOK))
-			seed(fresh, *next, benchRepeat)
+			seed(fresh, next, benchRepeat)
 			out = append(out, runBench(b, "new flow", fresh.Program(datapath.BenchPipeline, h), frame, benchRepeat, want))
-			*next += uint32(cpus) * benchRepeat
+			next += uint32(cpus) * benchRepeat
 		}
 		return out
 	}
