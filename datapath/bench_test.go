@@ -184,9 +184,10 @@ func readCounts(b *testing.B, d *datapath.Datapath, dir datapath.Direction, deni
 	}
 }
 
-// establish opens benchFlows flows on each hook through the pipeline (the SYN
-// on the hook, the SYN-ACK on the other), as a real handshake would, so the
-// established runs hit entries the pipeline itself wrote.
+// establish opens benchFlows flows on each hook through the pipeline with a
+// whole handshake (the SYN and the final ACK on the hook, the SYN-ACK on the
+// other), so the established runs hit entries the pipeline itself wrote and
+// measure packets in the middle of a connection, not its handshake.
 func establish(b *testing.B, d *datapath.Datapath, est *datapath.Bench) {
 	b.Helper()
 	before, err := d.ConntrackEntries()
@@ -200,6 +201,7 @@ func establish(b *testing.B, d *datapath.Datapath, est *datapath.Bench) {
 		}{
 			{est.Program(datapath.BenchPipeline, h), benchFrame(b, h, portAllowed, "SYN")},
 			{est.Program(datapath.BenchReply, otherHook(h)), benchReplyFrame(b, h)},
+			{est.Program(datapath.BenchPipeline, h), benchFrame(b, h, portAllowed, "ACK")},
 		}
 		for _, s := range steps {
 			if err := est.Seed(0, 0); err != nil {
