@@ -43,7 +43,7 @@ e2e: deps build ## Ginkgo suites (connectivity, faults, lifecycle) on sim cluste
 
 bench: ## Datapath cost per packet over many flows vs the empty program (BPF_PROG_TEST_RUN), 6 runs, median and spread
 	@mkdir -p bin
-	go test -run '^$$' -bench Pipeline -benchtime 1x -count 6 -timeout 60m ./datapath/ | tee bin/bench.txt
+	set -o pipefail; go test -run '^$$' -bench Pipeline -benchtime 1x -count 6 -timeout 60m ./datapath/ | tee bin/bench.txt
 	go tool benchstat bin/bench.txt
 
 run: deps build ## Install what is missing, then run the conformance suites in unit mode and on a 3-node sim cluster, and diff the verdicts

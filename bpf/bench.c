@@ -38,6 +38,7 @@ struct bench_state {
 	__u32 remote; /* offset of its remote address from bench_remote_first */
 	__u32 port;   /* its varied port */
 	__u32 misses; /* reference packets that found no endpoint or no entry */
+	__u64 packets; /* packets rewritten: what Go checks the counters against */
 };
 
 struct {
@@ -66,6 +67,7 @@ static __always_inline struct bench_state *bench_vary(struct __sk_buff *skb, __u
 	if (bpf_skb_store_bytes(skb, ETH_HLEN + addr_at, &addr, sizeof(addr), 0) < 0 ||
 	    bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(struct iphdr) + port_at, &port, sizeof(port), 0) < 0)
 		return NULL;
+	s->packets++;
 	s->flow++;
 	if (bench_flows && s->flow >= bench_flows) {
 		s->flow = 0;

@@ -148,7 +148,7 @@ func (b *Bench) Program(kind BenchProgram, h Hook) *ebpf.Program {
 // Seed puts each CPU's cursor at a flow: CPU i at first + i*stride. The
 // kernel may move a run to another CPU midway; a stride of at least the
 // packets of one run keeps the CPUs' flows apart, stride 0 starts them all
-// at the same flow. Seeding also zeroes the reference's miss count.
+// at the same flow. Seeding also zeroes the counts (Counts).
 func (b *Bench) Seed(first, stride uint32) error {
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -172,18 +172,28 @@ func (b *Bench) Seed(first, stride uint32) error {
 	return nil
 }
 
-// Misses returns how many reference packets since Seed found no endpoint or
-// no conntrack entry (the reference is only meaningful at zero).
-func (b *Bench) Misses() (uint64, error) {
+// BenchCounts is what the programs counted since Seed, summed over CPUs.
+type BenchCounts struct {
+	// Packets the programs ran on. It can exceed a run's repeat count: a run
+	// a signal interrupts is run again whole, after the packets it had done.
+	Packets uint64
+	// Reference packets that found no endpoint or no conntrack entry (the
+	// reference is only meaningful at zero).
+	Misses uint64
+}
+
+// Counts returns what the programs counted since Seed.
+func (b *Bench) Counts() (BenchCounts, error) {
 	var states []lxcbenchBenchState
 	if err := b.objs.Cursor.Lookup(uint32(0), &states); err != nil {
-		return 0, fmt.Errorf("benchmark: read cursor: %w", err)
+		return BenchCounts{}, fmt.Errorf("benchmark: read cursor: %w", err)
 	}
-	var n uint64
+	var c BenchCounts
 	for _, s := range states {
-		n += uint64(s.Misses)
+		c.Packets += s.Packets
+		c.Misses += uint64(s.Misses)
 	}
-	return n, nil
+	return c, nil
 }
 
 // Close releases the benchmark programs (the maps stay with the Datapath).

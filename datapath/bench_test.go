@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -28,6 +29,10 @@ const (
 	portAllowed, portDenied = 443, 80
 	benchPortFirst          = 1024
 )
+
+// benchFailures counts failed runs: the testing package does not pass the
+// failure of a -count repetition after the first on to the exit status.
+var benchFailures atomic.Int32
 
 // benchRemoteFirst is the first of the remote pods' addresses: one /32 each
 // in the ipcache, the range bench.c cycles the remote address over.
@@ -124,16 +129,16 @@ func hookDirection(h datapath.Hook) datapath.Direction {
 // pinCPU keeps the calling goroutine on one thread and that thread on one
 // CPU until the returned func is called, so a run cannot move to a CPU whose
 // cursor is elsewhere and samples do not pay for migrations.
-func pinCPU(b *testing.B) func() {
-	b.Helper()
+func pinCPU(tb testing.TB) func() {
+	tb.Helper()
 	runtime.LockOSThread()
 	var old, one unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	one.Set(0)
 	if err := unix.SchedSetaffinity(0, &one); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return func() {
 		unix.SchedSetaffinity(0, &old)
@@ -141,18 +146,27 @@ func pinCPU(b *testing.B) func() {
 	}
 }
 
-// runBench runs prog benchRepeat times on frame in the kernel and returns
-// the kernel's ns per run, failing unless the last run returned want.
-func runBench(b *testing.B, what string, prog *ebpf.Program, frame []byte, repeat int, want uint32) float64 {
+// runBench seeds bn's cursor at flow first (stride apart per CPU), runs its
+// program of kind on h benchRepeat times in the kernel and returns the
+// kernel's ns per packet and what the programs counted, failing unless the
+// last packet got the TC code want.
+func runBench(b *testing.B, bn *datapath.Bench, kind datapath.BenchProgram, h datapath.Hook, frame []byte, first, stride uint32, repeat int, want uint32) (float64, datapath.BenchCounts) {
 	b.Helper()
-	ret, per, err := prog.Benchmark(frame, repeat, nil)
+	if err := bn.Seed(first, stride); err != nil {
+		b.Fatal(err)
+	}
+	ret, per, err := bn.Program(kind, h).Benchmark(frame, repeat, nil)
 	if err != nil {
-		b.Fatalf("%s: %v", what, err)
+		b.Fatalf("%s program %d: %v", h, kind, err)
 	}
 	if ret != want {
-		b.Fatalf("%s: returned %d, want %d", what, ret, want)
+		b.Fatalf("%s program %d: returned %d, want %d", h, kind, ret, want)
 	}
-	return float64(per.Nanoseconds())
+	c, err := bn.Counts()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64(per.Nanoseconds()), c
 }
 
 func median(xs []float64) float64 {
@@ -164,7 +178,7 @@ func median(xs []float64) float64 {
 // benchCounts is what the maps say happened: checked around each case so a
 // case measures the path it names.
 type benchCounts struct {
-	forwarded, denied, tracked int
+	forwarded, denied, tracked uint64
 }
 
 func readCounts(b *testing.B, d *datapath.Datapath, dir datapath.Direction, denied datapath.DropReason) benchCounts {
@@ -178,9 +192,9 @@ func readCounts(b *testing.B, d *datapath.Datapath, dir datapath.Direction, deni
 		b.Fatal(err)
 	}
 	return benchCounts{
-		forwarded: int(c[datapath.CounterKey{Reason: 0, Direction: dir}].Packets),
-		denied:    int(c[datapath.CounterKey{Reason: denied, Direction: dir}].Packets),
-		tracked:   n,
+		forwarded: c[datapath.CounterKey{Reason: 0, Direction: dir}].Packets,
+		denied:    c[datapath.CounterKey{Reason: denied, Direction: dir}].Packets,
+		tracked:   uint64(n),
 	}
 }
 
@@ -196,18 +210,16 @@ func establish(b *testing.B, d *datapath.Datapath, est *datapath.Bench) {
 	}
 	for _, h := range []datapath.Hook{datapath.FromContainer, datapath.ToContainer} {
 		steps := []struct {
-			prog  *ebpf.Program
+			kind  datapath.BenchProgram
+			hook  datapath.Hook
 			frame []byte
 		}{
-			{est.Program(datapath.BenchPipeline, h), benchFrame(b, h, portAllowed, "SYN")},
-			{est.Program(datapath.BenchReply, otherHook(h)), benchReplyFrame(b, h)},
-			{est.Program(datapath.BenchPipeline, h), benchFrame(b, h, portAllowed, "ACK")},
+			{datapath.BenchPipeline, h, benchFrame(b, h, portAllowed, "SYN")},
+			{datapath.BenchReply, otherHook(h), benchReplyFrame(b, h)},
+			{datapath.BenchPipeline, h, benchFrame(b, h, portAllowed, "ACK")},
 		}
 		for _, s := range steps {
-			if err := est.Seed(0, 0); err != nil {
-				b.Fatal(err)
-			}
-			runBench(b, "establish "+h.String(), s.prog, s.frame, benchFlows, datapath.TCActOK)
+			runBench(b, est, s.kind, s.hook, s.frame, 0, 0, benchFlows, datapath.TCActOK)
 		}
 	}
 	after, err := d.ConntrackEntries()
@@ -265,6 +277,11 @@ func BenchmarkPipeline(b *testing.B) {
 					// The testing package runs this -count times on the state
 					// above; each run starts from the same conntrack.
 					b.Run("hook="+h.String(), func(b *testing.B) {
+						defer func() {
+							if b.Failed() {
+								benchFailures.Add(1)
+							}
+						}()
 						if b.N != 1 {
 							b.Fatalf("run with -benchtime 1x: a round is %d samples of %d packets per case, and rounds would outgrow conntrack", benchSamples, benchRepeat)
 						}
@@ -275,6 +292,9 @@ func BenchmarkPipeline(b *testing.B) {
 						establish(b, d, est)
 						benchHook(b, d, h, est, fresh, cpus, policyDenied)
 					})
+				}
+				if n := benchFailures.Load(); n > 0 {
+					b.Fatalf("%d runs failed (see above)", n)
 				}
 			})
 		}
@@ -292,52 +312,50 @@ func benchHook(b *testing.B, d *datapath.Datapath, h datapath.Hook, est, fresh *
 	}
 	dir := hookDirection(h)
 	start := readCounts(b, d, dir, policyDenied)
-	seed := func(bn *datapath.Bench, first, stride uint32) {
-		if err := bn.Seed(first, stride); err != nil {
-			b.Fatal(err)
-		}
-	}
 	var estEmpty, ref, estab, newEmpty, denied, allowed []float64
+	var estPackets, deniedPackets, allowedPackets uint64
 
 	ack := benchFrame(b, h, portAllowed, "ACK")
 	for range benchSamples {
-		seed(est, 0, 0)
-		estEmpty = append(estEmpty, runBench(b, "empty", est.Program(datapath.BenchEmpty, h), ack, benchRepeat, datapath.TCActOK))
-		seed(est, 0, 0)
-		ref = append(ref, runBench(b, "reference", est.Program(datapath.BenchReference, h), ack, benchRepeat, datapath.TCActOK))
-		if misses, err := est.Misses(); err != nil || misses != 0 {
-			b.Fatalf("reference: %d packets missed their endpoint or conntrack entry (%v)", misses, err)
+		ns, _ := runBench(b, est, datapath.BenchEmpty, h, ack, 0, 0, benchRepeat, datapath.TCActOK)
+		estEmpty = append(estEmpty, ns)
+		ns, c := runBench(b, est, datapath.BenchReference, h, ack, 0, 0, benchRepeat, datapath.TCActOK)
+		if c.Misses != 0 {
+			b.Fatalf("reference: %d of %d packets missed their endpoint or conntrack entry", c.Misses, c.Packets)
 		}
-		seed(est, 0, 0)
-		estab = append(estab, runBench(b, "established", est.Program(datapath.BenchPipeline, h), ack, benchRepeat, datapath.TCActOK))
+		ref = append(ref, ns)
+		ns, c = runBench(b, est, datapath.BenchPipeline, h, ack, 0, 0, benchRepeat, datapath.TCActOK)
+		estab = append(estab, ns)
+		estPackets += c.Packets
 	}
-	newFlows := func(frame []byte, want uint32) []float64 {
+	newFlows := func(frame []byte, want uint32, packets *uint64) []float64 {
 		var out []float64
 		for range benchSamples {
-			seed(fresh, next, benchRepeat)
-			newEmpty = append(newEmpty, runBench(b, "empty", fresh.Program(datapath.BenchEmpty, h), frame, benchRepeat, datapath.TCActOK))
-			seed(fresh, next, benchRepeat)
-			out = append(out, runBench(b, "new flow", fresh.Program(datapath.BenchPipeline, h), frame, benchRepeat, want))
+			ns, _ := runBench(b, fresh, datapath.BenchEmpty, h, frame, next, benchRepeat, benchRepeat, datapath.TCActOK)
+			newEmpty = append(newEmpty, ns)
+			ns, c := runBench(b, fresh, datapath.BenchPipeline, h, frame, next, benchRepeat, benchRepeat, want)
+			out = append(out, ns)
+			*packets += c.Packets
 			next += uint32(cpus) * benchRepeat
 		}
 		return out
 	}
-	denied = newFlows(benchFrame(b, h, portDenied, "SYN"), datapath.TCActShot)
-	allowed = newFlows(benchFrame(b, h, portAllowed, "SYN"), datapath.TCActOK)
+	denied = newFlows(benchFrame(b, h, portDenied, "SYN"), datapath.TCActShot, &deniedPackets)
+	allowed = newFlows(benchFrame(b, h, portAllowed, "SYN"), datapath.TCActOK, &allowedPackets)
 
 	// Every packet took the path its case names: established and allowed
 	// packets forwarded, denied ones dropped by policy, and only the allowed
-	// new flows left conntrack entries, one each.
+	// new flows left conntrack entries, one each. (Counted packets, not
+	// repeats: an interrupted run is run again whole.)
 	end := readCounts(b, d, dir, policyDenied)
-	n := benchSamples * benchRepeat
-	if got := end.forwarded - start.forwarded; got != 2*n {
-		b.Fatalf("%s: %d packets forwarded, want %d (established and allowed)", h, got, 2*n)
+	if got, want := end.forwarded-start.forwarded, estPackets+allowedPackets; got != want {
+		b.Fatalf("%s: %d packets forwarded, want %d (established and allowed)", h, got, want)
 	}
-	if got := end.denied - start.denied; got != n {
-		b.Fatalf("%s: %d packets dropped with %s, want %d", h, got, policyDenied, n)
+	if got := end.denied - start.denied; got != deniedPackets {
+		b.Fatalf("%s: %d packets dropped with %s, want %d", h, got, policyDenied, deniedPackets)
 	}
-	if got := end.tracked - start.tracked; got != n {
-		b.Fatalf("%s: %d conntrack entries made, want %d (one per allowed new flow)", h, got, n)
+	if got := end.tracked - start.tracked; got != allowedPackets {
+		b.Fatalf("%s: %d conntrack entries made, want %d (one per allowed new flow)", h, got, allowedPackets)
 	}
 	lostAfter, err := d.EventsLost()
 	if err != nil {

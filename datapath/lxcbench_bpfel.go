@@ -14,11 +14,12 @@ import (
 )
 
 type lxcbenchBenchState struct {
-	_      structs.HostLayout
-	Flow   uint32
-	Remote uint32
-	Port   uint32
-	Misses uint32
+	_       structs.HostLayout
+	Flow    uint32
+	Remote  uint32
+	Port    uint32
+	Misses  uint32
+	Packets uint64
 }
 
 // Names of all BPF objects in the ELF.
