@@ -2,36 +2,15 @@ package policy
 
 import (
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/kestrelnet/kestrel/agent/corpus"
 )
 
-// corpusDir finds the shared corpus: $KESTREL_CORPUS, or the nearest
-// shared/corpus above the working directory.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("KESTREL_CORPUS"); d != "" {
-		return d
-	}
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		c := filepath.Join(dir, "shared", "corpus")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/corpus not found above the package directory; set KESTREL_CORPUS")
-		}
-		dir = parent
-	}
-}
+func corpusDir(t *testing.T) string { return corpus.Dir(t) }
 
 // expectedRefusals lists corpus files Kestrel refuses on purpose, keyed by path
 // relative to the corpus, with a substring of the error they must fail with.
