@@ -64,7 +64,8 @@ type Daemon struct {
 	flowMu sync.Mutex
 	flows  flowRing
 
-	maint maintenance
+	maint   maintenance
+	metrics *agentMetrics
 
 	svcMu    sync.Mutex
 	services service.State // the last load-balancing state computed
@@ -81,6 +82,7 @@ type Daemon struct {
 	programmed    bool // a regeneration has succeeded since start
 	lastErr       error
 	policyErrors  []string
+	policies      int // policies in force after the last regeneration
 	started       bool
 	changed       chan struct{} // closed (and replaced) after each regeneration attempt
 }
@@ -119,6 +121,7 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 		kick:          make(chan struct{}, 1),
 		links:         map[string]Links{},
 		installed:     map[string]datapath.Endpoint{},
+		metrics:       newAgentMetrics(),
 		installedSeq:  map[string]uint64{},
 		revisions:     map[string]uint64{},
 		identities:    map[string]uint32{},

@@ -71,6 +71,7 @@ func (d *Daemon) RecordFlow(ev datapath.Event) {
 	d.flowMu.Lock()
 	d.flows.add(f)
 	d.flowMu.Unlock()
+	d.metrics.observeFlow(ev)
 }
 
 // Flows implements api.FlowSource.

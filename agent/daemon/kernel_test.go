@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,6 +165,14 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 	if err := connect(); err == nil {
 		t.Fatal("the egress policy allows only 9090, yet connecting to 8080 succeeded")
 	}
+	// The drop shows in the agent's Prometheus metrics, read from the datapath.
+	go d.RunMaintenance(ctx, dp, "medium", time.Hour)
+	waitFor(t, "the denied SYN in the metrics", func() bool {
+		return strings.Contains(scrape(t, d), `cilium_drop_count_total{direction="EGRESS",reason="POLICY_DENIED"}`)
+	})
+	if m := scrape(t, d); !strings.Contains(m, `cilium_forward_count_total{direction="EGRESS"}`) || !strings.Contains(m, "cilium_endpoint 1") {
+		t.Fatalf("metrics lack the forwarded packets or the endpoint:\n%s", m)
+	}
 
 	must(t, cs.NetworkingV1().NetworkPolicies("default").Delete(ctx, "only-9090", metav1.DeleteOptions{}))
 	waitFor(t, "egress no longer enforced", func() bool {
@@ -189,4 +199,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// scrape reads the agent's metrics as Prometheus would.
+func scrape(t *testing.T, d *daemon.Daemon) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	d.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }

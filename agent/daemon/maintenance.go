@@ -15,6 +15,7 @@ type Maintenance interface {
 	GCConntrack() (int, error)
 	EventsLost() (uint64, error)
 	ConntrackTables() []datapath.ConntrackTable
+	Counters() (map[datapath.CounterKey]datapath.Counter, error)
 }
 
 // maintenance holds what the last conntrack sweep found.

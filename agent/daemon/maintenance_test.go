@@ -42,3 +42,11 @@ func TestStatusReportsTheDatapathsUpkeep(t *testing.T) {
 		t.Fatalf("datapath status %+v", st)
 	}
 }
+
+func (f *fakeMaintenance) Counters() (map[datapath.CounterKey]datapath.Counter, error) {
+	return map[datapath.CounterKey]datapath.Counter{
+		{Reason: 0, Direction: datapath.Egress}:                       {Packets: 10, Bytes: 1000},
+		{Reason: datapath.DropReason(1), Direction: datapath.Ingress}: {Packets: 2, Bytes: 120},
+		{Reason: datapath.DropReason(10), Direction: datapath.Egress}: {Packets: 1, Bytes: 60},
+	}, nil
+}

@@ -49,9 +49,11 @@ func (d *Daemon) loop(ctx context.Context) {
 // regenerate computes this node's datapath state from the caches and the
 // endpoint registry, validates all of it, and only then writes it.
 func (d *Daemon) regenerate() (err error) {
+	start := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	defer func() {
+		d.metrics.regeneration.WithLabelValues("total").Observe(time.Since(start).Seconds())
 		d.lastErr = err
 		d.programmed = d.programmed || err == nil
 		d.generations++
@@ -70,6 +72,7 @@ func (d *Daemon) regenerate() (err error) {
 		pols = append(pols, p.Parsed)
 	}
 	d.policyErrors = problems
+	d.policies = len(pols)
 	res, err := policy.Resolve(policy.Input{
 		ClusterName: d.cfg.ClusterName,
 		Namespaces:  snap.Namespaces,

@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -30,7 +32,7 @@ import (
 
 type options struct {
 	node, kubeconfig, socket, bpffs, nodeIP, clusterName, logLevel string
-	monitorAggregation, serviceCIDRs                               string
+	monitorAggregation, serviceCIDRs, prometheusAddr               string
 	monitorInterval, ctGCInterval                                  time.Duration
 	ctTCPMax, ctAnyMax                                             uint
 }
@@ -43,6 +45,7 @@ func main() {
 	flag.StringVar(&o.bpffs, "bpffs", "", "directory on a mounted bpf filesystem for this agent's pins (required)")
 	flag.StringVar(&o.nodeIP, "node-ip", "", "this node's address, given the host identity (required)")
 	flag.StringVar(&o.clusterName, "cluster-name", "default", "cluster name in pod identities")
+	flag.StringVar(&o.prometheusAddr, "prometheus-serve-addr", "", "address to serve Prometheus metrics on (e.g. :9962); empty: off")
 	flag.StringVar(&o.serviceCIDRs, "service-cluster-ip-range", "", "the cluster's service ranges, comma-separated (as kube-apiserver's flag)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&o.monitorAggregation, "monitor-aggregation", "medium", "which forwarded packets become flows: none, low, medium or maximum (drops always do)")
@@ -139,6 +142,16 @@ func run(o options) error {
 	defer os.Remove(o.socket)
 	go d.ReadFlows(ctx, dp.ReadEvent)
 	go d.RunMaintenance(ctx, dp, o.monitorAggregation, o.ctGCInterval)
+	if o.prometheusAddr != "" {
+		metricsLn, err := net.Listen("tcp", o.prometheusAddr)
+		if err != nil {
+			return fmt.Errorf("--prometheus-serve-addr: %w", err)
+		}
+		metricsSrv := &http.Server{Handler: d.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go metricsSrv.Serve(metricsLn)
+		defer metricsSrv.Close()
+		log.Info("serving metrics", "addr", metricsLn.Addr().String())
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(ctx, ln, d, log) }()
 	log.Info("serving the agent API", "socket", o.socket)
