@@ -12,6 +12,8 @@
 #include "lib/endpoint.h"
 #include "lib/policy.h"
 #include "lib/conntrack.h"
+#include "lib/lb.h"
+#include "lib/nat.h"
 #include "lib/fragments.h"
 #include "lib/events.h"
 #include "lib/metrics.h"
@@ -31,6 +33,15 @@ const enum monitor_aggregation *unused_monitor_aggregation __attribute__((unused
 const struct flow_event *unused_flow_event __attribute__((unused));
 const struct policy_key *unused_policy_key __attribute__((unused));
 const struct policy_entry *unused_policy_entry __attribute__((unused));
+const enum lb_flags *unused_lb_flags __attribute__((unused));
+const struct lb_key *unused_lb_key __attribute__((unused));
+const struct lb_service *unused_lb_service __attribute__((unused));
+const struct lb_backend_key *unused_lb_backend_key __attribute__((unused));
+const struct lb_addr *unused_lb_addr __attribute__((unused));
+const struct lb_flow_key *unused_lb_flow_key __attribute__((unused));
+const struct lb_flow *unused_lb_flow __attribute__((unused));
+const struct lb_affinity_key *unused_lb_affinity_key __attribute__((unused));
+const struct lb_affinity_entry *unused_lb_affinity_entry __attribute__((unused));
 
 #define ETH_P_ARP_ 0x0806
 #define ETH_P_IP_ 0x0800
@@ -62,6 +73,91 @@ static __always_inline int pass(struct __sk_buff *skb, struct flow_event *ev, bo
 	ev->verdict = VERDICT_FORWARDED;
 	ev->drop_reason = DROP_NONE;
 	return finish(skb, ev, emit);
+}
+
+/* A packet to a service that has nothing to serve it, answered in place with
+ * ICMP port unreachable (kube-proxy's REJECT) and sent straight back into the
+ * pod (bpf_redirect_peer: the answer is the datapath's own, so the pod's
+ * ingress program does not judge it). Reported as the drop of the packet it
+ * answers. Only TCP and UDP are answered; anything else, or a packet the
+ * answer cannot be built from, is dropped. */
+static __always_inline int reject(struct __sk_buff *skb, struct flow_event *ev, const struct flow *f, __u8 reason)
+{
+	int ret;
+
+	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP)
+		return drop(skb, ev, reason);
+	ret = f->family == 4 ? reject_ipv4(skb, f) : reject_ipv6(skb, f);
+	if (ret < 0)
+		return drop(skb, ev, reason);
+	ev->verdict = VERDICT_DROPPED;
+	ev->drop_reason = reason;
+	finish(skb, ev, 1);
+	return bpf_redirect_peer(skb->ifindex, 0);
+}
+
+/* What a forwarded packet still needs once its verdict is known. */
+enum lb_turn {
+	LB_TURN_NONE = 0,
+	LB_TURN_HAIRPIN = 1,       /* a pod's packet to itself through a service */
+	LB_TURN_HAIRPIN_REPLY = 2, /* the pod's answer to such a packet */
+};
+
+static __always_inline __u32 lb_turn_of(__u32 lb)
+{
+	return (lb & LB_HAIRPIN) ? LB_TURN_HAIRPIN : LB_TURN_NONE;
+}
+
+/* A hairpin's source becomes the hairpin address and the packet turns back
+ * to the pod's own device (egress, so the pod's ingress policy judges it); a
+ * hairpin reply's destination becomes the pod's own address again, turned
+ * back the same way; a reply from a service's backend takes the frontend as
+ * its source. Returns the TC action or a negative drop reason. */
+static __noinline int lb_finish(struct __sk_buff *skb, const struct flow *f, const struct endpoint_info *ep,
+				__u32 rev_nat_id, __u32 turn)
+{
+	struct ip_addr a = {};
+	struct lb_addr *fe;
+
+	if (turn == LB_TURN_HAIRPIN) {
+		lb_hairpin_addr(&a, f->family);
+		if (nat_rewrite(skb, f, NAT_SRC, &a, f->sport) < 0)
+			return -DROP_NAT_FAILED;
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	if (turn == LB_TURN_HAIRPIN_REPLY) {
+		if (f->family == 4) {
+			a.addr[0] = ep->ipv4;
+		} else {
+			a.addr[0] = ep->ipv6[0];
+			a.addr[1] = ep->ipv6[1];
+			a.addr[2] = ep->ipv6[2];
+			a.addr[3] = ep->ipv6[3];
+		}
+		if (nat_rewrite(skb, f, NAT_DST, &a, f->dport) < 0)
+			return -DROP_NAT_FAILED;
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	if (!rev_nat_id)
+		return TC_ACT_OK;
+	fe = bpf_map_lookup_elem(&lb_revnat, &rev_nat_id);
+	if (!fe || nat_rewrite(skb, f, NAT_SRC, &fe->addr, fe->port) < 0)
+		return -DROP_NAT_FAILED;
+	return TC_ACT_OK;
+}
+
+/* pass, after the translations lb_finish does. */
+static __always_inline int pass_nat(struct __sk_buff *skb, struct flow_event *ev, bool emit, const struct flow *f,
+				    const struct endpoint_info *ep, __u32 rev_nat_id, __u32 turn)
+{
+	int ret = TC_ACT_OK;
+
+	if (turn != LB_TURN_NONE || rev_nat_id)
+		ret = lb_finish(skb, f, ep, rev_nat_id, turn);
+	if (ret < 0)
+		return drop(skb, ev, (__u8)-ret);
+	pass(skb, ev, emit);
+	return ret;
 }
 
 static __always_inline void event_fill_flow(struct flow_event *ev, const struct flow *f)
@@ -189,23 +285,26 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	struct flow f = {};
 	struct endpoint_info *ep;
 	struct ct_result ct;
-	struct ct_verdict v = {};
-	struct policy_result pr;
-	__u8 smac[8]; /* source MAC, then the ethertype */
 	__be16 proto;
-	__u32 remote_id;
+	/* What service translation did: lb_translate's result (the service
+	 * id, and LB_HAIRPIN), 0 for a packet to no service. Scalars, not
+	 * structs: this frame and the deepest call under it share 512 bytes. */
+	__u32 remote_id, lb = 0;
 	int ret;
 
-	if (load(skb, ETH_ALEN, smac, sizeof(smac)) < 0)
-		return drop(skb, &ev, DROP_TRUNCATED);
-	ep = endpoint_of_device(skb->ifindex);
-	if (!ep)
-		return drop(skb, &ev, dir == DIR_EGRESS ? DROP_INVALID_SOURCE : DROP_UNROUTABLE);
-	ev.endpoint_id = ep->id;
-	if (dir == DIR_EGRESS && !endpoint_has_mac(ep, smac))
-		return drop(skb, &ev, DROP_INVALID_SOURCE_MAC);
+	{
+		__u8 smac[8]; /* source MAC, then the ethertype */
 
-	__builtin_memcpy(&proto, smac + 6, sizeof(proto));
+		if (load(skb, ETH_ALEN, smac, sizeof(smac)) < 0)
+			return drop(skb, &ev, DROP_TRUNCATED);
+		ep = endpoint_of_device(skb->ifindex);
+		if (!ep)
+			return drop(skb, &ev, dir == DIR_EGRESS ? DROP_INVALID_SOURCE : DROP_UNROUTABLE);
+		ev.endpoint_id = ep->id;
+		if (dir == DIR_EGRESS && !endpoint_has_mac(ep, smac))
+			return drop(skb, &ev, DROP_INVALID_SOURCE_MAC);
+		__builtin_memcpy(&proto, smac + 6, sizeof(proto));
+	}
 	if (proto == bpf_htons(ETH_P_ARP_)) {
 		if (dir == DIR_EGRESS)
 			return arp_from_pod(skb, &ev, ep);
@@ -225,6 +324,15 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		if (!endpoint_has_ip(ep, &f.saddr, f.family))
 			return drop(skb, &ev, DROP_INVALID_SOURCE);
 		ev.src_identity = ep->identity;
+		/* Service translation comes first: conntrack and policy see
+		 * the backend the packet goes to, not the frontend. */
+		ret = lb_translate(skb, &f, now);
+		if (ret < 0)
+			return (-ret & LB_REJECT) ? reject(skb, &ev, &f, (__u8)-ret) : drop(skb, &ev, (__u8)-ret);
+		if (ret > 0) {
+			lb = ret;
+			event_fill_flow(&ev, &f);
+		}
 	} else {
 		if (!endpoint_has_ip(ep, &f.daddr, f.family))
 			return drop(skb, &ev, DROP_UNROUTABLE);
@@ -244,21 +352,39 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		ev.cookie = ct.entry->cookie;
 		ev.match_type = ct.entry->match_type;
 		/* Replies ride on the verdict of the flow they answer; an
-		 * established packet keeps its verdict while the revision holds. */
-		if (ct.status == CT_REPLY || ct.entry->policy_revision == ep->policy_revision)
-			return pass(skb, &ev, event_wanted(ct.fresh_flags, &ct.entry->last_report_ns, now));
+		 * established packet keeps its verdict while the revision holds.
+		 * A reply from a service backend gets its frontend back when it
+		 * enters the client; a pod's reply to its own hairpin turns
+		 * back to it. */
+		if (ct.status == CT_REPLY)
+			return pass_nat(skb, &ev, event_wanted(ct.fresh_flags, &ct.entry->last_report_ns, now), &f, ep,
+					dir == DIR_INGRESS ? ct.entry->rev_nat_id : 0,
+					dir == DIR_EGRESS && lb_is_hairpin_addr(&f.daddr, f.family) ?
+						LB_TURN_HAIRPIN_REPLY : LB_TURN_NONE);
+		if (ct.entry->policy_revision == ep->policy_revision)
+			return pass_nat(skb, &ev, event_wanted(ct.fresh_flags, &ct.entry->last_report_ns, now), &f, ep,
+					0, lb_turn_of(lb));
 	}
 
-	remote_id = ipcache_identity(dir == DIR_EGRESS ? &f.daddr : &f.saddr, f.family);
+	/* A hairpin comes from the hairpin address, turned back by this
+	 * device's own program: the pod is its own peer. The device test keeps
+	 * anyone else from claiming that address. */
+	if (dir == DIR_INGRESS && skb->ingress_ifindex == skb->ifindex && lb_is_hairpin_addr(&f.saddr, f.family))
+		remote_id = ep->identity;
+	else
+		remote_id = ipcache_identity(dir == DIR_EGRESS ? &f.daddr : &f.saddr, f.family);
 	if (dir == DIR_EGRESS)
 		ev.dst_identity = remote_id;
 	else
 		ev.src_identity = remote_id;
+	struct ct_verdict v = { .rev_nat_id = lb & ~LB_HAIRPIN };
 	v.remote_identity = remote_id;
 	v.policy_revision = ep->policy_revision;
 	ev.cookie = 0;
 	ev.match_type = MATCH_NONE;
 	if (endpoint_enforced(ep, dir)) {
+		struct policy_result pr;
+
 		policy_check(ep->id, remote_id, dir, &f, &pr);
 		ev.match_type = v.match_type = pr.match_type;
 		ev.cookie = v.cookie = pr.cookie;
@@ -274,11 +400,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (ct.entry) {
 		ct_restamp(ct.entry, &v);
 		ct.entry->last_report_ns = now;
-		return pass(skb, &ev, 1);
+		return pass_nat(skb, &ev, 1, &f, ep, 0, lb_turn_of(lb));
 	}
 	if (!f.is_icmp_error && ct_create(&f, dir, now, &v) < 0)
 		return drop(skb, &ev, DROP_CT_CREATE_FAILED);
-	return pass(skb, &ev, 1);
+	return pass_nat(skb, &ev, 1, &f, ep, 0, lb_turn_of(lb));
 }
 
 SEC("tcx/ingress")

@@ -23,11 +23,12 @@ type lxcCtEntry struct {
 	RemoteIdentity uint32
 	Cookie         uint32
 	PolicyRevision uint32
+	RevNatId       uint32
 	ProxyPort      uint16
 	MatchType      uint8
 	TcpFlagsFwd    uint8
 	TcpFlagsRev    uint8
-	Pad            [3]uint8
+	Pad            [7]uint8
 }
 
 type lxcCtKey struct {
@@ -61,25 +62,30 @@ const (
 type lxcDropReason uint32
 
 const (
-	lxcDropReasonDROP_NONE               lxcDropReason = 0
-	lxcDropReasonDROP_POLICY_DENIED      lxcDropReason = 1
-	lxcDropReasonDROP_POLICY_DENYLIST    lxcDropReason = 2
-	lxcDropReasonDROP_TRUNCATED          lxcDropReason = 3
-	lxcDropReasonDROP_INVALID_IPV4       lxcDropReason = 4
-	lxcDropReasonDROP_INVALID_IPV6       lxcDropReason = 5
-	lxcDropReasonDROP_UNSUPPORTED_L3     lxcDropReason = 6
-	lxcDropReasonDROP_FRAG_NOT_SUPPORTED lxcDropReason = 7
-	lxcDropReasonDROP_IPV6EXT_HEADERS    lxcDropReason = 8
-	lxcDropReasonDROP_INVALID_L4         lxcDropReason = 9
-	lxcDropReasonDROP_INVALID_SOURCE     lxcDropReason = 10
-	lxcDropReasonDROP_UNROUTABLE         lxcDropReason = 11
-	lxcDropReasonDROP_CT_CREATE_FAILED   lxcDropReason = 12
-	lxcDropReasonDROP_INVALID_SOURCE_MAC lxcDropReason = 13
-	lxcDropReasonDROP_FRAG_NOT_FOUND     lxcDropReason = 14
-	lxcDropReasonDROP_FRAG_TOO_SHORT     lxcDropReason = 15
-	lxcDropReasonDROP_INVALID_ARP        lxcDropReason = 16
-	lxcDropReasonDROP_PROXY_UNAVAILABLE  lxcDropReason = 17
-	lxcDropReasonDROP_REASON_MAX         lxcDropReason = 18
+	lxcDropReasonDROP_NONE                lxcDropReason = 0
+	lxcDropReasonDROP_POLICY_DENIED       lxcDropReason = 1
+	lxcDropReasonDROP_POLICY_DENYLIST     lxcDropReason = 2
+	lxcDropReasonDROP_TRUNCATED           lxcDropReason = 3
+	lxcDropReasonDROP_INVALID_IPV4        lxcDropReason = 4
+	lxcDropReasonDROP_INVALID_IPV6        lxcDropReason = 5
+	lxcDropReasonDROP_UNSUPPORTED_L3      lxcDropReason = 6
+	lxcDropReasonDROP_FRAG_NOT_SUPPORTED  lxcDropReason = 7
+	lxcDropReasonDROP_IPV6EXT_HEADERS     lxcDropReason = 8
+	lxcDropReasonDROP_INVALID_L4          lxcDropReason = 9
+	lxcDropReasonDROP_INVALID_SOURCE      lxcDropReason = 10
+	lxcDropReasonDROP_UNROUTABLE          lxcDropReason = 11
+	lxcDropReasonDROP_CT_CREATE_FAILED    lxcDropReason = 12
+	lxcDropReasonDROP_INVALID_SOURCE_MAC  lxcDropReason = 13
+	lxcDropReasonDROP_FRAG_NOT_FOUND      lxcDropReason = 14
+	lxcDropReasonDROP_FRAG_TOO_SHORT      lxcDropReason = 15
+	lxcDropReasonDROP_INVALID_ARP         lxcDropReason = 16
+	lxcDropReasonDROP_PROXY_UNAVAILABLE   lxcDropReason = 17
+	lxcDropReasonDROP_SERVICE_NO_BACKEND  lxcDropReason = 18
+	lxcDropReasonDROP_SERVICE_WRONG_PORT  lxcDropReason = 19
+	lxcDropReasonDROP_SERVICE_UNALLOCATED lxcDropReason = 20
+	lxcDropReasonDROP_SERVICE_SCTP        lxcDropReason = 21
+	lxcDropReasonDROP_NAT_FAILED          lxcDropReason = 22
+	lxcDropReasonDROP_REASON_MAX          lxcDropReason = 23
 )
 
 type lxcEndpointFlags uint32
@@ -176,6 +182,95 @@ type lxcIpcacheKey struct {
 	}
 }
 
+type lxcLbAddr struct {
+	_    structs.HostLayout
+	Addr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Port   uint16
+	Family uint8
+	Pad    uint8
+}
+
+type lxcLbAffinityEntry struct {
+	_          structs.HostLayout
+	LastUsedNs uint64
+	Backend    lxcLbAddr
+	Slot       uint32
+}
+
+type lxcLbAffinityKey struct {
+	_      structs.HostLayout
+	Client struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	ServiceId uint32
+	Family    uint8
+	Pad       [3]uint8
+}
+
+type lxcLbBackendKey struct {
+	_         structs.HostLayout
+	ServiceId uint32
+	Slot      uint32
+}
+
+type lxcLbFlags uint32
+
+const (
+	lxcLbFlagsLB_F_MAGLEV   lxcLbFlags = 1
+	lxcLbFlagsLB_F_AFFINITY lxcLbFlags = 2
+	lxcLbFlagsLB_F_REJECT   lxcLbFlags = 4
+	lxcLbFlagsLB_F_ADDRESS  lxcLbFlags = 8
+)
+
+type lxcLbFlow struct {
+	_         structs.HostLayout
+	ExpiresNs uint64
+	Backend   lxcLbAddr
+	ServiceId uint32
+}
+
+type lxcLbFlowKey struct {
+	_     structs.HostLayout
+	Saddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Daddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Sport  uint16
+	Dport  uint16
+	Proto  uint8
+	Family uint8
+	Pad    uint16
+}
+
+type lxcLbKey struct {
+	_    structs.HostLayout
+	Addr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Port   uint16
+	Proto  uint8
+	Family uint8
+}
+
+type lxcLbService struct {
+	_                structs.HostLayout
+	Id               uint32
+	BackendCount     uint32
+	AffinityTimeoutS uint32
+	MaglevSize       uint32
+	Flags            uint8
+	Pad              [3]uint8
+}
+
 type lxcMatchType uint32
 
 const (
@@ -260,6 +355,12 @@ const (
 	lxcMapEventsLost               = "events_lost"
 	lxcMapFragments                = "fragments"
 	lxcMapIpcache                  = "ipcache"
+	lxcMapLbAffinity               = "lb_affinity"
+	lxcMapLbBackends               = "lb_backends"
+	lxcMapLbFlows                  = "lb_flows"
+	lxcMapLbMaglev                 = "lb_maglev"
+	lxcMapLbRevnat                 = "lb_revnat"
+	lxcMapLbServices               = "lb_services"
 	lxcMapMetrics                  = "metrics"
 	lxcMapPolicyMaps               = "policy_maps"
 	lxcProgFromContainer           = "from_container"
@@ -269,6 +370,12 @@ const (
 	lxcVarCtLifetimeSyn            = "ct_lifetime_syn"
 	lxcVarCtLifetimeTcp            = "ct_lifetime_tcp"
 	lxcVarEventsWakeupBytes        = "events_wakeup_bytes"
+	lxcVarLbHairpin4               = "lb_hairpin4"
+	lxcVarLbHairpin6               = "lb_hairpin6"
+	lxcVarLbServiceRange4          = "lb_service_range4"
+	lxcVarLbServiceRange4Len       = "lb_service_range4_len"
+	lxcVarLbServiceRange6          = "lb_service_range6"
+	lxcVarLbServiceRange6Len       = "lb_service_range6_len"
 	lxcVarMonitorAggregationLevel  = "monitor_aggregation_level"
 	lxcVarMonitorIntervalS         = "monitor_interval_s"
 	lxcVarUnusedCtStatus           = "unused_ct_status"
@@ -276,6 +383,15 @@ const (
 	lxcVarUnusedDropReason         = "unused_drop_reason"
 	lxcVarUnusedEndpointFlags      = "unused_endpoint_flags"
 	lxcVarUnusedFlowEvent          = "unused_flow_event"
+	lxcVarUnusedLbAddr             = "unused_lb_addr"
+	lxcVarUnusedLbAffinityEntry    = "unused_lb_affinity_entry"
+	lxcVarUnusedLbAffinityKey      = "unused_lb_affinity_key"
+	lxcVarUnusedLbBackendKey       = "unused_lb_backend_key"
+	lxcVarUnusedLbFlags            = "unused_lb_flags"
+	lxcVarUnusedLbFlow             = "unused_lb_flow"
+	lxcVarUnusedLbFlowKey          = "unused_lb_flow_key"
+	lxcVarUnusedLbKey              = "unused_lb_key"
+	lxcVarUnusedLbService          = "unused_lb_service"
 	lxcVarUnusedMatchType          = "unused_match_type"
 	lxcVarUnusedMonitorAggregation = "unused_monitor_aggregation"
 	lxcVarUnusedPolicyAction       = "unused_policy_action"
@@ -342,6 +458,12 @@ type lxcMapSpecs struct {
 	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
 	Fragments  *ebpf.MapSpec `ebpf:"fragments"`
 	Ipcache    *ebpf.MapSpec `ebpf:"ipcache"`
+	LbAffinity *ebpf.MapSpec `ebpf:"lb_affinity"`
+	LbBackends *ebpf.MapSpec `ebpf:"lb_backends"`
+	LbFlows    *ebpf.MapSpec `ebpf:"lb_flows"`
+	LbMaglev   *ebpf.MapSpec `ebpf:"lb_maglev"`
+	LbRevnat   *ebpf.MapSpec `ebpf:"lb_revnat"`
+	LbServices *ebpf.MapSpec `ebpf:"lb_services"`
 	Metrics    *ebpf.MapSpec `ebpf:"metrics"`
 	PolicyMaps *ebpf.MapSpec `ebpf:"policy_maps"`
 }
@@ -355,6 +477,12 @@ type lxcVariableSpecs struct {
 	CtLifetimeSyn            *ebpf.VariableSpec `ebpf:"ct_lifetime_syn"`
 	CtLifetimeTcp            *ebpf.VariableSpec `ebpf:"ct_lifetime_tcp"`
 	EventsWakeupBytes        *ebpf.VariableSpec `ebpf:"events_wakeup_bytes"`
+	LbHairpin4               *ebpf.VariableSpec `ebpf:"lb_hairpin4"`
+	LbHairpin6               *ebpf.VariableSpec `ebpf:"lb_hairpin6"`
+	LbServiceRange4          *ebpf.VariableSpec `ebpf:"lb_service_range4"`
+	LbServiceRange4Len       *ebpf.VariableSpec `ebpf:"lb_service_range4_len"`
+	LbServiceRange6          *ebpf.VariableSpec `ebpf:"lb_service_range6"`
+	LbServiceRange6Len       *ebpf.VariableSpec `ebpf:"lb_service_range6_len"`
 	MonitorAggregationLevel  *ebpf.VariableSpec `ebpf:"monitor_aggregation_level"`
 	MonitorIntervalS         *ebpf.VariableSpec `ebpf:"monitor_interval_s"`
 	UnusedCtStatus           *ebpf.VariableSpec `ebpf:"unused_ct_status"`
@@ -362,6 +490,15 @@ type lxcVariableSpecs struct {
 	UnusedDropReason         *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
 	UnusedEndpointFlags      *ebpf.VariableSpec `ebpf:"unused_endpoint_flags"`
 	UnusedFlowEvent          *ebpf.VariableSpec `ebpf:"unused_flow_event"`
+	UnusedLbAddr             *ebpf.VariableSpec `ebpf:"unused_lb_addr"`
+	UnusedLbAffinityEntry    *ebpf.VariableSpec `ebpf:"unused_lb_affinity_entry"`
+	UnusedLbAffinityKey      *ebpf.VariableSpec `ebpf:"unused_lb_affinity_key"`
+	UnusedLbBackendKey       *ebpf.VariableSpec `ebpf:"unused_lb_backend_key"`
+	UnusedLbFlags            *ebpf.VariableSpec `ebpf:"unused_lb_flags"`
+	UnusedLbFlow             *ebpf.VariableSpec `ebpf:"unused_lb_flow"`
+	UnusedLbFlowKey          *ebpf.VariableSpec `ebpf:"unused_lb_flow_key"`
+	UnusedLbKey              *ebpf.VariableSpec `ebpf:"unused_lb_key"`
+	UnusedLbService          *ebpf.VariableSpec `ebpf:"unused_lb_service"`
 	UnusedMatchType          *ebpf.VariableSpec `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.VariableSpec `ebpf:"unused_monitor_aggregation"`
 	UnusedPolicyAction       *ebpf.VariableSpec `ebpf:"unused_policy_action"`
@@ -398,6 +535,12 @@ type lxcMaps struct {
 	EventsLost *ebpf.Map `ebpf:"events_lost"`
 	Fragments  *ebpf.Map `ebpf:"fragments"`
 	Ipcache    *ebpf.Map `ebpf:"ipcache"`
+	LbAffinity *ebpf.Map `ebpf:"lb_affinity"`
+	LbBackends *ebpf.Map `ebpf:"lb_backends"`
+	LbFlows    *ebpf.Map `ebpf:"lb_flows"`
+	LbMaglev   *ebpf.Map `ebpf:"lb_maglev"`
+	LbRevnat   *ebpf.Map `ebpf:"lb_revnat"`
+	LbServices *ebpf.Map `ebpf:"lb_services"`
 	Metrics    *ebpf.Map `ebpf:"metrics"`
 	PolicyMaps *ebpf.Map `ebpf:"policy_maps"`
 }
@@ -411,6 +554,12 @@ func (m *lxcMaps) Close() error {
 		m.EventsLost,
 		m.Fragments,
 		m.Ipcache,
+		m.LbAffinity,
+		m.LbBackends,
+		m.LbFlows,
+		m.LbMaglev,
+		m.LbRevnat,
+		m.LbServices,
 		m.Metrics,
 		m.PolicyMaps,
 	)
@@ -425,6 +574,12 @@ type lxcVariables struct {
 	CtLifetimeSyn            *ebpf.Variable `ebpf:"ct_lifetime_syn"`
 	CtLifetimeTcp            *ebpf.Variable `ebpf:"ct_lifetime_tcp"`
 	EventsWakeupBytes        *ebpf.Variable `ebpf:"events_wakeup_bytes"`
+	LbHairpin4               *ebpf.Variable `ebpf:"lb_hairpin4"`
+	LbHairpin6               *ebpf.Variable `ebpf:"lb_hairpin6"`
+	LbServiceRange4          *ebpf.Variable `ebpf:"lb_service_range4"`
+	LbServiceRange4Len       *ebpf.Variable `ebpf:"lb_service_range4_len"`
+	LbServiceRange6          *ebpf.Variable `ebpf:"lb_service_range6"`
+	LbServiceRange6Len       *ebpf.Variable `ebpf:"lb_service_range6_len"`
 	MonitorAggregationLevel  *ebpf.Variable `ebpf:"monitor_aggregation_level"`
 	MonitorIntervalS         *ebpf.Variable `ebpf:"monitor_interval_s"`
 	UnusedCtStatus           *ebpf.Variable `ebpf:"unused_ct_status"`
@@ -432,6 +587,15 @@ type lxcVariables struct {
 	UnusedDropReason         *ebpf.Variable `ebpf:"unused_drop_reason"`
 	UnusedEndpointFlags      *ebpf.Variable `ebpf:"unused_endpoint_flags"`
 	UnusedFlowEvent          *ebpf.Variable `ebpf:"unused_flow_event"`
+	UnusedLbAddr             *ebpf.Variable `ebpf:"unused_lb_addr"`
+	UnusedLbAffinityEntry    *ebpf.Variable `ebpf:"unused_lb_affinity_entry"`
+	UnusedLbAffinityKey      *ebpf.Variable `ebpf:"unused_lb_affinity_key"`
+	UnusedLbBackendKey       *ebpf.Variable `ebpf:"unused_lb_backend_key"`
+	UnusedLbFlags            *ebpf.Variable `ebpf:"unused_lb_flags"`
+	UnusedLbFlow             *ebpf.Variable `ebpf:"unused_lb_flow"`
+	UnusedLbFlowKey          *ebpf.Variable `ebpf:"unused_lb_flow_key"`
+	UnusedLbKey              *ebpf.Variable `ebpf:"unused_lb_key"`
+	UnusedLbService          *ebpf.Variable `ebpf:"unused_lb_service"`
 	UnusedMatchType          *ebpf.Variable `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.Variable `ebpf:"unused_monitor_aggregation"`
 	UnusedPolicyAction       *ebpf.Variable `ebpf:"unused_policy_action"`

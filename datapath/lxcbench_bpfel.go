@@ -34,6 +34,12 @@ const (
 	lxcbenchMapEventsLost               = "events_lost"
 	lxcbenchMapFragments                = "fragments"
 	lxcbenchMapIpcache                  = "ipcache"
+	lxcbenchMapLbAffinity               = "lb_affinity"
+	lxcbenchMapLbBackends               = "lb_backends"
+	lxcbenchMapLbFlows                  = "lb_flows"
+	lxcbenchMapLbMaglev                 = "lb_maglev"
+	lxcbenchMapLbRevnat                 = "lb_revnat"
+	lxcbenchMapLbServices               = "lb_services"
 	lxcbenchMapMetrics                  = "metrics"
 	lxcbenchMapPolicyMaps               = "policy_maps"
 	lxcbenchProgBenchEmptyEgress        = "bench_empty_egress"
@@ -55,6 +61,12 @@ const (
 	lxcbenchVarCtLifetimeSyn            = "ct_lifetime_syn"
 	lxcbenchVarCtLifetimeTcp            = "ct_lifetime_tcp"
 	lxcbenchVarEventsWakeupBytes        = "events_wakeup_bytes"
+	lxcbenchVarLbHairpin4               = "lb_hairpin4"
+	lxcbenchVarLbHairpin6               = "lb_hairpin6"
+	lxcbenchVarLbServiceRange4          = "lb_service_range4"
+	lxcbenchVarLbServiceRange4Len       = "lb_service_range4_len"
+	lxcbenchVarLbServiceRange6          = "lb_service_range6"
+	lxcbenchVarLbServiceRange6Len       = "lb_service_range6_len"
 	lxcbenchVarMonitorAggregationLevel  = "monitor_aggregation_level"
 	lxcbenchVarMonitorIntervalS         = "monitor_interval_s"
 	lxcbenchVarUnusedCtStatus           = "unused_ct_status"
@@ -62,6 +74,15 @@ const (
 	lxcbenchVarUnusedDropReason         = "unused_drop_reason"
 	lxcbenchVarUnusedEndpointFlags      = "unused_endpoint_flags"
 	lxcbenchVarUnusedFlowEvent          = "unused_flow_event"
+	lxcbenchVarUnusedLbAddr             = "unused_lb_addr"
+	lxcbenchVarUnusedLbAffinityEntry    = "unused_lb_affinity_entry"
+	lxcbenchVarUnusedLbAffinityKey      = "unused_lb_affinity_key"
+	lxcbenchVarUnusedLbBackendKey       = "unused_lb_backend_key"
+	lxcbenchVarUnusedLbFlags            = "unused_lb_flags"
+	lxcbenchVarUnusedLbFlow             = "unused_lb_flow"
+	lxcbenchVarUnusedLbFlowKey          = "unused_lb_flow_key"
+	lxcbenchVarUnusedLbKey              = "unused_lb_key"
+	lxcbenchVarUnusedLbService          = "unused_lb_service"
 	lxcbenchVarUnusedMatchType          = "unused_match_type"
 	lxcbenchVarUnusedMonitorAggregation = "unused_monitor_aggregation"
 	lxcbenchVarUnusedPolicyAction       = "unused_policy_action"
@@ -137,6 +158,12 @@ type lxcbenchMapSpecs struct {
 	EventsLost  *ebpf.MapSpec `ebpf:"events_lost"`
 	Fragments   *ebpf.MapSpec `ebpf:"fragments"`
 	Ipcache     *ebpf.MapSpec `ebpf:"ipcache"`
+	LbAffinity  *ebpf.MapSpec `ebpf:"lb_affinity"`
+	LbBackends  *ebpf.MapSpec `ebpf:"lb_backends"`
+	LbFlows     *ebpf.MapSpec `ebpf:"lb_flows"`
+	LbMaglev    *ebpf.MapSpec `ebpf:"lb_maglev"`
+	LbRevnat    *ebpf.MapSpec `ebpf:"lb_revnat"`
+	LbServices  *ebpf.MapSpec `ebpf:"lb_services"`
 	Metrics     *ebpf.MapSpec `ebpf:"metrics"`
 	PolicyMaps  *ebpf.MapSpec `ebpf:"policy_maps"`
 }
@@ -154,6 +181,12 @@ type lxcbenchVariableSpecs struct {
 	CtLifetimeSyn            *ebpf.VariableSpec `ebpf:"ct_lifetime_syn"`
 	CtLifetimeTcp            *ebpf.VariableSpec `ebpf:"ct_lifetime_tcp"`
 	EventsWakeupBytes        *ebpf.VariableSpec `ebpf:"events_wakeup_bytes"`
+	LbHairpin4               *ebpf.VariableSpec `ebpf:"lb_hairpin4"`
+	LbHairpin6               *ebpf.VariableSpec `ebpf:"lb_hairpin6"`
+	LbServiceRange4          *ebpf.VariableSpec `ebpf:"lb_service_range4"`
+	LbServiceRange4Len       *ebpf.VariableSpec `ebpf:"lb_service_range4_len"`
+	LbServiceRange6          *ebpf.VariableSpec `ebpf:"lb_service_range6"`
+	LbServiceRange6Len       *ebpf.VariableSpec `ebpf:"lb_service_range6_len"`
 	MonitorAggregationLevel  *ebpf.VariableSpec `ebpf:"monitor_aggregation_level"`
 	MonitorIntervalS         *ebpf.VariableSpec `ebpf:"monitor_interval_s"`
 	UnusedCtStatus           *ebpf.VariableSpec `ebpf:"unused_ct_status"`
@@ -161,6 +194,15 @@ type lxcbenchVariableSpecs struct {
 	UnusedDropReason         *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
 	UnusedEndpointFlags      *ebpf.VariableSpec `ebpf:"unused_endpoint_flags"`
 	UnusedFlowEvent          *ebpf.VariableSpec `ebpf:"unused_flow_event"`
+	UnusedLbAddr             *ebpf.VariableSpec `ebpf:"unused_lb_addr"`
+	UnusedLbAffinityEntry    *ebpf.VariableSpec `ebpf:"unused_lb_affinity_entry"`
+	UnusedLbAffinityKey      *ebpf.VariableSpec `ebpf:"unused_lb_affinity_key"`
+	UnusedLbBackendKey       *ebpf.VariableSpec `ebpf:"unused_lb_backend_key"`
+	UnusedLbFlags            *ebpf.VariableSpec `ebpf:"unused_lb_flags"`
+	UnusedLbFlow             *ebpf.VariableSpec `ebpf:"unused_lb_flow"`
+	UnusedLbFlowKey          *ebpf.VariableSpec `ebpf:"unused_lb_flow_key"`
+	UnusedLbKey              *ebpf.VariableSpec `ebpf:"unused_lb_key"`
+	UnusedLbService          *ebpf.VariableSpec `ebpf:"unused_lb_service"`
 	UnusedMatchType          *ebpf.VariableSpec `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.VariableSpec `ebpf:"unused_monitor_aggregation"`
 	UnusedPolicyAction       *ebpf.VariableSpec `ebpf:"unused_policy_action"`
@@ -198,6 +240,12 @@ type lxcbenchMaps struct {
 	EventsLost  *ebpf.Map `ebpf:"events_lost"`
 	Fragments   *ebpf.Map `ebpf:"fragments"`
 	Ipcache     *ebpf.Map `ebpf:"ipcache"`
+	LbAffinity  *ebpf.Map `ebpf:"lb_affinity"`
+	LbBackends  *ebpf.Map `ebpf:"lb_backends"`
+	LbFlows     *ebpf.Map `ebpf:"lb_flows"`
+	LbMaglev    *ebpf.Map `ebpf:"lb_maglev"`
+	LbRevnat    *ebpf.Map `ebpf:"lb_revnat"`
+	LbServices  *ebpf.Map `ebpf:"lb_services"`
 	Metrics     *ebpf.Map `ebpf:"metrics"`
 	PolicyMaps  *ebpf.Map `ebpf:"policy_maps"`
 }
@@ -212,6 +260,12 @@ func (m *lxcbenchMaps) Close() error {
 		m.EventsLost,
 		m.Fragments,
 		m.Ipcache,
+		m.LbAffinity,
+		m.LbBackends,
+		m.LbFlows,
+		m.LbMaglev,
+		m.LbRevnat,
+		m.LbServices,
 		m.Metrics,
 		m.PolicyMaps,
 	)
@@ -230,6 +284,12 @@ type lxcbenchVariables struct {
 	CtLifetimeSyn            *ebpf.Variable `ebpf:"ct_lifetime_syn"`
 	CtLifetimeTcp            *ebpf.Variable `ebpf:"ct_lifetime_tcp"`
 	EventsWakeupBytes        *ebpf.Variable `ebpf:"events_wakeup_bytes"`
+	LbHairpin4               *ebpf.Variable `ebpf:"lb_hairpin4"`
+	LbHairpin6               *ebpf.Variable `ebpf:"lb_hairpin6"`
+	LbServiceRange4          *ebpf.Variable `ebpf:"lb_service_range4"`
+	LbServiceRange4Len       *ebpf.Variable `ebpf:"lb_service_range4_len"`
+	LbServiceRange6          *ebpf.Variable `ebpf:"lb_service_range6"`
+	LbServiceRange6Len       *ebpf.Variable `ebpf:"lb_service_range6_len"`
 	MonitorAggregationLevel  *ebpf.Variable `ebpf:"monitor_aggregation_level"`
 	MonitorIntervalS         *ebpf.Variable `ebpf:"monitor_interval_s"`
 	UnusedCtStatus           *ebpf.Variable `ebpf:"unused_ct_status"`
@@ -237,6 +297,15 @@ type lxcbenchVariables struct {
 	UnusedDropReason         *ebpf.Variable `ebpf:"unused_drop_reason"`
 	UnusedEndpointFlags      *ebpf.Variable `ebpf:"unused_endpoint_flags"`
 	UnusedFlowEvent          *ebpf.Variable `ebpf:"unused_flow_event"`
+	UnusedLbAddr             *ebpf.Variable `ebpf:"unused_lb_addr"`
+	UnusedLbAffinityEntry    *ebpf.Variable `ebpf:"unused_lb_affinity_entry"`
+	UnusedLbAffinityKey      *ebpf.Variable `ebpf:"unused_lb_affinity_key"`
+	UnusedLbBackendKey       *ebpf.Variable `ebpf:"unused_lb_backend_key"`
+	UnusedLbFlags            *ebpf.Variable `ebpf:"unused_lb_flags"`
+	UnusedLbFlow             *ebpf.Variable `ebpf:"unused_lb_flow"`
+	UnusedLbFlowKey          *ebpf.Variable `ebpf:"unused_lb_flow_key"`
+	UnusedLbKey              *ebpf.Variable `ebpf:"unused_lb_key"`
+	UnusedLbService          *ebpf.Variable `ebpf:"unused_lb_service"`
 	UnusedMatchType          *ebpf.Variable `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.Variable `ebpf:"unused_monitor_aggregation"`
 	UnusedPolicyAction       *ebpf.Variable `ebpf:"unused_policy_action"`

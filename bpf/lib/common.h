@@ -48,6 +48,11 @@ enum drop_reason {
 	DROP_FRAG_TOO_SHORT = 15,    /* a first fragment that cuts its L4 header */
 	DROP_INVALID_ARP = 16,       /* ARP that is not Ethernet/IPv4, or a reply claiming 0.0.0.0 */
 	DROP_PROXY_UNAVAILABLE = 17, /* policy redirects to an L7 proxy this datapath cannot reach */
+	DROP_SERVICE_NO_BACKEND = 18, /* to a service frontend with no backends (rejected with ICMP when the service says so) */
+	DROP_SERVICE_WRONG_PORT = 19, /* to a frontend address, on a port or protocol no service there has */
+	DROP_SERVICE_UNALLOCATED = 20, /* to an address in the service range that no service holds */
+	DROP_SERVICE_SCTP = 21,      /* SCTP to a frontend: its CRC32c cannot be updated in place */
+	DROP_NAT_FAILED = 22,        /* a service translation could not rewrite the packet */
 	__DROP_REASON_MAX,
 };
 

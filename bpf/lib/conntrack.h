@@ -50,11 +50,12 @@ struct ct_entry {
 	__u32 remote_identity;  /* as the verdict saw it */
 	__u32 cookie;           /* the policies behind the verdict */
 	__u32 policy_revision;  /* the endpoint's revision the verdict was given under */
+	__u32 rev_nat_id;       /* service id of a flow to a frontend: its replies get the frontend back */
 	__u16 proxy_port;
 	__u8 match_type;        /* enum match_type of the verdict */
 	__u8 tcp_flags_fwd;     /* every TCP flag seen, per direction */
 	__u8 tcp_flags_rev;
-	__u8 pad[3];
+	__u8 pad[7];
 };
 
 struct {
@@ -221,6 +222,7 @@ struct ct_verdict {
 	__u32 remote_identity;
 	__u32 cookie;
 	__u32 policy_revision;
+	__u32 rev_nat_id; /* set on creation only: a flow keeps its service */
 	__u16 proxy_port;
 	__u8 match_type;
 };
@@ -234,6 +236,7 @@ static __always_inline int ct_create(const struct flow *f, __u8 dir, __u64 now, 
 		.remote_identity = v->remote_identity,
 		.cookie = v->cookie,
 		.policy_revision = v->policy_revision,
+		.rev_nat_id = v->rev_nat_id,
 		.proxy_port = v->proxy_port,
 		.match_type = v->match_type,
 		.tcp_flags_fwd = f->tcp_flags,

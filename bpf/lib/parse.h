@@ -65,7 +65,8 @@ struct flow {
 	__u16 inner_sport;
 	__u16 inner_dport;
 	__u8 inner_proto;
-	__u8 inner_pad[3];
+	__u8 inner_pad;
+	__u16 l4_off; /* where the L4 header starts (service NAT rewrites it) */
 };
 
 /* Reads len bytes at off: straight from the packet when they lie in its
@@ -231,6 +232,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct flo
 {
 	int ret;
 
+	f->l4_off = off;
 	if (f->proto == IPPROTO_ICMP || f->proto == IPPROTO_ICMPV6_) {
 		if ((f->proto == IPPROTO_ICMP) != (f->family == 4))
 			return 0; /* ICMP in IPv6 or ICMPv6 in IPv4: plain protocol */
