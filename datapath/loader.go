@@ -3,6 +3,7 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"sync"
 
@@ -31,6 +32,15 @@ type Config struct {
 	// a later Load with the same PinPath adopts them (state survives a restart).
 	// Empty: the maps live only as long as this Datapath.
 	PinPath string
+	// ServiceRanges are the service CIDRs (kube-apiserver's
+	// --service-cluster-ip-range), at most one per family: a pod's packet
+	// to an address in them that no service frontend holds is dropped as
+	// SERVICE_UNALLOCATED.
+	ServiceRanges []netip.Prefix
+	// HairpinIPv4 and HairpinIPv6 are the source a pod sees on its own
+	// packets when it reaches itself through a service; never a pod's
+	// address. Zero keeps 169.254.42.1 and fdfe::2a01.
+	HairpinIPv4, HairpinIPv6 netip.Addr
 	// TestDevices makes a datapath for BPF_PROG_TEST_RUN: endpoints without a
 	// device or MAC get a dummy device in a private network namespace and
 	// TestMAC, and Run picks the device a frame crosses (sandbox.go).
@@ -63,14 +73,16 @@ func (m MonitorAggregation) level() (uint8, error) {
 
 // Datapath is one loaded instance of the pod-veth programs and their maps.
 type Datapath struct {
-	mu        sync.Mutex
-	cfg       Config
-	objs      lxcObjects
-	innerSpec *ebpf.MapSpec
-	events    *ringbuf.Reader
-	policies  map[uint32]installedPolicy // endpoint id -> the inner map currently installed
-	revision  uint32                     // the last policy revision given to an endpoint
-	sandbox   *sandbox                   // for test runs (Config.TestDevices)
+	mu         sync.Mutex
+	cfg        Config
+	objs       lxcObjects
+	innerSpec  *ebpf.MapSpec
+	events     *ringbuf.Reader
+	policies   map[uint32]installedPolicy // endpoint id -> the inner map currently installed
+	revision   uint32                     // the last policy revision given to an endpoint
+	sandbox    *sandbox                   // for test runs (Config.TestDevices)
+	svc        *serviceState              // what the service maps hold (service.go)
+	maglevSpec *ebpf.MapSpec              // a service's Maglev table (inner map of lb_maglev)
 }
 
 // MissingFeatureError names a kernel feature the datapath needs and lacks.
@@ -133,6 +145,9 @@ func (cfg Config) apply(spec *ebpf.CollectionSpec) error {
 	if err := spec.Variables["monitor_aggregation_level"].Set(level); err != nil {
 		return fmt.Errorf("set monitor aggregation: %w", err)
 	}
+	if err := cfg.applyServices(spec); err != nil {
+		return err
+	}
 	for name, n := range map[string]uint32{"ct_tcp": cfg.CTTCPEntries, "ct_any": cfg.CTAnyEntries, "events": cfg.EventRingBytes} {
 		if n != 0 {
 			spec.Maps[name].MaxEntries = n
@@ -154,9 +169,11 @@ func Load(cfg Config) (*Datapath, error) {
 		return nil, err
 	}
 	d := &Datapath{
-		cfg:       cfg,
-		innerSpec: spec.Maps["policy_maps"].InnerMap.Copy(),
-		policies:  map[uint32]installedPolicy{},
+		cfg:        cfg,
+		innerSpec:  spec.Maps["policy_maps"].InnerMap.Copy(),
+		policies:   map[uint32]installedPolicy{},
+		svc:        newServiceState(),
+		maglevSpec: spec.Maps["lb_maglev"].InnerMap.Copy(),
 	}
 	var opts ebpf.CollectionOptions
 	if cfg.PinPath != "" {
@@ -185,6 +202,10 @@ func Load(cfg Config) (*Datapath, error) {
 		return nil, fmt.Errorf("open event ring buffer: %w", err)
 	}
 	if err := d.highestRevision(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := d.adoptServices(); err != nil {
 		d.Close()
 		return nil, err
 	}

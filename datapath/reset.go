@@ -18,6 +18,9 @@ func (d *Datapath) Reset() error {
 	if err := d.SyncIPCache(nil); err != nil {
 		return err
 	}
+	if err := d.resetServices(); err != nil {
+		return fmt.Errorf("reset services: %w", err)
+	}
 	if err := d.FlushConntrack(); err != nil {
 		return err
 	}

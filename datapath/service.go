@@ -1,0 +1,626 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// LBAlgorithm is how a service picks the backend of a new flow.
+type LBAlgorithm int
+
+const (
+	LBRandom LBAlgorithm = iota // uniformly at random
+	LBMaglev                    // by the flow's hash in the service's Maglev table
+)
+
+// Protocols a service frontend may have. SCTP frontends are accepted, and
+// their packets dropped as SERVICE_SCTP: a changed port would need the whole
+// packet's CRC32c recomputed.
+const (
+	ProtoTCP  = 6
+	ProtoUDP  = 17
+	ProtoSCTP = 132
+)
+
+// ServiceMaxID is one past the largest service id: the programs keep a flag
+// above the id (LB_HAIRPIN in bpf/lib/lb.h).
+const ServiceMaxID = 1 << 30
+
+// Service is one frontend as the datapath sees it: an address, port and
+// protocol, and the backends it sends new flows to. A Kubernetes Service
+// with two ports and two cluster IPs is four of these, each with its own ID.
+type Service struct {
+	ID        uint32 // non-zero, below ServiceMaxID; keys backends, table and reverse NAT
+	Frontend  netip.AddrPort
+	Protocol  uint8            // ProtoTCP, ProtoUDP or ProtoSCTP
+	Backends  []netip.AddrPort // same family as the frontend; none: see Reject
+	Algorithm LBAlgorithm
+	// MaglevTableSize: zero picks the smallest table of at least 100 times
+	// the backends; otherwise one of the listed primes (maglev.go).
+	MaglevTableSize uint32
+	// AffinityTimeout > 0 is ClientIP session affinity: a client keeps its
+	// backend while it sends to the service at least this often.
+	AffinityTimeout time.Duration
+	// Reject answers a packet to a service without backends with ICMP port
+	// unreachable (kube-proxy's REJECT) instead of dropping it; on the
+	// frontend address, a port no service has is answered the same way when
+	// any service there has Reject. Either way the event is a drop with its
+	// reason (SERVICE_NO_BACKEND, SERVICE_WRONG_PORT).
+	Reject bool
+}
+
+func (s Service) String() string {
+	return fmt.Sprintf("service %d (%s/%d)", s.ID, s.Frontend, s.Protocol)
+}
+
+// Default capacities of the service maps (bpf/lib/lb.h).
+const (
+	ServiceEntriesMax = 524288  // frontends plus one entry per frontend address
+	BackendSlotsMax   = 2097152 // backends summed over services
+	MaglevTablesMax   = 524288  // services using Maglev
+)
+
+// installedService is what the datapath wrote for a service.
+type installedService struct {
+	svc   Service
+	slots []netip.AddrPort // backend of each slot
+	table []uint32         // Maglev slots, nil for random
+}
+
+// serviceState is the Go view of the service maps (Datapath.services).
+type serviceState struct {
+	mu       sync.Mutex
+	byID     map[uint32]*installedService
+	byFront  map[lbFront]uint32      // frontend -> service id
+	addrRefs map[netip.Addr][]uint32 // frontend address -> ids of its services
+	slots    int                     // backend slots in use
+}
+
+type lbFront struct {
+	addr  netip.AddrPort
+	proto uint8
+}
+
+func newServiceState() *serviceState {
+	return &serviceState{byID: map[uint32]*installedService{}, byFront: map[lbFront]uint32{}, addrRefs: map[netip.Addr][]uint32{}}
+}
+
+// validate checks a service on its own.
+func (s Service) validate() error {
+	if s.ID == 0 || s.ID >= ServiceMaxID {
+		return fmt.Errorf("%s: id must be in 1..%d", s, ServiceMaxID-1)
+	}
+	if !s.Frontend.IsValid() || s.Frontend.Port() == 0 {
+		return fmt.Errorf("%s: frontend needs an address and a non-zero port", s)
+	}
+	if s.Frontend.Addr().Is4In6() || s.Frontend.Addr().Zone() != "" {
+		return fmt.Errorf("%s: frontend address must be plain IPv4 or IPv6", s)
+	}
+	switch s.Protocol {
+	case ProtoTCP, ProtoUDP, ProtoSCTP:
+	default:
+		return fmt.Errorf("%s: protocol %d: want TCP (6), UDP (17) or SCTP (132)", s, s.Protocol)
+	}
+	if s.Algorithm != LBRandom && s.Algorithm != LBMaglev {
+		return fmt.Errorf("%s: unknown algorithm %d", s, s.Algorithm)
+	}
+	if s.AffinityTimeout < 0 || s.AffinityTimeout > 24*time.Hour || (s.AffinityTimeout > 0 && s.AffinityTimeout < time.Second) {
+		return fmt.Errorf("%s: affinity timeout %s: want 0 (none) or 1s..24h", s, s.AffinityTimeout)
+	}
+	seen := map[netip.AddrPort]bool{}
+	for i, b := range s.Backends {
+		switch {
+		case !b.IsValid() || b.Port() == 0:
+			return fmt.Errorf("%s: backends[%d] %v needs an address and a non-zero port", s, i, b)
+		case b.Addr().Is4() != s.Frontend.Addr().Is4() || b.Addr().Is4In6():
+			return fmt.Errorf("%s: backends[%d] %v is not of the frontend's family", s, i, b)
+		case seen[b]:
+			return fmt.Errorf("%s: backends[%d] %v is listed twice", s, i, b)
+		}
+		seen[b] = true
+	}
+	if s.Algorithm == LBMaglev {
+		if _, err := maglevSize(s.MaglevTableSize, len(s.Backends)); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// plan assigns slots and the Maglev table. A backend that stays keeps its
+// slot, so a change moves as few flows as it must; new backends fill the
+// slots that went.
+func (s Service) plan(old *installedService) *installedService {
+	n := len(s.Backends)
+	slots := make([]netip.AddrPort, n)
+	used := make([]bool, n)
+	keep := map[netip.AddrPort]bool{}
+	if old != nil {
+		for i, b := range old.slots {
+			if i < n && slices.Contains(s.Backends, b) {
+				slots[i], used[i], keep[b] = b, true, true
+			}
+		}
+	}
+	free := 0
+	for _, b := range s.Backends {
+		if keep[b] {
+			continue
+		}
+		for used[free] {
+			free++
+		}
+		slots[free], used[free] = b, true
+	}
+	in := &installedService{svc: s, slots: slots}
+	if s.Algorithm == LBMaglev && n > 0 {
+		m, _ := maglevSize(s.MaglevTableSize, n)
+		// The table is computed over the backends in a fixed order, so it
+		// depends on the set of backends only, then mapped to slots.
+		sorted := slices.Clone(s.Backends)
+		slices.SortFunc(sorted, func(a, b netip.AddrPort) int { return a.Compare(b) })
+		slotOf := map[netip.AddrPort]uint32{}
+		for i, b := range slots {
+			slotOf[b] = uint32(i)
+		}
+		in.table = maglevTable(sorted, m)
+		for i, idx := range in.table {
+			in.table[i] = slotOf[sorted[idx]]
+		}
+	}
+	return in
+}
+
+// ServiceLimitError says a service map is full, and its limit.
+type ServiceLimitError struct {
+	Map   string
+	Need  int
+	Limit int
+}
+
+func (e *ServiceLimitError) Error() string {
+	return fmt.Sprintf("services: %s would need %d entries, above its limit of %d", e.Map, e.Need, e.Limit)
+}
+
+// checkFits checks the maps can take the services in want (replacing those
+// of the same ids).
+func (d *Datapath) checkFits(st *serviceState, want []Service) error {
+	entries, slots, tables := 0, st.slots, 0
+	addrs := map[netip.Addr]bool{}
+	for a := range st.addrRefs {
+		addrs[a] = true
+	}
+	replaced := map[uint32]bool{}
+	for _, s := range want {
+		replaced[s.ID] = true
+		addrs[s.Frontend.Addr()] = true
+		slots += len(s.Backends)
+		if s.Algorithm == LBMaglev && len(s.Backends) > 0 {
+			tables++
+		}
+	}
+	for id, in := range st.byID {
+		if replaced[id] {
+			slots -= len(in.slots)
+			continue
+		}
+		if in.table != nil {
+			tables++
+		}
+	}
+	entries = len(st.byID) + len(want) + len(addrs)
+	for id := range replaced {
+		if _, ok := st.byID[id]; ok {
+			entries--
+		}
+	}
+	for _, c := range []struct {
+		m    *ebpf.Map
+		name string
+		need int
+	}{
+		{d.objs.LbServices, "lb_services (frontends and frontend addresses)", entries},
+		{d.objs.LbBackends, "lb_backends (backend slots)", slots},
+		{d.objs.LbMaglev, "lb_maglev (Maglev services)", tables},
+		{d.objs.LbRevnat, "lb_revnat (services)", entries - len(addrs)},
+	} {
+		if c.need > int(c.m.MaxEntries()) {
+			return &ServiceLimitError{Map: c.name, Need: c.need, Limit: int(c.m.MaxEntries())}
+		}
+	}
+	return nil
+}
+
+// checkAgainst checks that want's ids and frontends do not collide with each
+// other or with installed services outside replacing (ids being rewritten).
+func (st *serviceState) checkAgainst(want []Service, replacing map[uint32]bool) error {
+	ids := map[uint32]Service{}
+	fronts := map[lbFront]uint32{}
+	for _, s := range want {
+		if o, dup := ids[s.ID]; dup {
+			return fmt.Errorf("%s: id also given to %s", s, o)
+		}
+		ids[s.ID] = s
+		f := lbFront{s.Frontend, s.Protocol}
+		if o, dup := fronts[f]; dup {
+			return fmt.Errorf("%s: frontend collides with service %d", s, o)
+		}
+		fronts[f] = s.ID
+		if o, ok := st.byFront[f]; ok && o != s.ID && !replacing[o] {
+			return fmt.Errorf("%s: frontend collides with installed service %d", s, o)
+		}
+	}
+	return nil
+}
+
+// UpsertService installs or changes one service. Everything is checked
+// before anything is written; then the backends, the Maglev table and the
+// reverse-NAT entry go in before the frontend entry that makes them
+// reachable, so a packet never finds half a service.
+func (d *Datapath) UpsertService(s Service) error {
+	if err := s.validate(); err != nil {
+		return err
+	}
+	st := d.svc
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := st.checkAgainst([]Service{s}, nil); err != nil {
+		return err
+	}
+	if err := d.checkFits(st, []Service{s}); err != nil {
+		return err
+	}
+	return d.writeService(st, s)
+}
+
+// DeleteService removes a service, in the reverse order of its writing: the
+// frontend first, so no new flow finds it, then its table and backends, the
+// flows that used it, and last its reverse-NAT entry. Deleting an absent id
+// does nothing.
+func (d *Datapath) DeleteService(id uint32) error {
+	st := d.svc
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return d.removeService(st, id)
+}
+
+// SyncServices makes the installed services exactly want: all are checked
+// (each on its own, ids and frontends unique, the maps' limits) before any is
+// written, then changed and new ones are written, then the rest removed.
+func (d *Datapath) SyncServices(want []Service) error {
+	for _, s := range want {
+		if err := s.validate(); err != nil {
+			return err
+		}
+	}
+	st := d.svc
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	keep := map[uint32]bool{}
+	for _, s := range want {
+		keep[s.ID] = true
+	}
+	// Installed services that go may hold frontends the new ones take.
+	replacing := map[uint32]bool{}
+	for id := range st.byID {
+		replacing[id] = true
+	}
+	if err := st.checkAgainst(want, replacing); err != nil {
+		return err
+	}
+	gone := map[uint32]bool{}
+	for id := range st.byID {
+		if !keep[id] {
+			gone[id] = true
+		}
+	}
+	// Remove first the services whose frontends a new one takes over.
+	for _, s := range want {
+		if o, ok := st.byFront[lbFront{s.Frontend, s.Protocol}]; ok && o != s.ID && gone[o] {
+			if err := d.removeService(st, o); err != nil {
+				return err
+			}
+			delete(gone, o)
+		}
+	}
+	if err := d.checkFits(st, want); err != nil {
+		return err
+	}
+	for _, s := range want {
+		if in, ok := st.byID[s.ID]; ok && in.svc.equal(s) {
+			continue
+		}
+		if err := d.writeService(st, s); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for id := range gone {
+		errs = append(errs, d.removeService(st, id))
+	}
+	return errors.Join(errs...)
+}
+
+func (s Service) equal(o Service) bool {
+	return s.ID == o.ID && s.Frontend == o.Frontend && s.Protocol == o.Protocol && slices.Equal(s.Backends, o.Backends) &&
+		s.Algorithm == o.Algorithm && s.MaglevTableSize == o.MaglevTableSize && s.AffinityTimeout == o.AffinityTimeout &&
+		s.Reject == o.Reject
+}
+
+// Services returns the installed services, by id.
+func (d *Datapath) Services() []Service {
+	st := d.svc
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make([]Service, 0, len(st.byID))
+	for _, in := range st.byID {
+		out = append(out, in.svc)
+	}
+	slices.SortFunc(out, func(a, b Service) int { return int(a.ID) - int(b.ID) })
+	return out
+}
+
+func lbAddrOf(a netip.AddrPort) lxcLbAddr {
+	var v lxcLbAddr
+	w, fam := addrWords(a.Addr())
+	v.Addr.Addr = w
+	v.Port = a.Port()
+	v.Family = fam
+	return v
+}
+
+func lbKeyOf(a netip.Addr, port uint16, proto uint8) lxcLbKey {
+	var k lxcLbKey
+	w, fam := addrWords(a)
+	k.Addr.Addr = w
+	k.Port = port
+	k.Proto = proto
+	k.Family = fam
+	return k
+}
+
+// writeService writes one validated service. Callers hold st.mu.
+func (d *Datapath) writeService(st *serviceState, s Service) error {
+	old := st.byID[s.ID]
+	if old != nil && (old.svc.Frontend != s.Frontend || old.svc.Protocol != s.Protocol) {
+		// Another frontend under the same id: the old one goes first.
+		if err := d.removeService(st, s.ID); err != nil {
+			return err
+		}
+		old = nil
+	}
+	in := s.plan(old)
+	for slot, b := range in.slots {
+		if old != nil && slot < len(old.slots) && old.slots[slot] == b {
+			continue
+		}
+		v := lbAddrOf(b)
+		if err := d.objs.LbBackends.Put(lxcLbBackendKey{ServiceId: s.ID, Slot: uint32(slot)}, &v); err != nil {
+			return fmt.Errorf("%s: write backend slot %d: %w", s, slot, err)
+		}
+	}
+	if in.table != nil && (old == nil || !slices.Equal(old.table, in.table)) {
+		if err := d.putMaglevTable(s, in.table); err != nil {
+			return err
+		}
+	}
+	fe := lbAddrOf(s.Frontend)
+	if err := d.objs.LbRevnat.Put(s.ID, &fe); err != nil {
+		return fmt.Errorf("%s: write reverse NAT: %w", s, err)
+	}
+	val := lxcLbService{Id: s.ID, BackendCount: uint32(len(in.slots))}
+	if in.table != nil {
+		val.Flags |= uint8(lxcLbFlagsLB_F_MAGLEV)
+		val.MaglevSize = uint32(len(in.table))
+	}
+	if s.AffinityTimeout > 0 {
+		val.Flags |= uint8(lxcLbFlagsLB_F_AFFINITY)
+		val.AffinityTimeoutS = uint32(s.AffinityTimeout / time.Second)
+	}
+	if s.Reject {
+		val.Flags |= uint8(lxcLbFlagsLB_F_REJECT)
+	}
+	if err := d.objs.LbServices.Put(lbKeyOf(s.Frontend.Addr(), s.Frontend.Port(), s.Protocol), &val); err != nil {
+		return fmt.Errorf("%s: write frontend: %w", s, err)
+	}
+	st.byID[s.ID] = in
+	st.byFront[lbFront{s.Frontend, s.Protocol}] = s.ID
+	a := s.Frontend.Addr()
+	if !slices.Contains(st.addrRefs[a], s.ID) {
+		st.addrRefs[a] = append(st.addrRefs[a], s.ID)
+	}
+	if err := d.writeAddressEntry(st, a); err != nil {
+		return err
+	}
+	// What the service no longer has goes after the frontend stopped
+	// pointing at it: slots past the new count, a Maglev table it dropped,
+	// and flows and affinities held by backends that left.
+	if old != nil {
+		st.slots -= len(old.slots)
+		for slot := len(in.slots); slot < len(old.slots); slot++ {
+			if err := d.objs.LbBackends.Delete(lxcLbBackendKey{ServiceId: s.ID, Slot: uint32(slot)}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("%s: remove backend slot %d: %w", s, slot, err)
+			}
+		}
+		if old.table != nil && in.table == nil {
+			if err := d.objs.LbMaglev.Delete(s.ID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("%s: remove maglev table: %w", s, err)
+			}
+		}
+		left := map[[4]uint32]map[uint16]bool{}
+		for _, b := range old.slots {
+			if !slices.Contains(in.slots, b) {
+				w, _ := addrWords(b.Addr())
+				if left[w] == nil {
+					left[w] = map[uint16]bool{}
+				}
+				left[w][b.Port()] = true
+			}
+		}
+		if len(left) > 0 {
+			if err := d.forgetServiceFlows(s.ID, func(be lxcLbAddr) bool { return left[be.Addr.Addr][be.Port] }); err != nil {
+				return err
+			}
+		}
+	}
+	st.slots += len(in.slots)
+	return nil
+}
+
+// putMaglevTable builds a service's table aside and swaps it in with one
+// update (the kernel then waits for an RCU grace period).
+func (d *Datapath) putMaglevTable(s Service, table []uint32) error {
+	spec := d.maglevSpec.Copy()
+	spec.MaxEntries = uint32(len(table))
+	m, err := ebpf.NewMap(spec)
+	if err != nil {
+		return fmt.Errorf("%s: create maglev table of %d: %w", s, len(table), err)
+	}
+	defer m.Close()
+	keys := make([]uint32, len(table))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	if _, err := m.BatchUpdate(keys, table, nil); err != nil {
+		for i, v := range table {
+			if err := m.Put(uint32(i), v); err != nil {
+				return fmt.Errorf("%s: fill maglev table: %w", s, err)
+			}
+		}
+	}
+	if err := d.objs.LbMaglev.Put(s.ID, m); err != nil {
+		return fmt.Errorf("%s: install maglev table: %w", s, err)
+	}
+	return nil
+}
+
+// writeAddressEntry writes (or, with no services left there, removes) the
+// entry that marks a frontend address. Callers hold st.mu.
+func (d *Datapath) writeAddressEntry(st *serviceState, a netip.Addr) error {
+	k := lbKeyOf(a, 0, 0)
+	ids := st.addrRefs[a]
+	if len(ids) == 0 {
+		delete(st.addrRefs, a)
+		if err := d.objs.LbServices.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("services: remove frontend address %s: %w", a, err)
+		}
+		return nil
+	}
+	v := lxcLbService{Flags: uint8(lxcLbFlagsLB_F_ADDRESS)}
+	for _, id := range ids {
+		if st.byID[id].svc.Reject {
+			v.Flags |= uint8(lxcLbFlagsLB_F_REJECT)
+		}
+	}
+	if err := d.objs.LbServices.Put(k, &v); err != nil {
+		return fmt.Errorf("services: write frontend address %s: %w", a, err)
+	}
+	return nil
+}
+
+// removeService undoes writeService. Callers hold st.mu.
+func (d *Datapath) removeService(st *serviceState, id uint32) error {
+	in, ok := st.byID[id]
+	if !ok {
+		return nil
+	}
+	s := in.svc
+	if err := d.objs.LbServices.Delete(lbKeyOf(s.Frontend.Addr(), s.Frontend.Port(), s.Protocol)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("%s: remove frontend: %w", s, err)
+	}
+	delete(st.byFront, lbFront{s.Frontend, s.Protocol})
+	a := s.Frontend.Addr()
+	st.addrRefs[a] = slices.DeleteFunc(st.addrRefs[a], func(o uint32) bool { return o == id })
+	delete(st.byID, id)
+	st.slots -= len(in.slots)
+	if err := d.writeAddressEntry(st, a); err != nil {
+		return err
+	}
+	if in.table != nil {
+		if err := d.objs.LbMaglev.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("%s: remove maglev table: %w", s, err)
+		}
+	}
+	for slot := range in.slots {
+		if err := d.objs.LbBackends.Delete(lxcLbBackendKey{ServiceId: id, Slot: uint32(slot)}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("%s: remove backend slot %d: %w", s, slot, err)
+		}
+	}
+	if err := d.forgetServiceFlows(id, nil); err != nil {
+		return err
+	}
+	if err := d.objs.LbRevnat.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("%s: remove reverse NAT: %w", s, err)
+	}
+	return nil
+}
+
+// forgetServiceFlows removes a service's remembered flows and affinities
+// whose backend matches (all of them when match is nil); with match nil it
+// also removes the conntrack entries stamped with the service, whose replies
+// could otherwise take another service's frontend once the id is reused.
+func (d *Datapath) forgetServiceFlows(id uint32, match func(lxcLbAddr) bool) error {
+	if err := deleteWhere(d.objs.LbFlows, func(_ lxcLbFlowKey, v lxcLbFlow) bool {
+		return v.ServiceId == id && (match == nil || match(v.Backend))
+	}); err != nil {
+		return fmt.Errorf("services: forget flows of service %d: %w", id, err)
+	}
+	if err := deleteWhere(d.objs.LbAffinity, func(k lxcLbAffinityKey, v lxcLbAffinityEntry) bool {
+		return k.ServiceId == id && (match == nil || match(v.Backend))
+	}); err != nil {
+		return fmt.Errorf("services: forget affinities of service %d: %w", id, err)
+	}
+	if match != nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.walkConntrack(func(_ lxcCtKey, v lxcCtEntry) bool { return v.RevNatId == id })
+}
+
+// deleteWhere deletes the entries of a hash map for which f is true.
+func deleteWhere[K comparable, V any](m *ebpf.Map, f func(K, V) bool) error {
+	var doomed []K
+	var k K
+	var v V
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if f(k, v) {
+			doomed = append(doomed, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for i := range doomed {
+		if err := m.Delete(&doomed[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// resetServices empties the service maps (Reset).
+func (d *Datapath) resetServices() error {
+	st := d.svc
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var errs []error
+	for id := range st.byID {
+		errs = append(errs, d.removeService(st, id))
+	}
+	errs = append(errs,
+		clearMap[lxcLbKey, lxcLbService](d.objs.LbServices),
+		clearMap[lxcLbBackendKey, lxcLbAddr](d.objs.LbBackends),
+		clearMap[uint32, lxcLbAddr](d.objs.LbRevnat),
+		clearMap[lxcLbFlowKey, lxcLbFlow](d.objs.LbFlows),
+		clearMap[lxcLbAffinityKey, lxcLbAffinityEntry](d.objs.LbAffinity))
+	*st = *newServiceState()
+	return errors.Join(errs...)
+}
