@@ -32,6 +32,10 @@ type Config struct {
 	// a later Load with the same PinPath adopts them (state survives a restart).
 	// Empty: the maps live only as long as this Datapath.
 	PinPath string
+	// LBServiceEntries and LBBackendSlots size the service maps
+	// (frontends plus frontend addresses, and backends over all services);
+	// zero keeps ServiceEntriesMax and BackendSlotsMax.
+	LBServiceEntries, LBBackendSlots uint32
 	// ServiceRanges are the service CIDRs (kube-apiserver's
 	// --service-cluster-ip-range), at most one per family: a pod's packet
 	// to an address in them that no service frontend holds is dropped as
@@ -148,7 +152,8 @@ func (cfg Config) apply(spec *ebpf.CollectionSpec) error {
 	if err := cfg.applyServices(spec); err != nil {
 		return err
 	}
-	for name, n := range map[string]uint32{"ct_tcp": cfg.CTTCPEntries, "ct_any": cfg.CTAnyEntries, "events": cfg.EventRingBytes} {
+	for name, n := range map[string]uint32{"ct_tcp": cfg.CTTCPEntries, "ct_any": cfg.CTAnyEntries, "events": cfg.EventRingBytes,
+		"lb_services": cfg.LBServiceEntries, "lb_revnat": cfg.LBServiceEntries, "lb_backends": cfg.LBBackendSlots} {
 		if n != 0 {
 			spec.Maps[name].MaxEntries = n
 		}

@@ -624,3 +624,88 @@ func (d *Datapath) resetServices() error {
 	*st = *newServiceState()
 	return errors.Join(errs...)
 }
+
+// FlushServiceFlows forgets which backend each flow to a service was given
+// and which backend each client's affinity holds: the next packet of every
+// flow picks again (as kube-proxy's conntrack flush for a changed UDP
+// service). Open connections may then move, so this is for datagram
+// services and tests.
+func (d *Datapath) FlushServiceFlows(id uint32) error {
+	d.svc.mu.Lock()
+	defer d.svc.mu.Unlock()
+	return d.forgetServiceFlows(id, func(lxcLbAddr) bool { return true })
+}
+
+// MaglevTable returns the backend of each entry of a service's Maglev table
+// as the datapath holds it (nil for a service without one).
+func (d *Datapath) MaglevTable(id uint32) ([]netip.AddrPort, error) {
+	var inner *ebpf.Map
+	var innerID ebpf.MapID
+	if err := d.objs.LbMaglev.Lookup(id, &innerID); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("service %d: maglev table: %w", id, err)
+	}
+	inner, err := ebpf.NewMapFromID(innerID)
+	if err != nil {
+		return nil, fmt.Errorf("service %d: open maglev table: %w", id, err)
+	}
+	defer inner.Close()
+	out := make([]netip.AddrPort, inner.MaxEntries())
+	for i := range out {
+		var slot uint32
+		if err := inner.Lookup(uint32(i), &slot); err != nil {
+			return nil, fmt.Errorf("service %d: maglev entry %d: %w", id, i, err)
+		}
+		var b lxcLbAddr
+		if err := d.objs.LbBackends.Lookup(lxcLbBackendKey{ServiceId: id, Slot: slot}, &b); err != nil {
+			return nil, fmt.Errorf("service %d: maglev entry %d: slot %d: %w", id, i, slot, err)
+		}
+		out[i] = netip.AddrPortFrom(wordsAddr(b.Addr.Addr, b.Family), b.Port)
+	}
+	return out, nil
+}
+
+// ServiceCounts are entries of the service maps.
+type ServiceCounts struct {
+	Entries      int // lb_services: frontends, and one per frontend address
+	BackendSlots int // lb_backends
+	RevNAT       int // lb_revnat: one per service
+	MaglevTables int // lb_maglev: one per Maglev service with backends
+	Flows        int // lb_flows: flows whose backend is remembered (LRU)
+	Affinities   int // lb_affinity: clients' affinities (LRU)
+}
+
+// ServiceLimits returns the capacity of each service map.
+func (d *Datapath) ServiceLimits() ServiceCounts {
+	return ServiceCounts{
+		Entries:      int(d.objs.LbServices.MaxEntries()),
+		BackendSlots: int(d.objs.LbBackends.MaxEntries()),
+		RevNAT:       int(d.objs.LbRevnat.MaxEntries()),
+		MaglevTables: int(d.objs.LbMaglev.MaxEntries()),
+		Flows:        int(d.objs.LbFlows.MaxEntries()),
+		Affinities:   int(d.objs.LbAffinity.MaxEntries()),
+	}
+}
+
+// ServiceEntries counts what the service maps hold.
+func (d *Datapath) ServiceEntries() ServiceCounts {
+	count := func(m *ebpf.Map) int {
+		n := 0
+		var k, v []byte
+		it := m.Iterate()
+		for it.Next(&k, &v) {
+			n++
+		}
+		return n
+	}
+	return ServiceCounts{
+		Entries:      count(d.objs.LbServices),
+		BackendSlots: count(d.objs.LbBackends),
+		RevNAT:       count(d.objs.LbRevnat),
+		MaglevTables: count(d.objs.LbMaglev),
+		Flows:        count(d.objs.LbFlows),
+		Affinities:   count(d.objs.LbAffinity),
+	}
+}

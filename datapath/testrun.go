@@ -23,8 +23,9 @@ func (h Hook) String() string {
 
 // TC return codes (TCX uses the same numbers).
 const (
-	TCActOK   = 0
-	TCActShot = 2
+	TCActOK       = 0
+	TCActShot     = 2
+	TCActRedirect = 7 // bpf_redirect / bpf_redirect_peer: the packet goes to another device, or back
 )
 
 // RunResult is what one BPF_PROG_TEST_RUN of a frame produced.
@@ -70,6 +71,21 @@ func (d *Datapath) DeviceOf(endpointID uint32) (uint32, bool) {
 // RunOn is Run on a given device: a frame a pod sends from its own device
 // with another's addresses, as a hostile pod would.
 func (d *Datapath) RunOn(h Hook, ifindex uint32, frame []byte) (RunResult, error) {
+	ingress := uint32(0)
+	if h == FromContainer {
+		ingress = ifindex
+	}
+	return d.runOn(h, ifindex, ingress, frame)
+}
+
+// RunTurnedBack runs to_container on a device with a frame that device's own
+// from_container turned back to it (bpf_redirect to its egress, as a
+// service hairpin does): the frame entered the node on that same device.
+func (d *Datapath) RunTurnedBack(ifindex uint32, frame []byte) (RunResult, error) {
+	return d.runOn(ToContainer, ifindex, ifindex, frame)
+}
+
+func (d *Datapath) runOn(h Hook, ifindex, ingressIfindex uint32, frame []byte) (RunResult, error) {
 	if d.sandbox == nil {
 		return RunResult{}, fmt.Errorf("run %s: the datapath was not loaded with TestDevices", h)
 	}
@@ -78,10 +94,7 @@ func (d *Datapath) RunOn(h Hook, ifindex uint32, frame []byte) (RunResult, error
 	if _, err := d.drainEvents(); err != nil {
 		return RunResult{}, err
 	}
-	ctx := skbContext{Ifindex: ifindex}
-	if h == FromContainer {
-		ctx.IngressIfindex = ifindex
-	}
+	ctx := skbContext{Ifindex: ifindex, IngressIfindex: ingressIfindex}
 	opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256), Context: ctx}
 	var ret uint32
 	var err error
