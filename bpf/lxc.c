@@ -113,6 +113,21 @@ static __always_inline __u32 lb_turn_of(__u32 lb)
  * hairpin reply's destination becomes the pod's own address again, turned
  * back the same way; a reply from a service's backend takes the frontend as
  * its source. Returns the TC action or a negative drop reason. */
+/* A frame turned back to the pod it came from must be addressed to the pod:
+ * the MACs swap (the pod sent it to the node's side of the veth). */
+static __always_inline int turn_back(struct __sk_buff *skb)
+{
+	__u8 mac[12], swapped[12];
+
+	if (load(skb, 0, mac, sizeof(mac)) < 0)
+		return -DROP_NAT_FAILED;
+	__builtin_memcpy(swapped, mac + 6, 6);
+	__builtin_memcpy(swapped + 6, mac, 6);
+	if (bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0) < 0)
+		return -DROP_NAT_FAILED;
+	return bpf_redirect(skb->ifindex, 0);
+}
+
 static __noinline int lb_finish(struct __sk_buff *skb, const struct flow *f, const struct endpoint_info *ep,
 				__u32 rev_nat_id, __u32 turn)
 {
@@ -123,7 +138,7 @@ static __noinline int lb_finish(struct __sk_buff *skb, const struct flow *f, con
 		lb_hairpin_addr(&a, f->family);
 		if (nat_rewrite(skb, f, NAT_SRC, &a, f->sport) < 0)
 			return -DROP_NAT_FAILED;
-		return bpf_redirect(skb->ifindex, 0);
+		return turn_back(skb);
 	}
 	if (turn == LB_TURN_HAIRPIN_REPLY) {
 		if (f->family == 4) {
@@ -136,7 +151,7 @@ static __noinline int lb_finish(struct __sk_buff *skb, const struct flow *f, con
 		}
 		if (nat_rewrite(skb, f, NAT_DST, &a, f->dport) < 0)
 			return -DROP_NAT_FAILED;
-		return bpf_redirect(skb->ifindex, 0);
+		return turn_back(skb);
 	}
 	if (!rev_nat_id)
 		return TC_ACT_OK;

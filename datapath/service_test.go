@@ -490,6 +490,10 @@ func TestHairpin(t *testing.T) {
 		t.Fatalf("the hairpin should turn back to A's device, got code %d", res.Code)
 	}
 	expectSeg(t, "hairpin leaving A", decode(t, res.Out), ap(hairpin4, 40000), ap(podA, 8080))
+	sent := build(t, tcp(podA, vip, 40000, 80, "SYN"))
+	if !bytes.Equal(res.Out[0:6], sent[6:12]) || !bytes.Equal(res.Out[6:12], sent[0:6]) {
+		t.Fatalf("a frame turned back to A must be addressed to A's MAC: %x", res.Out[:12])
+	}
 
 	in, err := d.RunTurnedBack(dev, res.Out)
 	must(t, err)
