@@ -621,7 +621,8 @@ func (d *Datapath) resetServices() error {
 		clearMap[uint32, lxcLbAddr](d.objs.LbRevnat),
 		clearMap[lxcLbFlowKey, lxcLbFlow](d.objs.LbFlows),
 		clearMap[lxcLbAffinityKey, lxcLbAffinityEntry](d.objs.LbAffinity))
-	*st = *newServiceState()
+	fresh := newServiceState()
+	st.byID, st.byFront, st.addrRefs, st.slots = fresh.byID, fresh.byFront, fresh.addrRefs, 0
 	return errors.Join(errs...)
 }
 
