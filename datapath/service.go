@@ -332,11 +332,36 @@ func (d *Datapath) SyncServices(want []Service) error {
 	if err := d.checkFits(st, want); err != nil {
 		return err
 	}
+	// Backends first, then every changed table at once, then frontends.
+	type change struct {
+		s       Service
+		old, in *installedService
+	}
+	var changes []change
+	var tableSvcs []Service
+	var tables [][]uint32
 	for _, s := range want {
 		if in, ok := st.byID[s.ID]; ok && in.svc.equal(s) {
 			continue
 		}
-		if err := d.writeService(st, s); err != nil {
+		old, err := d.replacing(st, s)
+		if err != nil {
+			return err
+		}
+		in := s.plan(old)
+		if err := d.writeBackends(s, in, old); err != nil {
+			return err
+		}
+		if tableChanged(old, in) {
+			tableSvcs, tables = append(tableSvcs, s), append(tables, in.table)
+		}
+		changes = append(changes, change{s, old, in})
+	}
+	if err := d.putMaglevTables(tableSvcs, tables); err != nil {
+		return err
+	}
+	for _, c := range changes {
+		if err := d.writeFrontend(st, c.s, c.in, c.old); err != nil {
 			return err
 		}
 	}
@@ -387,15 +412,41 @@ func lbKeyOf(a netip.Addr, port uint16, proto uint8) lxcLbKey {
 
 // writeService writes one validated service. Callers hold st.mu.
 func (d *Datapath) writeService(st *serviceState, s Service) error {
-	old := st.byID[s.ID]
-	if old != nil && (old.svc.Frontend != s.Frontend || old.svc.Protocol != s.Protocol) {
-		// Another frontend under the same id: the old one goes first.
-		if err := d.removeService(st, s.ID); err != nil {
-			return err
-		}
-		old = nil
+	old, err := d.replacing(st, s)
+	if err != nil {
+		return err
 	}
 	in := s.plan(old)
+	if err := d.writeBackends(s, in, old); err != nil {
+		return err
+	}
+	if tableChanged(old, in) {
+		if err := d.putMaglevTable(s, in.table); err != nil {
+			return err
+		}
+	}
+	return d.writeFrontend(st, s, in, old)
+}
+
+// replacing returns what is installed under s's id, after removing it if it
+// had another frontend. Callers hold st.mu.
+func (d *Datapath) replacing(st *serviceState, s Service) (*installedService, error) {
+	old := st.byID[s.ID]
+	if old != nil && (old.svc.Frontend != s.Frontend || old.svc.Protocol != s.Protocol) {
+		if err := d.removeService(st, s.ID); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	return old, nil
+}
+
+func tableChanged(old, in *installedService) bool {
+	return in.table != nil && (old == nil || !slices.Equal(old.table, in.table))
+}
+
+// writeBackends writes the slots that changed.
+func (d *Datapath) writeBackends(s Service, in, old *installedService) error {
 	for slot, b := range in.slots {
 		if old != nil && slot < len(old.slots) && old.slots[slot] == b {
 			continue
@@ -405,11 +456,13 @@ func (d *Datapath) writeService(st *serviceState, s Service) error {
 			return fmt.Errorf("%s: write backend slot %d: %w", s, slot, err)
 		}
 	}
-	if in.table != nil && (old == nil || !slices.Equal(old.table, in.table)) {
-		if err := d.putMaglevTable(s, in.table); err != nil {
-			return err
-		}
-	}
+	return nil
+}
+
+// writeFrontend writes the reverse-NAT entry, the frontend and the address
+// entry once backends and table are in, then removes what the service no
+// longer has. Callers hold st.mu.
+func (d *Datapath) writeFrontend(st *serviceState, s Service, in, old *installedService) error {
 	fe := lbAddrOf(s.Frontend)
 	if err := d.objs.LbRevnat.Put(s.ID, &fe); err != nil {
 		return fmt.Errorf("%s: write reverse NAT: %w", s, err)
@@ -471,6 +524,28 @@ func (d *Datapath) writeService(st *serviceState, s Service) error {
 	}
 	st.slots += len(in.slots)
 	return nil
+}
+
+// putMaglevTables installs tables concurrently: each swap waits for an RCU
+// grace period, and waiting for them one after another would make 100k
+// Maglev services take minutes.
+func (d *Datapath) putMaglevTables(svcs []Service, tables [][]uint32) error {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	errs := make(chan error, len(svcs))
+	for i := range svcs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := d.putMaglevTable(svcs[i], tables[i]); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(collect(errs)...)
 }
 
 // putMaglevTable builds a service's table aside and swaps it in with one
