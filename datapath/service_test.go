@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -608,4 +610,59 @@ func TestDeletingAServiceRemovesItAll(t *testing.T) {
 	}
 	_, ev := runSvc(t, d, datapath.FromContainer, build(t, tcp(podA, vip, 40001, 80, "SYN")))
 	expectDropped(t, ev, "SERVICE_UNALLOCATED")
+}
+
+func TestResetForgetsServices(t *testing.T) {
+	d := svcSetup(t)
+	must(t, d.SyncServices([]datapath.Service{
+		{ID: 1, Frontend: ap(vip, 80), Protocol: 6, Backends: []netip.AddrPort{ap(podB, 8080)}, Algorithm: datapath.LBMaglev},
+		{ID: 2, Frontend: ap(vip6, 80), Protocol: 6, Backends: []netip.AddrPort{ap(podB6, 8080)}, AffinityTimeout: time.Minute},
+	}))
+	sendToService(t, d, ap(podA, 40000), ap(vip, 80))
+	sendToService(t, d, ap(podA6, 40000), ap(vip6, 80))
+	if n := d.ServiceEntries(); n.Entries != 4 || n.BackendSlots != 2 || n.MaglevTables != 1 || n.Flows != 2 || n.Affinities != 1 {
+		t.Fatalf("before the reset the maps hold %+v", n)
+	}
+	must(t, d.Reset())
+	if n := d.ServiceEntries(); n != (datapath.ServiceCounts{}) || len(d.Services()) != 0 {
+		t.Fatalf("after the reset the maps hold %+v, services %v", n, d.Services())
+	}
+	// The same ids and frontends can be written again.
+	must(t, d.UpsertService(datapath.Service{ID: 1, Frontend: ap(vip, 80), Protocol: 6, Backends: []netip.AddrPort{ap(podC, 8080)}}))
+}
+
+// A restarted agent adopts pinned service maps: it sees what the earlier run
+// wrote, keeps it working, and its sync removes what is no longer wanted.
+func TestPinnedServicesAreAdopted(t *testing.T) {
+	cfg := datapath.Config{PinPath: filepath.Join(datapathtest.BPFFS(t), "maps")}
+	want := []datapath.Service{
+		{ID: 1, Frontend: ap(vip, 80), Protocol: 6, Backends: []netip.AddrPort{ap(podB, 8080), ap(podC, 8080)}, Algorithm: datapath.LBMaglev, MaglevTableSize: 251},
+		{ID: 2, Frontend: ap(vip, 53), Protocol: 17, Backends: []netip.AddrPort{ap(podC, 5353)}, AffinityTimeout: time.Hour, Reject: true},
+	}
+	first := datapathtest.LoadConfig(t, cfg)
+	must(t, first.SyncServices(want))
+	table, err := first.MaglevTable(1)
+	must(t, err)
+	first.Close()
+
+	second := datapathtest.LoadConfig(t, cfg)
+	got := second.Services()
+	if len(got) != 2 || !slices.Equal(got[0].Backends, want[0].Backends) || got[0].Algorithm != datapath.LBMaglev ||
+		got[1].AffinityTimeout != time.Hour || !got[1].Reject || got[1].Frontend != want[1].Frontend {
+		t.Fatalf("adopted %+v, want %+v", got, want)
+	}
+	again, err := second.MaglevTable(1)
+	must(t, err)
+	if !slices.Equal(table, again) {
+		t.Fatal("the Maglev table changed across the restart")
+	}
+	// Syncing the same services changes nothing; dropping one removes it.
+	must(t, second.SyncServices(want))
+	if again, _ = second.MaglevTable(1); !slices.Equal(table, again) {
+		t.Fatal("a sync of the same services rebuilt the table differently")
+	}
+	must(t, second.SyncServices(want[:1]))
+	if n := second.ServiceEntries(); n.Entries != 2 || n.BackendSlots != 2 || n.RevNAT != 1 {
+		t.Fatalf("after dropping service 2 the maps hold %+v", n)
+	}
 }
