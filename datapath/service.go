@@ -44,6 +44,11 @@ type Service struct {
 	// MaglevTableSize: zero picks the smallest table of at least 100 times
 	// the backends; otherwise one of the listed primes (maglev.go).
 	MaglevTableSize uint32
+	// MaglevTable, when given, is the table itself as the control plane
+	// built it (agent/service.Maglev): entry i is an index into Backends.
+	// Its length is the table size (at most MaglevMaxTable); the datapath
+	// maps the indexes to its slots.
+	MaglevTable []int
 	// AffinityTimeout > 0 is ClientIP session affinity: a client keeps its
 	// backend while it sends to the service at least this often.
 	AffinityTimeout time.Duration
@@ -125,7 +130,16 @@ func (s Service) validate() error {
 		}
 		seen[b] = true
 	}
-	if s.Algorithm == LBMaglev {
+	if len(s.MaglevTable) > 0 {
+		if s.Algorithm != LBMaglev || len(s.Backends) == 0 || len(s.MaglevTable) > MaglevMaxTable {
+			return fmt.Errorf("%s: a Maglev table needs LBMaglev, backends, and at most %d entries", s, MaglevMaxTable)
+		}
+		for i, idx := range s.MaglevTable {
+			if idx < 0 || idx >= len(s.Backends) {
+				return fmt.Errorf("%s: maglev table[%d] = %d is not a backend index (0..%d)", s, i, idx, len(s.Backends)-1)
+			}
+		}
+	} else if s.Algorithm == LBMaglev {
 		if _, err := maglevSize(s.MaglevTableSize, len(s.Backends)); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
 		}
@@ -159,7 +173,16 @@ func (s Service) plan(old *installedService) *installedService {
 		slots[free], used[free] = b, true
 	}
 	in := &installedService{svc: s, slots: slots}
-	if s.Algorithm == LBMaglev && n > 0 {
+	if len(s.MaglevTable) > 0 {
+		slotOf := map[netip.AddrPort]uint32{}
+		for i, b := range slots {
+			slotOf[b] = uint32(i)
+		}
+		in.table = make([]uint32, len(s.MaglevTable))
+		for i, idx := range s.MaglevTable {
+			in.table[i] = slotOf[s.Backends[idx]]
+		}
+	} else if s.Algorithm == LBMaglev && n > 0 {
 		m, _ := maglevSize(s.MaglevTableSize, n)
 		// The table is computed over the backends in a fixed order, so it
 		// depends on the set of backends only, then mapped to slots.
@@ -374,7 +397,8 @@ func (d *Datapath) SyncServices(want []Service) error {
 
 func (s Service) equal(o Service) bool {
 	return s.ID == o.ID && s.Frontend == o.Frontend && s.Protocol == o.Protocol && slices.Equal(s.Backends, o.Backends) &&
-		s.Algorithm == o.Algorithm && s.MaglevTableSize == o.MaglevTableSize && s.AffinityTimeout == o.AffinityTimeout &&
+		s.Algorithm == o.Algorithm && s.MaglevTableSize == o.MaglevTableSize && slices.Equal(s.MaglevTable, o.MaglevTable) &&
+		s.AffinityTimeout == o.AffinityTimeout &&
 		s.Reject == o.Reject
 }
 
@@ -715,25 +739,16 @@ func (d *Datapath) FlushServiceFlows(id uint32) error {
 // MaglevTable returns the backend of each entry of a service's Maglev table
 // as the datapath holds it (nil for a service without one).
 func (d *Datapath) MaglevTable(id uint32) ([]netip.AddrPort, error) {
-	var inner *ebpf.Map
 	var innerID ebpf.MapID
-	if err := d.objs.LbMaglev.Lookup(id, &innerID); err != nil {
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("service %d: maglev table: %w", id, err)
+	if err := d.objs.LbMaglev.Lookup(id, &innerID); errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, nil
 	}
-	inner, err := ebpf.NewMapFromID(innerID)
+	slots, err := d.maglevSlots(id)
 	if err != nil {
-		return nil, fmt.Errorf("service %d: open maglev table: %w", id, err)
+		return nil, err
 	}
-	defer inner.Close()
-	out := make([]netip.AddrPort, inner.MaxEntries())
-	for i := range out {
-		var slot uint32
-		if err := inner.Lookup(uint32(i), &slot); err != nil {
-			return nil, fmt.Errorf("service %d: maglev entry %d: %w", id, i, err)
-		}
+	out := make([]netip.AddrPort, len(slots))
+	for i, slot := range slots {
 		var b lxcLbAddr
 		if err := d.objs.LbBackends.Lookup(lxcLbBackendKey{ServiceId: id, Slot: slot}, &b); err != nil {
 			return nil, fmt.Errorf("service %d: maglev entry %d: slot %d: %w", id, i, slot, err)

@@ -666,3 +666,36 @@ func TestPinnedServicesAreAdopted(t *testing.T) {
 		t.Fatalf("after dropping service 2 the maps hold %+v", n)
 	}
 }
+
+// A table the control plane built is the table the datapath uses.
+func TestAGivenMaglevTableIsUsed(t *testing.T) {
+	d := svcSetup(t)
+	backends := []netip.AddrPort{ap(podB, 8080), ap(podC, 8080)}
+	// Entries 0..250: all but the last on C.
+	given := make([]int, 251)
+	for i := range given {
+		given[i] = 1
+	}
+	given[250] = 0
+	must(t, d.UpsertService(datapath.Service{ID: 1, Frontend: ap(vip, 80), Protocol: 6, Backends: backends, Algorithm: datapath.LBMaglev, MaglevTable: given}))
+	table, err := d.MaglevTable(1)
+	must(t, err)
+	for i, b := range table {
+		if b != backends[given[i]] {
+			t.Fatalf("entry %d holds %s, the given table says %s", i, b, backends[given[i]])
+		}
+	}
+	onC := 0
+	for i := range 200 {
+		if sendToService(t, d, ap(podA, uint16(20000+i)), ap(vip, 80)) == backends[1] {
+			onC++
+		}
+	}
+	if onC < 190 {
+		t.Fatalf("%d of 200 flows went to C, which holds 250 of 251 entries", onC)
+	}
+	err = d.UpsertService(datapath.Service{ID: 2, Frontend: ap(vip, 81), Protocol: 6, Backends: backends, Algorithm: datapath.LBMaglev, MaglevTable: []int{0, 2}})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("not a backend index")) {
+		t.Fatalf("an index past the backends should be refused, got %v", err)
+	}
+}

@@ -91,12 +91,18 @@ func (d *Datapath) adoptServices() error {
 			s.Backends = append(s.Backends, netip.AddrPortFrom(wordsAddr(b.Addr.Addr, b.Family), b.Port))
 		}
 		if f.v.Flags&uint8(lxcLbFlagsLB_F_MAGLEV) != 0 {
+			// The table as written (the earlier run may have been given
+			// it): slots are the indexes into Backends, which are in slot
+			// order.
 			s.Algorithm = LBMaglev
-			s.MaglevTableSize = f.v.MaglevSize
+			table, err := d.maglevSlots(s.ID)
+			if err != nil {
+				return err
+			}
+			for _, slot := range table {
+				s.MaglevTable = append(s.MaglevTable, int(slot))
+			}
 		}
-		// The slots are as found; plan with them as the old state keeps
-		// them, and rebuilds the table the earlier run wrote (it depends
-		// on the backends only).
 		in := s.plan(&installedService{slots: s.Backends})
 		st.byID[s.ID] = in
 		st.byFront[lbFront{s.Frontend, s.Protocol}] = s.ID
@@ -107,3 +113,23 @@ func (d *Datapath) adoptServices() error {
 }
 
 func secondsDuration(s uint32) time.Duration { return time.Duration(s) * time.Second }
+
+// maglevSlots reads a service's Maglev table: the slot of each entry.
+func (d *Datapath) maglevSlots(id uint32) ([]uint32, error) {
+	var innerID ebpf.MapID
+	if err := d.objs.LbMaglev.Lookup(id, &innerID); err != nil {
+		return nil, fmt.Errorf("service %d: maglev table: %w", id, err)
+	}
+	inner, err := ebpf.NewMapFromID(innerID)
+	if err != nil {
+		return nil, fmt.Errorf("service %d: open maglev table: %w", id, err)
+	}
+	defer inner.Close()
+	out := make([]uint32, inner.MaxEntries())
+	for i := range out {
+		if err := inner.Lookup(uint32(i), &out[i]); err != nil {
+			return nil, fmt.Errorf("service %d: maglev entry %d: %w", id, i, err)
+		}
+	}
+	return out, nil
+}
