@@ -3,6 +3,7 @@ package datapath_test
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/datapathtest"
@@ -42,6 +43,13 @@ func fuzzSeeds(f *testing.F) {
 		{Src: v6a, Dst: v6b, Protocol: "TCP", SrcPort: 1, DstPort: 443, Flags: []string{"SYN"}},
 		{Src: v6a, Dst: v6b, Protocol: "ICMPv6", ICMPType: packet.ICMPv6NeighborSol},
 		{Src: netip.MustParseAddr("fe80::1"), Dst: netip.MustParseAddr("ff02::1:ff00:b"), Protocol: "ICMPv6", ICMPType: packet.ICMPv6NeighborSol, HopLimit: 255},
+		// Services (setupFuzz): translated, hairpin, rejected, wrong port.
+		tcp(podA, fuzzVIP, 40000, 80, "SYN"),
+		tcp(podA, fuzzVIP, 40000, 81, "SYN"),
+		{Src: podA, Dst: fuzzVIP, Protocol: "UDP", SrcPort: 5, DstPort: 53},
+		tcp(podA, fuzzVIP, 40000, 82, "SYN"),
+		{Src: v6a, Dst: netip.MustParseAddr("fd00:96::10"), Protocol: "TCP", SrcPort: 1, DstPort: 80, Flags: []string{"SYN"}},
+		tcp(podA, netip.MustParseAddr("169.254.42.1"), 8080, 40000, "SYN", "ACK"),
 	} {
 		frame, err := packet.Build(s)
 		if err != nil {
@@ -110,8 +118,8 @@ func FuzzDatapathAlwaysDecides(f *testing.F) {
 		if err != nil {
 			t.Fatalf("no verdict: %v", err)
 		}
-		if res.Code != datapath.TCActOK && res.Code != datapath.TCActShot {
-			t.Fatalf("return code %d is neither pass nor drop", res.Code)
+		if res.Code != datapath.TCActOK && res.Code != datapath.TCActShot && res.Code != datapath.TCActRedirect {
+			t.Fatalf("return code %d is neither pass, drop nor redirect", res.Code)
 		}
 		if len(res.Events) != 1 {
 			t.Fatalf("want one event per verdict, got %d", len(res.Events))
@@ -122,6 +130,10 @@ func FuzzDatapathAlwaysDecides(f *testing.F) {
 			t.Fatalf("drop without a named reason: %s", ev)
 		case res.Code == datapath.TCActOK && (ev.Verdict == datapath.VerdictDropped || ev.Reason != 0):
 			t.Fatalf("pass reported as %s", ev)
+		case res.Code == datapath.TCActRedirect && ev.Verdict == datapath.VerdictDropped && !named[ev.Reason]:
+			// A redirect is a hairpin turned back (forwarded) or a
+			// service's reject answer (a drop with its reason).
+			t.Fatalf("reject without a named reason: %s", ev)
 		}
 	})
 }
@@ -144,12 +156,22 @@ func setupFuzz(tb testing.TB, d *datapath.Datapath) {
 			{Identity: idB, Direction: datapath.Ingress},
 			{Identity: 0, Direction: datapath.Egress, Protocol: 6, PortLo: 8080, Action: datapath.PolicyRedirect, ProxyPort: 10001},
 		}),
+		d.SyncServices([]datapath.Service{
+			{ID: 1, Frontend: netip.AddrPortFrom(fuzzVIP, 80), Protocol: 6, Backends: []netip.AddrPort{netip.AddrPortFrom(podB, 80)}, Algorithm: datapath.LBMaglev},
+			{ID: 2, Frontend: netip.AddrPortFrom(fuzzVIP, 81), Protocol: 6, Backends: []netip.AddrPort{netip.AddrPortFrom(podA, 8080)}},
+			{ID: 3, Frontend: netip.AddrPortFrom(fuzzVIP, 53), Protocol: 17, Reject: true},
+			{ID: 4, Frontend: netip.MustParseAddrPort("[fd00:96::10]:80"), Protocol: 6, Reject: true, AffinityTimeout: time.Minute,
+				Backends: []netip.AddrPort{netip.MustParseAddrPort("[fd00::b]:80")}},
+		}),
 	} {
 		if err != nil {
 			tb.Fatal(err)
 		}
 	}
 }
+
+// fuzzVIP is a frontend address of setupFuzz's services.
+var fuzzVIP = netip.MustParseAddr("10.96.0.10")
 
 // frameDst is an IPv4 or IPv6 frame's destination, if it has one.
 func frameDst(frame []byte) netip.Addr {
