@@ -217,6 +217,11 @@ type lxcLbBackendKey struct {
 	Slot      uint32
 }
 
+type lxcLbFilter struct {
+	_    structs.HostLayout
+	Bits [8192]uint64
+}
+
 type lxcLbFlags uint32
 
 const (
@@ -358,6 +363,7 @@ const (
 	lxcMapLbAffinity               = "lb_affinity"
 	lxcMapLbBackends               = "lb_backends"
 	lxcMapLbFlows                  = "lb_flows"
+	lxcMapLbFrontendFilter         = "lb_frontend_filter"
 	lxcMapLbMaglev                 = "lb_maglev"
 	lxcMapLbRevnat                 = "lb_revnat"
 	lxcMapLbServices               = "lb_services"
@@ -451,21 +457,22 @@ type lxcProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lxcMapSpecs struct {
-	CtAny      *ebpf.MapSpec `ebpf:"ct_any"`
-	CtTcp      *ebpf.MapSpec `ebpf:"ct_tcp"`
-	Endpoints  *ebpf.MapSpec `ebpf:"endpoints"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	EventsLost *ebpf.MapSpec `ebpf:"events_lost"`
-	Fragments  *ebpf.MapSpec `ebpf:"fragments"`
-	Ipcache    *ebpf.MapSpec `ebpf:"ipcache"`
-	LbAffinity *ebpf.MapSpec `ebpf:"lb_affinity"`
-	LbBackends *ebpf.MapSpec `ebpf:"lb_backends"`
-	LbFlows    *ebpf.MapSpec `ebpf:"lb_flows"`
-	LbMaglev   *ebpf.MapSpec `ebpf:"lb_maglev"`
-	LbRevnat   *ebpf.MapSpec `ebpf:"lb_revnat"`
-	LbServices *ebpf.MapSpec `ebpf:"lb_services"`
-	Metrics    *ebpf.MapSpec `ebpf:"metrics"`
-	PolicyMaps *ebpf.MapSpec `ebpf:"policy_maps"`
+	CtAny            *ebpf.MapSpec `ebpf:"ct_any"`
+	CtTcp            *ebpf.MapSpec `ebpf:"ct_tcp"`
+	Endpoints        *ebpf.MapSpec `ebpf:"endpoints"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	EventsLost       *ebpf.MapSpec `ebpf:"events_lost"`
+	Fragments        *ebpf.MapSpec `ebpf:"fragments"`
+	Ipcache          *ebpf.MapSpec `ebpf:"ipcache"`
+	LbAffinity       *ebpf.MapSpec `ebpf:"lb_affinity"`
+	LbBackends       *ebpf.MapSpec `ebpf:"lb_backends"`
+	LbFlows          *ebpf.MapSpec `ebpf:"lb_flows"`
+	LbFrontendFilter *ebpf.MapSpec `ebpf:"lb_frontend_filter"`
+	LbMaglev         *ebpf.MapSpec `ebpf:"lb_maglev"`
+	LbRevnat         *ebpf.MapSpec `ebpf:"lb_revnat"`
+	LbServices       *ebpf.MapSpec `ebpf:"lb_services"`
+	Metrics          *ebpf.MapSpec `ebpf:"metrics"`
+	PolicyMaps       *ebpf.MapSpec `ebpf:"policy_maps"`
 }
 
 // lxcVariableSpecs contains global variables before they are loaded into the kernel.
@@ -528,21 +535,22 @@ func (o *lxcObjects) Close() error {
 //
 // It can be passed to loadLxcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lxcMaps struct {
-	CtAny      *ebpf.Map `ebpf:"ct_any"`
-	CtTcp      *ebpf.Map `ebpf:"ct_tcp"`
-	Endpoints  *ebpf.Map `ebpf:"endpoints"`
-	Events     *ebpf.Map `ebpf:"events"`
-	EventsLost *ebpf.Map `ebpf:"events_lost"`
-	Fragments  *ebpf.Map `ebpf:"fragments"`
-	Ipcache    *ebpf.Map `ebpf:"ipcache"`
-	LbAffinity *ebpf.Map `ebpf:"lb_affinity"`
-	LbBackends *ebpf.Map `ebpf:"lb_backends"`
-	LbFlows    *ebpf.Map `ebpf:"lb_flows"`
-	LbMaglev   *ebpf.Map `ebpf:"lb_maglev"`
-	LbRevnat   *ebpf.Map `ebpf:"lb_revnat"`
-	LbServices *ebpf.Map `ebpf:"lb_services"`
-	Metrics    *ebpf.Map `ebpf:"metrics"`
-	PolicyMaps *ebpf.Map `ebpf:"policy_maps"`
+	CtAny            *ebpf.Map `ebpf:"ct_any"`
+	CtTcp            *ebpf.Map `ebpf:"ct_tcp"`
+	Endpoints        *ebpf.Map `ebpf:"endpoints"`
+	Events           *ebpf.Map `ebpf:"events"`
+	EventsLost       *ebpf.Map `ebpf:"events_lost"`
+	Fragments        *ebpf.Map `ebpf:"fragments"`
+	Ipcache          *ebpf.Map `ebpf:"ipcache"`
+	LbAffinity       *ebpf.Map `ebpf:"lb_affinity"`
+	LbBackends       *ebpf.Map `ebpf:"lb_backends"`
+	LbFlows          *ebpf.Map `ebpf:"lb_flows"`
+	LbFrontendFilter *ebpf.Map `ebpf:"lb_frontend_filter"`
+	LbMaglev         *ebpf.Map `ebpf:"lb_maglev"`
+	LbRevnat         *ebpf.Map `ebpf:"lb_revnat"`
+	LbServices       *ebpf.Map `ebpf:"lb_services"`
+	Metrics          *ebpf.Map `ebpf:"metrics"`
+	PolicyMaps       *ebpf.Map `ebpf:"policy_maps"`
 }
 
 func (m *lxcMaps) Close() error {
@@ -557,6 +565,7 @@ func (m *lxcMaps) Close() error {
 		m.LbAffinity,
 		m.LbBackends,
 		m.LbFlows,
+		m.LbFrontendFilter,
 		m.LbMaglev,
 		m.LbRevnat,
 		m.LbServices,

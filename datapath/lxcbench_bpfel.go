@@ -37,6 +37,7 @@ const (
 	lxcbenchMapLbAffinity               = "lb_affinity"
 	lxcbenchMapLbBackends               = "lb_backends"
 	lxcbenchMapLbFlows                  = "lb_flows"
+	lxcbenchMapLbFrontendFilter         = "lb_frontend_filter"
 	lxcbenchMapLbMaglev                 = "lb_maglev"
 	lxcbenchMapLbRevnat                 = "lb_revnat"
 	lxcbenchMapLbServices               = "lb_services"
@@ -150,22 +151,23 @@ type lxcbenchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lxcbenchMapSpecs struct {
-	BenchCursor *ebpf.MapSpec `ebpf:"bench_cursor"`
-	CtAny       *ebpf.MapSpec `ebpf:"ct_any"`
-	CtTcp       *ebpf.MapSpec `ebpf:"ct_tcp"`
-	Endpoints   *ebpf.MapSpec `ebpf:"endpoints"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	EventsLost  *ebpf.MapSpec `ebpf:"events_lost"`
-	Fragments   *ebpf.MapSpec `ebpf:"fragments"`
-	Ipcache     *ebpf.MapSpec `ebpf:"ipcache"`
-	LbAffinity  *ebpf.MapSpec `ebpf:"lb_affinity"`
-	LbBackends  *ebpf.MapSpec `ebpf:"lb_backends"`
-	LbFlows     *ebpf.MapSpec `ebpf:"lb_flows"`
-	LbMaglev    *ebpf.MapSpec `ebpf:"lb_maglev"`
-	LbRevnat    *ebpf.MapSpec `ebpf:"lb_revnat"`
-	LbServices  *ebpf.MapSpec `ebpf:"lb_services"`
-	Metrics     *ebpf.MapSpec `ebpf:"metrics"`
-	PolicyMaps  *ebpf.MapSpec `ebpf:"policy_maps"`
+	BenchCursor      *ebpf.MapSpec `ebpf:"bench_cursor"`
+	CtAny            *ebpf.MapSpec `ebpf:"ct_any"`
+	CtTcp            *ebpf.MapSpec `ebpf:"ct_tcp"`
+	Endpoints        *ebpf.MapSpec `ebpf:"endpoints"`
+	Events           *ebpf.MapSpec `ebpf:"events"`
+	EventsLost       *ebpf.MapSpec `ebpf:"events_lost"`
+	Fragments        *ebpf.MapSpec `ebpf:"fragments"`
+	Ipcache          *ebpf.MapSpec `ebpf:"ipcache"`
+	LbAffinity       *ebpf.MapSpec `ebpf:"lb_affinity"`
+	LbBackends       *ebpf.MapSpec `ebpf:"lb_backends"`
+	LbFlows          *ebpf.MapSpec `ebpf:"lb_flows"`
+	LbFrontendFilter *ebpf.MapSpec `ebpf:"lb_frontend_filter"`
+	LbMaglev         *ebpf.MapSpec `ebpf:"lb_maglev"`
+	LbRevnat         *ebpf.MapSpec `ebpf:"lb_revnat"`
+	LbServices       *ebpf.MapSpec `ebpf:"lb_services"`
+	Metrics          *ebpf.MapSpec `ebpf:"metrics"`
+	PolicyMaps       *ebpf.MapSpec `ebpf:"policy_maps"`
 }
 
 // lxcbenchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -232,22 +234,23 @@ func (o *lxcbenchObjects) Close() error {
 //
 // It can be passed to loadLxcbenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lxcbenchMaps struct {
-	BenchCursor *ebpf.Map `ebpf:"bench_cursor"`
-	CtAny       *ebpf.Map `ebpf:"ct_any"`
-	CtTcp       *ebpf.Map `ebpf:"ct_tcp"`
-	Endpoints   *ebpf.Map `ebpf:"endpoints"`
-	Events      *ebpf.Map `ebpf:"events"`
-	EventsLost  *ebpf.Map `ebpf:"events_lost"`
-	Fragments   *ebpf.Map `ebpf:"fragments"`
-	Ipcache     *ebpf.Map `ebpf:"ipcache"`
-	LbAffinity  *ebpf.Map `ebpf:"lb_affinity"`
-	LbBackends  *ebpf.Map `ebpf:"lb_backends"`
-	LbFlows     *ebpf.Map `ebpf:"lb_flows"`
-	LbMaglev    *ebpf.Map `ebpf:"lb_maglev"`
-	LbRevnat    *ebpf.Map `ebpf:"lb_revnat"`
-	LbServices  *ebpf.Map `ebpf:"lb_services"`
-	Metrics     *ebpf.Map `ebpf:"metrics"`
-	PolicyMaps  *ebpf.Map `ebpf:"policy_maps"`
+	BenchCursor      *ebpf.Map `ebpf:"bench_cursor"`
+	CtAny            *ebpf.Map `ebpf:"ct_any"`
+	CtTcp            *ebpf.Map `ebpf:"ct_tcp"`
+	Endpoints        *ebpf.Map `ebpf:"endpoints"`
+	Events           *ebpf.Map `ebpf:"events"`
+	EventsLost       *ebpf.Map `ebpf:"events_lost"`
+	Fragments        *ebpf.Map `ebpf:"fragments"`
+	Ipcache          *ebpf.Map `ebpf:"ipcache"`
+	LbAffinity       *ebpf.Map `ebpf:"lb_affinity"`
+	LbBackends       *ebpf.Map `ebpf:"lb_backends"`
+	LbFlows          *ebpf.Map `ebpf:"lb_flows"`
+	LbFrontendFilter *ebpf.Map `ebpf:"lb_frontend_filter"`
+	LbMaglev         *ebpf.Map `ebpf:"lb_maglev"`
+	LbRevnat         *ebpf.Map `ebpf:"lb_revnat"`
+	LbServices       *ebpf.Map `ebpf:"lb_services"`
+	Metrics          *ebpf.Map `ebpf:"metrics"`
+	PolicyMaps       *ebpf.Map `ebpf:"policy_maps"`
 }
 
 func (m *lxcbenchMaps) Close() error {
@@ -263,6 +266,7 @@ func (m *lxcbenchMaps) Close() error {
 		m.LbAffinity,
 		m.LbBackends,
 		m.LbFlows,
+		m.LbFrontendFilter,
 		m.LbMaglev,
 		m.LbRevnat,
 		m.LbServices,

@@ -84,7 +84,10 @@ type serviceState struct {
 	byID     map[uint32]*installedService
 	byFront  map[lbFront]uint32      // frontend -> service id
 	addrRefs map[netip.Addr][]uint32 // frontend address -> ids of its services
-	slots    int                     // backend slots in use
+	// filterDirty: the set of frontend addresses changed since the filter
+	// (lb_frontend_filter) was last written.
+	filterDirty bool
+	slots       int // backend slots in use
 }
 
 type lbFront struct {
@@ -299,7 +302,10 @@ func (d *Datapath) UpsertService(s Service) error {
 	if err := d.checkFits(st, []Service{s}); err != nil {
 		return err
 	}
-	return d.writeService(st, s)
+	if err := d.writeService(st, s); err != nil {
+		return err
+	}
+	return d.publishFilter(st)
 }
 
 // DeleteService removes a service, in the reverse order of its writing: the
@@ -310,7 +316,10 @@ func (d *Datapath) DeleteService(id uint32) error {
 	st := d.svc
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return d.removeService(st, id)
+	if err := d.removeService(st, id); err != nil {
+		return err
+	}
+	return d.publishFilter(st)
 }
 
 // SyncServices makes the installed services exactly want: all are checked
@@ -388,10 +397,15 @@ func (d *Datapath) SyncServices(want []Service) error {
 			return err
 		}
 	}
+	// New frontends become visible here, once all of them are written.
+	if err := d.publishFilter(st); err != nil {
+		return err
+	}
 	var errs []error
 	for id := range gone {
 		errs = append(errs, d.removeService(st, id))
 	}
+	errs = append(errs, d.publishFilter(st))
 	return errors.Join(errs...)
 }
 
@@ -606,10 +620,14 @@ func (d *Datapath) writeAddressEntry(st *serviceState, a netip.Addr) error {
 	ids := st.addrRefs[a]
 	if len(ids) == 0 {
 		delete(st.addrRefs, a)
+		st.filterDirty = true
 		if err := d.objs.LbServices.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("services: remove frontend address %s: %w", a, err)
 		}
 		return nil
+	}
+	if len(ids) == 1 {
+		st.filterDirty = true // possibly a new address
 	}
 	v := lxcLbService{Flags: uint8(lxcLbFlagsLB_F_ADDRESS)}
 	for _, id := range ids {
@@ -722,6 +740,8 @@ func (d *Datapath) resetServices() error {
 		clearMap[lxcLbAffinityKey, lxcLbAffinityEntry](d.objs.LbAffinity))
 	fresh := newServiceState()
 	st.byID, st.byFront, st.addrRefs, st.slots = fresh.byID, fresh.byFront, fresh.addrRefs, 0
+	st.filterDirty = true
+	errs = append(errs, d.publishFilter(st))
 	return errors.Join(errs...)
 }
 
@@ -799,4 +819,36 @@ func (d *Datapath) ServiceEntries() ServiceCounts {
 		Flows:        count(d.objs.LbFlows),
 		Affinities:   count(d.objs.LbAffinity),
 	}
+}
+
+// lbFilterWords is the size of lb_frontend_filter's bitmap (LB_FILTER_BITS).
+const lbFilterWords = (1 << 19) / 64
+
+// lbFilterBit is lb_filter_bit in bpf/lib/lb.h: the filter bit of an address.
+func lbFilterBit(a netip.Addr) uint32 {
+	w, _ := addrWords(a)
+	h := uint32(0x2545f491)
+	for _, x := range w {
+		h = (h ^ x) * 0x9e3779b1
+	}
+	return (h ^ h>>16) & (lbFilterWords*64 - 1)
+}
+
+// publishFilter writes the filter of frontend addresses when they changed.
+// Callers hold st.mu, and call it after writing frontends (they become
+// visible) and after removing them.
+func (d *Datapath) publishFilter(st *serviceState) error {
+	if !st.filterDirty {
+		return nil
+	}
+	var bits [lbFilterWords]uint64
+	for a := range st.addrRefs {
+		b := lbFilterBit(a)
+		bits[b/64] |= 1 << (b % 64)
+	}
+	if err := d.objs.LbFrontendFilter.Put(uint32(0), &bits); err != nil {
+		return fmt.Errorf("services: write the frontend filter: %w", err)
+	}
+	st.filterDirty = false
+	return nil
 }

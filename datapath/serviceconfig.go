@@ -109,7 +109,9 @@ func (d *Datapath) adoptServices() error {
 		st.addrRefs[s.Frontend.Addr()] = append(st.addrRefs[s.Frontend.Addr()], s.ID)
 		st.slots += len(in.slots)
 	}
-	return nil
+	// The pinned filter is rewritten from what was found.
+	st.filterDirty = true
+	return d.publishFilter(st)
 }
 
 func secondsDuration(s uint32) time.Duration { return time.Duration(s) * time.Second }

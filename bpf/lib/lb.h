@@ -165,6 +165,47 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_affinity SEC(".maps");
 
+/* A filter in front of lb_services: one bit per hash of an address, set for
+ * every frontend address (datapath/service.go computes the same hash). The
+ * services map's bucket array is megabytes, so looking up a destination
+ * there misses the cache for most packets; this 64 KiB bitmap stays in it,
+ * and only a packet whose bit is set (a frontend's, or about one in six at
+ * 100k frontend addresses) pays the lookup. The agent sets a bit after the
+ * frontend's entries are written and clears it after they are removed. */
+#define LB_FILTER_BITS (1 << 19)
+
+struct lb_filter {
+	__u64 bits[LB_FILTER_BITS / 64];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lb_filter);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_frontend_filter SEC(".maps");
+
+/* The filter's hash of an address; datapath.lbFilterBit is the same. */
+static __always_inline __u32 lb_filter_bit(const struct ip_addr *a)
+{
+	__u32 h = 0x2545f491;
+
+	h = (h ^ a->addr[0]) * 0x9e3779b1;
+	h = (h ^ a->addr[1]) * 0x9e3779b1;
+	h = (h ^ a->addr[2]) * 0x9e3779b1;
+	h = (h ^ a->addr[3]) * 0x9e3779b1;
+	return (h ^ (h >> 16)) & (LB_FILTER_BITS - 1);
+}
+
+static __always_inline bool lb_maybe_frontend(const struct ip_addr *a)
+{
+	__u32 zero = 0, bit = lb_filter_bit(a);
+	struct lb_filter *f = bpf_map_lookup_elem(&lb_frontend_filter, &zero);
+
+	return f && (f->bits[bit >> 6] & (1ULL << (bit & 63)));
+}
+
 /* The service range (kube-apiserver's --service-cluster-ip-range), one
  * prefix per family, set at load; prefix length 0 means none. An address in
  * it that no frontend holds is dropped (SERVICE_UNALLOCATED), as kube-proxy's
@@ -320,12 +361,12 @@ static __always_inline int lb_select(const struct flow *f, __u64 now, struct lb_
 	struct lb_addr *be = NULL;
 	struct lb_affinity_key ak = {};
 
-	/* The address entry first: for a packet to no frontend (most
-	 * packets) this one lookup is all the service code costs. */
+	/* The filter, then the address entry: for a packet to no frontend
+	 * (most packets) the filter is usually all the service code costs. */
 	{
 		struct lb_key k = { .addr = f->daddr, .family = f->family };
 
-		svc = bpf_map_lookup_elem(&lb_services, &k);
+		svc = lb_maybe_frontend(&f->daddr) ? bpf_map_lookup_elem(&lb_services, &k) : NULL;
 		if (!svc)
 			return lb_in_service_range(&f->daddr, f->family) ? -DROP_SERVICE_UNALLOCATED : 0;
 		nat->reject = !!(svc->flags & LB_F_REJECT);
