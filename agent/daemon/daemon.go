@@ -69,6 +69,7 @@ type Daemon struct {
 
 	svcMu    sync.Mutex
 	services service.State // the last load-balancing state computed
+	lbIDs    lbIDs         // datapath service ids, under mu (regeneration)
 
 	mu            sync.Mutex
 	installed     map[string]datapath.Endpoint // by container id, as last written

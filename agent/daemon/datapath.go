@@ -12,6 +12,8 @@ type Datapath interface {
 	// Attach attaches the pod programs to a host-side device, pinning the
 	// links at pin (adopting links already pinned there).
 	Attach(ifindex int, pin string) (Links, error)
+	// SyncServices makes the translated services exactly these.
+	SyncServices([]datapath.Service) error
 }
 
 // Links are one device's attachments.

@@ -15,6 +15,14 @@ type fakeDatapath struct {
 	policies  map[uint32][]datapath.PolicyEntry
 	attached  map[string]int // pin -> ifindex
 	failSync  error          // SyncIPCache fails with it while set
+	services  []datapath.Service
+}
+
+func (f *fakeDatapath) SyncServices(s []datapath.Service) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.services = s
+	return nil
 }
 
 func (f *fakeDatapath) setFailSync(err error) {

@@ -114,7 +114,9 @@ func (d *Daemon) regenerate() (err error) {
 		}
 	}
 	d.identities = st.Identity
-	d.computeServices(snap)
+	if err := d.computeServices(snap); err != nil {
+		return err
+	}
 	d.revision = max(d.revision, snap.Revision)
 	for name, rev := range snap.Revisions {
 		d.revisions[name] = max(d.revisions[name], rev)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
 
 	"github.com/kestrelnet/kestrel/agent/api"
@@ -9,9 +10,10 @@ import (
 )
 
 // computeServices derives this node's load-balancing state from the caches,
-// for `kestrel service list`. The datapath does not translate services yet,
-// so the state is reported, not written.
-func (d *Daemon) computeServices(snap k8s.Snapshot) {
+// reports it (`kestrel service list`) and writes its ClusterIPs to the
+// datapath. A failed write leaves the previous services in place and is the
+// regeneration's error.
+func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 	st := service.Build(service.Input{
 		Config: service.Config{
 			NodeName:     d.cfg.Node,
@@ -25,6 +27,10 @@ func (d *Daemon) computeServices(snap k8s.Snapshot) {
 	d.svcMu.Lock()
 	d.services = st
 	d.svcMu.Unlock()
+	if err := d.dp.SyncServices(lbServices(st, &d.lbIDs)); err != nil {
+		return fmt.Errorf("write services: %w", err)
+	}
+	return nil
 }
 
 // Services implements api.ServiceSource.

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-func TestTheAgentReportsServicesFromTheAPI(t *testing.T) {
+func TestTheAgentReportsAndWritesServicesFromTheAPI(t *testing.T) {
 	ready, notReady := true, false
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", ResourceVersion: "5"},
@@ -35,6 +35,13 @@ func TestTheAgentReportsServicesFromTheAPI(t *testing.T) {
 	if got.Frontend != "10.96.0.10:80/TCP" || got.Type != "ClusterIP" || got.Action != "forward" ||
 		len(got.Backends) != 1 || got.Backends[0].Address != "10.244.0.5:8080" || !got.Backends[0].Local {
 		t.Fatalf("service %+v", got)
+	}
+	c.dp.mu.Lock()
+	written := c.dp.services
+	c.dp.mu.Unlock()
+	if len(written) != 1 || written[0].Frontend.String() != "10.96.0.10:80" || written[0].Protocol != 6 || written[0].ID == 0 ||
+		len(written[0].Backends) != 1 || written[0].Backends[0].String() != "10.244.0.5:8080" {
+		t.Fatalf("services written to the datapath: %+v", written)
 	}
 	if st := c.d.Status(context.Background()); st.Revisions["services"] == 0 || st.Revisions["endpointslices"] == 0 {
 		t.Fatalf("service streams not in the revisions: %v", st.Revisions)
