@@ -37,6 +37,8 @@ type Cluster interface {
 	AgentStatus(ctx context.Context, node string) (api.Status, error)
 	// AgentFlows is the node's agent's flows after sequence number since.
 	AgentFlows(ctx context.Context, node string, since uint64) (api.Flows, error)
+	// AgentServices is the node's agent's load-balancing state.
+	AgentServices(ctx context.Context, node string) (api.Services, error)
 	// KillAgent ends the node's agent with SIGKILL, as a crash would.
 	KillAgent(node string) error
 	// InPod runs f inside the pod's network namespace: sockets f opens are the pod's.

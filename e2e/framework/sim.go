@@ -84,6 +84,10 @@ func (s *Sim) AgentFlows(ctx context.Context, node string, since uint64) (api.Fl
 	return api.NewClient(cluster.AgentSocket(s.name, node)).Flows(ctx, since)
 }
 
+func (s *Sim) AgentServices(ctx context.Context, node string) (api.Services, error) {
+	return api.NewClient(cluster.AgentSocket(s.name, node)).Services(ctx)
+}
+
 func (s *Sim) KillAgent(node string) error {
 	pid, ok := controlplane.RunningPID(s.state, cluster.AgentProcess(node))
 	if !ok {

@@ -1,0 +1,122 @@
+//go:build e2e
+
+package connectivity_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kestrelnet/kestrel/e2e/framework"
+)
+
+// The pods' programs translate ClusterIPs: a pod's connection to a Service
+// reaches one of its endpoints, on either node, and a Service without
+// endpoints refuses at once, as kube-proxy's REJECT does.
+var _ = Describe("ClusterIP services", Ordered, func() {
+	var kube kubernetes.Interface
+
+	BeforeAll(func(ctx SpecContext) {
+		var err error
+		kube, err = cluster.Client()
+		Expect(err).NotTo(HaveOccurred())
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "svc-e2e"}}
+		_, err = kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) { kube.CoreV1().Namespaces().Delete(ctx, "svc-e2e", metav1.DeleteOptions{}) })
+		for i, node := range cluster.Nodes() {
+			p := framework.WorkloadPod("svc-e2e", fmt.Sprintf("web-%d", i+1), node, corev1.RestartPolicyAlways, nil, 8080)
+			p.Labels = map[string]string{"app": "web"}
+			_, err := kube.CoreV1().Pods("svc-e2e").Create(ctx, p, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred())
+		}
+		client := framework.WorkloadPod("svc-e2e", "client", cluster.Nodes()[0], corev1.RestartPolicyAlways, nil)
+		_, err = kube.CoreV1().Pods("svc-e2e").Create(ctx, client, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		for _, s := range []struct {
+			name     string
+			selector map[string]string
+		}{{"web", map[string]string{"app": "web"}}, {"nobody", map[string]string{"app": "nobody"}}} {
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: "svc-e2e"},
+				Spec: corev1.ServiceSpec{Selector: s.selector, Ports: []corev1.ServicePort{
+					{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(8080)}}},
+			}
+			_, err := kube.CoreV1().Services("svc-e2e").Create(ctx, svc, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Eventually(ctx, func(g Gomega) {
+			pods, err := kube.CoreV1().Pods("svc-e2e").List(ctx, metav1.ListOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(pods.Items).To(HaveLen(len(cluster.Nodes()) + 1))
+			for i := range pods.Items {
+				g.Expect(framework.PodReady(&pods.Items[i])).To(BeTrue(), pods.Items[i].Name)
+			}
+			svcs, err := cluster.AgentServices(ctx, cluster.Nodes()[0])
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(svcs.Services).To(ContainElement(SatisfyAll(
+				HaveField("Service", ContainSubstring("svc-e2e/web:http")), HaveField("Backends", HaveLen(len(cluster.Nodes()))))))
+		}).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+	}, NodeTimeout(2*time.Minute))
+
+	clusterIP := func(ctx SpecContext, name string) string {
+		svc, err := kube.CoreV1().Services("svc-e2e").Get(ctx, name, metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		return svc.Spec.ClusterIP
+	}
+	fromClient := func(ctx SpecContext, f func() error) error {
+		client, err := kube.CoreV1().Pods("svc-e2e").Get(ctx, "client", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		return cluster.InPod(client, f)
+	}
+
+	It("sends each connection to a ClusterIP to one of the service's endpoints, on both nodes", func(ctx SpecContext) {
+		vip := net.JoinHostPort(clusterIP(ctx, "web"), "80")
+		seen := map[string]int{}
+		for i := 0; i < 24; i++ {
+			Expect(fromClient(ctx, func() error {
+				c, err := net.DialTimeout("tcp", vip, 2*time.Second)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(2 * time.Second))
+				fmt.Fprintf(c, "who?\n")
+				line, err := bufio.NewReader(c).ReadString('\n')
+				seen[strings.TrimSpace(line)]++
+				return err
+			})).To(Succeed())
+		}
+		want := map[string]bool{}
+		for i := range cluster.Nodes() {
+			want[fmt.Sprintf("svc-e2e/web-%d 8080", i+1)] = true
+		}
+		for answer := range seen {
+			Expect(want).To(HaveKey(answer), "an answer from something that is no endpoint of the service")
+		}
+		Expect(seen).To(HaveLen(len(want)), "24 connections never reached every endpoint: %v", seen)
+	})
+
+	It("refuses a connection to a service without endpoints at once", func(ctx SpecContext) {
+		vip := net.JoinHostPort(clusterIP(ctx, "nobody"), "80")
+		start := time.Now()
+		err := fromClient(ctx, func() error {
+			c, err := net.DialTimeout("tcp", vip, 3*time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		Expect(err).To(MatchError(ContainSubstring("refused")))
+		Expect(time.Since(start)).To(BeNumerically("<", time.Second))
+	})
+})
