@@ -2,7 +2,6 @@ package cni
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 
@@ -40,7 +39,7 @@ func Add(args *skel.CmdArgs) (err error) {
 	defer podNL.Delete()
 
 	store := newIPAMStore(conf)
-	ip, err := store.Allocate(args.ContainerID, args.IfName, pod.IP)
+	ips, err := store.Allocate(args.ContainerID, args.IfName, pod.IPs)
 	if err != nil {
 		return err
 	}
@@ -58,11 +57,11 @@ func Add(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return err
 	}
-	podLink, err := configurePod(podNL, args.IfName, ip, conf.Gateway)
+	podLink, err := configurePod(podNL, args.IfName, ips, conf.Gateway)
 	if err != nil {
 		return err
 	}
-	if err := configureHost(host, ip); err != nil {
+	if err := configureHost(host, ips); err != nil {
 		return err
 	}
 
@@ -76,14 +75,14 @@ func Add(args *skel.CmdArgs) (err error) {
 		Netns:         args.Netns,
 		HostInterface: hostName,
 		HostIfIndex:   host.Attrs().Index,
-		IPs:           []string{ip.String()},
 		MAC:           podLink.Attrs().HardwareAddr.String(),
+		IPs:           addrStrings(ips),
 	})
 	if err != nil {
 		return types.NewError(types.ErrInternal, "kestrel-agent did not register the endpoint", err.Error())
 	}
 
-	return types.PrintResult(addResult(conf, args, host, podLink, ip), conf.CNIVersion)
+	return types.PrintResult(addResult(conf, args, host, podLink, ips), conf.CNIVersion)
 }
 
 // undoAdd takes back a failed ADD. It is best effort: what it cannot undo
@@ -106,24 +105,39 @@ func undoAdd(agent *api.Client, args *skel.CmdArgs, hostName string, store *ipam
 	}
 }
 
-func addResult(conf *Config, args *skel.CmdArgs, host, podLink netlink.Link, ip netip.Addr) *types100.Result {
+// addResult lists both interfaces and, per address, its gateway and the
+// pod's routes in that family.
+func addResult(conf *Config, args *skel.CmdArgs, host, podLink netlink.Link, ips []netip.Addr) *types100.Result {
 	const podIfIndex = 1 // index of the pod's interface in Interfaces
-	routes := podRoutes(podLink.Attrs().Index, conf.Gateway)
-	scope := int(netlink.SCOPE_LINK)
-	return &types100.Result{
+	res := &types100.Result{
 		CNIVersion: types100.ImplementedSpecVersion,
 		Interfaces: []*types100.Interface{
 			{Name: host.Attrs().Name, Mac: host.Attrs().HardwareAddr.String()},
 			{Name: args.IfName, Mac: podLink.Attrs().HardwareAddr.String(), Mtu: podLink.Attrs().MTU, Sandbox: args.Netns},
 		},
-		IPs: []*types100.IPConfig{{
-			Interface: types100.Int(podIfIndex),
-			Address:   net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(32, 32)},
-			Gateway:   conf.Gateway.AsSlice(),
-		}},
-		Routes: []*types.Route{
-			{Dst: *routes[0].Dst, Scope: &scope},
-			{Dst: *routes[1].Dst, GW: routes[1].Gw},
-		},
 	}
+	for _, ip := range ips {
+		res.IPs = append(res.IPs, &types100.IPConfig{
+			Interface: types100.Int(podIfIndex),
+			Address:   *hostNet(ip),
+			Gateway:   conf.GatewayOf(ip).AsSlice(),
+		})
+		for _, r := range podRoutes(podLink.Attrs().Index, ip, conf.Gateway) {
+			route := &types.Route{Dst: *r.Dst, GW: r.Gw}
+			if r.Scope == netlink.SCOPE_LINK {
+				scope := int(netlink.SCOPE_LINK)
+				route.Scope = &scope
+			}
+			res.Routes = append(res.Routes, route)
+		}
+	}
+	return res
+}
+
+func addrStrings(ips []netip.Addr) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return out
 }

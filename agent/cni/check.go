@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -22,17 +23,17 @@ func Check(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	ip, ok, err := newIPAMStore(conf).Lookup(args.ContainerID, args.IfName)
+	ips, err := newIPAMStore(conf).Lookup(args.ContainerID, args.IfName)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if len(ips) == 0 {
 		return types.NewError(types.ErrUnknownContainer,
 			fmt.Sprintf("CHECK %s: no IPAM record for %s/%s in %s", args.ContainerID, args.ContainerID, args.IfName, conf.IPAMDir), "")
 	}
 	var missing []string
-	missing = append(missing, checkHost(HostIfName(args.ContainerID), ip)...)
-	podMissing, err := checkPod(args.Netns, args.IfName, ip, conf.Gateway)
+	missing = append(missing, checkHost(HostIfName(args.ContainerID), ips)...)
+	podMissing, err := checkPod(args.Netns, args.IfName, ips, conf.Gateway)
 	if err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func Check(args *skel.CmdArgs) error {
 	return nil
 }
 
-func checkHost(name string, ip netip.Addr) []string {
+func checkHost(name string, ips []netip.Addr) []string {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		return []string{fmt.Sprintf("node netns: host veth %s missing: %v", name, err)}
@@ -59,13 +60,30 @@ func checkHost(name string, ip netip.Addr) []string {
 			missing = append(missing, fmt.Sprintf("node netns: sysctl %s is not %s", p, s.value))
 		}
 	}
-	if want := hostRoute(link.Attrs().Index, ip); !hasRoute(netlink.RouteListFiltered, link, want) {
-		missing = append(missing, "node netns: route "+describeRoute(want, name)+" missing")
+	if slices.ContainsFunc(ips, netip.Addr.Is6) {
+		want := hostGatewayV6().IPNet.String()
+		if !hasAddr(netlink.AddrList, link, netlink.FAMILY_V6, want) {
+			missing = append(missing, fmt.Sprintf("node netns: address %s on %s missing", want, name))
+		}
+	}
+	for _, ip := range ips {
+		if want := hostRoute(link.Attrs().Index, ip); !hasRoute(netlink.RouteListFiltered, link, want) {
+			missing = append(missing, "node netns: route "+describeRoute(want, name)+" missing")
+		}
 	}
 	return missing
 }
 
-func checkPod(nsPath, ifname string, ip, gw netip.Addr) ([]string, error) {
+// hasAddr says whether link holds the address want (in CIDR notation).
+func hasAddr(list func(netlink.Link, int) ([]netlink.Addr, error), link netlink.Link, family int, want string) bool {
+	addrs, err := list(link, family)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.IPNet.String() == want })
+}
+
+func checkPod(nsPath, ifname string, ips []netip.Addr, gw4 netip.Addr) ([]string, error) {
 	podNS, err := netns.GetFromPath(nsPath)
 	if err != nil {
 		return []string{fmt.Sprintf("pod netns %s missing: %v", nsPath, err)}, nil
@@ -85,21 +103,14 @@ func checkPod(nsPath, ifname string, ip, gw netip.Addr) ([]string, error) {
 	if link.Attrs().Flags&net.FlagUp == 0 {
 		missing = append(missing, fmt.Sprintf("pod netns: %s is down", ifname))
 	}
-	addrs, err := h.AddrList(link, netlink.FAMILY_V4)
-	if err != nil {
-		return nil, fmt.Errorf("pod netns: addresses of %s: %w", ifname, err)
-	}
-	want := hostNet(ip).String()
-	found := false
-	for _, a := range addrs {
-		found = found || a.IPNet.String() == want
-	}
-	if !found {
-		missing = append(missing, fmt.Sprintf("pod netns: address %s on %s missing", want, ifname))
-	}
-	for _, r := range podRoutes(link.Attrs().Index, gw) {
-		if !hasRoute(h.RouteListFiltered, link, r) {
-			missing = append(missing, "pod netns: route "+describeRoute(r, ifname)+" missing")
+	for _, ip := range ips {
+		if want := hostNet(ip).String(); !hasAddr(h.AddrList, link, familyOf(ip), want) {
+			missing = append(missing, fmt.Sprintf("pod netns: address %s on %s missing", want, ifname))
+		}
+		for _, r := range podRoutes(link.Attrs().Index, ip, gw4) {
+			if !hasRoute(h.RouteListFiltered, link, r) {
+				missing = append(missing, "pod netns: route "+describeRoute(r, ifname)+" missing")
+			}
 		}
 	}
 	return missing, nil
@@ -114,7 +125,7 @@ func hasRoute(list routeLister, link netlink.Link, want *netlink.Route) bool {
 	var routes []netlink.Route
 	var err error
 	for range 3 {
-		routes, err = list(netlink.FAMILY_V4, &netlink.Route{LinkIndex: link.Attrs().Index}, netlink.RT_FILTER_OIF)
+		routes, err = list(familyOf(routeAddr(want)), &netlink.Route{LinkIndex: link.Attrs().Index}, netlink.RT_FILTER_OIF)
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}
@@ -130,11 +141,31 @@ func hasRoute(list routeLister, link netlink.Link, want *netlink.Route) bool {
 	return false
 }
 
-// routeDst names a route's destination; netlink lists a default route
+// routeDst names a route's destination; netlink may list a default route
 // with a nil Dst.
 func routeDst(r *netlink.Route) string {
-	if r.Dst == nil {
-		return "0.0.0.0/0"
+	if r.Dst != nil {
+		return r.Dst.String()
 	}
-	return r.Dst.String()
+	if r.Gw != nil && r.Gw.To4() == nil {
+		return "::/0"
+	}
+	return "0.0.0.0/0"
+}
+
+// routeAddr is an address of the route's family.
+func routeAddr(r *netlink.Route) netip.Addr {
+	ip := r.Gw
+	if r.Dst != nil {
+		ip = r.Dst.IP
+	}
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
+}
+
+func familyOf(ip netip.Addr) int {
+	if ip.Is6() {
+		return netlink.FAMILY_V6
+	}
+	return netlink.FAMILY_V4
 }

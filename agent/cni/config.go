@@ -18,7 +18,7 @@ type Config struct {
 	Name        string
 	AgentSocket string
 	PodCIDRs    []netip.Prefix
-	Gateway     netip.Addr
+	Gateway     netip.Addr // the IPv4 gateway; invalid when there is no IPv4 CIDR
 	IPAMDir     string
 	MTU         int // 0 leaves the kernel's default
 }
@@ -80,7 +80,7 @@ func parseConfig(data []byte) (*Config, error) {
 		return nil, errors.New("ipamDir: missing")
 	}
 	if len(raw.PodCIDRs) == 0 {
-		return nil, errors.New("podCIDRs: missing (need at least one IPv4 CIDR)")
+		return nil, errors.New("podCIDRs: missing (need a CIDR per address family the pods get)")
 	}
 	c := &Config{
 		CNIVersion:  raw.CNIVersion,
@@ -93,12 +93,13 @@ func parseConfig(data []byte) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("podCIDRs[%d]: %q is not a CIDR", i, s)
 		}
-		if !p.Addr().Is4() {
-			return nil, fmt.Errorf("podCIDRs[%d]: %s is not IPv4 (only IPv4 is supported)", i, s)
+		// An IPv4 /31 or /32 has no room for a gateway and a pod; an IPv6
+		// range keeps its first address back, so it needs room for two.
+		if p.Addr().Is4() && p.Bits() > 30 || p.Addr().Is6() && p.Bits() > 127 {
+			return nil, fmt.Errorf("podCIDRs[%d]: %s is too small (at most /30 for IPv4, /127 for IPv6)", i, s)
 		}
-		// A /31 or /32 has no room for a gateway and a pod.
-		if p.Bits() > 30 {
-			return nil, fmt.Errorf("podCIDRs[%d]: %s is too small (at most /30)", i, s)
+		if p.Addr().Is4In6() {
+			return nil, fmt.Errorf("podCIDRs[%d]: %s is an IPv4-mapped range (write it as IPv4)", i, s)
 		}
 		if p.Masked() != p {
 			return nil, fmt.Errorf("podCIDRs[%d]: %s has host bits set (did you mean %s?)", i, s, p.Masked())
@@ -110,19 +111,9 @@ func parseConfig(data []byte) (*Config, error) {
 		}
 		c.PodCIDRs = append(c.PodCIDRs, p)
 	}
-	if raw.Gateway == "" {
-		return nil, errors.New("gateway: missing")
-	}
-	gw, err := netip.ParseAddr(raw.Gateway)
+	gw, err := parseGateway(raw.Gateway, c)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: %q is not an IP address", raw.Gateway)
-	}
-	cidr := c.cidrOf(gw)
-	if cidr == nil {
-		return nil, fmt.Errorf("gateway: %s is not inside podCIDRs", gw)
-	}
-	if gw == cidr.Addr() || gw == broadcast(*cidr) {
-		return nil, fmt.Errorf("gateway: %s is the network or broadcast address of %s", gw, cidr)
+		return nil, err
 	}
 	c.Gateway = gw
 	if raw.MTU != nil {
@@ -132,6 +123,57 @@ func parseConfig(data []byte) (*Config, error) {
 		c.MTU = *raw.MTU
 	}
 	return c, nil
+}
+
+// parseGateway checks the IPv4 gateway. It is needed exactly when there is
+// an IPv4 pod CIDR: IPv6 pods route through GatewayV6 on their host veth,
+// which is link-local and so the same on every node.
+func parseGateway(s string, c *Config) (netip.Addr, error) {
+	if s == "" {
+		if c.HasFamily(false) {
+			return netip.Addr{}, errors.New("gateway: missing (the IPv4 pods' gateway)")
+		}
+		return netip.Addr{}, nil
+	}
+	gw, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("gateway: %q is not an IP address", s)
+	}
+	if !gw.Is4() {
+		return netip.Addr{}, fmt.Errorf("gateway: %s is not IPv4 (it names the IPv4 gateway; IPv6 pods route through %s on their host veth)", gw, GatewayV6)
+	}
+	cidr := c.cidrOf(gw)
+	if cidr == nil {
+		return netip.Addr{}, fmt.Errorf("gateway: %s is not inside podCIDRs", gw)
+	}
+	if gw == cidr.Addr() || gw == broadcast(*cidr) {
+		return netip.Addr{}, fmt.Errorf("gateway: %s is the network or broadcast address of %s", gw, cidr)
+	}
+	return gw, nil
+}
+
+// GatewayV6 is the IPv6 pods' gateway: a link-local address every host veth
+// holds, so the node's kernel answers the pod's neighbour solicitation for
+// it as for any address of its own, with no proxy entry per pod. Being
+// link-local, it is the same on every node and needs no room in a pod CIDR.
+var GatewayV6 = netip.MustParseAddr("fe80::1")
+
+// HasFamily says whether some pod CIDR is IPv6 (v6) or IPv4 (!v6).
+func (c *Config) HasFamily(v6 bool) bool {
+	for _, p := range c.PodCIDRs {
+		if p.Addr().Is6() == v6 {
+			return true
+		}
+	}
+	return false
+}
+
+// GatewayOf is the gateway of pods' addresses in ip's family.
+func (c *Config) GatewayOf(ip netip.Addr) netip.Addr {
+	if ip.Is6() {
+		return GatewayV6
+	}
+	return c.Gateway
 }
 
 // cidrOf returns the pod CIDR holding a, or nil.

@@ -150,8 +150,8 @@ type env struct {
 	nodeNL  *netlink.Handle
 	agent   *fakeAgent
 	ipamDir string
-	cidr    string
-	gateway string
+	cidrs   []string
+	gateway string // "" leaves the field out
 	cni     *libcni.CNIConfig
 	pods    int
 }
@@ -160,11 +160,14 @@ type env struct {
 // node's default route, as a real node's underlay address would: proxy ARP
 // answers for the gateway only when the node routes it through an
 // interface other than the asking veth.
-const nodeAddr = "192.0.2.1"
+const (
+	nodeAddr  = "192.0.2.1"
+	nodeAddr6 = "2001:db8::1"
+)
 
-func newEnv(t *testing.T, cidr, gateway string) *env {
+func newEnv(t *testing.T, gateway string, cidrs ...string) *env {
 	t.Helper()
-	e := &env{t: t, cidr: cidr, gateway: gateway, agent: startFakeAgent(t)}
+	e := &env{t: t, cidrs: cidrs, gateway: gateway, agent: startFakeAgent(t)}
 	e.node, _ = newNetns(t, "node")
 	nl, err := netlink.NewHandleAt(e.node)
 	if err != nil {
@@ -194,6 +197,11 @@ func newEnv(t *testing.T, cidr, gateway string) *env {
 	must(t, nl.AddrAdd(uplink, addr))
 	_, all, _ := net.ParseCIDR("0.0.0.0/0")
 	must(t, nl.RouteAdd(&netlink.Route{LinkIndex: uplink.Attrs().Index, Dst: all, Scope: netlink.SCOPE_LINK}))
+	addr6, _ := netlink.ParseAddr(nodeAddr6 + "/64")
+	addr6.Flags = unix.IFA_F_NODAD
+	must(t, nl.AddrAdd(uplink, addr6))
+	_, all6, _ := net.ParseCIDR("::/0")
+	must(t, nl.RouteAdd(&netlink.Route{LinkIndex: uplink.Attrs().Index, Dst: all6}))
 
 	dir := t.TempDir()
 	e.ipamDir = filepath.Join(dir, "ipam")
@@ -264,9 +272,13 @@ func (e *env) conflist(version string, extra string) *libcni.NetworkConfigList {
 }
 
 func (e *env) conflistJSON(version, extra string) string {
+	cidrs, _ := json.Marshal(e.cidrs)
+	if e.gateway != "" {
+		extra = fmt.Sprintf(`, "gateway": %q`, e.gateway) + extra
+	}
 	return fmt.Sprintf(`{"cniVersion": %q, "name": "kestrel", "plugins": [{
-		"type": "kestrel-cni", "agentSocket": %q, "podCIDRs": [%q], "gateway": %q, "ipamDir": %q%s}]}`,
-		version, e.agent.socket, e.cidr, e.gateway, e.ipamDir, extra)
+		"type": "kestrel-cni", "agentSocket": %q, "podCIDRs": %s, "ipamDir": %q%s}]}`,
+		version, e.agent.socket, cidrs, e.ipamDir, extra)
 }
 
 func (e *env) runtimeConf(p *pod, args ...[2]string) *libcni.RuntimeConf {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -17,18 +18,20 @@ import (
 // "containerID\nifname". A file is created with O_EXCL under an flock on
 // dir/lock, so concurrent ADDs on one node (the kubelet runs them in
 // parallel) never hand out one address twice, and the state survives the
-// plugin process, which lives for one call only.
+// plugin process, which lives for one call only. A pod gets one address of
+// each family the pod CIDRs hold.
 type ipamStore struct {
 	dir     string
 	cidrs   []netip.Prefix
-	gateway netip.Addr
+	gateway netip.Addr // the IPv4 gateway, never handed out
 }
 
 const (
 	ipamLockFile = "lock"
-	// ipamLastFile remembers the last address handed out, so allocation goes
-	// round the range instead of reusing the address a pod just gave back:
-	// the agent and peers may still hold state (ipcache, conntrack) for it.
+	// ipamLastFile (+ ".ipv4" or ".ipv6") remembers the last address handed
+	// out in a family, so allocation goes round the range instead of reusing
+	// the address a pod just gave back: the agent and peers may still hold
+	// state (ipcache, conntrack) for it.
 	ipamLastFile = "last_reserved_ip"
 )
 
@@ -40,74 +43,145 @@ func newIPAMStore(c *Config) *ipamStore {
 // container.
 var errAddressTaken = errors.New("address taken")
 
-// Allocate returns the address for (containerID, ifname). A container that
-// already has one gets it again, so a retried ADD is harmless. want, if
-// valid, is the address the pod asked for (KESTREL_IP).
-func (s *ipamStore) Allocate(containerID, ifname string, want netip.Addr) (netip.Addr, error) {
+// Allocate returns the addresses of (containerID, ifname), IPv4 first: one
+// per family of the pod CIDRs. A container that already has them gets them
+// again, so a retried ADD is harmless. want holds the addresses the pod
+// asked for (KESTREL_IP), at most one per family. Either every family gets
+// its address or none is reserved.
+func (s *ipamStore) Allocate(containerID, ifname string, want []netip.Addr) (out []netip.Addr, err error) {
 	unlock, err := s.lock()
 	if err != nil {
-		return netip.Addr{}, err
+		return nil, err
 	}
 	defer unlock()
 
 	records, err := s.records()
 	if err != nil {
-		return netip.Addr{}, err
+		return nil, err
 	}
-	for ip, r := range records {
-		if r.containerID != containerID || r.ifname != ifname {
-			continue
-		}
-		if want.IsValid() && want != ip {
-			return netip.Addr{}, fmt.Errorf("ipam: container %s already holds %s, cannot switch to requested KESTREL_IP %s", containerID, ip, want)
-		}
-		return ip, nil
-	}
-
-	if want.IsValid() {
-		if err := s.usable(want); err != nil {
-			return netip.Addr{}, fmt.Errorf("ipam: requested KESTREL_IP %s: %w", want, err)
-		}
-		if r, ok := records[want]; ok {
-			return netip.Addr{}, fmt.Errorf("ipam: requested KESTREL_IP %s is taken by container %s: %w", want, r.containerID, errAddressTaken)
-		}
-		if err := s.reserve(want, containerID, ifname); err != nil {
-			return netip.Addr{}, err
-		}
-		return want, nil
-	}
-
-	last := s.last()
-	for _, ip := range s.candidates(last) {
-		if _, ok := records[ip]; ok {
-			continue
-		}
-		err := s.reserve(ip, containerID, ifname)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return netip.Addr{}, err
-		}
-		// Losing the hint only costs the round-robin order.
-		_ = os.WriteFile(filepath.Join(s.dir, ipamLastFile), []byte(ip.String()), 0o644)
-		return ip, nil
-	}
-	return netip.Addr{}, fmt.Errorf("ipam: no free address left in podCIDRs %s (%d in use in %s)", s.cidrList(), len(records), s.dir)
-}
-
-// Lookup returns the address recorded for (containerID, ifname).
-func (s *ipamStore) Lookup(containerID, ifname string) (netip.Addr, bool, error) {
-	records, err := s.records()
-	if err != nil {
-		return netip.Addr{}, false, err
-	}
+	held := map[bool]netip.Addr{}
 	for ip, r := range records {
 		if r.containerID == containerID && r.ifname == ifname {
-			return ip, true, nil
+			held[ip.Is6()] = ip
 		}
 	}
-	return netip.Addr{}, false, nil
+	wanted := map[bool]netip.Addr{}
+	for _, w := range want {
+		if len(s.family(w.Is6())) == 0 {
+			return nil, fmt.Errorf("ipam: requested KESTREL_IP %s: no %s range in podCIDRs %s", w, family(w), s.cidrList(s.cidrs))
+		}
+		wanted[w.Is6()] = w
+	}
+	var reserved []netip.Addr
+	defer func() {
+		if err != nil {
+			for _, ip := range reserved {
+				os.Remove(filepath.Join(s.dir, ip.String()))
+			}
+		}
+	}()
+	for _, v6 := range []bool{false, true} {
+		cidrs := s.family(v6)
+		if len(cidrs) == 0 {
+			continue
+		}
+		w, asked := wanted[v6]
+		if ip, ok := held[v6]; ok {
+			if asked && w != ip {
+				return nil, fmt.Errorf("ipam: container %s already holds %s, cannot switch to requested KESTREL_IP %s", containerID, ip, w)
+			}
+			out = append(out, ip)
+			continue
+		}
+		if asked {
+			if err := s.usable(w); err != nil {
+				return nil, fmt.Errorf("ipam: requested KESTREL_IP %s: %w", w, err)
+			}
+			if r, ok := records[w]; ok {
+				return nil, fmt.Errorf("ipam: requested KESTREL_IP %s is taken by container %s: %w", w, r.containerID, errAddressTaken)
+			}
+			if err := s.reserve(w, containerID, ifname); err != nil {
+				return nil, err
+			}
+			reserved = append(reserved, w)
+			out = append(out, w)
+			continue
+		}
+		ip, err := s.pick(records, cidrs, containerID, ifname)
+		if err != nil {
+			return nil, err
+		}
+		reserved = append(reserved, ip)
+		out = append(out, ip)
+	}
+	return out, nil
+}
+
+// pick reserves the first free address after the family's last one. At
+// most len(records) addresses are taken, so len(records)+1 steps find a
+// free one unless the range is full; the walk never lists a whole range,
+// which for an IPv6 /64 could not end.
+func (s *ipamStore) pick(records map[netip.Addr]ipamRecord, cidrs []netip.Prefix, containerID, ifname string) (netip.Addr, error) {
+	v6 := cidrs[0].Addr().Is6()
+	lastFile := filepath.Join(s.dir, ipamLastFile+"."+strings.ToLower(family(cidrs[0].Addr())))
+	first := s.next(cidrs, readAddr(lastFile))
+	ip := first
+	for range len(records) + 1 {
+		if _, taken := records[ip]; !taken {
+			err := s.reserve(ip, containerID, ifname)
+			if err == nil {
+				// Losing the hint only costs the round-robin order.
+				_ = os.WriteFile(lastFile, []byte(ip.String()), 0o644)
+				return ip, nil
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				return netip.Addr{}, err
+			}
+		}
+		if ip = s.next(cidrs, ip); ip == first {
+			break
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("ipam: no free %s address left in podCIDRs %s (%d in use in %s)",
+		family(cidrs[0].Addr()), s.cidrList(cidrs), countFamily(records, v6), s.dir)
+}
+
+// next is the usable address after a in cidrs (all of one family), going
+// round to the first range after the last. An a outside them starts at the
+// beginning. Every range has a usable address (parseConfig sees to it), so
+// the loop ends within a range's few unusable addresses.
+func (s *ipamStore) next(cidrs []netip.Prefix, a netip.Addr) netip.Addr {
+	i := slices.IndexFunc(cidrs, func(p netip.Prefix) bool { return p.Contains(a) })
+	if i < 0 {
+		i, a = 0, cidrs[0].Addr()
+	}
+	for {
+		a = a.Next()
+		if !a.IsValid() || !cidrs[i].Contains(a) {
+			i = (i + 1) % len(cidrs)
+			a = cidrs[i].Addr()
+			continue
+		}
+		if s.usable(a) == nil {
+			return a
+		}
+	}
+}
+
+// Lookup returns the addresses recorded for (containerID, ifname), IPv4 first.
+func (s *ipamStore) Lookup(containerID, ifname string) ([]netip.Addr, error) {
+	records, err := s.records()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for ip, r := range records {
+		if r.containerID == containerID && r.ifname == ifname {
+			out = append(out, ip)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out, nil
 }
 
 // Release frees every address recorded for (containerID, ifname). Freeing
@@ -213,39 +287,44 @@ func (s *ipamStore) usable(ip netip.Addr) error {
 		if !p.Contains(ip) {
 			continue
 		}
-		switch ip {
-		case p.Addr():
+		switch {
+		case ip == p.Addr() && ip.Is6():
+			return fmt.Errorf("it is the subnet-router anycast address of %s", p)
+		case ip == p.Addr():
 			return fmt.Errorf("it is the network address of %s", p)
-		case broadcast(p):
+		case ip.Is4() && ip == broadcast(p):
 			return fmt.Errorf("it is the broadcast address of %s", p)
-		case s.gateway:
+		case ip == s.gateway:
 			return errors.New("it is the gateway")
 		}
 		return nil
 	}
-	return fmt.Errorf("it is outside podCIDRs %s", s.cidrList())
+	return fmt.Errorf("it is outside podCIDRs %s", s.cidrList(s.cidrs))
 }
 
-// candidates lists every usable address, starting after last.
-func (s *ipamStore) candidates(last netip.Addr) []netip.Addr {
-	var all []netip.Addr
-	start := 0
+// family returns the pod CIDRs of one family.
+func (s *ipamStore) family(v6 bool) []netip.Prefix {
+	var out []netip.Prefix
 	for _, p := range s.cidrs {
-		for ip := p.Addr().Next(); ip.IsValid() && ip != broadcast(p); ip = ip.Next() {
-			if ip == s.gateway {
-				continue
-			}
-			all = append(all, ip)
-			if ip == last {
-				start = len(all)
-			}
+		if p.Addr().Is6() == v6 {
+			out = append(out, p)
 		}
 	}
-	return append(all[start:], all[:start]...)
+	return out
 }
 
-func (s *ipamStore) last() netip.Addr {
-	b, err := os.ReadFile(filepath.Join(s.dir, ipamLastFile))
+func countFamily(records map[netip.Addr]ipamRecord, v6 bool) int {
+	n := 0
+	for ip := range records {
+		if ip.Is6() == v6 {
+			n++
+		}
+	}
+	return n
+}
+
+func readAddr(path string) netip.Addr {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return netip.Addr{}
 	}
@@ -253,9 +332,9 @@ func (s *ipamStore) last() netip.Addr {
 	return ip
 }
 
-func (s *ipamStore) cidrList() string {
-	names := make([]string, len(s.cidrs))
-	for i, p := range s.cidrs {
+func (s *ipamStore) cidrList(cidrs []netip.Prefix) string {
+	names := make([]string, len(cidrs))
+	for i, p := range cidrs {
 		names[i] = p.String()
 	}
 	return strings.Join(names, ", ")

@@ -47,7 +47,7 @@ func TestPlugin(t *testing.T) {
 			if cidr == "" {
 				cidr = "10.244.0.0/24"
 			}
-			c.run(t, newEnv(t, cidr, "10.244.0.1"))
+			c.run(t, newEnv(t, "10.244.0.1", cidr))
 		})
 	}
 }
@@ -126,7 +126,7 @@ func testAddWiresThePod(t *testing.T, e *env) {
 	puts, _ := e.agent.recorded()
 	want := api.EndpointRequest{
 		ContainerID: p.id, PodNamespace: "default", PodName: "web-" + p.id[:8], Netns: p.path,
-		HostInterface: hostName, HostIfIndex: host.Attrs().Index, IPs: []string{"10.244.0.2"}, MAC: eth0.Attrs().HardwareAddr.String(),
+		HostInterface: hostName, HostIfIndex: host.Attrs().Index, MAC: eth0.Attrs().HardwareAddr.String(), IPs: []string{"10.244.0.2"},
 	}
 	if len(puts) != 1 || dump(puts[0]) != dump(want) {
 		t.Errorf("agent PUTs = %s, want [%s]", dump(puts), dump(want))
@@ -398,7 +398,7 @@ func testBadConfig(t *testing.T, e *env) {
 	}
 	t.Run("a bad CIDR", func(t *testing.T) {
 		bad := *e
-		bad.cidr = "10.244.0.0/33"
+		bad.cidrs = []string{"10.244.0.0/33"}
 		p := e.newPod()
 		_, err := bad.add(bad.conflist("1.0.0", ""), bad.runtimeConf(p))
 		wantErr(t, err, `podCIDRs[0]: "10.244.0.0/33" is not a CIDR`)
@@ -416,7 +416,7 @@ func testExhaustion(t *testing.T, e *env) {
 	}
 	p := e.newPod()
 	_, err = e.add(l, e.runtimeConf(p))
-	wantErr(t, err, "no free address left in podCIDRs 10.244.0.0/30")
+	wantErr(t, err, "no free IPv4 address left in podCIDRs 10.244.0.0/30")
 	if _, ok := e.hostLink(p); ok {
 		t.Error("host veth made without an address")
 	}

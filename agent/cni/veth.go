@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -53,20 +54,38 @@ func createVeth(hostName, podIfName string, mtu int, podNS netns.NsHandle) (netl
 	return host, nil
 }
 
-// podRoutes are the pod's routes: the gateway is on-link (the pod's address
-// is a /32, so nothing else is), and everything goes through it. Every
-// packet thus leaves by the host veth and meets the datapath there, even
-// pod-to-pod on one node.
-func podRoutes(linkIndex int, gw netip.Addr) []*netlink.Route {
-	return []*netlink.Route{
-		{LinkIndex: linkIndex, Dst: hostNet(gw), Scope: netlink.SCOPE_LINK},
-		{LinkIndex: linkIndex, Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, Gw: gw.AsSlice()},
+// podRoutes are the pod's routes in ip's family. IPv4: the gateway is
+// on-link (the pod's address is a /32, so nothing else is), and everything
+// goes through it. IPv6: everything goes through the link-local GatewayV6,
+// which is on-link by being link-local. Every packet thus leaves by the host
+// veth and meets the datapath there, even pod-to-pod on one node.
+func podRoutes(linkIndex int, ip, gw4 netip.Addr) []*netlink.Route {
+	if ip.Is6() {
+		return []*netlink.Route{
+			{LinkIndex: linkIndex, Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, Gw: GatewayV6.AsSlice()},
+		}
 	}
+	return []*netlink.Route{
+		{LinkIndex: linkIndex, Dst: hostNet(gw4), Scope: netlink.SCOPE_LINK},
+		{LinkIndex: linkIndex, Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, Gw: gw4.AsSlice()},
+	}
+}
+
+// podAddr is the pod's address on its interface: a host route, so the pod
+// sends everything to its gateway. An IPv6 one skips duplicate address
+// detection, which would keep it unusable for a second after ADD returns;
+// the address is the pod's by IPAM.
+func podAddr(ip netip.Addr) *netlink.Addr {
+	a := &netlink.Addr{IPNet: hostNet(ip)}
+	if ip.Is6() {
+		a.Flags = unix.IFA_F_NODAD
+	}
+	return a
 }
 
 // configurePod sets the pod side up through a netlink handle bound to the
 // pod netns, so no OS thread has to switch namespaces.
-func configurePod(h *netlink.Handle, ifname string, ip, gw netip.Addr) (netlink.Link, error) {
+func configurePod(h *netlink.Handle, ifname string, ips []netip.Addr, gw4 netip.Addr) (netlink.Link, error) {
 	lo, err := h.LinkByName("lo")
 	if err != nil {
 		return nil, fmt.Errorf("pod netns: lo: %w", err)
@@ -78,15 +97,19 @@ func configurePod(h *netlink.Handle, ifname string, ip, gw netip.Addr) (netlink.
 	if err != nil {
 		return nil, fmt.Errorf("pod netns: %s: %w", ifname, err)
 	}
-	if err := h.AddrReplace(link, &netlink.Addr{IPNet: hostNet(ip)}); err != nil {
-		return nil, fmt.Errorf("pod netns: address %s/32 on %s: %w", ip, ifname, err)
+	for _, ip := range ips {
+		if err := h.AddrReplace(link, podAddr(ip)); err != nil {
+			return nil, fmt.Errorf("pod netns: address %s on %s: %w", hostNet(ip), ifname, err)
+		}
 	}
 	if err := h.LinkSetUp(link); err != nil {
 		return nil, fmt.Errorf("pod netns: set %s up: %w", ifname, err)
 	}
-	for _, r := range podRoutes(link.Attrs().Index, gw) {
-		if err := h.RouteReplace(r); err != nil {
-			return nil, fmt.Errorf("pod netns: route %s: %w", describeRoute(r, ifname), err)
+	for _, ip := range ips {
+		for _, r := range podRoutes(link.Attrs().Index, ip, gw4) {
+			if err := h.RouteReplace(r); err != nil {
+				return nil, fmt.Errorf("pod netns: route %s: %w", describeRoute(r, ifname), err)
+			}
 		}
 	}
 	return link, nil
@@ -106,9 +129,10 @@ var hostSysctls = []struct{ path, value string }{
 	{"net/ipv4/neigh/%s/proxy_delay", "0"},
 }
 
-// configureHost sets the node side: the veth up, its sysctls, and the route
-// to the pod. It runs in the plugin's own netns, which is the node's.
-func configureHost(host netlink.Link, ip netip.Addr) error {
+// configureHost sets the node side: the veth up, its sysctls, GatewayV6 on
+// it when the pod has an IPv6 address, and the route to each of the pod's
+// addresses. It runs in the plugin's own netns, which is the node's.
+func configureHost(host netlink.Link, ips []netip.Addr) error {
 	name := host.Attrs().Name
 	if err := netlink.LinkSetUp(host); err != nil {
 		return fmt.Errorf("set %s up: %w", name, err)
@@ -119,15 +143,35 @@ func configureHost(host netlink.Link, ip netip.Addr) error {
 			return fmt.Errorf("sysctl %s=%s: %w", p, s.value, err)
 		}
 	}
-	r := hostRoute(host.Attrs().Index, ip)
-	if err := netlink.RouteReplace(r); err != nil {
-		return fmt.Errorf("route %s: %w", describeRoute(r, name), err)
+	if slices.ContainsFunc(ips, netip.Addr.Is6) {
+		if err := netlink.AddrReplace(host, hostGatewayV6()); err != nil {
+			return fmt.Errorf("address %s on %s: %w", hostGatewayV6().IPNet, name, err)
+		}
+	}
+	for _, ip := range ips {
+		r := hostRoute(host.Attrs().Index, ip)
+		if err := netlink.RouteReplace(r); err != nil {
+			return fmt.Errorf("route %s: %w", describeRoute(r, name), err)
+		}
 	}
 	return nil
 }
 
+// hostGatewayV6 is GatewayV6 as the host veth holds it. It skips duplicate
+// address detection: every host veth holds the same link-local address, and
+// one still being checked could not answer the pod's first solicitation.
+func hostGatewayV6() *netlink.Addr {
+	return &netlink.Addr{IPNet: &net.IPNet{IP: GatewayV6.AsSlice(), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+}
+
+// hostRoute is the node's route to a pod address. IPv6 routes have no scope
+// (the kernel reports them as universe), so only IPv4 ones say link.
 func hostRoute(linkIndex int, ip netip.Addr) *netlink.Route {
-	return &netlink.Route{LinkIndex: linkIndex, Dst: hostNet(ip), Scope: netlink.SCOPE_LINK}
+	r := &netlink.Route{LinkIndex: linkIndex, Dst: hostNet(ip), Scope: netlink.SCOPE_LINK}
+	if ip.Is6() {
+		r.Scope = netlink.SCOPE_UNIVERSE
+	}
+	return r
 }
 
 // deleteLink removes a node-side link; its veth peer goes with it. A link
@@ -148,7 +192,7 @@ func deleteLink(name string) error {
 }
 
 func hostNet(ip netip.Addr) *net.IPNet {
-	return &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(32, 32)}
+	return &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(ip.BitLen(), ip.BitLen())}
 }
 
 func describeRoute(r *netlink.Route, dev string) string {

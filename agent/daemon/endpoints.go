@@ -46,7 +46,7 @@ func (d *Daemon) PutEndpoint(ctx context.Context, req api.EndpointRequest) (api.
 	if err != nil {
 		return api.EndpointResponse{}, fmt.Errorf("record endpoint: %w", err)
 	}
-	d.log.Info("endpoint registered", "container", rec.ContainerID, "pod", rec.Pod(), "id", rec.ID, "ips", rec.IPs, "device", rec.HostInterface)
+	d.log.Info("endpoint registered", "container", rec.ContainerID, "pod", rec.Pod(), "id", rec.ID, "ips", rec.IPs, "mac", rec.MAC, "device", rec.HostInterface)
 	d.trigger()
 	return d.waitInstalled(ctx, rec)
 }
@@ -72,12 +72,20 @@ func validate(req api.EndpointRequest) (endpoint.Record, error) {
 		ContainerID: req.ContainerID, Namespace: req.PodNamespace, Name: req.PodName,
 		HostInterface: req.HostInterface, HostIfIndex: req.HostIfIndex, Netns: req.Netns, MAC: req.MAC,
 	}
-	for _, s := range req.IPs {
+	families := map[bool]netip.Addr{}
+	for i, s := range req.IPs {
 		ip, err := netip.ParseAddr(s)
-		if err != nil {
-			return bad("ips: %q: %v", s, err)
+		if err != nil || ip.Zone() != "" {
+			return bad("ips[%d]: %q is not an IP address", i, s)
 		}
-		rec.IPs = append(rec.IPs, ip.Unmap())
+		ip = ip.Unmap()
+		// One per family, as in a Pod's status.podIPs: the ipcache and the
+		// datapath's source check take the pod's addresses to be its own.
+		if other, dup := families[ip.Is6()]; dup {
+			return bad("ips[%d]: %s is a second address of the family of %s", i, ip, other)
+		}
+		families[ip.Is6()] = ip
+		rec.IPs = append(rec.IPs, ip)
 	}
 	return rec, nil
 }

@@ -39,21 +39,25 @@ type cluster struct {
 	stop func() // stops d and waits for it
 }
 
-func node(name, ip string) *corev1.Node {
-	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: "1"},
-		Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}},
+func node(name string, ips ...string) *corev1.Node {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: "1"}}
+	for _, ip := range ips {
+		n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
 	}
+	return n
 }
 
-func pod(name, nodeName, ip, app string) *corev1.Pod {
+// pod makes a pod; ips is "" (none yet) or comma-separated, one per family.
+func pod(name, nodeName, ips, app string) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"app": app}, ResourceVersion: "2"},
 		Spec:       corev1.PodSpec{NodeName: nodeName},
 	}
-	if ip != "" {
-		p.Status.PodIPs = []corev1.PodIP{{IP: ip}}
-		p.Status.PodIP = ip
+	if ips != "" {
+		for _, ip := range strings.Split(ips, ",") {
+			p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
+		}
+		p.Status.PodIP = p.Status.PodIPs[0].IP
 	}
 	return p
 }
@@ -67,7 +71,7 @@ func newClusterWith(t *testing.T, dp *fakeDatapath, objs ...runtime.Object) *clu
 	t.Helper()
 	base := []runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default", ResourceVersion: "1"}},
-		node("node-1", "172.30.0.11"), node("node-2", "172.30.0.12"),
+		node("node-1", "172.30.0.11", "fd00:172:30::11"), node("node-2", "172.30.0.12", "fd00:172:30::12"),
 	}
 	c := &cluster{
 		t:   t,
@@ -131,11 +135,14 @@ func (c *cluster) eventually(what string, cond func() bool) {
 	}
 }
 
-func (c *cluster) put(containerID, podName, ip string) api.EndpointResponse {
+// testMAC is the pod-side MAC the tests register.
+const testMAC = "0a:58:0a:f4:00:05"
+
+func (c *cluster) put(containerID, podName string, ips ...string) api.EndpointResponse {
 	c.t.Helper()
 	resp, err := c.d.PutEndpoint(context.Background(), api.EndpointRequest{
 		ContainerID: containerID, PodNamespace: "default", PodName: podName,
-		HostInterface: "lxc" + containerID, HostIfIndex: 42, IPs: []string{ip}, MAC: "02:00:00:00:00:2a",
+		HostInterface: "lxc" + containerID, HostIfIndex: 42, MAC: testMAC, IPs: ips,
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -384,7 +391,7 @@ func TestIdentitiesKeepTheirNumbers(t *testing.T) {
 	// No device name: a restarted daemon looks devices up by name, and
 	// there is no lxcc1 here; by ifindex the fake datapath adopts it.
 	resp, err := c.d.PutEndpoint(ctx, api.EndpointRequest{
-		ContainerID: "c1", PodNamespace: "default", PodName: "a", HostIfIndex: 42, IPs: []string{"10.244.0.5"}, MAC: "02:00:00:00:00:2a",
+		ContainerID: "c1", PodNamespace: "default", PodName: "a", HostIfIndex: 42, MAC: testMAC, IPs: []string{"10.244.0.5"},
 	})
 	if err != nil {
 		t.Fatal(err)
