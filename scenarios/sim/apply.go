@@ -135,11 +135,7 @@ func podFingerprint(p *corev1.Pod) string {
 			ports = append(ports, fmt.Sprintf("%s:%d/%s", cp.Name, cp.ContainerPort, cp.Protocol))
 		}
 	}
-	ip := ""
-	if len(p.Status.PodIPs) > 0 {
-		ip = p.Status.PodIPs[0].IP
-	}
-	return strings.Join([]string{p.Spec.NodeName, ip, p.Spec.ServiceAccountName, strings.Join(ports, ",")}, "|")
+	return strings.Join([]string{p.Spec.NodeName, podIPList(p), p.Spec.ServiceAccountName, strings.Join(ports, ",")}, "|")
 }
 
 func (r *Runner) ensurePod(ctx context.Context, want *corev1.Pod) error {
@@ -171,8 +167,8 @@ func (r *Runner) ensurePod(ctx context.Context, want *corev1.Pod) error {
 			TerminationGracePeriodSeconds: new(int64),
 		},
 	}
-	if len(want.Status.PodIPs) > 0 {
-		pod.Annotations[ipAnnotation] = want.Status.PodIPs[0].IP
+	if ips := podIPList(want); ips != "" {
+		pod.Annotations[ipAnnotation] = ips
 	}
 	if _, err := pc.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create pod %s: %w", key, err)
@@ -327,4 +323,14 @@ func (r *Runner) clear(ctx context.Context) error {
 		delete(r.live.namespaces, name)
 	}
 	return nil
+}
+
+// podIPList is a pod's addresses as kestrel.dev/ip takes them: one per
+// family, comma-separated, IPv4 first.
+func podIPList(p *corev1.Pod) string {
+	var ips []string
+	for _, ip := range p.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	return strings.Join(ips, ",")
 }

@@ -106,7 +106,7 @@ func (q probeFlows) matches(f api.Flow) bool {
 	}
 	src, dst := f.Src == q.src.String(), f.Dst == q.dst.String()
 	back := f.Src == q.dst.String() && f.Dst == q.src.String()
-	if q.protocol == protoICMP {
+	if q.protocol == protoICMP || q.protocol == protoICMPv6 {
 		return src && dst || back
 	}
 	return src && dst && f.DstPort == q.port || back && f.SrcPort == q.port
@@ -116,6 +116,10 @@ const (
 	protoICMP = 1
 	protoTCP  = 6
 	protoUDP  = 17
+	// protoICMPv6 flows include neighbour discovery, which never matches: it
+	// goes between a pod and its gateway or a multicast address, not between
+	// the probe's two ends.
+	protoICMPv6 = 58
 )
 
 // observe fills o's flows and drop reason from what the agents reported for

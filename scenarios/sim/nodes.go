@@ -12,8 +12,9 @@ import (
 )
 
 // nodeMap places a scenario's nodes on the sim cluster's, by position: the
-// scenario's i-th node (from 0) is node-(i+1). Its pod CIDR, 10.244.i.0/24, is
-// the one the engine gave the scenario's node, so pods keep their addresses.
+// scenario's i-th node (from 0) is node-(i+1). Its pod CIDRs, 10.244.i.0/24 and
+// fd00:10:244:i::/64, are the ones the engine gave the scenario's node, so pods
+// keep their addresses.
 type nodeMap map[string]int // scenario node name -> sim node index
 
 // mapNodes checks that the cluster has enough nodes for c and returns the map.
@@ -29,9 +30,12 @@ func (r *Runner) mapNodes(ctx context.Context, c *engine.Cluster) (nodeMap, erro
 	m := nodeMap{}
 	for i, name := range c.Nodes {
 		idx := i + 1
-		sim := network.PodCIDR(idx)
 		for _, want := range c.PodCIDRs[name] {
-			if want.Addr().Is4() && want != sim {
+			sim := network.PodCIDR(idx)
+			if want.Addr().Is6() {
+				sim = network.PodCIDR6(idx)
+			}
+			if want != sim {
 				return nil, fmt.Errorf("scenario node %s has pod CIDR %s; sim's %s has %s", name, want, network.NodeName(idx), sim)
 			}
 		}
@@ -63,8 +67,8 @@ func (m nodeMap) hostIP(p engine.Peer) (netip.Addr, error) {
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("node %q is not in the scenario's nodes", p.Node)
 	}
-	if !p.IP.Is4() {
-		return netip.Addr{}, errIPv6
+	if p.IP.Is6() {
+		return network.NodeIP6(idx), nil
 	}
 	return network.NodeIP(idx), nil
 }

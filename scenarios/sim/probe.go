@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
@@ -24,13 +26,13 @@ import (
 // A connection that does not complete in this time counts as dropped.
 const probeTimeout = 1500 * time.Millisecond
 
-// simRanges are the only addresses sim routes: pods, the underlay, services.
-// Probes to anything else would leave the machine, so they are not sent.
-var simRanges = []netip.Prefix{
-	netip.MustParsePrefix("10.244.0.0/16"),
-	netip.MustParsePrefix("172.30.0.0/24"),
+// simRanges are the only addresses sim routes: pods, the underlay, services,
+// in both families. Probes to anything else would leave the machine, so
+// they are not sent.
+var simRanges = slices.Concat(network.PodSupernets(), network.UnderlayNets(), []netip.Prefix{
 	netip.MustParsePrefix("10.96.0.0/16"),
-}
+	netip.MustParsePrefix("fd00:10:96::/112"),
+})
 
 func (s *session) Probe(ctx context.Context, p engine.Probe) engine.Observation {
 	return s.r.probe(ctx, s.nodes, p)
@@ -59,12 +61,9 @@ const (
 	skipPacket  = "single-packet probes need unit mode (a live socket cannot send a bare SYN-ACK)"
 	skipNoSCTP  = "this kernel has no SCTP"
 	skipSCTP    = "SCTP probes are not built in sim mode yet"
-	skipIPv6    = "sim is IPv4-only so far"
 	skipOutside = "sim has no hosts outside the cluster to send from"
 	skipWorld   = "sim sends no probe to addresses outside the cluster (pod-to-world is blocked by design here)"
 )
-
-var errIPv6 = errors.New(skipIPv6)
 
 // sctpSkipReason says why an SCTP probe is skipped: the kernel cannot open an
 // SCTP socket, or (where it can) sim's probes do not speak SCTP yet. The
@@ -84,8 +83,6 @@ func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engin
 		return engine.Observation{Skipped: skipPacket}
 	case strings.EqualFold(p.Protocol, "SCTP"):
 		return engine.Observation{Skipped: sctpSkipReason()}
-	case p.To.IP.Is6() || p.From.IP.Is6() || strings.EqualFold(p.Protocol, "ICMPv6"):
-		return engine.Observation{Skipped: skipIPv6}
 	case p.From.Pod == nil && p.From.Node == "":
 		return engine.Observation{Skipped: skipOutside, Evidence: "source " + p.From.IP.String()}
 	}
@@ -120,8 +117,12 @@ func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engin
 	case "UDP":
 		q.protocol = protoUDP
 		verdict, evidence = udpProbe(ns, target)
-	case "ICMP":
+	case "ICMP", "ICMPV6":
+		// The engine gives ICMP and ICMPv6 probes addresses of their family.
 		q.protocol = protoICMP
+		if to.Is6() {
+			q.protocol = protoICMPv6
+		}
 		verdict, evidence = pingProbe(ns, to)
 	default:
 		return engine.Observation{Skipped: p.Protocol + " probes are not available in sim mode yet"}
@@ -220,18 +221,36 @@ func udpProbe(ns, target string) (string, string) {
 	return "allowed", fmt.Sprintf("UDP %s answered %q", target, strings.TrimSpace(string(buf[:n])))
 }
 
+// echoKind is what an echo exchange looks like in one family.
+type echoKind struct {
+	network, listen string
+	proto           int // for icmp.ParseMessage
+	request, reply  icmp.Type
+}
+
+var (
+	echo4 = echoKind{"ip4:icmp", "0.0.0.0", 1, ipv4.ICMPTypeEcho, ipv4.ICMPTypeEchoReply}
+	// The kernel fills in an ICMPv6 raw socket's checksum, so no pseudo
+	// header is needed to marshal the request.
+	echo6 = echoKind{"ip6:ipv6-icmp", "::", 58, ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply}
+)
+
 func pingProbe(ns string, to netip.Addr) (string, string) {
+	kind := echo4
+	if to.Is6() {
+		kind = echo6
+	}
 	var pc *icmp.PacketConn
 	if err := network.Do(ns, func() error {
 		var err error
-		pc, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+		pc, err = icmp.ListenPacket(kind.network, kind.listen)
 		return err
 	}); err != nil {
 		return "error", fmt.Sprintf("ICMP socket: %v", err)
 	}
 	defer pc.Close()
 	id := os.Getpid()&0xffff ^ int(time.Now().UnixNano()&0xffff)
-	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("kestrel")}}
+	msg := icmp.Message{Type: kind.request, Body: &icmp.Echo{ID: id, Seq: 1, Data: []byte("kestrel")}}
 	b, _ := msg.Marshal(nil)
 	if _, err := pc.WriteTo(b, &net.IPAddr{IP: to.AsSlice()}); err != nil {
 		return verdictOf(err), fmt.Sprintf("ICMP echo to %s: %v", to, err)
@@ -244,9 +263,9 @@ func pingProbe(ns string, to netip.Addr) (string, string) {
 		if err != nil {
 			return verdictOf(err), fmt.Sprintf("ICMP echo to %s: %v", to, err)
 		}
-		m, err := icmp.ParseMessage(1, buf[:n])
-		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
-			continue
+		m, err := icmp.ParseMessage(kind.proto, buf[:n])
+		if err != nil || m.Type != kind.reply {
+			continue // neighbour discovery and others' echoes share the socket
 		}
 		if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id && peer.String() == to.String() {
 			return "allowed", fmt.Sprintf("ICMP echo reply from %s", to)

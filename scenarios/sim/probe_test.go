@@ -18,7 +18,7 @@ func TestProbesThatWouldLeaveTheSimAreSkippedWithAReason(t *testing.T) {
 		want string
 	}{
 		{"a world address is never sent to", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("8.8.8.8")}, Protocol: "TCP", Port: 443}, "outside the cluster"},
-		{"an IPv6 destination waits for a dual-stack sim", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("fd00:10:244::b")}, Protocol: "TCP", Port: 80}, "IPv4-only"},
+		{"an IPv6 world address is never sent to", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("2001:db8:1::10")}, Protocol: "TCP", Port: 443}, "outside the cluster"},
 		{"SCTP needs a kernel that has it", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "SCTP", Port: 80}, "SCTP"},
 		{"a bare packet needs unit mode", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "TCP", Exchange: "packet"}, "unit mode"},
 		{"a world sender does not exist", engine.Probe{From: engine.Peer{IP: netip.MustParseAddr("192.0.2.1")}, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "TCP"}, "outside the cluster"},
@@ -37,5 +37,30 @@ func TestNewRunnerSaysWhenNoClusterIsUp(t *testing.T) {
 	_, err := NewRunner(Options{Name: "absent", StateDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "kestrel sim up") {
 		t.Fatalf("want an error pointing at `kestrel sim up`, got %v", err)
+	}
+}
+
+// The sim is dual-stack: its IPv6 pod, underlay and service ranges are
+// probed; nothing else is.
+func TestSimRangesCoverBothFamilies(t *testing.T) {
+	for a, want := range map[string]bool{
+		"10.244.2.10": true, "fd00:10:244:2::a": true, // pods of node-3
+		"172.30.0.11": true, "fd00:172:30::11": true, // node-1's underlay addresses
+		"10.96.0.10": true, "fd00:10:96::a": true, // services
+		"2001:db8:1::10": false, "fd00:10:245::1": false, "8.8.8.8": false,
+	} {
+		if got := inSim(netip.MustParseAddr(a)); got != want {
+			t.Errorf("inSim(%s) = %v, want %v", a, got, want)
+		}
+	}
+}
+
+func TestNodeProbesUseTheNodesAddressOfTheProbesFamily(t *testing.T) {
+	nodes := nodeMap{"kind-worker": 2}
+	for engineIP, want := range map[string]string{"172.18.0.3": "172.30.0.12", "fc00:f853:ccd:e793::3": "fd00:172:30::12"} {
+		got, err := nodes.hostIP(engine.Peer{Node: "kind-worker", IP: netip.MustParseAddr(engineIP)})
+		if err != nil || got.String() != want {
+			t.Errorf("hostIP for %s = %v, %v; want %s", engineIP, got, err, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,8 +68,12 @@ func (r *Runner) waitPodsReady(ctx context.Context, pods []*corev1.Pod) error {
 				waiting = append(waiting, key+" ("+podState(pod)+")")
 				continue
 			}
-			if len(want.Status.PodIPs) > 0 && pod.Status.PodIP != want.Status.PodIPs[0].IP {
-				return fmt.Errorf("pod %s got address %s, the scenario asks for %s", key, pod.Status.PodIP, want.Status.PodIPs[0].IP)
+			// The sim is dual-stack: a pod of an IPv4-only scenario also
+			// gets an IPv6 address, which no probe of that scenario uses.
+			for _, w := range want.Status.PodIPs {
+				if !slices.ContainsFunc(pod.Status.PodIPs, func(ip corev1.PodIP) bool { return ip.IP == w.IP }) {
+					return fmt.Errorf("pod %s got addresses %s, the scenario asks for %s", key, podIPList(pod), podIPList(want))
+				}
 			}
 			live.uid = string(pod.UID)
 			for _, ip := range pod.Status.PodIPs {

@@ -10,14 +10,14 @@ import (
 
 // writeConflist writes the node's CNI configuration (sim/README.md, "The CNI
 // plugin").
-func writeConflist(nodeDir, agentSocket, podCIDR, gateway string) error {
+func writeConflist(nodeDir, agentSocket string, podCIDRs []string, gateway string) error {
 	conf := map[string]any{
 		"cniVersion": "1.1.0",
 		"name":       "kestrel",
 		"plugins": []map[string]any{{
 			"type":        "kestrel-cni",
 			"agentSocket": agentSocket,
-			"podCIDRs":    []string{podCIDR},
+			"podCIDRs":    podCIDRs,
 			"gateway":     gateway,
 			"ipamDir":     filepath.Join(nodeDir, "ipam"),
 		}},

@@ -41,12 +41,12 @@ func Leftovers(name string) ([]string, error) {
 			out = append(out, "link "+n)
 		}
 	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range addrs {
-		if a.IP.Equal(network.GatewayIP().AsSlice()) {
+		if a.IP.Equal(network.GatewayIP().AsSlice()) || a.IP.Equal(network.GatewayIP6().AsSlice()) {
 			out = append(out, "address "+a.IPNet.String())
 		}
 	}

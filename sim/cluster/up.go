@@ -97,7 +97,11 @@ func startNode(o Options, state string, i int) error {
 	if err := os.MkdirAll(nodeDir, 0o755); err != nil {
 		return err
 	}
-	if err := writeConflist(nodeDir, agentSocket(state, node), network.PodCIDR(i).String(), network.PodGateway(i).String()); err != nil {
+	var cidrs []string
+	for _, c := range network.PodCIDRs(i) {
+		cidrs = append(cidrs, c.String())
+	}
+	if err := writeConflist(nodeDir, agentSocket(state, node), cidrs, network.PodGateway(i).String()); err != nil {
 		return fmt.Errorf("%s: CNI configuration: %w", node, err)
 	}
 	nsenter, err := lookNsenter()

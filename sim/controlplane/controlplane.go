@@ -35,7 +35,7 @@ type Options struct {
 	EtcdClientPort int
 	EtcdPeerPort   int
 
-	ServiceCIDR  string        // default 10.96.0.0/16
+	ServiceCIDR  string        // default 10.96.0.0/16,fd00:10:96::/112 (dual-stack, as the nodes)
 	ReadyTimeout time.Duration // default 2 minutes
 	StopTimeout  time.Duration // SIGTERM to SIGKILL; default 10s
 }
@@ -87,7 +87,7 @@ func (o *Options) setDefaults() error {
 		o.SecurePort = 6443
 	}
 	if o.ServiceCIDR == "" {
-		o.ServiceCIDR = "10.96.0.0/16"
+		o.ServiceCIDR = "10.96.0.0/16,fd00:10:96::/112"
 	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 2 * time.Minute

@@ -98,7 +98,7 @@ func restartDelay(restarts int32) time.Duration {
 // view gathers what the status needs: addresses and each container's
 // process, probing the ports of running ones.
 func (k *Kubelet) view(pod *corev1.Pod, st *podState) podView {
-	v := podView{HostIP: k.hostIP(), IPs: st.rec.IPs, Containers: map[string]containerView{}}
+	v := podView{HostIPs: k.hostIPs(), IPs: st.rec.IPs, Containers: map[string]containerView{}}
 	for _, c := range pod.Spec.Containers {
 		p := st.procs[c.Name]
 		if p == nil {

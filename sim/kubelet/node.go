@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,7 +20,10 @@ const maxPods = "110"
 
 // desiredNode is the Node object this kubelet stands for.
 func (k *Kubelet) desiredNode() *corev1.Node {
-	cidr := network.PodCIDR(k.index).String()
+	var cidrs []string
+	for _, c := range network.PodCIDRs(k.index) {
+		cidrs = append(cidrs, c.String())
+	}
 	capacity := corev1.ResourceList{
 		corev1.ResourcePods:   resource.MustParse(maxPods),
 		corev1.ResourceCPU:    resource.MustParse("2"),
@@ -35,13 +39,14 @@ func (k *Kubelet) desiredNode() *corev1.Node {
 				"kestrel.dev/sim-cluster": k.opts.Name,
 			},
 		},
-		Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
+		Spec: corev1.NodeSpec{PodCIDR: cidrs[0], PodCIDRs: cidrs},
 		Status: corev1.NodeStatus{
 			Capacity:        capacity,
 			Allocatable:     capacity,
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: Port}},
 			Addresses: []corev1.NodeAddress{
 				{Type: corev1.NodeInternalIP, Address: network.NodeIP(k.index).String()},
+				{Type: corev1.NodeInternalIP, Address: network.NodeIP6(k.index).String()},
 				{Type: corev1.NodeHostName, Address: k.opts.Node},
 			},
 			NodeInfo: corev1.NodeSystemInfo{
@@ -69,9 +74,9 @@ func (k *Kubelet) registerNode(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if cur.Spec.PodCIDR != "" && cur.Spec.PodCIDR != want.Spec.PodCIDR {
-			return fmt.Errorf("node %s has podCIDR %s, the sim contract says %s: delete the Node object to fix it",
-				want.Name, cur.Spec.PodCIDR, want.Spec.PodCIDR)
+		if have := podCIDRsOf(cur); len(have) > 0 && !slices.Equal(have, want.Spec.PodCIDRs) {
+			return fmt.Errorf("node %s has podCIDRs %v, the sim contract says %v: delete the Node object to fix it",
+				want.Name, have, want.Spec.PodCIDRs)
 		}
 		changed := cur.Spec.PodCIDR == ""
 		cur.Spec.PodCIDR, cur.Spec.PodCIDRs = want.Spec.PodCIDR, want.Spec.PodCIDRs
@@ -90,6 +95,15 @@ func (k *Kubelet) registerNode(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// podCIDRsOf reads a Node's pod CIDRs; an object written with only the
+// singular field still says which range it holds.
+func podCIDRsOf(n *corev1.Node) []string {
+	if len(n.Spec.PodCIDRs) == 0 && n.Spec.PodCIDR != "" {
+		return []string{n.Spec.PodCIDR}
+	}
+	return n.Spec.PodCIDRs
 }
 
 // updateNodeStatus writes addresses, capacity and the Ready condition. The

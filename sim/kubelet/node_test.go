@@ -3,6 +3,8 @@ package kubelet
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,12 +39,17 @@ func TestTheNodeIsRegisteredWithItsPodCIDRAndAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Spec.PodCIDR != "10.244.1.0/24" || len(n.Spec.PodCIDRs) != 1 || n.Spec.PodCIDRs[0] != "10.244.1.0/24" {
+	// Dual-stack: an IPv6 pod CIDR and underlay address next to the IPv4 ones.
+	if n.Spec.PodCIDR != "10.244.1.0/24" || !slices.Equal(n.Spec.PodCIDRs, []string{"10.244.1.0/24", "fd00:10:244:1::/64"}) {
 		t.Errorf("podCIDR = %q %v", n.Spec.PodCIDR, n.Spec.PodCIDRs)
 	}
-	want := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "172.30.0.12"}, {Type: corev1.NodeHostName, Address: "node-2"}}
-	if len(n.Status.Addresses) != 2 || n.Status.Addresses[0] != want[0] || n.Status.Addresses[1] != want[1] {
-		t.Errorf("addresses = %v", n.Status.Addresses)
+	want := []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: "172.30.0.12"},
+		{Type: corev1.NodeInternalIP, Address: "fd00:172:30::12"},
+		{Type: corev1.NodeHostName, Address: "node-2"},
+	}
+	if !slices.Equal(n.Status.Addresses, want) {
+		t.Errorf("addresses = %v, want %v", n.Status.Addresses, want)
 	}
 	if q := n.Status.Capacity[corev1.ResourcePods]; q.String() != "110" {
 		t.Errorf("pods capacity = %s", q.String())
@@ -71,8 +78,9 @@ func TestAForeignPodCIDRIsReportedNotOverwritten(t *testing.T) {
 	client := fake.NewSimpleClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-2"},
 		Spec: corev1.NodeSpec{PodCIDR: "10.9.0.0/24"}})
 	k := newTestKubelet(t, client, nil)
-	if err := k.registerNode(context.Background()); err == nil {
-		t.Fatal("registration accepted a node with another pod CIDR")
+	err := k.registerNode(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "node node-2 has podCIDRs [10.9.0.0/24], the sim contract says [10.244.1.0/24 fd00:10:244:1::/64]") {
+		t.Fatalf("registration of a node with another pod CIDR: %v", err)
 	}
 }
 

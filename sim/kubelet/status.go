@@ -20,7 +20,7 @@ type containerView struct {
 
 // podView is the kubelet's view of one pod, from which its status is written.
 type podView struct {
-	HostIP     string
+	HostIPs    []string // the node's addresses, IPv4 first
 	IPs        []string
 	StartTime  time.Time
 	Containers map[string]containerView
@@ -34,10 +34,14 @@ type podView struct {
 func podStatus(pod *corev1.Pod, v podView) corev1.PodStatus {
 	old := pod.Status
 	st := corev1.PodStatus{
-		HostIP:    v.HostIP,
-		HostIPs:   []corev1.HostIP{{IP: v.HostIP}},
 		QOSClass:  old.QOSClass,
 		StartTime: old.StartTime,
+	}
+	if len(v.HostIPs) > 0 {
+		st.HostIP = v.HostIPs[0]
+		for _, ip := range v.HostIPs {
+			st.HostIPs = append(st.HostIPs, corev1.HostIP{IP: ip})
+		}
 	}
 	if st.StartTime == nil && !v.StartTime.IsZero() {
 		st.StartTime = seconds(v.StartTime)

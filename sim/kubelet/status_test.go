@@ -28,13 +28,20 @@ func conditionOf(st corev1.PodStatus, t corev1.PodConditionType) corev1.Conditio
 func TestStatusIsRunningAndReadyOnlyWhenEveryContainerAnswers(t *testing.T) {
 	now := time.Now()
 	pod := statusPod(corev1.RestartPolicyAlways)
-	v := podView{HostIP: "172.30.0.11", IPs: []string{"10.244.0.5"}, StartTime: now, Containers: map[string]containerView{
+	v := podView{HostIPs: []string{"172.30.0.11", "fd00:172:30::11"}, IPs: []string{"10.244.0.5", "fd00:10:244::5"}, StartTime: now, Containers: map[string]containerView{
 		"a": {Running: true, Ready: true, StartedAt: now},
 		"b": {Running: true, Ready: false, StartedAt: now},
 	}}
 	st := podStatus(pod, v)
-	if st.Phase != corev1.PodRunning || st.PodIP != "10.244.0.5" || st.PodIPs[0].IP != "10.244.0.5" || st.HostIP != "172.30.0.11" {
+	if st.Phase != corev1.PodRunning || st.PodIP != "10.244.0.5" || st.HostIP != "172.30.0.11" {
 		t.Errorf("status = %+v", st)
+	}
+	// Dual-stack: both families, IPv4 first, as the API requires podIPs[0] == podIP.
+	if len(st.PodIPs) != 2 || st.PodIPs[0].IP != "10.244.0.5" || st.PodIPs[1].IP != "fd00:10:244::5" {
+		t.Errorf("podIPs = %v", st.PodIPs)
+	}
+	if len(st.HostIPs) != 2 || st.HostIPs[0].IP != "172.30.0.11" || st.HostIPs[1].IP != "fd00:172:30::11" {
+		t.Errorf("hostIPs = %v", st.HostIPs)
 	}
 	if conditionOf(st, corev1.PodReady) != corev1.ConditionFalse {
 		t.Errorf("Ready with container b not answering")
@@ -64,7 +71,7 @@ func TestExitedContainersEndThePodPerRestartPolicy(t *testing.T) {
 		{corev1.RestartPolicyOnFailure, [2]int{0, 0}, corev1.PodSucceeded},
 		{corev1.RestartPolicyAlways, [2]int{0, 0}, corev1.PodRunning},
 	} {
-		v := podView{HostIP: "h", IPs: []string{"10.244.0.5"}, Containers: map[string]containerView{
+		v := podView{HostIPs: []string{"h"}, IPs: []string{"10.244.0.5"}, Containers: map[string]containerView{
 			"a": {Exited: true, ExitCode: tc.codes[0]},
 			"b": {Exited: true, ExitCode: tc.codes[1]},
 		}}
@@ -75,7 +82,7 @@ func TestExitedContainersEndThePodPerRestartPolicy(t *testing.T) {
 }
 
 func TestASandboxFailureIsShownOnThePendingPod(t *testing.T) {
-	st := podStatus(statusPod(corev1.RestartPolicyAlways), podView{HostIP: "h", Containers: map[string]containerView{},
+	st := podStatus(statusPod(corev1.RestartPolicyAlways), podView{HostIPs: []string{"h"}, Containers: map[string]containerView{},
 		FailReason: "FailedCreatePodSandBox", FailMessage: "CNI ADD: agent down"})
 	if st.Phase != corev1.PodPending || st.Message != "CNI ADD: agent down" {
 		t.Errorf("status = %s %q", st.Phase, st.Message)

@@ -66,7 +66,7 @@ func (k *Kubelet) sync(ctx context.Context, key string) (time.Duration, error) {
 	}
 	if err := k.ensureSandbox(ctx, pod, st); err != nil {
 		k.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "%v", err)
-		k.writeStatus(ctx, pod, podView{HostIP: k.hostIP(), Containers: map[string]containerView{},
+		k.writeStatus(ctx, pod, podView{HostIPs: k.hostIPs(), Containers: map[string]containerView{},
 			FailReason: "FailedCreatePodSandBox", FailMessage: err.Error()})
 		return 0, err
 	}
@@ -227,4 +227,12 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, v podView) e
 	return nil
 }
 
-func (k *Kubelet) hostIP() string { return network.NodeIP(k.index).String() }
+// hostIPs are the node's underlay addresses, IPv4 first, as a real kubelet
+// reports a dual-stack node's.
+func (k *Kubelet) hostIPs() []string {
+	var out []string
+	for _, ip := range network.NodeIPs(k.index) {
+		out = append(out, ip.String())
+	}
+	return out
+}

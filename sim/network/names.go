@@ -14,6 +14,11 @@ import (
 
 // MaxNodes bounds a cluster so node addresses (172.30.0.(10+i)) and pod CIDRs
 // (10.244.(i-1).0/24) stay inside their ranges with room to spare.
+//
+// The cluster is dual-stack: each node also has an IPv6 underlay address
+// (fd00:172:30::(10+i), the decimal digits written as IPv6 hex) and an IPv6
+// pod CIDR (fd00:10:244:(i-1)::/64, i-1 in hex), the ranges the scenario
+// engine gives its nodes in unit mode.
 const MaxNodes = 100
 
 // ifNameMax is IFNAMSIZ-1: the kernel refuses longer interface names.
@@ -27,8 +32,11 @@ const NodeInterface = "eth0"
 
 var (
 	gatewayIP     = netip.MustParseAddr("172.30.0.1")
+	gatewayIP6    = netip.MustParseAddr("fd00:172:30::1")
 	underlayBits  = 24
+	underlayBits6 = 64
 	podSupernet   = netip.MustParsePrefix("10.244.0.0/16")
+	podSupernet6  = netip.MustParsePrefix("fd00:10:244::/48")
 	underlayNet   = netip.MustParsePrefix("172.30.0.0/24")
 	validName     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	nodeNameShape = regexp.MustCompile(`^node-([1-9][0-9]*)$`)
@@ -101,6 +109,35 @@ func PodCIDR(i int) netip.Prefix {
 	a := podSupernet.Addr().As4()
 	a[2] = byte(i - 1)
 	return netip.PrefixFrom(netip.AddrFrom4(a), 24)
+}
+
+// GatewayIP6 is the root namespace's IPv6 underlay address.
+func GatewayIP6() netip.Addr { return gatewayIP6 }
+
+// NodeIP6 is node-i's IPv6 underlay address, fd00:172:30::(10+i): the
+// decimal number is read as hex digits, so node-1 is fd00:172:30::11 as it
+// is 172.30.0.11.
+func NodeIP6(i int) netip.Addr {
+	return netip.MustParseAddr(fmt.Sprintf("fd00:172:30::%d", 10+i))
+}
+
+// NodeIPs are node-i's underlay addresses, IPv4 first.
+func NodeIPs(i int) []netip.Addr { return []netip.Addr{NodeIP(i), NodeIP6(i)} }
+
+// PodCIDR6 is node-i's IPv6 pod range.
+func PodCIDR6(i int) netip.Prefix {
+	return netip.MustParsePrefix(fmt.Sprintf("fd00:10:244:%x::/64", i-1))
+}
+
+// PodCIDRs are node-i's pod ranges, IPv4 first, as its Node's spec.podCIDRs.
+func PodCIDRs(i int) []netip.Prefix { return []netip.Prefix{PodCIDR(i), PodCIDR6(i)} }
+
+// PodSupernets hold every node's pod ranges, one per family.
+func PodSupernets() []netip.Prefix { return []netip.Prefix{podSupernet, podSupernet6} }
+
+// UnderlayNets are the underlay's subnets, one per family.
+func UnderlayNets() []netip.Prefix {
+	return []netip.Prefix{underlayNet, netip.PrefixFrom(gatewayIP6, underlayBits6).Masked()}
 }
 
 // PodGateway is the first address of node-i's pod range, which pods route through.

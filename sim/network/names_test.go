@@ -34,6 +34,15 @@ func TestAddressesFollowTheContract(t *testing.T) {
 	if got := PodCIDR(3).String(); got != "10.244.2.0/24" {
 		t.Errorf("PodCIDR(3) = %s", got)
 	}
+	if got := NodeIP6(1).String(); got != "fd00:172:30::11" {
+		t.Errorf("NodeIP6(1) = %s", got)
+	}
+	if got := PodCIDR6(1).String(); got != "fd00:10:244::/64" {
+		t.Errorf("PodCIDR6(1) = %s", got)
+	}
+	if got := PodCIDR6(12).String(); got != "fd00:10:244:b::/64" {
+		t.Errorf("PodCIDR6(12) = %s, want the engine's fd00:10:244:<i-1 in hex>::/64", got)
+	}
 	if got := PodGateway(1).String(); got != "10.244.0.1" {
 		t.Errorf("PodGateway(1) = %s", got)
 	}

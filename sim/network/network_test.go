@@ -58,10 +58,54 @@ func TestUpConnectsNodesAndTheRootNamespaceAndDownRemovesEverything(t *testing.T
 	if err := roundTrip("172.30.0.11:7000"); err != nil {
 		t.Errorf("root -> node-1: %v", err)
 	}
+	// The same over IPv6: the underlay is dual-stack.
+	serveEcho(t, NodeNetns(name, 2), "[fd00:172:30::12]:7000")
+	serveEcho(t, NodeNetns(name, 1), "[fd00:172:30::11]:7000")
+	err = Do(NodeNetns(name, 1), func() error { return roundTrip("[fd00:172:30::12]:7000") })
+	if err != nil {
+		t.Errorf("node-1 -> node-2 over the IPv6 underlay: %v", err)
+	}
+	if err := roundTrip("[fd00:172:30::11]:7000"); err != nil {
+		t.Errorf("root -> node-1 over IPv6: %v", err)
+	}
+	// Each node routes the other's pod ranges, both families, to it; so
+	// does the root namespace.
+	for _, c := range []struct {
+		ns   string
+		dst  string
+		want string
+	}{
+		{NodeNetns(name, 1), "10.244.1.7", "172.30.0.12"},
+		{NodeNetns(name, 1), "fd00:10:244:1::7", "fd00:172:30::12"},
+		{NodeNetns(name, 2), "fd00:10:244::7", "fd00:172:30::11"},
+		{"", "fd00:10:244:1::7", "fd00:172:30::12"},
+	} {
+		var routes []netlink.Route
+		get := func() error {
+			var err error
+			routes, err = netlink.RouteGet(net.ParseIP(c.dst))
+			return err
+		}
+		if c.ns == "" {
+			err = get()
+		} else {
+			err = Do(c.ns, get)
+		}
+		if err != nil || len(routes) == 0 || routes[0].Gw.String() != c.want {
+			t.Errorf("netns %q: route to %s = %v, %v; want via %s", c.ns, c.dst, routes, err, c.want)
+		}
+	}
 	err = Do(NodeNetns(name, 2), func() error {
 		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 		if err == nil && strings.TrimSpace(string(b)) != "1" {
 			err = fmt.Errorf("ip_forward = %s", b)
+		}
+		if err != nil {
+			return err
+		}
+		b, err = os.ReadFile("/proc/sys/net/ipv6/conf/default/forwarding")
+		if err == nil && strings.TrimSpace(string(b)) != "1" {
+			err = fmt.Errorf("IPv6 forwarding for new interfaces = %s", b)
 		}
 		return err
 	})

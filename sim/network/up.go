@@ -9,6 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Options describe the underlay to build.
@@ -85,18 +86,28 @@ func upRoot(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("root netns: %s: %w", root, err)
 	}
-	if err := netlink.AddrReplace(link, addr(GatewayIP(), underlayBits)); err != nil {
-		return fmt.Errorf("root netns: address on %s: %w", root, err)
+	for _, a := range []*netlink.Addr{addr(GatewayIP(), underlayBits), addr(GatewayIP6(), underlayBits6)} {
+		if err := netlink.AddrReplace(link, a); err != nil {
+			return fmt.Errorf("root netns: address %s on %s: %w", a.IPNet, root, err)
+		}
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("root netns: set %s up: %w", root, err)
 	}
 	for i := 1; i <= opts.Nodes; i++ {
-		if err := netlink.RouteReplace(routeVia(link, PodCIDR(i), NodeIP(i))); err != nil {
-			return fmt.Errorf("root netns: route %s via %s: %w", PodCIDR(i), NodeIP(i), err)
+		for _, r := range podRoutes(link, i) {
+			if err := netlink.RouteReplace(r); err != nil {
+				return fmt.Errorf("root netns: route %s via %s: %w", r.Dst, r.Gw, err)
+			}
 		}
 	}
 	return nil
+}
+
+// podRoutes are the routes to node-i's pod ranges, one per family, via its
+// underlay addresses.
+func podRoutes(dev netlink.Link, i int) []*netlink.Route {
+	return []*netlink.Route{routeVia(dev, PodCIDR(i), NodeIP(i)), routeVia(dev, PodCIDR6(i), NodeIP6(i))}
 }
 
 // ErrUnderlayTaken means another cluster's root veth holds the underlay
@@ -142,8 +153,10 @@ func upNode(opts Options, i int) error {
 	if err != nil {
 		return fmt.Errorf("netns %s: %s: %w", nodeNS, NodeInterface, err)
 	}
-	if err := h.AddrReplace(eth0, addr(NodeIP(i), underlayBits)); err != nil {
-		return fmt.Errorf("netns %s: address on %s: %w", nodeNS, NodeInterface, err)
+	for _, a := range []*netlink.Addr{addr(NodeIP(i), underlayBits), addr(NodeIP6(i), underlayBits6)} {
+		if err := h.AddrReplace(eth0, a); err != nil {
+			return fmt.Errorf("netns %s: address %s on %s: %w", nodeNS, a.IPNet, NodeInterface, err)
+		}
 	}
 	for _, l := range []string{"lo", NodeInterface} {
 		if err := setUp(h, l); err != nil {
@@ -152,9 +165,12 @@ func upNode(opts Options, i int) error {
 	}
 	// Forwarding carries pod traffic; rp_filter would drop replies that come
 	// back over the underlay for pods whose routes point at lxc devices.
+	// IPv6 forwarding set on "all" also sets "default", so the pods' host
+	// veths, made later, forward too.
 	err = Do(nodeNS, func() error {
 		for _, kv := range [][2]string{
 			{"net.ipv4.ip_forward", "1"},
+			{"net.ipv6.conf.all.forwarding", "1"},
 			{"net.ipv4.conf.all.rp_filter", "0"},
 			{"net.ipv4.conf.default.rp_filter", "0"},
 			{"net.ipv4.conf." + NodeInterface + ".rp_filter", "0"},
@@ -171,41 +187,60 @@ func upNode(opts Options, i int) error {
 	return nodeRoutes(h, eth0, opts, i)
 }
 
-// nodeRoutes points every other node's pod range at that node, adds the
-// default route to the root namespace, and drops routes to nodes that left.
+// nodeRoutes points every other node's pod ranges at that node, adds the
+// default routes to the root namespace, and drops routes to nodes that left.
 func nodeRoutes(h *netlink.Handle, eth0 netlink.Link, opts Options, self int) error {
 	want := map[netip.Prefix]bool{}
 	for j := 1; j <= opts.Nodes; j++ {
 		if j == self {
 			continue
 		}
-		want[PodCIDR(j)] = true
-		if err := h.RouteReplace(routeVia(eth0, PodCIDR(j), NodeIP(j))); err != nil {
-			return fmt.Errorf("route %s via %s: %w", PodCIDR(j), NodeIP(j), err)
+		for _, r := range podRoutes(eth0, j) {
+			want[prefixOf(r.Dst)] = true
+			if err := h.RouteReplace(r); err != nil {
+				return fmt.Errorf("route %s via %s: %w", r.Dst, r.Gw, err)
+			}
 		}
 	}
-	def := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: net.IP(GatewayIP().AsSlice())}
-	if err := h.RouteReplace(def); err != nil {
-		return fmt.Errorf("default route via %s: %w", GatewayIP(), err)
-	}
-	routes, err := h.RouteList(eth0, netlink.FAMILY_V4)
-	if err != nil {
-		return err
-	}
-	for _, r := range routes {
-		if r.Dst == nil || r.Gw == nil {
-			continue
+	for _, gw := range []netip.Addr{GatewayIP(), GatewayIP6()} {
+		def := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: net.IP(gw.AsSlice())}
+		if err := h.RouteReplace(def); err != nil {
+			return fmt.Errorf("default route via %s: %w", gw, err)
 		}
-		ones, _ := r.Dst.Mask.Size()
-		dst, ok := netip.AddrFromSlice(r.Dst.IP.To4())
-		p := netip.PrefixFrom(dst, ones)
-		if ok && podSupernet.Contains(dst) && !want[p] {
-			if err := h.RouteDel(&r); err != nil {
-				return fmt.Errorf("remove stale route %s: %w", p, err)
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := h.RouteList(eth0, fam)
+		if err != nil {
+			return err
+		}
+		for _, r := range routes {
+			if r.Dst == nil || r.Gw == nil {
+				continue
+			}
+			p := prefixOf(r.Dst)
+			if inPodSupernet(p.Addr()) && !want[p] {
+				if err := h.RouteDel(&r); err != nil {
+					return fmt.Errorf("remove stale route %s: %w", p, err)
+				}
 			}
 		}
 	}
 	return nil
+}
+
+func prefixOf(n *net.IPNet) netip.Prefix {
+	ones, _ := n.Mask.Size()
+	a, _ := netip.AddrFromSlice(n.IP)
+	return netip.PrefixFrom(a.Unmap(), ones)
+}
+
+func inPodSupernet(a netip.Addr) bool {
+	for _, p := range PodSupernets() {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // removeNodesBeyond deletes node namespaces with an index above opts.Nodes,
@@ -313,14 +348,21 @@ func setUp(h *netlink.Handle, name string) error {
 	return nil
 }
 
+// addr is an underlay address. An IPv6 one skips duplicate address
+// detection: the addresses are fixed by this package, and DAD would keep
+// one unusable for a second after Up returns.
 func addr(a netip.Addr, bits int) *netlink.Addr {
-	return &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(bits, 32)}}
+	na := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(bits, a.BitLen())}}
+	if a.Is6() {
+		na.Flags = unix.IFA_F_NODAD
+	}
+	return na
 }
 
 func routeVia(dev netlink.Link, dst netip.Prefix, gw netip.Addr) *netlink.Route {
 	return &netlink.Route{
 		LinkIndex: dev.Attrs().Index,
-		Dst:       &net.IPNet{IP: net.IP(dst.Addr().AsSlice()), Mask: net.CIDRMask(dst.Bits(), 32)},
+		Dst:       &net.IPNet{IP: net.IP(dst.Addr().AsSlice()), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())},
 		Gw:        net.IP(gw.AsSlice()),
 	}
 }
