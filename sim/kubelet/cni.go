@@ -15,7 +15,8 @@ import (
 // ConfListName is the conflist the kubelet loads from its CNI conf dir.
 const ConfListName = "10-kestrel.conflist"
 
-// IPAnnotation asks for a pod address; it reaches the plugin as CNI_ARGS KESTREL_IP.
+// IPAnnotation asks for pod addresses ("IP[,IP]", one per family); it reaches
+// the plugin as CNI_ARGS KESTREL_IP.
 const IPAnnotation = "kestrel.dev/ip"
 
 // podNetwork attaches pods to the node's network. The real one runs the CNI
