@@ -52,6 +52,9 @@ func EnsureNetns(netnsName string) error {
 		h.Close()
 		return nil
 	}
+	if err := ensureNetnsDir(); err != nil {
+		return err
+	}
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
@@ -75,6 +78,34 @@ func EnsureNetns(netnsName string) error {
 	return nil
 }
 
+// netnsDir is where named namespaces are mounted (iproute2's NETNS_RUN_DIR).
+const netnsDir = "/var/run/netns"
+
+// ensureNetnsDir makes netnsDir a shared mount point of its own before a
+// namespace is mounted in it, as iproute2 does before its first `ip netns
+// add`. Otherwise the first `ip netns add` run by anyone while the cluster is
+// up binds the directory over itself: the sim's namespaces then show through
+// copies, and deleting one removes the copy but cannot remove the name
+// (EBUSY), since the original mount stays beneath the bind.
+func ensureNetnsDir() error {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return err
+	}
+	for bound := false; ; bound = true {
+		err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		if err == nil {
+			return nil
+		}
+		// EINVAL: not a mount point yet.
+		if !errors.Is(err, unix.EINVAL) || bound {
+			return fmt.Errorf("make %s a shared mount: %w", netnsDir, err)
+		}
+		if err := unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s onto itself: %w", netnsDir, err)
+		}
+	}
+}
+
 // DeleteNetns removes a named namespace; an absent one is not an error. A
 // name that is not mounted (its namespace was mounted in a mount namespace
 // that is gone) is just a file, and is removed as such.
@@ -95,7 +126,7 @@ func DeleteNetns(netnsName string) error {
 
 // ListNetns returns the named namespaces (the entries of /var/run/netns).
 func ListNetns() ([]string, error) {
-	entries, err := os.ReadDir("/var/run/netns")
+	entries, err := os.ReadDir(netnsDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

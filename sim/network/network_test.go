@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,4 +178,36 @@ func roundTrip(addr string) error {
 		return fmt.Errorf("echo = %q", got)
 	}
 	return nil
+}
+
+// Another tool's `ip netns add` while the cluster is up (a test of another
+// package, an operator) must not strand the cluster's namespaces: their names
+// still open and still delete.
+func TestNamespacesSurviveAnIPNetnsAddByAnotherTool(t *testing.T) {
+	requirePrivileges(t)
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skipf("iproute2 is not installed: %v", err)
+	}
+	ours := fmt.Sprintf("ksim-t%x-node-1", os.Getpid()%0xfffff)
+	theirs := fmt.Sprintf("other-%d", os.Getpid())
+	t.Cleanup(func() {
+		exec.Command(ip, "netns", "delete", theirs).Run()
+		DeleteNetns(ours)
+	})
+	if err := EnsureNetns(ours); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(ip, "netns", "add", theirs).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	if err := Do(ours, func() error { return nil }); err != nil {
+		t.Fatalf("enter %s after `ip netns add`: %v", ours, err)
+	}
+	if err := DeleteNetns(ours); err != nil {
+		t.Fatalf("delete %s after `ip netns add`: %v", ours, err)
+	}
+	if _, err := os.Stat(NetnsPath(ours)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is left after delete: %v", NetnsPath(ours), err)
+	}
 }
