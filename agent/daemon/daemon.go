@@ -68,8 +68,8 @@ type Daemon struct {
 	metrics *agentMetrics
 
 	svcMu    sync.Mutex
-	services service.State // the last load-balancing state computed
-	lbIDs    lbIDs         // datapath service ids, under mu (regeneration)
+	services service.State            // the last load-balancing state computed
+	lbIDs    datapathstate.ServiceIDs // datapath service ids, under mu (regeneration)
 
 	mu            sync.Mutex
 	installed     map[string]datapath.Endpoint // by container id, as last written

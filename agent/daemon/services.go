@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/agent/datapathstate"
 	"github.com/kestrelnet/kestrel/agent/k8s"
 	"github.com/kestrelnet/kestrel/agent/service"
 )
@@ -27,7 +28,7 @@ func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 	d.svcMu.Lock()
 	d.services = st
 	d.svcMu.Unlock()
-	if err := d.dp.SyncServices(lbServices(st, &d.lbIDs)); err != nil {
+	if err := d.dp.SyncServices(datapathstate.Services(st, &d.lbIDs)); err != nil {
 		return fmt.Errorf("write services: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -23,9 +24,9 @@ func (x *expander) probes(fp format.Probe) ([]Probe, error) {
 			Exchange: fp.Exchange,
 			SrcPort:  fp.SourcePort,
 			Expect: Expectation{
-				Verdict: fp.Expect.Verdict,
-				Reason:  fp.Expect.Reason,
-				Backend: fp.Expect.Backend,
+				Verdict:  fp.Expect.Verdict,
+				Reason:   fp.Expect.Reason,
+				Backends: slices.Clone(fp.Expect.Backend.Pods),
 			},
 		}
 		if f := fp.Expect.Flow; f != nil {

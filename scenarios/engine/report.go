@@ -161,8 +161,8 @@ func describeExpectation(e Expectation) string {
 	if e.Reason != "" {
 		s += " " + e.Reason
 	}
-	if e.Backend != "" {
-		s += " backend=" + e.Backend
+	if len(e.Backends) > 0 {
+		s += " backend=" + strings.Join(e.Backends, "|")
 	}
 	if e.Flow != nil {
 		s += " flow{" + describeFlow(*e.Flow) + "}"

@@ -75,8 +75,10 @@ type HTTPRequest struct {
 type Expectation struct {
 	Verdict string // allowed | dropped | l7-denied | rejected
 	Reason  string // drop reason name, with dropped
-	Backend string // "namespace/pod" the flow must be translated to (services)
-	Flow    *FlowExpectation
+	// Backends are the pods ("namespace/pod") a service probe may be
+	// translated to; any one of them passes, any other pod fails.
+	Backends []string
+	Flow     *FlowExpectation
 }
 
 // FlowExpectation is the subset of an emitted flow event the scenario checks.

@@ -22,6 +22,10 @@ func TestParseRejectsBadInputWithFileAndLine(t *testing.T) {
 		{"a probe without a verdict is refused", "spec:\n  probes:\n    - {from: x/a, to: x/b, port: 80}\n", "s.yaml:6: spec.probes[0]: expect.verdict must be one of"},
 		{"a peer with two kinds is refused", "spec:\n  probes:\n    - {from: x/a, to: {ip: 1.2.3.4, node: n}, port: 80, expect: {verdict: allowed}}\n", "give exactly one of"},
 		{"a reason without dropped is refused", "spec:\n  probes:\n    - {from: x/a, to: x/b, port: 80, expect: {verdict: allowed, reason: POLICY_DENIED}}\n", "expect.reason goes with verdict dropped"},
+		{"a backend without a service target is refused", "spec:\n  probes:\n    - {from: x/a, to: x/b, port: 80, expect: {verdict: allowed, backend: x/b}}\n", "s.yaml:6: spec.probes[0]: expect.backend goes with a service target"},
+		{"a backend that is no pod name is refused", "spec:\n  probes:\n    - {from: x/a, to: {service: x/web, port: http}, expect: {verdict: allowed, backend: [x/b, web]}}\n", `expect.backend: a pod is written namespace/name, got "web"`},
+		{"a backend list of mappings is refused", "spec:\n  probes:\n    - {from: x/a, to: {service: x/web, port: http}, expect: {verdict: allowed, backend: [{pod: x/b}]}}\n", "expect.backend: expected pods (namespace/name), got a mapping in the list"},
+		{"an empty backend list is refused", "spec:\n  probes:\n    - {from: x/a, to: {service: x/web, port: http}, expect: {verdict: allowed, backend: []}}\n", "expect.backend: give a pod"},
 		{"a packet without exchange packet is refused", "spec:\n  probes:\n    - {from: x/a, to: x/b, port: 80, packet: {flags: [SYN]}, expect: {verdict: allowed}}\n", "packet is given exactly when exchange is packet"},
 		{"an unknown TCP flag is refused", "spec:\n  probes:\n    - {from: x/a, to: x/b, port: 80, exchange: packet, packet: {flags: [XMAS]}, expect: {verdict: allowed}}\n", `unknown flag "XMAS"`},
 		{"a matrix row with a bad cell names its line", "spec:\n  reachability:\n    port: 80\n    expect: |\n      -   x/a x/b\n      x/a .   ?\n", `s.yaml:9: spec.reachability.expect: row "x/a", column "x/b": "?"`},
@@ -58,6 +62,9 @@ func TestParseReadsEveryShape(t *testing.T) {
     - apply: [p]
       probes:
         - {from: {ip: 192.0.2.10}, to: x/a, port: http, expect: {verdict: dropped, reason: POLICY_DENIED}}
+        - {from: x/a, to: {service: x/web, port: http}, expect: {verdict: allowed, backend: [x/b, x/c]}}
+        - {from: x/a, to: {service: x/web, port: 80}, expect: {verdict: allowed, backend: x/b}}
+        - {from: x/a, to: {service: x/none, port: 80}, expect: {verdict: rejected, reason: SERVICE_NO_BACKEND}}
         - {from: x/a, to: {service: x/web, port: http}, expect: {verdict: allowed, backend: x/a}}
       reachability:
         - {port: 80, expect: "- x/a\nx/a X"}
@@ -77,6 +84,15 @@ func TestParseReadsEveryShape(t *testing.T) {
 	st := s.Spec.Steps[0]
 	if st.Apply[0].Name != "p" || st.Probes[0].Port.Name != "http" || st.Probes[0].From.IP != "192.0.2.10" || st.Probes[0].Exchange != "connect" {
 		t.Errorf("step %+v", st)
+	}
+	if b := st.Probes[1].Expect.Backend.Pods; len(b) != 2 || b[0] != "x/b" || b[1] != "x/c" {
+		t.Errorf("a backend list reads as %v", b)
+	}
+	if b := st.Probes[2].Expect.Backend.Pods; len(b) != 1 || b[0] != "x/b" || st.Probes[2].To.Port.Number != 80 {
+		t.Errorf("one backend reads as %v", b)
+	}
+	if e := st.Probes[3].Expect; e.Verdict != "rejected" || e.Reason != "SERVICE_NO_BACKEND" {
+		t.Errorf("a reject with its reason reads as %+v", e)
 	}
 	if len(st.Reachability) != 2 || st.Reachability[1].Table["x/a"]["x/a"] != true || st.Reachability[0].Protocol != "TCP" {
 		t.Errorf("reachability %+v", st.Reachability)

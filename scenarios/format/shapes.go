@@ -67,6 +67,31 @@ func (p *PortRef) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
+// UnmarshalYAML accepts one pod or a list of pods.
+func (b *Backends) UnmarshalYAML(unmarshal func(any) error) error {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	switch v := raw.(type) {
+	case string:
+		b.Pods = []string{v}
+		return nil
+	case []any:
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				b.bad = "expected pods (namespace/name), got " + describe(e) + " in the list"
+				return nil
+			}
+			b.Pods = append(b.Pods, s)
+		}
+		return nil
+	}
+	b.bad = "expected a pod (namespace/name) or a list of pods, got " + describe(raw)
+	return nil
+}
+
 type peerFields Peer
 
 // UnmarshalYAML accepts "ns/pod" or a mapping with one kind of peer.

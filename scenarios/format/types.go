@@ -171,8 +171,16 @@ type HTTP struct {
 type Expect struct {
 	Verdict string      `yaml:"verdict"`
 	Reason  string      `yaml:"reason"`
-	Backend string      `yaml:"backend"`
+	Backend Backends    `yaml:"backend"`
 	Flow    *FlowExpect `yaml:"flow"`
+}
+
+// Backends are the pods ("ns/name") a service probe may be translated to:
+// one pod, or a list of which any one will do.
+type Backends struct {
+	Pods []string
+
+	bad string // a value that is neither, for validation to refuse
 }
 
 // FlowExpect is the part of the emitted flow event that is checked.

@@ -416,8 +416,21 @@ func (v *validator) probe(p *Probe, path string) {
 	if !oneOf(e.Verdict, Verdicts...) {
 		bad("expect.verdict must be one of %s, got %q", strings.Join(Verdicts, ", "), e.Verdict)
 	}
-	if e.Reason != "" && e.Verdict != "dropped" {
-		bad("expect.reason goes with verdict dropped")
+	if e.Reason != "" && e.Verdict != "dropped" && e.Verdict != "rejected" {
+		bad("expect.reason goes with verdict dropped or rejected")
+	}
+	switch b := e.Backend; {
+	case b.bad != "":
+		bad("expect.backend: %s", b.bad)
+	case len(b.Pods) > 0 && p.To.Service == "":
+		bad("expect.backend goes with a service target (to: {service: ns/name, port: ...})")
+	case v.has(path+".expect.backend") && len(b.Pods) == 0:
+		bad("expect.backend: give a pod (namespace/name) or a list of pods")
+	}
+	for _, pod := range e.Backend.Pods {
+		if ns, name, ok := strings.Cut(pod, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			bad("expect.backend: a pod is written namespace/name, got %q", pod)
+		}
 	}
 	if e.Reason != "" && !isReasonName(e.Reason) {
 		bad("expect.reason %q is not a drop reason name (UPPER_SNAKE_CASE)", e.Reason)

@@ -274,6 +274,17 @@ func (r *Runner) upsert(ctx context.Context, key manifestKey, m engine.Manifest)
 	obj.SetAnnotations(anns)
 	res := r.resource(key)
 	old, err := res.Get(ctx, key.name, metav1.GetOptions{})
+	if err == nil && m.Kind == "Service" && clusterIP(old) != clusterIP(obj) {
+		// A Service's cluster IP cannot change: a scenario that gives the
+		// same Service another address gets a new Service.
+		if err := res.Delete(ctx, key.name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("%s: replace Service %s: %w", m.Source, key.name, err)
+		}
+		if err := r.waitGone(ctx, func() error { _, err := res.Get(ctx, key.name, metav1.GetOptions{}); return err }, "Service "+key.name); err != nil {
+			return err
+		}
+		old, err = nil, apierrors.NewNotFound(key.gvr.GroupResource(), key.name)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		_, err = res.Create(ctx, obj, metav1.CreateOptions{})
@@ -286,6 +297,11 @@ func (r *Runner) upsert(ctx context.Context, key manifestKey, m engine.Manifest)
 	}
 	r.live.manifests[key] = string(m.JSON)
 	return nil
+}
+
+func clusterIP(o *unstructured.Unstructured) string {
+	ip, _, _ := unstructured.NestedString(o.Object, "spec", "clusterIP")
+	return ip
 }
 
 type namespaceableResource interface {

@@ -98,6 +98,9 @@ type probeFlows struct {
 	protocol uint8
 	port     uint16 // destination port; ICMP probes match on addresses only
 	since    uint64 // monotonic ns when the probe began
+	// backends, for a probe to a service, are the endpoints it may be
+	// translated to: flows past the translation carry one of them.
+	backends []netip.AddrPort
 }
 
 func (q probeFlows) matches(f api.Flow) bool {
@@ -109,7 +112,16 @@ func (q probeFlows) matches(f api.Flow) bool {
 	if q.protocol == protoICMP || q.protocol == protoICMPv6 {
 		return src && dst || back
 	}
-	return src && dst && f.DstPort == q.port || back && f.SrcPort == q.port
+	if src && dst && f.DstPort == q.port || back && f.SrcPort == q.port {
+		return true
+	}
+	for _, b := range q.backends {
+		if f.Src == q.src.String() && f.Dst == b.Addr().String() && f.DstPort == b.Port() ||
+			f.Src == b.Addr().String() && f.SrcPort == b.Port() && f.Dst == q.src.String() {
+			return true
+		}
+	}
+	return false
 }
 
 const (

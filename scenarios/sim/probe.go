@@ -35,7 +35,7 @@ var simRanges = slices.Concat(network.PodSupernets(), network.UnderlayNets(), []
 })
 
 func (s *session) Probe(ctx context.Context, p engine.Probe) engine.Observation {
-	return s.r.probe(ctx, s.nodes, p)
+	return s.r.probe(ctx, s, p)
 }
 
 // ProbeBatch runs independent probes at once: a dropped probe costs a timeout.
@@ -77,7 +77,8 @@ var sctpSkipReason = sync.OnceValue(func() string {
 	return skipSCTP
 })
 
-func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engine.Observation {
+func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.Observation {
+	nodes := s.nodes
 	switch {
 	case p.Exchange == "packet":
 		return engine.Observation{Skipped: skipPacket}
@@ -109,14 +110,17 @@ func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engin
 	}
 	q := probeFlows{src: src, dst: to, port: p.Port, since: monotonicNow()}
 	target := net.JoinHostPort(to.String(), strconv.Itoa(int(p.Port)))
-	var verdict, evidence string
+	if p.To.Service != "" {
+		q.backends = s.frontends[frontendKey(p)]
+	}
+	var verdict, evidence, answer string
 	switch strings.ToUpper(p.Protocol) {
 	case "TCP", "":
 		q.protocol = protoTCP
-		verdict, evidence = tcpProbe(ns, target)
+		verdict, evidence, answer = tcpProbe(ns, target)
 	case "UDP":
 		q.protocol = protoUDP
-		verdict, evidence = udpProbe(ns, target)
+		verdict, evidence, answer = udpProbe(ns, target)
 	case "ICMP", "ICMPV6":
 		// The engine gives ICMP and ICMPv6 probes addresses of their family.
 		q.protocol = protoICMP
@@ -128,6 +132,11 @@ func (r *Runner) probe(ctx context.Context, nodes nodeMap, p engine.Probe) engin
 		return engine.Observation{Skipped: p.Protocol + " probes are not available in sim mode yet"}
 	}
 	o := engine.Observation{Verdict: verdict, Evidence: fmt.Sprintf("from netns %s: %s", ns, evidence)}
+	if p.To.Service != "" && verdict == "allowed" {
+		// The servers answer "<namespace>/<pod> <port>": the pod the
+		// service sent the connection to.
+		o.Backend, _, _ = strings.Cut(answer, " ")
+	}
 	if verdict == "error" {
 		o.Err = errors.New(evidence)
 		return o
@@ -175,7 +184,9 @@ func verdictOf(err error) string {
 	return "error"
 }
 
-func tcpProbe(ns, target string) (string, string) {
+// tcpProbe connects, sends a line and reads the server's answer: the verdict,
+// the evidence, and the answer itself.
+func tcpProbe(ns, target string) (string, string, string) {
 	var conn net.Conn
 	err := network.Do(ns, func() error {
 		var err error
@@ -184,41 +195,43 @@ func tcpProbe(ns, target string) (string, string) {
 		return err
 	})
 	if err != nil {
-		return verdictOf(err), fmt.Sprintf("TCP connect %s: %v", target, err)
+		return verdictOf(err), fmt.Sprintf("TCP connect %s: %v", target, err), ""
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(probeTimeout))
 	if _, err := conn.Write([]byte("kestrel-probe\n")); err != nil {
-		return verdictOf(err), fmt.Sprintf("TCP write %s: %v", target, err)
+		return verdictOf(err), fmt.Sprintf("TCP write %s: %v", target, err), ""
 	}
 	buf := make([]byte, 512)
 	n, err := conn.Read(buf)
 	if err != nil {
-		return verdictOf(err), fmt.Sprintf("TCP read %s: %v", target, err)
+		return verdictOf(err), fmt.Sprintf("TCP read %s: %v", target, err), ""
 	}
-	return "allowed", fmt.Sprintf("TCP %s answered %q", target, strings.TrimSpace(string(buf[:n])))
+	answer := strings.TrimSpace(string(buf[:n]))
+	return "allowed", fmt.Sprintf("TCP %s answered %q", target, answer), answer
 }
 
-func udpProbe(ns, target string) (string, string) {
+func udpProbe(ns, target string) (string, string, string) {
 	var conn net.Conn
 	if err := network.Do(ns, func() error {
 		var err error
 		conn, err = net.Dial("udp", target)
 		return err
 	}); err != nil {
-		return "error", fmt.Sprintf("UDP socket for %s: %v", target, err)
+		return "error", fmt.Sprintf("UDP socket for %s: %v", target, err), ""
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(probeTimeout))
 	if _, err := conn.Write([]byte("kestrel-probe\n")); err != nil {
-		return verdictOf(err), fmt.Sprintf("UDP send %s: %v", target, err)
+		return verdictOf(err), fmt.Sprintf("UDP send %s: %v", target, err), ""
 	}
 	buf := make([]byte, 512)
 	n, err := conn.Read(buf)
 	if err != nil {
-		return verdictOf(err), fmt.Sprintf("UDP %s: %v", target, err)
+		return verdictOf(err), fmt.Sprintf("UDP %s: %v", target, err), ""
 	}
-	return "allowed", fmt.Sprintf("UDP %s answered %q", target, strings.TrimSpace(string(buf[:n])))
+	answer := strings.TrimSpace(string(buf[:n]))
+	return "allowed", fmt.Sprintf("UDP %s answered %q", target, answer), answer
 }
 
 // echoKind is what an echo exchange looks like in one family.

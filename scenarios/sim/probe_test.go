@@ -25,7 +25,7 @@ func TestProbesThatWouldLeaveTheSimAreSkippedWithAReason(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			o := r.probe(t.Context(), nodes, c.p)
+			o := r.probe(t.Context(), &session{r: r, nodes: nodes}, c.p)
 			if !strings.Contains(o.Skipped, c.want) {
 				t.Fatalf("want a skip mentioning %q, got %+v", c.want, o)
 			}

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +20,9 @@ type session struct {
 	r        *Runner
 	scenario string
 	nodes    nodeMap // set by Sync
+	// frontends are the ClusterIP frontends of the last Sync and their
+	// backends, so a service probe's translated flows can be found.
+	frontends map[string][]netip.AddrPort
 }
 
 // Objects stay for the next scenario's Sync to reuse or remove.
@@ -28,6 +32,10 @@ func (s *session) Close() error { return nil }
 // every node's agent has put the resulting state in its datapath.
 func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
 	nodes, err := s.r.mapNodes(ctx, c)
+	if err != nil {
+		return err
+	}
+	frontends, err := expectedFrontends(c)
 	if err != nil {
 		return err
 	}
@@ -45,7 +53,11 @@ func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
 	if err != nil {
 		return err
 	}
-	return s.r.waitAgents(ctx, rev)
+	if err := s.r.waitAgents(ctx, rev); err != nil {
+		return err
+	}
+	s.frontends = frontends
+	return s.r.waitServices(ctx, frontends)
 }
 
 const readyTimeout = 90 * time.Second

@@ -25,6 +25,9 @@ type hop struct {
 }
 
 func (s *session) Probe(_ context.Context, p engine.Probe) engine.Observation {
+	if p.To.Service != "" {
+		return s.probeService(p)
+	}
 	fwd, rev, err := s.frames(p)
 	if err != nil {
 		return engine.Observation{Err: err}

@@ -30,7 +30,7 @@ func runPaths(t *testing.T, paths ...string) *engine.Report {
 }
 
 func TestTheLibraryPassesInUnitMode(t *testing.T) {
-	for _, suite := range []string{"netpol-e2e", "cilium-l3l4", "conntrack"} {
+	for _, suite := range []string{"netpol-e2e", "cilium-l3l4", "conntrack", "services"} {
 		t.Run(suite, func(t *testing.T) {
 			rep := runPaths(t, "../library/"+suite)
 			passed, failed, _ := rep.Counts()
@@ -49,5 +49,30 @@ func TestWrongExpectationsFail(t *testing.T) {
 	if passed != 0 || failed != 3 {
 		rep.WriteText(os.Stderr, true)
 		t.Fatalf("want all 3 probes to fail, got %d passed, %d failed", passed, failed)
+	}
+}
+
+// Service probes fail when the backend is not one the probe allows or the
+// verdict is not the one the datapath gives; the library's services suite
+// passes (TestTheLibraryPassesInUnitMode), so these fail for the reason given.
+func TestWrongServiceExpectationsFail(t *testing.T) {
+	rep := runPaths(t, "testdata/services-wrong-expectations.yaml")
+	passed, failed, _ := rep.Counts()
+	if passed != 0 || failed != 5 {
+		rep.WriteText(os.Stderr, true)
+		t.Fatalf("want all 5 probes to fail, got %d passed, %d failed", passed, failed)
+	}
+	var b strings.Builder
+	rep.WriteText(&b, false)
+	for _, want := range []string{
+		"backend: expected x/other, observed x/",
+		"backend: expected x/c or x/other, observed x/b",
+		"verdict: expected allowed, observed rejected",
+		"verdict: expected dropped, observed rejected",
+		"verdict: expected rejected, observed allowed",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
 	}
 }

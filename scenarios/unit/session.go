@@ -10,6 +10,7 @@ import (
 	"github.com/kestrelnet/kestrel/agent/datapathstate"
 	"github.com/kestrelnet/kestrel/agent/identity"
 	"github.com/kestrelnet/kestrel/agent/policy"
+	"github.com/kestrelnet/kestrel/agent/service"
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 )
@@ -22,7 +23,8 @@ type session struct {
 	nodes     map[string]*node
 	epIDs     map[string]uint32 // "ns/pod" -> endpoint id, stable across steps
 	cookies   *datapathstate.Cookies
-	pods      map[string]podState // as of the last Sync
+	pods      map[string]podState   // as of the last Sync
+	podByIP   map[netip.Addr]string // pod addresses -> "ns/pod", as of the last Sync
 	nextSport uint16
 }
 
@@ -30,6 +32,7 @@ type node struct {
 	name      string
 	dp        *datapath.Datapath
 	endpoints map[string]datapath.Endpoint // "ns/pod" -> installed endpoint
+	svcIDs    datapathstate.ServiceIDs     // datapath service ids, as the node's agent keeps them
 }
 
 type podState struct {
@@ -45,6 +48,7 @@ func newSession(scenario string, r *Runner) *session {
 		epIDs:     map[string]uint32{},
 		cookies:   datapathstate.NewCookies(),
 		pods:      map[string]podState{},
+		podByIP:   map[netip.Addr]string{},
 		nextSport: ephemeralLow,
 	}
 }
@@ -70,6 +74,12 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 	if err != nil {
 		return err
 	}
+	// Services with the slices the EndpointSlice controller would make; each
+	// node's agent computes its own load-balancing state from them.
+	svcs, epSlices, err := engine.ServiceObjects(c)
+	if err != nil {
+		return err
+	}
 	res, err := policy.Resolve(policy.Input{
 		ClusterName: "default",
 		Namespaces:  c.Namespaces,
@@ -85,6 +95,7 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 	}
 	locals := map[string][]datapathstate.Local{}
 	pods := map[string]podState{}
+	byIP := map[netip.Addr]string{}
 	for _, pod := range c.Pods {
 		key := pod.Namespace + "/" + pod.Name
 		ep := res.Endpoints[key]
@@ -102,35 +113,58 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 				return fmt.Errorf("pod %s: bad IP %q: %w", key, pip.IP, err)
 			}
 			ips = append(ips, a)
+			byIP[a] = key
 		}
 		locals[name] = append(locals[name], datapathstate.Local{Key: key, Pod: key, ID: s.endpointID(key), IPs: ips})
 		pods[key] = podState{node: pod.Spec.NodeName, identity: ep.Identity}
 	}
 	// Every node's state is computed (and validated) before any is written.
 	states := map[string]*datapathstate.State{}
+	lb := map[string]service.State{}
 	for _, name := range nodes {
 		st, err := datapathstate.Compute(res, name, c.NodeIPs, locals[name], s.cookies)
 		if err != nil {
 			return err
 		}
 		states[name] = st
+		lb[name] = service.Build(service.Input{
+			Config:         service.Config{NodeName: name, NodeIPs: c.NodeIPs[name]},
+			Services:       svcs,
+			EndpointSlices: epSlices,
+			Pods:           c.Pods,
+		})
 	}
 	for _, name := range nodes {
-		if err := s.apply(name, states[name]); err != nil {
+		if err := s.apply(name, states[name], lb[name]); err != nil {
 			return fmt.Errorf("node %s: %w", name, err)
 		}
 	}
 	s.pods = pods
+	s.podByIP = byIP
 	return nil
 }
 
-func (s *session) apply(name string, st *datapathstate.State) error {
+// apply writes a node's endpoints and policies, then its services, as the
+// agent does: the ClusterIP frontends through the agent's own mapping.
+func (s *session) apply(name string, st *datapathstate.State, lb service.State) error {
 	n, err := s.node(name)
 	if err != nil {
 		return err
 	}
-	n.endpoints, err = datapathstate.Apply(n.dp, n.endpoints, st)
-	return err
+	if n.endpoints, err = datapathstate.Apply(n.dp, n.endpoints, st); err != nil {
+		return err
+	}
+	if len(lb.Status) > 0 {
+		var errs []string
+		for _, e := range lb.Status {
+			errs = append(errs, e.Object+": "+e.Error)
+		}
+		return fmt.Errorf("services refused: %s", strings.Join(errs, "; "))
+	}
+	if err := n.dp.SyncServices(datapathstate.Services(lb, &n.svcIDs)); err != nil {
+		return fmt.Errorf("write services: %w", err)
+	}
+	return nil
 }
 
 func (s *session) node(name string) (*node, error) {

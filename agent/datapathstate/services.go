@@ -1,4 +1,4 @@
-package daemon
+package datapathstate
 
 import (
 	"fmt"
@@ -15,14 +15,15 @@ type lbFrontendKey struct {
 	protocol uint8
 }
 
-// lbIDs gives each frontend a datapath service id that stays put while the
-// frontend exists, so its flows keep their reverse translation.
-type lbIDs struct {
+// ServiceIDs gives each frontend a datapath service id that stays put while
+// the frontend exists, so its flows keep their reverse translation. The zero
+// value is ready to use.
+type ServiceIDs struct {
 	ids  map[lbFrontendKey]uint32
 	next uint32
 }
 
-func (a *lbIDs) idFor(k lbFrontendKey, live map[lbFrontendKey]bool) uint32 {
+func (a *ServiceIDs) idFor(k lbFrontendKey, live map[lbFrontendKey]bool) uint32 {
 	if a.ids == nil {
 		a.ids = map[lbFrontendKey]uint32{}
 	}
@@ -35,7 +36,7 @@ func (a *lbIDs) idFor(k lbFrontendKey, live map[lbFrontendKey]bool) uint32 {
 	return a.next
 }
 
-func (a *lbIDs) forgetAllBut(live map[lbFrontendKey]bool) {
+func (a *ServiceIDs) forgetAllBut(live map[lbFrontendKey]bool) {
 	for k := range a.ids {
 		if !live[k] {
 			delete(a.ids, k)
@@ -43,13 +44,13 @@ func (a *lbIDs) forgetAllBut(live map[lbFrontendKey]bool) {
 	}
 }
 
-// lbServices turns the load-balancing state into the services the pods'
+// Services turns the load-balancing state into the services the pods'
 // programs translate: the ClusterIP frontends. NodePorts, LoadBalancer IPs,
 // externalIPs and hostPorts need the program on the node's own device, which
 // does not exist yet; a pod's packet to them is not translated. (The
 // datapath rejects unknown ports on a frontend address that rejects, which is
 // kube-proxy's rule for ClusterIPs only: a node IP must not become one.)
-func lbServices(st service.State, ids *lbIDs) []datapath.Service {
+func Services(st service.State, ids *ServiceIDs) []datapath.Service {
 	var out []datapath.Service
 	live := map[lbFrontendKey]bool{}
 	for _, f := range st.Frontends {
