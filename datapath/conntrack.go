@@ -1,7 +1,6 @@
 package datapath
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -24,22 +23,8 @@ func (d *Datapath) ConntrackEntries() (int, error) {
 // which it returns true.
 func (d *Datapath) walkConntrack(f func(lxcCtKey, lxcCtEntry) bool) error {
 	for _, m := range d.ctMaps() {
-		var doomed []lxcCtKey
-		var k lxcCtKey
-		var v lxcCtEntry
-		it := m.Iterate()
-		for it.Next(&k, &v) {
-			if f(k, v) {
-				doomed = append(doomed, k)
-			}
-		}
-		if err := it.Err(); err != nil {
-			return fmt.Errorf("conntrack: iterate %s: %w", m, err)
-		}
-		for i := range doomed {
-			if err := m.Delete(&doomed[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-				return fmt.Errorf("conntrack: delete: %w", err)
-			}
+		if err := deleteWhere(m, f); err != nil {
+			return fmt.Errorf("conntrack: %s: %w", m, err)
 		}
 	}
 	return nil

@@ -84,23 +84,29 @@ func collect(errs <-chan error) []error {
 	return out
 }
 
-// clearMap deletes every key of a hash map (keys are gathered first: deleting
-// while iterating restarts the walk).
-func clearMap[K comparable, V any](m *ebpf.Map) error {
-	var keys []K
+// deleteWhere deletes the entries of a hash map for which f is true.
+func deleteWhere[K comparable, V any](m *ebpf.Map, f func(K, V) bool) error {
+	var doomed []K
 	var k K
 	var v V
 	it := m.Iterate()
 	for it.Next(&k, &v) {
-		keys = append(keys, k)
+		if f(k, v) {
+			doomed = append(doomed, k)
+		}
 	}
 	if err := it.Err(); err != nil {
 		return err
 	}
-	for i := range keys {
-		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	for i := range doomed {
+		if err := m.Delete(&doomed[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return err
 		}
 	}
 	return nil
+}
+
+// clearMap deletes every key of a hash map.
+func clearMap[K comparable, V any](m *ebpf.Map) error {
+	return deleteWhere(m, func(K, V) bool { return true })
 }
