@@ -54,24 +54,8 @@ func TestPluginDualStack(t *testing.T) {
 }
 
 func testDualAdd(t *testing.T, e *env) {
-	p := e.newPod()
-	res, err := e.add(e.conflist("1.0.0", ""), e.runtimeConf(p))
-	if err != nil {
-		t.Fatalf("ADD: %v", err)
-	}
-	r, err := types100.NewResultFromResult(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hostName := HostIfName(p.id)
-	host, ok := e.hostLink(p)
-	if !ok {
-		t.Fatalf("host veth %s missing", hostName)
-	}
-	eth0, err := p.nl.LinkByName("eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, r, host, eth0 := e.addPod(t)
+	hostName := host.Attrs().Name
 
 	// The result: both addresses on the pod interface, each with its
 	// family's gateway, and each family's routes.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -387,4 +388,28 @@ func must(t *testing.T, err error) {
 func dump(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// addPod ADDs a new pod with the 1.0.0 conflist and returns its result and
+// both ends of its veth (host side in the node netns, eth0 in the pod).
+func (e *env) addPod(t *testing.T) (*pod, *types100.Result, netlink.Link, netlink.Link) {
+	t.Helper()
+	p := e.newPod()
+	res, err := e.add(e.conflist("1.0.0", ""), e.runtimeConf(p))
+	if err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	r, err := types100.NewResultFromResult(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, ok := e.hostLink(p)
+	if !ok {
+		t.Fatalf("host veth %s missing in the node netns", HostIfName(p.id))
+	}
+	eth0, err := p.nl.LinkByName("eth0")
+	if err != nil {
+		t.Fatalf("eth0 missing in the pod netns: %v", err)
+	}
+	return p, r, host, eth0
 }

@@ -53,24 +53,8 @@ func TestPlugin(t *testing.T) {
 }
 
 func testAddWiresThePod(t *testing.T, e *env) {
-	p := e.newPod()
-	res, err := e.add(e.conflist("1.0.0", ""), e.runtimeConf(p))
-	if err != nil {
-		t.Fatalf("ADD: %v", err)
-	}
-	r, err := types100.NewResultFromResult(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hostName := HostIfName(p.id)
-	host, ok := e.hostLink(p)
-	if !ok {
-		t.Fatalf("host veth %s missing in the node netns", hostName)
-	}
-	eth0, err := p.nl.LinkByName("eth0")
-	if err != nil {
-		t.Fatalf("eth0 missing in the pod netns: %v", err)
-	}
+	p, r, host, eth0 := e.addPod(t)
+	hostName := host.Attrs().Name
 
 	// The result.
 	if len(r.Interfaces) != 2 || r.Interfaces[0].Name != hostName || r.Interfaces[0].Mac != host.Attrs().HardwareAddr.String() ||
