@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/e2e/framework"
 )
 
@@ -104,6 +105,25 @@ var _ = Describe("ClusterIP services", Ordered, func() {
 			Expect(want).To(HaveKey(answer), "an answer from something that is no endpoint of the service")
 		}
 		Expect(seen).To(HaveLen(len(want)), "24 connections never reached every endpoint: %v", seen)
+	})
+
+	It("drops a connection to an unallocated address of the service range as SERVICE_UNALLOCATED", func(ctx SpecContext) {
+		node := cluster.Nodes()[0]
+		before, err := cluster.AgentFlows(ctx, node, 0)
+		Expect(err).NotTo(HaveOccurred())
+		err = fromClient(ctx, func() error {
+			c, err := net.DialTimeout("tcp", "10.96.255.254:80", 700*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		Expect(err).To(HaveOccurred(), "an address no service holds answered")
+		Eventually(func() []api.Flow {
+			f, _ := cluster.AgentFlows(ctx, node, before.Next)
+			return f.Flows
+		}).WithTimeout(5 * time.Second).Should(ContainElement(SatisfyAll(
+			HaveField("Dst", "10.96.255.254"), HaveField("Reason", "SERVICE_UNALLOCATED"))))
 	})
 
 	It("refuses a connection to a service without endpoints at once", func(ctx SpecContext) {

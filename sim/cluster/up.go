@@ -113,7 +113,8 @@ func startNode(o Options, state string, i int) error {
 		filepath.Join(o.BinDir, "kestrel-agent"),
 		"--node", node, "--kubeconfig", filepath.Join(state, "kubeconfig"),
 		"--socket", agentSocket(state, node),
-		"--bpffs", pinDir(o.Name, node), "--node-ip", network.NodeIP(i).String()}}
+		"--bpffs", pinDir(o.Name, node), "--node-ip", network.NodeIP(i).String(),
+		"--service-cluster-ip-range", controlplane.DefaultServiceCIDR}}
 	if _, err := controlplane.StartProcess(agent); err != nil {
 		return fmt.Errorf("%s agent: %w", node, err)
 	}

@@ -18,6 +18,10 @@ import (
 	"k8s.io/client-go/rest"
 )
 
+// DefaultServiceCIDR is the cluster's service range, one per family as the
+// nodes are dual-stack; the agents get it too, to drop what is unallocated.
+const DefaultServiceCIDR = "10.96.0.0/16,fd00:10:96::/112"
+
 // Options says where and how to run a control plane. Zero values take the defaults.
 type Options struct {
 	Name     string // cluster name; default "kestrel"
@@ -87,7 +91,7 @@ func (o *Options) setDefaults() error {
 		o.SecurePort = 6443
 	}
 	if o.ServiceCIDR == "" {
-		o.ServiceCIDR = "10.96.0.0/16,fd00:10:96::/112"
+		o.ServiceCIDR = DefaultServiceCIDR
 	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 2 * time.Minute

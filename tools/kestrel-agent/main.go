@@ -98,7 +98,19 @@ func run(o options) error {
 	if o.monitorInterval < time.Second || o.ctGCInterval <= 0 || o.ctTCPMax == 0 || o.ctAnyMax == 0 || o.ctTCPMax > 1<<24 || o.ctAnyMax > 1<<24 {
 		return fmt.Errorf("--monitor-aggregation-interval must be at least 1s, --conntrack-gc-interval positive, and the conntrack sizes within 1..16777216")
 	}
+	var serviceCIDRs []netip.Prefix
+	for _, s := range strings.Split(o.serviceCIDRs, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("--service-cluster-ip-range: %w", err)
+		}
+		serviceCIDRs = append(serviceCIDRs, p.Masked())
+	}
 	dp, err := datapath.Load(datapath.Config{
+		ServiceRanges:          serviceCIDRs,
 		PinPath:                filepath.Join(o.bpffs, "maps"),
 		MonitorAggregation:     datapath.MonitorAggregation(o.monitorAggregation),
 		MonitorIntervalSeconds: uint32(o.monitorInterval / time.Second),
@@ -113,17 +125,6 @@ func run(o options) error {
 	defer dp.Close()
 	log.Info("datapath loaded", "pins", o.bpffs)
 
-	var serviceCIDRs []netip.Prefix
-	for _, s := range strings.Split(o.serviceCIDRs, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return fmt.Errorf("--service-cluster-ip-range: %w", err)
-		}
-		serviceCIDRs = append(serviceCIDRs, p.Masked())
-	}
 	d, err := daemon.New(daemon.Config{
 		ServiceCIDRs: serviceCIDRs,
 		Node:         o.node, NodeIP: nodeIP, ClusterName: o.clusterName,
