@@ -302,7 +302,7 @@ func (d *Datapath) UpsertService(s Service) error {
 	if err := d.checkFits(st, []Service{s}); err != nil {
 		return err
 	}
-	if err := d.writeService(st, s); err != nil {
+	if err := d.writeServices(st, []Service{s}); err != nil {
 		return err
 	}
 	return d.publishFilter(st)
@@ -364,38 +364,14 @@ func (d *Datapath) SyncServices(want []Service) error {
 	if err := d.checkFits(st, want); err != nil {
 		return err
 	}
-	// Backends first, then every changed table at once, then frontends.
-	type change struct {
-		s       Service
-		old, in *installedService
-	}
-	var changes []change
-	var tableSvcs []Service
-	var tables [][]uint32
+	var changed []Service
 	for _, s := range want {
-		if in, ok := st.byID[s.ID]; ok && in.svc.equal(s) {
-			continue
+		if in, ok := st.byID[s.ID]; !ok || !in.svc.equal(s) {
+			changed = append(changed, s)
 		}
-		old, err := d.replacing(st, s)
-		if err != nil {
-			return err
-		}
-		in := s.plan(old)
-		if err := d.writeBackends(s, in, old); err != nil {
-			return err
-		}
-		if tableChanged(old, in) {
-			tableSvcs, tables = append(tableSvcs, s), append(tables, in.table)
-		}
-		changes = append(changes, change{s, old, in})
 	}
-	if err := d.putMaglevTables(tableSvcs, tables); err != nil {
+	if err := d.writeServices(st, changed); err != nil {
 		return err
-	}
-	for _, c := range changes {
-		if err := d.writeFrontend(st, c.s, c.in, c.old); err != nil {
-			return err
-		}
 	}
 	// New frontends become visible here, once all of them are written.
 	if err := d.publishFilter(st); err != nil {

@@ -32,22 +32,40 @@ func lbKeyOf(a netip.Addr, port uint16, proto uint8) lxcLbKey {
 	return k
 }
 
-// writeService writes one validated service. Callers hold st.mu.
-func (d *Datapath) writeService(st *serviceState, s Service) error {
-	old, err := d.replacing(st, s)
-	if err != nil {
+// writeServices writes validated services: every one's backends first, then
+// every changed Maglev table at once (their RCU waits overlap), then the
+// frontends that make them reachable. Callers hold st.mu.
+func (d *Datapath) writeServices(st *serviceState, svcs []Service) error {
+	type change struct {
+		s       Service
+		old, in *installedService
+	}
+	var changes []change
+	var tableSvcs []Service
+	var tables [][]uint32
+	for _, s := range svcs {
+		old, err := d.replacing(st, s)
+		if err != nil {
+			return err
+		}
+		in := s.plan(old)
+		if err := d.writeBackends(s, in, old); err != nil {
+			return err
+		}
+		if tableChanged(old, in) {
+			tableSvcs, tables = append(tableSvcs, s), append(tables, in.table)
+		}
+		changes = append(changes, change{s, old, in})
+	}
+	if err := d.putMaglevTables(tableSvcs, tables); err != nil {
 		return err
 	}
-	in := s.plan(old)
-	if err := d.writeBackends(s, in, old); err != nil {
-		return err
-	}
-	if tableChanged(old, in) {
-		if err := d.putMaglevTable(s, in.table); err != nil {
+	for _, c := range changes {
+		if err := d.writeFrontend(st, c.s, c.in, c.old); err != nil {
 			return err
 		}
 	}
-	return d.writeFrontend(st, s, in, old)
+	return nil
 }
 
 // replacing returns what is installed under s's id, after removing it if it
