@@ -14,6 +14,7 @@
 #include "lib/conntrack.h"
 #include "lib/lb.h"
 #include "lib/nat.h"
+#include "lib/snat.h"
 #include "lib/fragments.h"
 #include "lib/events.h"
 #include "lib/metrics.h"
@@ -42,6 +43,13 @@ const struct lb_flow_key *unused_lb_flow_key __attribute__((unused));
 const struct lb_flow *unused_lb_flow __attribute__((unused));
 const struct lb_affinity_key *unused_lb_affinity_key __attribute__((unused));
 const struct lb_affinity_entry *unused_lb_affinity_entry __attribute__((unused));
+const enum lb_scope *unused_lb_scope __attribute__((unused));
+const enum observation_point *unused_observation_point __attribute__((unused));
+const struct endpoint_addr_key *unused_endpoint_addr_key __attribute__((unused));
+const struct nat_key *unused_nat_key __attribute__((unused));
+const struct nat_entry *unused_nat_entry __attribute__((unused));
+const enum nat_dir *unused_nat_dir __attribute__((unused));
+const enum nat_flags *unused_nat_flags __attribute__((unused));
 
 #define ETH_P_ARP_ 0x0806
 #define ETH_P_IP_ 0x0800
@@ -433,3 +441,6 @@ int to_container(struct __sk_buff *skb)
 {
 	return handle(skb, DIR_INGRESS);
 }
+
+/* The node device's programs: same object, same maps. */
+#include "host.c"

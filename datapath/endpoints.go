@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/cilium/ebpf"
 )
@@ -117,6 +118,12 @@ func (d *Datapath) UpsertEndpoint(ep Endpoint) error {
 	if err := d.objs.Endpoints.Put(ep.IfIndex, &info); err != nil {
 		return fmt.Errorf("endpoint %d on ifindex %d: %w", ep.ID, ep.IfIndex, err)
 	}
+	if err := d.forgetEndpointAddrs(forget, endpointAddrs(info)); err != nil {
+		return err
+	}
+	if err := d.writeEndpointAddrs(endpointAddrs(info), ep.IfIndex); err != nil {
+		return fmt.Errorf("endpoint %d: %w", ep.ID, err)
+	}
 	return d.forgetFlowsOf(forget)
 }
 
@@ -134,6 +141,9 @@ func (d *Datapath) DeleteEndpoint(ep Endpoint) error {
 			err = fmt.Errorf("endpoint %d: remove from ifindex %d: %w", ep.ID, ifindex, derr)
 		}
 		forget = append(forget, endpointAddrs(o)...)
+	}
+	if err == nil {
+		err = d.forgetEndpointAddrs(forget, nil)
 	}
 	if err == nil {
 		err = d.forgetFlowsOf(forget)
@@ -216,6 +226,38 @@ func (d *Datapath) highestRevision() error {
 	}
 	for _, info := range entries {
 		d.revision = max(d.revision, info.PolicyRevision)
+	}
+	return nil
+}
+
+func endpointAddrKey(a netip.Addr) lxcEndpointAddrKey {
+	var k lxcEndpointAddrKey
+	k.Addr.Addr, k.Family = addrWords(a)
+	return k
+}
+
+// writeEndpointAddrs records which device holds each address, for the node
+// device's programs (NodePort backends here, masquerade of pods' traffic).
+// Callers hold d.mu.
+func (d *Datapath) writeEndpointAddrs(addrs []netip.Addr, ifindex uint32) error {
+	for _, a := range addrs {
+		if err := d.objs.EndpointAddrs.Put(endpointAddrKey(a), ifindex); err != nil {
+			return fmt.Errorf("record address %s: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// forgetEndpointAddrs removes the addresses an endpoint no longer holds,
+// except those in keep. Callers hold d.mu.
+func (d *Datapath) forgetEndpointAddrs(addrs, keep []netip.Addr) error {
+	for _, a := range addrs {
+		if slices.Contains(keep, a) {
+			continue
+		}
+		if err := d.objs.EndpointAddrs.Delete(endpointAddrKey(a)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("forget address %s: %w", a, err)
+		}
 	}
 	return nil
 }

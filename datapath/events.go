@@ -30,6 +30,9 @@ type Event struct {
 	Cookie      uint32
 	ProxyPort   uint16
 	Length      uint32
+	// NodeDevice is set for events from the node's own device (NodePort,
+	// masquerade); EndpointID is then 0.
+	NodeDevice bool
 }
 
 func (e Event) String() string {
@@ -66,6 +69,7 @@ func decodeEvent(raw []byte) (Event, error) {
 		Cookie:      c.Cookie,
 		ProxyPort:   c.ProxyPort,
 		Length:      c.Length,
+		NodeDevice:  c.Point == uint8(lxcObservationPointPOINT_NODE_DEVICE),
 	}, nil
 }
 

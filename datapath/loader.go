@@ -45,6 +45,8 @@ type Config struct {
 	// packets when it reaches itself through a service; never a pod's
 	// address. Zero keeps 169.254.42.1 and fdfe::2a01.
 	HairpinIPv4, HairpinIPv6 netip.Addr
+	// NodeDevice configures the programs for the node's own device.
+	NodeDevice NodeDevice
 	// TestDevices makes a datapath for BPF_PROG_TEST_RUN: endpoints without a
 	// device or MAC get a dummy device in a private network namespace and
 	// TestMAC, and Run picks the device a frame crosses (sandbox.go).
@@ -152,6 +154,9 @@ func (cfg Config) apply(spec *ebpf.CollectionSpec) error {
 	if err := cfg.applyServices(spec); err != nil {
 		return err
 	}
+	if err := cfg.NodeDevice.apply(spec); err != nil {
+		return err
+	}
 	for name, n := range map[string]uint32{"ct_tcp": cfg.CTTCPEntries, "ct_any": cfg.CTAnyEntries, "events": cfg.EventRingBytes,
 		"lb_services": cfg.LBServiceEntries, "lb_revnat": cfg.LBServiceEntries, "lb_backends": cfg.LBBackendSlots} {
 		if n != 0 {
@@ -214,6 +219,10 @@ func Load(cfg Config) (*Datapath, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := d.writeNonMasquerade(cfg.NodeDevice.NonMasqueradeCIDRs); err != nil {
+		d.Close()
+		return nil, err
+	}
 	if cfg.TestDevices {
 		if d.sandbox, err = newSandbox(); err != nil {
 			d.Close()
@@ -239,8 +248,13 @@ func (d *Datapath) Close() error {
 
 // Program returns the program for a hook, e.g. to attach it or benchmark it.
 func (d *Datapath) Program(h Hook) *ebpf.Program {
-	if h == FromContainer {
+	switch h {
+	case FromContainer:
 		return d.objs.FromContainer
+	case FromNetdev:
+		return d.objs.FromNetdev
+	case ToNetdev:
+		return d.objs.ToNetdev
 	}
 	return d.objs.ToContainer
 }

@@ -85,8 +85,20 @@ const (
 	lxcDropReasonDROP_SERVICE_UNALLOCATED lxcDropReason = 20
 	lxcDropReasonDROP_SERVICE_SCTP        lxcDropReason = 21
 	lxcDropReasonDROP_NAT_FAILED          lxcDropReason = 22
-	lxcDropReasonDROP_REASON_MAX          lxcDropReason = 23
+	lxcDropReasonDROP_SNAT_NO_PORT        lxcDropReason = 23
+	lxcDropReasonDROP_DSR_INVALID         lxcDropReason = 24
+	lxcDropReasonDROP_REASON_MAX          lxcDropReason = 25
 )
+
+type lxcEndpointAddrKey struct {
+	_    structs.HostLayout
+	Addr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Family uint8
+	Pad    [3]uint8
+}
 
 type lxcEndpointFlags uint32
 
@@ -134,7 +146,7 @@ type lxcFlowEvent struct {
 	Cookie      uint32
 	ProxyPort   uint16
 	IcmpType    uint8
-	Pad         uint8
+	Point       uint8
 	Length      uint32
 	_           [4]byte
 }
@@ -229,6 +241,9 @@ const (
 	lxcLbFlagsLB_F_AFFINITY lxcLbFlags = 2
 	lxcLbFlagsLB_F_REJECT   lxcLbFlags = 4
 	lxcLbFlagsLB_F_ADDRESS  lxcLbFlags = 8
+	lxcLbFlagsLB_F_EXTERNAL lxcLbFlags = 16
+	lxcLbFlagsLB_F_OPEN     lxcLbFlags = 32
+	lxcLbFlagsLB_F_SPLIT    lxcLbFlags = 64
 )
 
 type lxcLbFlow struct {
@@ -264,7 +279,16 @@ type lxcLbKey struct {
 	Port   uint16
 	Proto  uint8
 	Family uint8
+	Scope  uint8
+	Pad    [3]uint8
 }
+
+type lxcLbScope uint32
+
+const (
+	lxcLbScopeLB_SCOPE_INTERNAL lxcLbScope = 0
+	lxcLbScopeLB_SCOPE_EXTERNAL lxcLbScope = 1
+)
 
 type lxcLbService struct {
 	_                structs.HostLayout
@@ -299,6 +323,64 @@ const (
 	lxcMonitorAggregationMONITOR_AGG_LOW     lxcMonitorAggregation = 1
 	lxcMonitorAggregationMONITOR_AGG_MEDIUM  lxcMonitorAggregation = 2
 	lxcMonitorAggregationMONITOR_AGG_MAXIMUM lxcMonitorAggregation = 3
+)
+
+type lxcNatDir uint32
+
+const (
+	lxcNatDirNAT_DIR_OUT   lxcNatDir = 1
+	lxcNatDirNAT_DIR_IN    lxcNatDir = 2
+	lxcNatDirNAT_DIR_REPLY lxcNatDir = 3
+)
+
+type lxcNatEntry struct {
+	_     structs.HostLayout
+	Saddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Daddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Sport   uint16
+	Dport   uint16
+	Flags   uint8
+	Pad     uint8
+	DsrPort uint16
+	DsrAddr uint32
+}
+
+type lxcNatFlags uint32
+
+const (
+	lxcNatFlagsNAT_F_FORWARD lxcNatFlags = 1
+	lxcNatFlagsNAT_F_DSR     lxcNatFlags = 2
+)
+
+type lxcNatKey struct {
+	_     structs.HostLayout
+	Saddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Daddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Sport  uint16
+	Dport  uint16
+	Proto  uint8
+	Family uint8
+	Dir    uint8
+	Pad    uint8
+}
+
+type lxcObservationPoint uint32
+
+const (
+	lxcObservationPointPOINT_POD_DEVICE  lxcObservationPoint = 0
+	lxcObservationPointPOINT_NODE_DEVICE lxcObservationPoint = 1
 )
 
 type lxcPolicyAction uint32
@@ -355,6 +437,7 @@ const (
 const (
 	lxcMapCtAny                    = "ct_any"
 	lxcMapCtTcp                    = "ct_tcp"
+	lxcMapEndpointAddrs            = "endpoint_addrs"
 	lxcMapEndpoints                = "endpoints"
 	lxcMapEvents                   = "events"
 	lxcMapEventsLost               = "events_lost"
@@ -368,9 +451,13 @@ const (
 	lxcMapLbRevnat                 = "lb_revnat"
 	lxcMapLbServices               = "lb_services"
 	lxcMapMetrics                  = "metrics"
+	lxcMapNatFlows                 = "nat_flows"
+	lxcMapNonmasq                  = "nonmasq"
 	lxcMapPolicyMaps               = "policy_maps"
 	lxcProgFromContainer           = "from_container"
+	lxcProgFromNetdev              = "from_netdev"
 	lxcProgToContainer             = "to_container"
+	lxcProgToNetdev                = "to_netdev"
 	lxcVarCtLifetimeClose          = "ct_lifetime_close"
 	lxcVarCtLifetimeNontcp         = "ct_lifetime_nontcp"
 	lxcVarCtLifetimeSyn            = "ct_lifetime_syn"
@@ -382,11 +469,18 @@ const (
 	lxcVarLbServiceRange4Len       = "lb_service_range4_len"
 	lxcVarLbServiceRange6          = "lb_service_range6"
 	lxcVarLbServiceRange6Len       = "lb_service_range6_len"
+	lxcVarMasquerade               = "masquerade"
 	lxcVarMonitorAggregationLevel  = "monitor_aggregation_level"
 	lxcVarMonitorIntervalS         = "monitor_interval_s"
+	lxcVarNodeIpv4                 = "node_ipv4"
+	lxcVarNodeIpv6                 = "node_ipv6"
+	lxcVarNodeportDsr              = "nodeport_dsr"
+	lxcVarSnatPortMax              = "snat_port_max"
+	lxcVarSnatPortMin              = "snat_port_min"
 	lxcVarUnusedCtStatus           = "unused_ct_status"
 	lxcVarUnusedDirection          = "unused_direction"
 	lxcVarUnusedDropReason         = "unused_drop_reason"
+	lxcVarUnusedEndpointAddrKey    = "unused_endpoint_addr_key"
 	lxcVarUnusedEndpointFlags      = "unused_endpoint_flags"
 	lxcVarUnusedFlowEvent          = "unused_flow_event"
 	lxcVarUnusedLbAddr             = "unused_lb_addr"
@@ -397,9 +491,15 @@ const (
 	lxcVarUnusedLbFlow             = "unused_lb_flow"
 	lxcVarUnusedLbFlowKey          = "unused_lb_flow_key"
 	lxcVarUnusedLbKey              = "unused_lb_key"
+	lxcVarUnusedLbScope            = "unused_lb_scope"
 	lxcVarUnusedLbService          = "unused_lb_service"
 	lxcVarUnusedMatchType          = "unused_match_type"
 	lxcVarUnusedMonitorAggregation = "unused_monitor_aggregation"
+	lxcVarUnusedNatDir             = "unused_nat_dir"
+	lxcVarUnusedNatEntry           = "unused_nat_entry"
+	lxcVarUnusedNatFlags           = "unused_nat_flags"
+	lxcVarUnusedNatKey             = "unused_nat_key"
+	lxcVarUnusedObservationPoint   = "unused_observation_point"
 	lxcVarUnusedPolicyAction       = "unused_policy_action"
 	lxcVarUnusedPolicyEntry        = "unused_policy_entry"
 	lxcVarUnusedPolicyKey          = "unused_policy_key"
@@ -450,7 +550,9 @@ type lxcSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type lxcProgramSpecs struct {
 	FromContainer *ebpf.ProgramSpec `ebpf:"from_container"`
+	FromNetdev    *ebpf.ProgramSpec `ebpf:"from_netdev"`
 	ToContainer   *ebpf.ProgramSpec `ebpf:"to_container"`
+	ToNetdev      *ebpf.ProgramSpec `ebpf:"to_netdev"`
 }
 
 // lxcMapSpecs contains maps before they are loaded into the kernel.
@@ -459,6 +561,7 @@ type lxcProgramSpecs struct {
 type lxcMapSpecs struct {
 	CtAny            *ebpf.MapSpec `ebpf:"ct_any"`
 	CtTcp            *ebpf.MapSpec `ebpf:"ct_tcp"`
+	EndpointAddrs    *ebpf.MapSpec `ebpf:"endpoint_addrs"`
 	Endpoints        *ebpf.MapSpec `ebpf:"endpoints"`
 	Events           *ebpf.MapSpec `ebpf:"events"`
 	EventsLost       *ebpf.MapSpec `ebpf:"events_lost"`
@@ -472,6 +575,8 @@ type lxcMapSpecs struct {
 	LbRevnat         *ebpf.MapSpec `ebpf:"lb_revnat"`
 	LbServices       *ebpf.MapSpec `ebpf:"lb_services"`
 	Metrics          *ebpf.MapSpec `ebpf:"metrics"`
+	NatFlows         *ebpf.MapSpec `ebpf:"nat_flows"`
+	Nonmasq          *ebpf.MapSpec `ebpf:"nonmasq"`
 	PolicyMaps       *ebpf.MapSpec `ebpf:"policy_maps"`
 }
 
@@ -490,11 +595,18 @@ type lxcVariableSpecs struct {
 	LbServiceRange4Len       *ebpf.VariableSpec `ebpf:"lb_service_range4_len"`
 	LbServiceRange6          *ebpf.VariableSpec `ebpf:"lb_service_range6"`
 	LbServiceRange6Len       *ebpf.VariableSpec `ebpf:"lb_service_range6_len"`
+	Masquerade               *ebpf.VariableSpec `ebpf:"masquerade"`
 	MonitorAggregationLevel  *ebpf.VariableSpec `ebpf:"monitor_aggregation_level"`
 	MonitorIntervalS         *ebpf.VariableSpec `ebpf:"monitor_interval_s"`
+	NodeIpv4                 *ebpf.VariableSpec `ebpf:"node_ipv4"`
+	NodeIpv6                 *ebpf.VariableSpec `ebpf:"node_ipv6"`
+	NodeportDsr              *ebpf.VariableSpec `ebpf:"nodeport_dsr"`
+	SnatPortMax              *ebpf.VariableSpec `ebpf:"snat_port_max"`
+	SnatPortMin              *ebpf.VariableSpec `ebpf:"snat_port_min"`
 	UnusedCtStatus           *ebpf.VariableSpec `ebpf:"unused_ct_status"`
 	UnusedDirection          *ebpf.VariableSpec `ebpf:"unused_direction"`
 	UnusedDropReason         *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
+	UnusedEndpointAddrKey    *ebpf.VariableSpec `ebpf:"unused_endpoint_addr_key"`
 	UnusedEndpointFlags      *ebpf.VariableSpec `ebpf:"unused_endpoint_flags"`
 	UnusedFlowEvent          *ebpf.VariableSpec `ebpf:"unused_flow_event"`
 	UnusedLbAddr             *ebpf.VariableSpec `ebpf:"unused_lb_addr"`
@@ -505,9 +617,15 @@ type lxcVariableSpecs struct {
 	UnusedLbFlow             *ebpf.VariableSpec `ebpf:"unused_lb_flow"`
 	UnusedLbFlowKey          *ebpf.VariableSpec `ebpf:"unused_lb_flow_key"`
 	UnusedLbKey              *ebpf.VariableSpec `ebpf:"unused_lb_key"`
+	UnusedLbScope            *ebpf.VariableSpec `ebpf:"unused_lb_scope"`
 	UnusedLbService          *ebpf.VariableSpec `ebpf:"unused_lb_service"`
 	UnusedMatchType          *ebpf.VariableSpec `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.VariableSpec `ebpf:"unused_monitor_aggregation"`
+	UnusedNatDir             *ebpf.VariableSpec `ebpf:"unused_nat_dir"`
+	UnusedNatEntry           *ebpf.VariableSpec `ebpf:"unused_nat_entry"`
+	UnusedNatFlags           *ebpf.VariableSpec `ebpf:"unused_nat_flags"`
+	UnusedNatKey             *ebpf.VariableSpec `ebpf:"unused_nat_key"`
+	UnusedObservationPoint   *ebpf.VariableSpec `ebpf:"unused_observation_point"`
 	UnusedPolicyAction       *ebpf.VariableSpec `ebpf:"unused_policy_action"`
 	UnusedPolicyEntry        *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
 	UnusedPolicyKey          *ebpf.VariableSpec `ebpf:"unused_policy_key"`
@@ -537,6 +655,7 @@ func (o *lxcObjects) Close() error {
 type lxcMaps struct {
 	CtAny            *ebpf.Map `ebpf:"ct_any"`
 	CtTcp            *ebpf.Map `ebpf:"ct_tcp"`
+	EndpointAddrs    *ebpf.Map `ebpf:"endpoint_addrs"`
 	Endpoints        *ebpf.Map `ebpf:"endpoints"`
 	Events           *ebpf.Map `ebpf:"events"`
 	EventsLost       *ebpf.Map `ebpf:"events_lost"`
@@ -550,6 +669,8 @@ type lxcMaps struct {
 	LbRevnat         *ebpf.Map `ebpf:"lb_revnat"`
 	LbServices       *ebpf.Map `ebpf:"lb_services"`
 	Metrics          *ebpf.Map `ebpf:"metrics"`
+	NatFlows         *ebpf.Map `ebpf:"nat_flows"`
+	Nonmasq          *ebpf.Map `ebpf:"nonmasq"`
 	PolicyMaps       *ebpf.Map `ebpf:"policy_maps"`
 }
 
@@ -557,6 +678,7 @@ func (m *lxcMaps) Close() error {
 	return _LxcClose(
 		m.CtAny,
 		m.CtTcp,
+		m.EndpointAddrs,
 		m.Endpoints,
 		m.Events,
 		m.EventsLost,
@@ -570,6 +692,8 @@ func (m *lxcMaps) Close() error {
 		m.LbRevnat,
 		m.LbServices,
 		m.Metrics,
+		m.NatFlows,
+		m.Nonmasq,
 		m.PolicyMaps,
 	)
 }
@@ -589,11 +713,18 @@ type lxcVariables struct {
 	LbServiceRange4Len       *ebpf.Variable `ebpf:"lb_service_range4_len"`
 	LbServiceRange6          *ebpf.Variable `ebpf:"lb_service_range6"`
 	LbServiceRange6Len       *ebpf.Variable `ebpf:"lb_service_range6_len"`
+	Masquerade               *ebpf.Variable `ebpf:"masquerade"`
 	MonitorAggregationLevel  *ebpf.Variable `ebpf:"monitor_aggregation_level"`
 	MonitorIntervalS         *ebpf.Variable `ebpf:"monitor_interval_s"`
+	NodeIpv4                 *ebpf.Variable `ebpf:"node_ipv4"`
+	NodeIpv6                 *ebpf.Variable `ebpf:"node_ipv6"`
+	NodeportDsr              *ebpf.Variable `ebpf:"nodeport_dsr"`
+	SnatPortMax              *ebpf.Variable `ebpf:"snat_port_max"`
+	SnatPortMin              *ebpf.Variable `ebpf:"snat_port_min"`
 	UnusedCtStatus           *ebpf.Variable `ebpf:"unused_ct_status"`
 	UnusedDirection          *ebpf.Variable `ebpf:"unused_direction"`
 	UnusedDropReason         *ebpf.Variable `ebpf:"unused_drop_reason"`
+	UnusedEndpointAddrKey    *ebpf.Variable `ebpf:"unused_endpoint_addr_key"`
 	UnusedEndpointFlags      *ebpf.Variable `ebpf:"unused_endpoint_flags"`
 	UnusedFlowEvent          *ebpf.Variable `ebpf:"unused_flow_event"`
 	UnusedLbAddr             *ebpf.Variable `ebpf:"unused_lb_addr"`
@@ -604,9 +735,15 @@ type lxcVariables struct {
 	UnusedLbFlow             *ebpf.Variable `ebpf:"unused_lb_flow"`
 	UnusedLbFlowKey          *ebpf.Variable `ebpf:"unused_lb_flow_key"`
 	UnusedLbKey              *ebpf.Variable `ebpf:"unused_lb_key"`
+	UnusedLbScope            *ebpf.Variable `ebpf:"unused_lb_scope"`
 	UnusedLbService          *ebpf.Variable `ebpf:"unused_lb_service"`
 	UnusedMatchType          *ebpf.Variable `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.Variable `ebpf:"unused_monitor_aggregation"`
+	UnusedNatDir             *ebpf.Variable `ebpf:"unused_nat_dir"`
+	UnusedNatEntry           *ebpf.Variable `ebpf:"unused_nat_entry"`
+	UnusedNatFlags           *ebpf.Variable `ebpf:"unused_nat_flags"`
+	UnusedNatKey             *ebpf.Variable `ebpf:"unused_nat_key"`
+	UnusedObservationPoint   *ebpf.Variable `ebpf:"unused_observation_point"`
 	UnusedPolicyAction       *ebpf.Variable `ebpf:"unused_policy_action"`
 	UnusedPolicyEntry        *ebpf.Variable `ebpf:"unused_policy_entry"`
 	UnusedPolicyKey          *ebpf.Variable `ebpf:"unused_policy_key"`
@@ -619,13 +756,17 @@ type lxcVariables struct {
 // It can be passed to loadLxcObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lxcPrograms struct {
 	FromContainer *ebpf.Program `ebpf:"from_container"`
+	FromNetdev    *ebpf.Program `ebpf:"from_netdev"`
 	ToContainer   *ebpf.Program `ebpf:"to_container"`
+	ToNetdev      *ebpf.Program `ebpf:"to_netdev"`
 }
 
 func (p *lxcPrograms) Close() error {
 	return _LxcClose(
 		p.FromContainer,
+		p.FromNetdev,
 		p.ToContainer,
+		p.ToNetdev,
 	)
 }
 

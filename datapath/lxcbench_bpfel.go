@@ -29,6 +29,7 @@ const (
 	lxcbenchMapBenchCursor              = "bench_cursor"
 	lxcbenchMapCtAny                    = "ct_any"
 	lxcbenchMapCtTcp                    = "ct_tcp"
+	lxcbenchMapEndpointAddrs            = "endpoint_addrs"
 	lxcbenchMapEndpoints                = "endpoints"
 	lxcbenchMapEvents                   = "events"
 	lxcbenchMapEventsLost               = "events_lost"
@@ -42,6 +43,8 @@ const (
 	lxcbenchMapLbRevnat                 = "lb_revnat"
 	lxcbenchMapLbServices               = "lb_services"
 	lxcbenchMapMetrics                  = "metrics"
+	lxcbenchMapNatFlows                 = "nat_flows"
+	lxcbenchMapNonmasq                  = "nonmasq"
 	lxcbenchMapPolicyMaps               = "policy_maps"
 	lxcbenchProgBenchEmptyEgress        = "bench_empty_egress"
 	lxcbenchProgBenchEmptyIngress       = "bench_empty_ingress"
@@ -52,7 +55,9 @@ const (
 	lxcbenchProgBenchReplyEgress        = "bench_reply_egress"
 	lxcbenchProgBenchReplyIngress       = "bench_reply_ingress"
 	lxcbenchProgFromContainer           = "from_container"
+	lxcbenchProgFromNetdev              = "from_netdev"
 	lxcbenchProgToContainer             = "to_container"
+	lxcbenchProgToNetdev                = "to_netdev"
 	lxcbenchVarBenchFlows               = "bench_flows"
 	lxcbenchVarBenchPortFirst           = "bench_port_first"
 	lxcbenchVarBenchRemoteCount         = "bench_remote_count"
@@ -68,11 +73,18 @@ const (
 	lxcbenchVarLbServiceRange4Len       = "lb_service_range4_len"
 	lxcbenchVarLbServiceRange6          = "lb_service_range6"
 	lxcbenchVarLbServiceRange6Len       = "lb_service_range6_len"
+	lxcbenchVarMasquerade               = "masquerade"
 	lxcbenchVarMonitorAggregationLevel  = "monitor_aggregation_level"
 	lxcbenchVarMonitorIntervalS         = "monitor_interval_s"
+	lxcbenchVarNodeIpv4                 = "node_ipv4"
+	lxcbenchVarNodeIpv6                 = "node_ipv6"
+	lxcbenchVarNodeportDsr              = "nodeport_dsr"
+	lxcbenchVarSnatPortMax              = "snat_port_max"
+	lxcbenchVarSnatPortMin              = "snat_port_min"
 	lxcbenchVarUnusedCtStatus           = "unused_ct_status"
 	lxcbenchVarUnusedDirection          = "unused_direction"
 	lxcbenchVarUnusedDropReason         = "unused_drop_reason"
+	lxcbenchVarUnusedEndpointAddrKey    = "unused_endpoint_addr_key"
 	lxcbenchVarUnusedEndpointFlags      = "unused_endpoint_flags"
 	lxcbenchVarUnusedFlowEvent          = "unused_flow_event"
 	lxcbenchVarUnusedLbAddr             = "unused_lb_addr"
@@ -83,9 +95,15 @@ const (
 	lxcbenchVarUnusedLbFlow             = "unused_lb_flow"
 	lxcbenchVarUnusedLbFlowKey          = "unused_lb_flow_key"
 	lxcbenchVarUnusedLbKey              = "unused_lb_key"
+	lxcbenchVarUnusedLbScope            = "unused_lb_scope"
 	lxcbenchVarUnusedLbService          = "unused_lb_service"
 	lxcbenchVarUnusedMatchType          = "unused_match_type"
 	lxcbenchVarUnusedMonitorAggregation = "unused_monitor_aggregation"
+	lxcbenchVarUnusedNatDir             = "unused_nat_dir"
+	lxcbenchVarUnusedNatEntry           = "unused_nat_entry"
+	lxcbenchVarUnusedNatFlags           = "unused_nat_flags"
+	lxcbenchVarUnusedNatKey             = "unused_nat_key"
+	lxcbenchVarUnusedObservationPoint   = "unused_observation_point"
 	lxcbenchVarUnusedPolicyAction       = "unused_policy_action"
 	lxcbenchVarUnusedPolicyEntry        = "unused_policy_entry"
 	lxcbenchVarUnusedPolicyKey          = "unused_policy_key"
@@ -144,7 +162,9 @@ type lxcbenchProgramSpecs struct {
 	BenchReplyEgress      *ebpf.ProgramSpec `ebpf:"bench_reply_egress"`
 	BenchReplyIngress     *ebpf.ProgramSpec `ebpf:"bench_reply_ingress"`
 	FromContainer         *ebpf.ProgramSpec `ebpf:"from_container"`
+	FromNetdev            *ebpf.ProgramSpec `ebpf:"from_netdev"`
 	ToContainer           *ebpf.ProgramSpec `ebpf:"to_container"`
+	ToNetdev              *ebpf.ProgramSpec `ebpf:"to_netdev"`
 }
 
 // lxcbenchMapSpecs contains maps before they are loaded into the kernel.
@@ -154,6 +174,7 @@ type lxcbenchMapSpecs struct {
 	BenchCursor      *ebpf.MapSpec `ebpf:"bench_cursor"`
 	CtAny            *ebpf.MapSpec `ebpf:"ct_any"`
 	CtTcp            *ebpf.MapSpec `ebpf:"ct_tcp"`
+	EndpointAddrs    *ebpf.MapSpec `ebpf:"endpoint_addrs"`
 	Endpoints        *ebpf.MapSpec `ebpf:"endpoints"`
 	Events           *ebpf.MapSpec `ebpf:"events"`
 	EventsLost       *ebpf.MapSpec `ebpf:"events_lost"`
@@ -167,6 +188,8 @@ type lxcbenchMapSpecs struct {
 	LbRevnat         *ebpf.MapSpec `ebpf:"lb_revnat"`
 	LbServices       *ebpf.MapSpec `ebpf:"lb_services"`
 	Metrics          *ebpf.MapSpec `ebpf:"metrics"`
+	NatFlows         *ebpf.MapSpec `ebpf:"nat_flows"`
+	Nonmasq          *ebpf.MapSpec `ebpf:"nonmasq"`
 	PolicyMaps       *ebpf.MapSpec `ebpf:"policy_maps"`
 }
 
@@ -189,11 +212,18 @@ type lxcbenchVariableSpecs struct {
 	LbServiceRange4Len       *ebpf.VariableSpec `ebpf:"lb_service_range4_len"`
 	LbServiceRange6          *ebpf.VariableSpec `ebpf:"lb_service_range6"`
 	LbServiceRange6Len       *ebpf.VariableSpec `ebpf:"lb_service_range6_len"`
+	Masquerade               *ebpf.VariableSpec `ebpf:"masquerade"`
 	MonitorAggregationLevel  *ebpf.VariableSpec `ebpf:"monitor_aggregation_level"`
 	MonitorIntervalS         *ebpf.VariableSpec `ebpf:"monitor_interval_s"`
+	NodeIpv4                 *ebpf.VariableSpec `ebpf:"node_ipv4"`
+	NodeIpv6                 *ebpf.VariableSpec `ebpf:"node_ipv6"`
+	NodeportDsr              *ebpf.VariableSpec `ebpf:"nodeport_dsr"`
+	SnatPortMax              *ebpf.VariableSpec `ebpf:"snat_port_max"`
+	SnatPortMin              *ebpf.VariableSpec `ebpf:"snat_port_min"`
 	UnusedCtStatus           *ebpf.VariableSpec `ebpf:"unused_ct_status"`
 	UnusedDirection          *ebpf.VariableSpec `ebpf:"unused_direction"`
 	UnusedDropReason         *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
+	UnusedEndpointAddrKey    *ebpf.VariableSpec `ebpf:"unused_endpoint_addr_key"`
 	UnusedEndpointFlags      *ebpf.VariableSpec `ebpf:"unused_endpoint_flags"`
 	UnusedFlowEvent          *ebpf.VariableSpec `ebpf:"unused_flow_event"`
 	UnusedLbAddr             *ebpf.VariableSpec `ebpf:"unused_lb_addr"`
@@ -204,9 +234,15 @@ type lxcbenchVariableSpecs struct {
 	UnusedLbFlow             *ebpf.VariableSpec `ebpf:"unused_lb_flow"`
 	UnusedLbFlowKey          *ebpf.VariableSpec `ebpf:"unused_lb_flow_key"`
 	UnusedLbKey              *ebpf.VariableSpec `ebpf:"unused_lb_key"`
+	UnusedLbScope            *ebpf.VariableSpec `ebpf:"unused_lb_scope"`
 	UnusedLbService          *ebpf.VariableSpec `ebpf:"unused_lb_service"`
 	UnusedMatchType          *ebpf.VariableSpec `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.VariableSpec `ebpf:"unused_monitor_aggregation"`
+	UnusedNatDir             *ebpf.VariableSpec `ebpf:"unused_nat_dir"`
+	UnusedNatEntry           *ebpf.VariableSpec `ebpf:"unused_nat_entry"`
+	UnusedNatFlags           *ebpf.VariableSpec `ebpf:"unused_nat_flags"`
+	UnusedNatKey             *ebpf.VariableSpec `ebpf:"unused_nat_key"`
+	UnusedObservationPoint   *ebpf.VariableSpec `ebpf:"unused_observation_point"`
 	UnusedPolicyAction       *ebpf.VariableSpec `ebpf:"unused_policy_action"`
 	UnusedPolicyEntry        *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
 	UnusedPolicyKey          *ebpf.VariableSpec `ebpf:"unused_policy_key"`
@@ -237,6 +273,7 @@ type lxcbenchMaps struct {
 	BenchCursor      *ebpf.Map `ebpf:"bench_cursor"`
 	CtAny            *ebpf.Map `ebpf:"ct_any"`
 	CtTcp            *ebpf.Map `ebpf:"ct_tcp"`
+	EndpointAddrs    *ebpf.Map `ebpf:"endpoint_addrs"`
 	Endpoints        *ebpf.Map `ebpf:"endpoints"`
 	Events           *ebpf.Map `ebpf:"events"`
 	EventsLost       *ebpf.Map `ebpf:"events_lost"`
@@ -250,6 +287,8 @@ type lxcbenchMaps struct {
 	LbRevnat         *ebpf.Map `ebpf:"lb_revnat"`
 	LbServices       *ebpf.Map `ebpf:"lb_services"`
 	Metrics          *ebpf.Map `ebpf:"metrics"`
+	NatFlows         *ebpf.Map `ebpf:"nat_flows"`
+	Nonmasq          *ebpf.Map `ebpf:"nonmasq"`
 	PolicyMaps       *ebpf.Map `ebpf:"policy_maps"`
 }
 
@@ -258,6 +297,7 @@ func (m *lxcbenchMaps) Close() error {
 		m.BenchCursor,
 		m.CtAny,
 		m.CtTcp,
+		m.EndpointAddrs,
 		m.Endpoints,
 		m.Events,
 		m.EventsLost,
@@ -271,6 +311,8 @@ func (m *lxcbenchMaps) Close() error {
 		m.LbRevnat,
 		m.LbServices,
 		m.Metrics,
+		m.NatFlows,
+		m.Nonmasq,
 		m.PolicyMaps,
 	)
 }
@@ -294,11 +336,18 @@ type lxcbenchVariables struct {
 	LbServiceRange4Len       *ebpf.Variable `ebpf:"lb_service_range4_len"`
 	LbServiceRange6          *ebpf.Variable `ebpf:"lb_service_range6"`
 	LbServiceRange6Len       *ebpf.Variable `ebpf:"lb_service_range6_len"`
+	Masquerade               *ebpf.Variable `ebpf:"masquerade"`
 	MonitorAggregationLevel  *ebpf.Variable `ebpf:"monitor_aggregation_level"`
 	MonitorIntervalS         *ebpf.Variable `ebpf:"monitor_interval_s"`
+	NodeIpv4                 *ebpf.Variable `ebpf:"node_ipv4"`
+	NodeIpv6                 *ebpf.Variable `ebpf:"node_ipv6"`
+	NodeportDsr              *ebpf.Variable `ebpf:"nodeport_dsr"`
+	SnatPortMax              *ebpf.Variable `ebpf:"snat_port_max"`
+	SnatPortMin              *ebpf.Variable `ebpf:"snat_port_min"`
 	UnusedCtStatus           *ebpf.Variable `ebpf:"unused_ct_status"`
 	UnusedDirection          *ebpf.Variable `ebpf:"unused_direction"`
 	UnusedDropReason         *ebpf.Variable `ebpf:"unused_drop_reason"`
+	UnusedEndpointAddrKey    *ebpf.Variable `ebpf:"unused_endpoint_addr_key"`
 	UnusedEndpointFlags      *ebpf.Variable `ebpf:"unused_endpoint_flags"`
 	UnusedFlowEvent          *ebpf.Variable `ebpf:"unused_flow_event"`
 	UnusedLbAddr             *ebpf.Variable `ebpf:"unused_lb_addr"`
@@ -309,9 +358,15 @@ type lxcbenchVariables struct {
 	UnusedLbFlow             *ebpf.Variable `ebpf:"unused_lb_flow"`
 	UnusedLbFlowKey          *ebpf.Variable `ebpf:"unused_lb_flow_key"`
 	UnusedLbKey              *ebpf.Variable `ebpf:"unused_lb_key"`
+	UnusedLbScope            *ebpf.Variable `ebpf:"unused_lb_scope"`
 	UnusedLbService          *ebpf.Variable `ebpf:"unused_lb_service"`
 	UnusedMatchType          *ebpf.Variable `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.Variable `ebpf:"unused_monitor_aggregation"`
+	UnusedNatDir             *ebpf.Variable `ebpf:"unused_nat_dir"`
+	UnusedNatEntry           *ebpf.Variable `ebpf:"unused_nat_entry"`
+	UnusedNatFlags           *ebpf.Variable `ebpf:"unused_nat_flags"`
+	UnusedNatKey             *ebpf.Variable `ebpf:"unused_nat_key"`
+	UnusedObservationPoint   *ebpf.Variable `ebpf:"unused_observation_point"`
 	UnusedPolicyAction       *ebpf.Variable `ebpf:"unused_policy_action"`
 	UnusedPolicyEntry        *ebpf.Variable `ebpf:"unused_policy_entry"`
 	UnusedPolicyKey          *ebpf.Variable `ebpf:"unused_policy_key"`
@@ -332,7 +387,9 @@ type lxcbenchPrograms struct {
 	BenchReplyEgress      *ebpf.Program `ebpf:"bench_reply_egress"`
 	BenchReplyIngress     *ebpf.Program `ebpf:"bench_reply_ingress"`
 	FromContainer         *ebpf.Program `ebpf:"from_container"`
+	FromNetdev            *ebpf.Program `ebpf:"from_netdev"`
 	ToContainer           *ebpf.Program `ebpf:"to_container"`
+	ToNetdev              *ebpf.Program `ebpf:"to_netdev"`
 }
 
 func (p *lxcbenchPrograms) Close() error {
@@ -346,7 +403,9 @@ func (p *lxcbenchPrograms) Close() error {
 		p.BenchReplyEgress,
 		p.BenchReplyIngress,
 		p.FromContainer,
+		p.FromNetdev,
 		p.ToContainer,
+		p.ToNetdev,
 	)
 }
 

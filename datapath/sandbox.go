@@ -23,6 +23,7 @@ type sandbox struct {
 	devices map[uint32]uint32     // endpoint id -> ifindex of its device
 	owners  map[netip.Addr]uint32 // address -> ifindex of the endpoint holding it
 	stray   uint32                // a device no endpoint owns
+	uplink  uint32                // the node's own device (FromNetdev, ToNetdev)
 	closed  sync.Once
 }
 
@@ -57,7 +58,11 @@ func newSandbox() (*sandbox, error) {
 		return nil, err
 	}
 	var err error
-	s.do(func() { s.stray, err = s.addDevice("stray") })
+	s.do(func() {
+		if s.stray, err = s.addDevice("stray"); err == nil {
+			s.uplink, err = s.addDevice("uplink")
+		}
+	})
 	if err != nil {
 		s.close()
 		return nil, err
@@ -114,6 +119,9 @@ func (s *sandbox) bind(ep *Endpoint) error {
 // endpoint whose address is the frame's pod-side address (source from a pod,
 // destination to it), or a device no endpoint owns.
 func (s *sandbox) deviceFor(h Hook, frame []byte) uint32 {
+	if h == FromNetdev || h == ToNetdev {
+		return s.uplink
+	}
 	src, dst := frameAddrs(frame)
 	a := dst
 	if h == FromContainer {

@@ -58,9 +58,30 @@ type Service struct {
 	// any service there has Reject. Either way the event is a drop with its
 	// reason (SERVICE_NO_BACKEND, SERVICE_WRONG_PORT).
 	Reject bool
+	// External frontends (NodePort, LoadBalancer, externalIP, hostPort) are
+	// also served on the node's device, to traffic from outside the node;
+	// other ports on an address that only external frontends hold are no
+	// service's (a node's own ports stay reachable).
+	External bool
+	// Scope ScopeExternal is the entry for traffic from outside only, when
+	// it differs from what the node's pods get (externalTrafficPolicy
+	// Local: local backends only). It needs External, and an internal
+	// service with the same frontend serves the rest.
+	Scope ServiceScope
 }
 
+// ServiceScope says whose traffic a service entry serves.
+type ServiceScope uint8
+
+const (
+	ScopeInternal ServiceScope = ServiceScope(lxcLbScopeLB_SCOPE_INTERNAL) // everyone, unless an external entry exists
+	ScopeExternal ServiceScope = ServiceScope(lxcLbScopeLB_SCOPE_EXTERNAL) // traffic entering by the node's device
+)
+
 func (s Service) String() string {
+	if s.Scope == ScopeExternal {
+		return fmt.Sprintf("service %d (%s/%d, external)", s.ID, s.Frontend, s.Protocol)
+	}
 	return fmt.Sprintf("service %d (%s/%d)", s.ID, s.Frontend, s.Protocol)
 }
 
@@ -93,7 +114,10 @@ type serviceState struct {
 type lbFront struct {
 	addr  netip.AddrPort
 	proto uint8
+	scope ServiceScope
 }
+
+func (s Service) front() lbFront { return lbFront{s.Frontend, s.Protocol, s.Scope} }
 
 func newServiceState() *serviceState {
 	return &serviceState{byID: map[uint32]*installedService{}, byFront: map[lbFront]uint32{}, addrRefs: map[netip.Addr][]uint32{}}
@@ -114,6 +138,9 @@ func (s Service) validate() error {
 	case ProtoTCP, ProtoUDP, ProtoSCTP:
 	default:
 		return fmt.Errorf("%s: protocol %d: want TCP (6), UDP (17) or SCTP (132)", s, s.Protocol)
+	}
+	if s.Scope != ScopeInternal && (s.Scope != ScopeExternal || !s.External) {
+		return fmt.Errorf("%s: scope %d: want internal, or external on an External service", s, s.Scope)
 	}
 	if s.Algorithm != LBRandom && s.Algorithm != LBMaglev {
 		return fmt.Errorf("%s: unknown algorithm %d", s, s.Algorithm)
@@ -273,7 +300,7 @@ func (st *serviceState) checkAgainst(want []Service, replacing map[uint32]bool) 
 			return fmt.Errorf("%s: id also given to %s", s, o)
 		}
 		ids[s.ID] = s
-		f := lbFront{s.Frontend, s.Protocol}
+		f := s.front()
 		if o, dup := fronts[f]; dup {
 			return fmt.Errorf("%s: frontend collides with service %d", s, o)
 		}
@@ -354,7 +381,7 @@ func (d *Datapath) SyncServices(want []Service) error {
 	}
 	// Remove first the services whose frontends a new one takes over.
 	for _, s := range want {
-		if o, ok := st.byFront[lbFront{s.Frontend, s.Protocol}]; ok && o != s.ID && gone[o] {
+		if o, ok := st.byFront[s.front()]; ok && o != s.ID && gone[o] {
 			if err := d.removeService(st, o); err != nil {
 				return err
 			}
@@ -389,7 +416,7 @@ func (s Service) equal(o Service) bool {
 	return s.ID == o.ID && s.Frontend == o.Frontend && s.Protocol == o.Protocol && slices.Equal(s.Backends, o.Backends) &&
 		s.Algorithm == o.Algorithm && s.MaglevTableSize == o.MaglevTableSize && slices.Equal(s.MaglevTable, o.MaglevTable) &&
 		s.AffinityTimeout == o.AffinityTimeout &&
-		s.Reject == o.Reject
+		s.Reject == o.Reject && s.External == o.External && s.Scope == o.Scope
 }
 
 // Services returns the installed services, by id.

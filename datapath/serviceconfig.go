@@ -79,6 +79,8 @@ func (d *Datapath) adoptServices() error {
 			Protocol:        f.k.Proto,
 			AffinityTimeout: 0,
 			Reject:          f.v.Flags&uint8(lxcLbFlagsLB_F_REJECT) != 0,
+			External:        f.v.Flags&uint8(lxcLbFlagsLB_F_EXTERNAL) != 0,
+			Scope:           ServiceScope(f.k.Scope),
 		}
 		if f.v.Flags&uint8(lxcLbFlagsLB_F_AFFINITY) != 0 {
 			s.AffinityTimeout = secondsDuration(f.v.AffinityTimeoutS)
@@ -105,7 +107,7 @@ func (d *Datapath) adoptServices() error {
 		}
 		in := s.plan(&installedService{slots: s.Backends})
 		st.byID[s.ID] = in
-		st.byFront[lbFront{s.Frontend, s.Protocol}] = s.ID
+		st.byFront[s.front()] = s.ID
 		st.addrRefs[s.Frontend.Addr()] = append(st.addrRefs[s.Frontend.Addr()], s.ID)
 		st.slots += len(in.slots)
 	}

@@ -22,14 +22,45 @@ func lbAddrOf(a netip.AddrPort) lxcLbAddr {
 	return v
 }
 
-func lbKeyOf(a netip.Addr, port uint16, proto uint8) lxcLbKey {
+func lbKeyOf(a netip.Addr, port uint16, proto uint8, scope ServiceScope) lxcLbKey {
 	var k lxcLbKey
 	w, fam := addrWords(a)
 	k.Addr.Addr = w
 	k.Port = port
 	k.Proto = proto
 	k.Family = fam
+	k.Scope = uint8(scope)
 	return k
+}
+
+func (s Service) key() lxcLbKey {
+	return lbKeyOf(s.Frontend.Addr(), s.Frontend.Port(), s.Protocol, s.Scope)
+}
+
+// setSplit marks (or unmarks) the internal entry of a frontend as having an
+// external one, which the node device's program then looks up instead. It
+// is set after the external entry is written and cleared before it goes,
+// so the mark never points at nothing. Callers hold st.mu.
+func (d *Datapath) setSplit(st *serviceState, s Service, on bool) error {
+	internal := s
+	internal.Scope = ScopeInternal
+	if _, ok := st.byFront[internal.front()]; !ok {
+		return nil
+	}
+	var v lxcLbService
+	k := internal.key()
+	if err := d.objs.LbServices.Lookup(k, &v); err != nil {
+		return fmt.Errorf("%s: read internal entry: %w", s, err)
+	}
+	if on {
+		v.Flags |= uint8(lxcLbFlagsLB_F_SPLIT)
+	} else {
+		v.Flags &^= uint8(lxcLbFlagsLB_F_SPLIT)
+	}
+	if err := d.objs.LbServices.Put(k, &v); err != nil {
+		return fmt.Errorf("%s: mark internal entry: %w", s, err)
+	}
+	return nil
 }
 
 // writeServices writes validated services: every one's backends first, then
@@ -119,11 +150,26 @@ func (d *Datapath) writeFrontend(st *serviceState, s Service, in, old *installed
 	if s.Reject {
 		val.Flags |= uint8(lxcLbFlagsLB_F_REJECT)
 	}
-	if err := d.objs.LbServices.Put(lbKeyOf(s.Frontend.Addr(), s.Frontend.Port(), s.Protocol), &val); err != nil {
+	if s.External {
+		val.Flags |= uint8(lxcLbFlagsLB_F_EXTERNAL)
+	}
+	if s.Scope == ScopeInternal {
+		ext := s
+		ext.Scope = ScopeExternal
+		if _, ok := st.byFront[ext.front()]; ok {
+			val.Flags |= uint8(lxcLbFlagsLB_F_SPLIT)
+		}
+	}
+	if err := d.objs.LbServices.Put(s.key(), &val); err != nil {
 		return fmt.Errorf("%s: write frontend: %w", s, err)
 	}
 	st.byID[s.ID] = in
-	st.byFront[lbFront{s.Frontend, s.Protocol}] = s.ID
+	st.byFront[s.front()] = s.ID
+	if s.Scope == ScopeExternal {
+		if err := d.setSplit(st, s, true); err != nil {
+			return err
+		}
+	}
 	a := s.Frontend.Addr()
 	if !slices.Contains(st.addrRefs[a], s.ID) {
 		st.addrRefs[a] = append(st.addrRefs[a], s.ID)
@@ -218,7 +264,7 @@ func (d *Datapath) putMaglevTable(s Service, table []uint32) error {
 // writeAddressEntry writes (or, with no services left there, removes) the
 // entry that marks a frontend address. Callers hold st.mu.
 func (d *Datapath) writeAddressEntry(st *serviceState, a netip.Addr) error {
-	k := lbKeyOf(a, 0, 0)
+	k := lbKeyOf(a, 0, 0, ScopeInternal)
 	ids := st.addrRefs[a]
 	if len(ids) == 0 {
 		delete(st.addrRefs, a)
@@ -231,9 +277,17 @@ func (d *Datapath) writeAddressEntry(st *serviceState, a netip.Addr) error {
 	if len(ids) == 1 {
 		st.filterDirty = true // possibly a new address
 	}
-	v := lxcLbService{Flags: uint8(lxcLbFlagsLB_F_ADDRESS)}
+	// An address only external frontends hold (a node's, an external IP)
+	// is open: its other ports are no service's. kube-proxy answers wrong
+	// ports and rejects on ClusterIPs only.
+	v := lxcLbService{Flags: uint8(lxcLbFlagsLB_F_ADDRESS) | uint8(lxcLbFlagsLB_F_OPEN)}
 	for _, id := range ids {
-		if st.byID[id].svc.Reject {
+		if !st.byID[id].svc.External {
+			v.Flags &^= uint8(lxcLbFlagsLB_F_OPEN)
+		}
+	}
+	for _, id := range ids {
+		if st.byID[id].svc.Reject && v.Flags&uint8(lxcLbFlagsLB_F_OPEN) == 0 {
 			v.Flags |= uint8(lxcLbFlagsLB_F_REJECT)
 		}
 	}
@@ -250,10 +304,15 @@ func (d *Datapath) removeService(st *serviceState, id uint32) error {
 		return nil
 	}
 	s := in.svc
-	if err := d.objs.LbServices.Delete(lbKeyOf(s.Frontend.Addr(), s.Frontend.Port(), s.Protocol)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if s.Scope == ScopeExternal {
+		if err := d.setSplit(st, s, false); err != nil {
+			return err
+		}
+	}
+	if err := d.objs.LbServices.Delete(s.key()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("%s: remove frontend: %w", s, err)
 	}
-	delete(st.byFront, lbFront{s.Frontend, s.Protocol})
+	delete(st.byFront, s.front())
 	a := s.Frontend.Addr()
 	st.addrRefs[a] = slices.DeleteFunc(st.addrRefs[a], func(o uint32) bool { return o == id })
 	delete(st.byID, id)

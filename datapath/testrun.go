@@ -15,8 +15,13 @@ const (
 )
 
 func (h Hook) String() string {
-	if h == FromContainer {
+	switch h {
+	case FromContainer:
 		return "from-container"
+	case FromNetdev:
+		return "from-netdev"
+	case ToNetdev:
+		return "to-netdev"
 	}
 	return "to-container"
 }
@@ -72,7 +77,7 @@ func (d *Datapath) DeviceOf(endpointID uint32) (uint32, bool) {
 // with another's addresses, as a hostile pod would.
 func (d *Datapath) RunOn(h Hook, ifindex uint32, frame []byte) (RunResult, error) {
 	ingress := uint32(0)
-	if h == FromContainer {
+	if h == FromContainer || h == FromNetdev {
 		ingress = ifindex
 	}
 	return d.runOn(h, ifindex, ingress, frame)

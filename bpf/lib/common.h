@@ -53,6 +53,8 @@ enum drop_reason {
 	DROP_SERVICE_UNALLOCATED = 20, /* to an address in the service range that no service holds */
 	DROP_SERVICE_SCTP = 21,      /* SCTP to a frontend: its CRC32c cannot be updated in place */
 	DROP_NAT_FAILED = 22,        /* a service translation could not rewrite the packet */
+	DROP_SNAT_NO_PORT = 23,      /* no free port on the node's address for a masqueraded or SNATed flow */
+	DROP_DSR_INVALID = 24,       /* a DSR option naming no frontend, or arriving from no node */
 	__DROP_REASON_MAX,
 };
 

@@ -34,6 +34,31 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } endpoints SEC(".maps");
 
+/* The same endpoints by address: the node's device asks whether a
+ * translated destination is a pod of this node, and whether a packet it
+ * sends out came from one. The value is the host veth's ifindex. */
+struct endpoint_addr_key {
+	struct ip_addr addr;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct endpoint_addr_key);
+	__type(value, __u32);
+	__uint(max_entries, ENDPOINTS_MAP_SIZE * 2);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} endpoint_addrs SEC(".maps");
+
+static __always_inline bool endpoint_is_local(const struct ip_addr *a, __u8 family)
+{
+	struct endpoint_addr_key k = { .addr = *a, .family = family };
+
+	return bpf_map_lookup_elem(&endpoint_addrs, &k) != NULL;
+}
+
 static __always_inline struct endpoint_info *endpoint_of_device(__u32 ifindex)
 {
 	return bpf_map_lookup_elem(&endpoints, &ifindex);

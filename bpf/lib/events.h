@@ -28,8 +28,15 @@ struct flow_event {
 	__u32 cookie;
 	__u16 proxy_port;
 	__u8 icmp_type;
-	__u8 pad;
+	__u8 point; /* enum observation_point: which device's program saw it */
 	__u32 length;
+};
+
+/* Where an event was seen: a pod's host veth (endpoint_id names the pod) or
+ * the node's own device (NodePort, masquerade; endpoint_id 0). */
+enum observation_point {
+	POINT_POD_DEVICE = 0,
+	POINT_NODE_DEVICE = 1,
 };
 
 struct {

@@ -35,6 +35,18 @@ enum lb_flags {
 	LB_F_AFFINITY = 1 << 1, /* a client keeps its backend for affinity_timeout_s (ClientIP) */
 	LB_F_REJECT = 1 << 2,   /* no backend (or, on an address entry, no such port): ICMP port unreachable */
 	LB_F_ADDRESS = 1 << 3,  /* the address entry (port 0, protocol 0): the address is a frontend's */
+	LB_F_EXTERNAL = 1 << 4, /* served on the node's device too: NodePort, LoadBalancer, externalIP, hostPort */
+	LB_F_OPEN = 1 << 5,     /* on an address entry: other ports there are no service's (a node's address) */
+	LB_F_SPLIT = 1 << 6,    /* traffic from outside the node has its own entry (LB_SCOPE_EXTERNAL) */
+};
+
+/* Whose traffic an entry serves. A frontend under externalTrafficPolicy
+ * Local has two: the external one (local backends only) for traffic that
+ * enters by the node's device, the internal one (every backend) for the
+ * node's own pods, as kube-proxy short-circuits them. */
+enum lb_scope {
+	LB_SCOPE_INTERNAL = 0,
+	LB_SCOPE_EXTERNAL = 1,
 };
 
 /* A frontend. Port in host byte order; port 0 and protocol 0 is the entry
@@ -44,6 +56,8 @@ struct lb_key {
 	__u16 port;
 	__u8 proto;
 	__u8 family;
+	__u8 scope; /* enum lb_scope */
+	__u8 pad[3];
 };
 
 struct lb_service {
@@ -352,7 +366,7 @@ static __always_inline struct lb_addr *lb_affine(const struct lb_affinity_key *a
 /* Finds the backend of a packet a pod sends. Returns 1 and fills nat when
  * the packet is to a frontend, 0 when its destination is no frontend's
  * address, or a negative drop reason (nat->reject says whether to answer). */
-static __always_inline int lb_select(const struct flow *f, __u64 now, struct lb_nat *nat)
+static __always_inline int lb_select(const struct flow *f, __u64 now, struct lb_nat *nat, bool external)
 {
 	struct lb_service *svc;
 	struct lb_flow_key fk = {};
@@ -360,6 +374,7 @@ static __always_inline int lb_select(const struct flow *f, __u64 now, struct lb_
 	struct lb_backend_key bk;
 	struct lb_addr *be = NULL;
 	struct lb_affinity_key ak = {};
+	bool open = false;
 
 	/* The filter, then the address entry: for a packet to no frontend
 	 * (most packets) the filter is usually all the service code costs. */
@@ -370,16 +385,29 @@ static __always_inline int lb_select(const struct flow *f, __u64 now, struct lb_
 		if (!svc)
 			return lb_in_service_range(&f->daddr, f->family) ? -DROP_SERVICE_UNALLOCATED : 0;
 		nat->reject = !!(svc->flags & LB_F_REJECT);
+		/* An open address (a node's, an external IP) has other ports
+		 * that are no service's: they pass untranslated. */
+		open = svc->flags & LB_F_OPEN;
 		/* Services have ports: ICMP and other protocols to a frontend
 		 * address, ICMP errors included, are to no service. */
 		if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP && f->proto != IPPROTO_SCTP)
-			return -DROP_SERVICE_WRONG_PORT;
+			return open ? 0 : -DROP_SERVICE_WRONG_PORT;
 		k.port = f->dport;
 		k.proto = f->proto;
 		svc = bpf_map_lookup_elem(&lb_services, &k);
+		/* From outside the node only external frontends are served, by
+		 * their external entry where the service has one. */
+		if (external && svc) {
+			if (!(svc->flags & LB_F_EXTERNAL))
+				return 0;
+			if (svc->flags & LB_F_SPLIT) {
+				k.scope = LB_SCOPE_EXTERNAL;
+				svc = bpf_map_lookup_elem(&lb_services, &k);
+			}
+		}
 	}
 	if (!svc)
-		return -DROP_SERVICE_WRONG_PORT;
+		return open ? 0 : -DROP_SERVICE_WRONG_PORT;
 	nat->reject = !!(svc->flags & LB_F_REJECT);
 	if (f->proto == IPPROTO_SCTP)
 		return -DROP_SERVICE_SCTP;
@@ -435,7 +463,7 @@ static __always_inline int lb_select(const struct flow *f, __u64 now, struct lb_
 static __noinline int lb_translate(struct __sk_buff *skb, struct flow *f, __u64 now)
 {
 	struct lb_nat nat = {};
-	int ret = lb_select(f, now, &nat);
+	int ret = lb_select(f, now, &nat, false);
 
 	if (ret < 0)
 		return nat.reject ? -(-ret | LB_REJECT) : ret;
