@@ -44,6 +44,7 @@ const struct lb_flow *unused_lb_flow __attribute__((unused));
 const struct lb_affinity_key *unused_lb_affinity_key __attribute__((unused));
 const struct lb_affinity_entry *unused_lb_affinity_entry __attribute__((unused));
 const enum lb_scope *unused_lb_scope __attribute__((unused));
+const struct lb_source_range_key *unused_lb_source_range_key __attribute__((unused));
 const enum observation_point *unused_observation_point __attribute__((unused));
 const struct endpoint_addr_key *unused_endpoint_addr_key __attribute__((unused));
 const struct nat_key *unused_nat_key __attribute__((unused));

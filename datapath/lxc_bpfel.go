@@ -62,32 +62,33 @@ const (
 type lxcDropReason uint32
 
 const (
-	lxcDropReasonDROP_NONE                lxcDropReason = 0
-	lxcDropReasonDROP_POLICY_DENIED       lxcDropReason = 1
-	lxcDropReasonDROP_POLICY_DENYLIST     lxcDropReason = 2
-	lxcDropReasonDROP_TRUNCATED           lxcDropReason = 3
-	lxcDropReasonDROP_INVALID_IPV4        lxcDropReason = 4
-	lxcDropReasonDROP_INVALID_IPV6        lxcDropReason = 5
-	lxcDropReasonDROP_UNSUPPORTED_L3      lxcDropReason = 6
-	lxcDropReasonDROP_FRAG_NOT_SUPPORTED  lxcDropReason = 7
-	lxcDropReasonDROP_IPV6EXT_HEADERS     lxcDropReason = 8
-	lxcDropReasonDROP_INVALID_L4          lxcDropReason = 9
-	lxcDropReasonDROP_INVALID_SOURCE      lxcDropReason = 10
-	lxcDropReasonDROP_UNROUTABLE          lxcDropReason = 11
-	lxcDropReasonDROP_CT_CREATE_FAILED    lxcDropReason = 12
-	lxcDropReasonDROP_INVALID_SOURCE_MAC  lxcDropReason = 13
-	lxcDropReasonDROP_FRAG_NOT_FOUND      lxcDropReason = 14
-	lxcDropReasonDROP_FRAG_TOO_SHORT      lxcDropReason = 15
-	lxcDropReasonDROP_INVALID_ARP         lxcDropReason = 16
-	lxcDropReasonDROP_PROXY_UNAVAILABLE   lxcDropReason = 17
-	lxcDropReasonDROP_SERVICE_NO_BACKEND  lxcDropReason = 18
-	lxcDropReasonDROP_SERVICE_WRONG_PORT  lxcDropReason = 19
-	lxcDropReasonDROP_SERVICE_UNALLOCATED lxcDropReason = 20
-	lxcDropReasonDROP_SERVICE_SCTP        lxcDropReason = 21
-	lxcDropReasonDROP_NAT_FAILED          lxcDropReason = 22
-	lxcDropReasonDROP_SNAT_NO_PORT        lxcDropReason = 23
-	lxcDropReasonDROP_DSR_INVALID         lxcDropReason = 24
-	lxcDropReasonDROP_REASON_MAX          lxcDropReason = 25
+	lxcDropReasonDROP_NONE                 lxcDropReason = 0
+	lxcDropReasonDROP_POLICY_DENIED        lxcDropReason = 1
+	lxcDropReasonDROP_POLICY_DENYLIST      lxcDropReason = 2
+	lxcDropReasonDROP_TRUNCATED            lxcDropReason = 3
+	lxcDropReasonDROP_INVALID_IPV4         lxcDropReason = 4
+	lxcDropReasonDROP_INVALID_IPV6         lxcDropReason = 5
+	lxcDropReasonDROP_UNSUPPORTED_L3       lxcDropReason = 6
+	lxcDropReasonDROP_FRAG_NOT_SUPPORTED   lxcDropReason = 7
+	lxcDropReasonDROP_IPV6EXT_HEADERS      lxcDropReason = 8
+	lxcDropReasonDROP_INVALID_L4           lxcDropReason = 9
+	lxcDropReasonDROP_INVALID_SOURCE       lxcDropReason = 10
+	lxcDropReasonDROP_UNROUTABLE           lxcDropReason = 11
+	lxcDropReasonDROP_CT_CREATE_FAILED     lxcDropReason = 12
+	lxcDropReasonDROP_INVALID_SOURCE_MAC   lxcDropReason = 13
+	lxcDropReasonDROP_FRAG_NOT_FOUND       lxcDropReason = 14
+	lxcDropReasonDROP_FRAG_TOO_SHORT       lxcDropReason = 15
+	lxcDropReasonDROP_INVALID_ARP          lxcDropReason = 16
+	lxcDropReasonDROP_PROXY_UNAVAILABLE    lxcDropReason = 17
+	lxcDropReasonDROP_SERVICE_NO_BACKEND   lxcDropReason = 18
+	lxcDropReasonDROP_SERVICE_WRONG_PORT   lxcDropReason = 19
+	lxcDropReasonDROP_SERVICE_UNALLOCATED  lxcDropReason = 20
+	lxcDropReasonDROP_SERVICE_SCTP         lxcDropReason = 21
+	lxcDropReasonDROP_NAT_FAILED           lxcDropReason = 22
+	lxcDropReasonDROP_SNAT_NO_PORT         lxcDropReason = 23
+	lxcDropReasonDROP_DSR_INVALID          lxcDropReason = 24
+	lxcDropReasonDROP_SERVICE_SOURCE_RANGE lxcDropReason = 25
+	lxcDropReasonDROP_REASON_MAX           lxcDropReason = 26
 )
 
 type lxcEndpointAddrKey struct {
@@ -237,13 +238,14 @@ type lxcLbFilter struct {
 type lxcLbFlags uint32
 
 const (
-	lxcLbFlagsLB_F_MAGLEV   lxcLbFlags = 1
-	lxcLbFlagsLB_F_AFFINITY lxcLbFlags = 2
-	lxcLbFlagsLB_F_REJECT   lxcLbFlags = 4
-	lxcLbFlagsLB_F_ADDRESS  lxcLbFlags = 8
-	lxcLbFlagsLB_F_EXTERNAL lxcLbFlags = 16
-	lxcLbFlagsLB_F_OPEN     lxcLbFlags = 32
-	lxcLbFlagsLB_F_SPLIT    lxcLbFlags = 64
+	lxcLbFlagsLB_F_MAGLEV        lxcLbFlags = 1
+	lxcLbFlagsLB_F_AFFINITY      lxcLbFlags = 2
+	lxcLbFlagsLB_F_REJECT        lxcLbFlags = 4
+	lxcLbFlagsLB_F_ADDRESS       lxcLbFlags = 8
+	lxcLbFlagsLB_F_EXTERNAL      lxcLbFlags = 16
+	lxcLbFlagsLB_F_OPEN          lxcLbFlags = 32
+	lxcLbFlagsLB_F_SPLIT         lxcLbFlags = 64
+	lxcLbFlagsLB_F_SOURCE_RANGES lxcLbFlags = 128
 )
 
 type lxcLbFlow struct {
@@ -298,6 +300,17 @@ type lxcLbService struct {
 	MaglevSize       uint32
 	Flags            uint8
 	Pad              [3]uint8
+}
+
+type lxcLbSourceRangeKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	ServiceId uint32
+	Family    uint32
+	Addr      struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
 }
 
 type lxcMatchType uint32
@@ -450,6 +463,7 @@ const (
 	lxcMapLbMaglev                 = "lb_maglev"
 	lxcMapLbRevnat                 = "lb_revnat"
 	lxcMapLbServices               = "lb_services"
+	lxcMapLbSourceRanges           = "lb_source_ranges"
 	lxcMapMetrics                  = "metrics"
 	lxcMapNatFlows                 = "nat_flows"
 	lxcMapNonmasq                  = "nonmasq"
@@ -493,6 +507,7 @@ const (
 	lxcVarUnusedLbKey              = "unused_lb_key"
 	lxcVarUnusedLbScope            = "unused_lb_scope"
 	lxcVarUnusedLbService          = "unused_lb_service"
+	lxcVarUnusedLbSourceRangeKey   = "unused_lb_source_range_key"
 	lxcVarUnusedMatchType          = "unused_match_type"
 	lxcVarUnusedMonitorAggregation = "unused_monitor_aggregation"
 	lxcVarUnusedNatDir             = "unused_nat_dir"
@@ -574,6 +589,7 @@ type lxcMapSpecs struct {
 	LbMaglev         *ebpf.MapSpec `ebpf:"lb_maglev"`
 	LbRevnat         *ebpf.MapSpec `ebpf:"lb_revnat"`
 	LbServices       *ebpf.MapSpec `ebpf:"lb_services"`
+	LbSourceRanges   *ebpf.MapSpec `ebpf:"lb_source_ranges"`
 	Metrics          *ebpf.MapSpec `ebpf:"metrics"`
 	NatFlows         *ebpf.MapSpec `ebpf:"nat_flows"`
 	Nonmasq          *ebpf.MapSpec `ebpf:"nonmasq"`
@@ -619,6 +635,7 @@ type lxcVariableSpecs struct {
 	UnusedLbKey              *ebpf.VariableSpec `ebpf:"unused_lb_key"`
 	UnusedLbScope            *ebpf.VariableSpec `ebpf:"unused_lb_scope"`
 	UnusedLbService          *ebpf.VariableSpec `ebpf:"unused_lb_service"`
+	UnusedLbSourceRangeKey   *ebpf.VariableSpec `ebpf:"unused_lb_source_range_key"`
 	UnusedMatchType          *ebpf.VariableSpec `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.VariableSpec `ebpf:"unused_monitor_aggregation"`
 	UnusedNatDir             *ebpf.VariableSpec `ebpf:"unused_nat_dir"`
@@ -668,6 +685,7 @@ type lxcMaps struct {
 	LbMaglev         *ebpf.Map `ebpf:"lb_maglev"`
 	LbRevnat         *ebpf.Map `ebpf:"lb_revnat"`
 	LbServices       *ebpf.Map `ebpf:"lb_services"`
+	LbSourceRanges   *ebpf.Map `ebpf:"lb_source_ranges"`
 	Metrics          *ebpf.Map `ebpf:"metrics"`
 	NatFlows         *ebpf.Map `ebpf:"nat_flows"`
 	Nonmasq          *ebpf.Map `ebpf:"nonmasq"`
@@ -691,6 +709,7 @@ func (m *lxcMaps) Close() error {
 		m.LbMaglev,
 		m.LbRevnat,
 		m.LbServices,
+		m.LbSourceRanges,
 		m.Metrics,
 		m.NatFlows,
 		m.Nonmasq,
@@ -737,6 +756,7 @@ type lxcVariables struct {
 	UnusedLbKey              *ebpf.Variable `ebpf:"unused_lb_key"`
 	UnusedLbScope            *ebpf.Variable `ebpf:"unused_lb_scope"`
 	UnusedLbService          *ebpf.Variable `ebpf:"unused_lb_service"`
+	UnusedLbSourceRangeKey   *ebpf.Variable `ebpf:"unused_lb_source_range_key"`
 	UnusedMatchType          *ebpf.Variable `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.Variable `ebpf:"unused_monitor_aggregation"`
 	UnusedNatDir             *ebpf.Variable `ebpf:"unused_nat_dir"`

@@ -42,6 +42,7 @@ const (
 	lxcbenchMapLbMaglev                 = "lb_maglev"
 	lxcbenchMapLbRevnat                 = "lb_revnat"
 	lxcbenchMapLbServices               = "lb_services"
+	lxcbenchMapLbSourceRanges           = "lb_source_ranges"
 	lxcbenchMapMetrics                  = "metrics"
 	lxcbenchMapNatFlows                 = "nat_flows"
 	lxcbenchMapNonmasq                  = "nonmasq"
@@ -97,6 +98,7 @@ const (
 	lxcbenchVarUnusedLbKey              = "unused_lb_key"
 	lxcbenchVarUnusedLbScope            = "unused_lb_scope"
 	lxcbenchVarUnusedLbService          = "unused_lb_service"
+	lxcbenchVarUnusedLbSourceRangeKey   = "unused_lb_source_range_key"
 	lxcbenchVarUnusedMatchType          = "unused_match_type"
 	lxcbenchVarUnusedMonitorAggregation = "unused_monitor_aggregation"
 	lxcbenchVarUnusedNatDir             = "unused_nat_dir"
@@ -187,6 +189,7 @@ type lxcbenchMapSpecs struct {
 	LbMaglev         *ebpf.MapSpec `ebpf:"lb_maglev"`
 	LbRevnat         *ebpf.MapSpec `ebpf:"lb_revnat"`
 	LbServices       *ebpf.MapSpec `ebpf:"lb_services"`
+	LbSourceRanges   *ebpf.MapSpec `ebpf:"lb_source_ranges"`
 	Metrics          *ebpf.MapSpec `ebpf:"metrics"`
 	NatFlows         *ebpf.MapSpec `ebpf:"nat_flows"`
 	Nonmasq          *ebpf.MapSpec `ebpf:"nonmasq"`
@@ -236,6 +239,7 @@ type lxcbenchVariableSpecs struct {
 	UnusedLbKey              *ebpf.VariableSpec `ebpf:"unused_lb_key"`
 	UnusedLbScope            *ebpf.VariableSpec `ebpf:"unused_lb_scope"`
 	UnusedLbService          *ebpf.VariableSpec `ebpf:"unused_lb_service"`
+	UnusedLbSourceRangeKey   *ebpf.VariableSpec `ebpf:"unused_lb_source_range_key"`
 	UnusedMatchType          *ebpf.VariableSpec `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.VariableSpec `ebpf:"unused_monitor_aggregation"`
 	UnusedNatDir             *ebpf.VariableSpec `ebpf:"unused_nat_dir"`
@@ -286,6 +290,7 @@ type lxcbenchMaps struct {
 	LbMaglev         *ebpf.Map `ebpf:"lb_maglev"`
 	LbRevnat         *ebpf.Map `ebpf:"lb_revnat"`
 	LbServices       *ebpf.Map `ebpf:"lb_services"`
+	LbSourceRanges   *ebpf.Map `ebpf:"lb_source_ranges"`
 	Metrics          *ebpf.Map `ebpf:"metrics"`
 	NatFlows         *ebpf.Map `ebpf:"nat_flows"`
 	Nonmasq          *ebpf.Map `ebpf:"nonmasq"`
@@ -310,6 +315,7 @@ func (m *lxcbenchMaps) Close() error {
 		m.LbMaglev,
 		m.LbRevnat,
 		m.LbServices,
+		m.LbSourceRanges,
 		m.Metrics,
 		m.NatFlows,
 		m.Nonmasq,
@@ -360,6 +366,7 @@ type lxcbenchVariables struct {
 	UnusedLbKey              *ebpf.Variable `ebpf:"unused_lb_key"`
 	UnusedLbScope            *ebpf.Variable `ebpf:"unused_lb_scope"`
 	UnusedLbService          *ebpf.Variable `ebpf:"unused_lb_service"`
+	UnusedLbSourceRangeKey   *ebpf.Variable `ebpf:"unused_lb_source_range_key"`
 	UnusedMatchType          *ebpf.Variable `ebpf:"unused_match_type"`
 	UnusedMonitorAggregation *ebpf.Variable `ebpf:"unused_monitor_aggregation"`
 	UnusedNatDir             *ebpf.Variable `ebpf:"unused_nat_dir"`

@@ -328,6 +328,39 @@ func TestNodeAddressesKeepTheirOtherPorts(t *testing.T) {
 	expectSeg(t, "a ClusterIP from outside", decode(t, res.Out), ap(client, 40000), ap(vip, 80))
 }
 
+func TestLoadBalancerSourceRangesAdmitOnlyTheirClients(t *testing.T) {
+	d := nodeSetup(t, datapath.NodeDevice{})
+	s := nodePortSvc(9, ap(lbIP, 80), ap(podB, 8080))
+	s.SourceRanges = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/28"), netip.MustParsePrefix("2001:db8::/32")}
+	must(t, d.UpsertService(s))
+	res := runNet(t, d, datapath.FromNetdev, build(t, tcpSpec(ap(client, 40000), ap(lbIP, 80), "SYN")))
+	expectForwarded(t, oneEvent(t, res))
+	expectSeg(t, "a client in range", decode(t, res.Out), ap(client, 40000), ap(podB, 8080))
+
+	outsider := ap(netip.MustParseAddr("203.0.113.77"), 40000)
+	res = runNet(t, d, datapath.FromNetdev, build(t, tcpSpec(outsider, ap(lbIP, 80), "SYN")))
+	if res.Code != datapath.TCActShot {
+		t.Fatalf("a client out of range is dropped, never answered: code %d", res.Code)
+	}
+	expectDropped(t, oneEvent(t, res), "SERVICE_SOURCE_RANGE")
+	// A pod is a client like any other.
+	_, ev := runSvc(t, d, datapath.FromContainer, build(t, tcpSpec(ap(podA, 40000), ap(lbIP, 80), "SYN")))
+	expectDropped(t, ev, "SERVICE_SOURCE_RANGE")
+
+	// Ranges that change take effect for new flows; removed ones are gone.
+	s.SourceRanges = []netip.Prefix{netip.MustParsePrefix("203.0.113.64/26")}
+	must(t, d.UpsertService(s))
+	res = runNet(t, d, datapath.FromNetdev, build(t, tcpSpec(outsider, ap(lbIP, 80), "SYN")))
+	expectForwarded(t, oneEvent(t, res))
+	res = runNet(t, d, datapath.FromNetdev, build(t, tcpSpec(ap(client, 40009), ap(lbIP, 80), "SYN")))
+	expectDropped(t, oneEvent(t, res), "SERVICE_SOURCE_RANGE")
+	// Without ranges, everyone.
+	s.SourceRanges = nil
+	must(t, d.UpsertService(s))
+	res = runNet(t, d, datapath.FromNetdev, build(t, tcpSpec(ap(client, 40010), ap(lbIP, 80), "SYN")))
+	expectForwarded(t, oneEvent(t, res))
+}
+
 func TestNodePortWithoutBackendsRejectsBackOutTheDevice(t *testing.T) {
 	d := nodeSetup(t, datapath.NodeDevice{})
 	s := nodePortSvc(9, ap(nodeIP, 30080))

@@ -68,6 +68,11 @@ type Service struct {
 	// Local: local backends only). It needs External, and an internal
 	// service with the same frontend serves the rest.
 	Scope ServiceScope
+	// SourceRanges (loadBalancerSourceRanges) limit new flows to clients in
+	// them, from outside and from pods alike, dropped as
+	// SERVICE_SOURCE_RANGE otherwise. Only prefixes of the frontend's family
+	// count; with none, there is no filter.
+	SourceRanges []netip.Prefix
 }
 
 // ServiceScope says whose traffic a service entry serves.
@@ -141,6 +146,11 @@ func (s Service) validate() error {
 	}
 	if s.Scope != ScopeInternal && (s.Scope != ScopeExternal || !s.External) {
 		return fmt.Errorf("%s: scope %d: want internal, or external on an External service", s, s.Scope)
+	}
+	for i, p := range s.SourceRanges {
+		if !p.IsValid() || p.Addr().Is4In6() {
+			return fmt.Errorf("%s: source range [%d] %v is not an IPv4 or IPv6 prefix", s, i, p)
+		}
 	}
 	if s.Algorithm != LBRandom && s.Algorithm != LBMaglev {
 		return fmt.Errorf("%s: unknown algorithm %d", s, s.Algorithm)
@@ -416,7 +426,7 @@ func (s Service) equal(o Service) bool {
 	return s.ID == o.ID && s.Frontend == o.Frontend && s.Protocol == o.Protocol && slices.Equal(s.Backends, o.Backends) &&
 		s.Algorithm == o.Algorithm && s.MaglevTableSize == o.MaglevTableSize && slices.Equal(s.MaglevTable, o.MaglevTable) &&
 		s.AffinityTimeout == o.AffinityTimeout &&
-		s.Reject == o.Reject && s.External == o.External && s.Scope == o.Scope
+		s.Reject == o.Reject && s.External == o.External && s.Scope == o.Scope && slices.Equal(s.SourceRanges, o.SourceRanges)
 }
 
 // Services returns the installed services, by id.

@@ -72,6 +72,16 @@ func (d *Datapath) adoptServices() error {
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("services: read frontends: %w", err)
 	}
+	ranges := map[uint32][]netip.Prefix{}
+	var rk lxcLbSourceRangeKey
+	var rv uint32
+	rit := d.objs.LbSourceRanges.Iterate()
+	for rit.Next(&rk, &rv) {
+		ranges[rk.ServiceId] = append(ranges[rk.ServiceId], netip.PrefixFrom(wordsAddr(rk.Addr.Addr, uint8(rk.Family)), int(rk.Prefixlen)-64))
+	}
+	if err := rit.Err(); err != nil {
+		return fmt.Errorf("services: read source ranges: %w", err)
+	}
 	for _, f := range fronts {
 		s := Service{
 			ID:              f.v.Id,
@@ -81,6 +91,7 @@ func (d *Datapath) adoptServices() error {
 			Reject:          f.v.Flags&uint8(lxcLbFlagsLB_F_REJECT) != 0,
 			External:        f.v.Flags&uint8(lxcLbFlagsLB_F_EXTERNAL) != 0,
 			Scope:           ServiceScope(f.k.Scope),
+			SourceRanges:    ranges[f.v.Id],
 		}
 		if f.v.Flags&uint8(lxcLbFlagsLB_F_AFFINITY) != 0 {
 			s.AffinityTimeout = secondsDuration(f.v.AffinityTimeoutS)

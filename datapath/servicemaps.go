@@ -153,6 +153,15 @@ func (d *Datapath) writeFrontend(st *serviceState, s Service, in, old *installed
 	if s.External {
 		val.Flags |= uint8(lxcLbFlagsLB_F_EXTERNAL)
 	}
+	ranges := s.sourceRanges()
+	if len(ranges) > 0 {
+		val.Flags |= uint8(lxcLbFlagsLB_F_SOURCE_RANGES)
+	}
+	for _, p := range ranges {
+		if err := d.objs.LbSourceRanges.Put(sourceRangeKey(s.ID, p), uint32(1)); err != nil {
+			return fmt.Errorf("%s: write source range %s: %w", s, p, err)
+		}
+	}
 	if s.Scope == ScopeInternal {
 		ext := s
 		ext.Scope = ScopeExternal
@@ -179,8 +188,11 @@ func (d *Datapath) writeFrontend(st *serviceState, s Service, in, old *installed
 	}
 	// What the service no longer has goes after the frontend stopped
 	// pointing at it: slots past the new count, a Maglev table it dropped,
-	// and flows and affinities held by backends that left.
+	// source ranges, and flows and affinities held by backends that left.
 	if old != nil {
+		if err := d.removeSourceRanges(old.svc, ranges); err != nil {
+			return err
+		}
 		st.slots -= len(old.slots)
 		for slot := len(in.slots); slot < len(old.slots); slot++ {
 			if err := d.objs.LbBackends.Delete(lxcLbBackendKey{ServiceId: s.ID, Slot: uint32(slot)}); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -311,6 +323,9 @@ func (d *Datapath) removeService(st *serviceState, id uint32) error {
 	}
 	if err := d.objs.LbServices.Delete(s.key()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("%s: remove frontend: %w", s, err)
+	}
+	if err := d.removeSourceRanges(s, nil); err != nil {
+		return err
 	}
 	delete(st.byFront, s.front())
 	a := s.Frontend.Addr()
@@ -489,5 +504,38 @@ func (d *Datapath) publishFilter(st *serviceState) error {
 		return fmt.Errorf("services: write the frontend filter: %w", err)
 	}
 	st.filterDirty = false
+	return nil
+}
+
+// sourceRanges are the service's loadBalancerSourceRanges of its frontend's
+// family (kube-proxy filters each family by its own ranges; none of the
+// family means no filter).
+func (s Service) sourceRanges() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range s.SourceRanges {
+		if p.Addr().Is4() == s.Frontend.Addr().Is4() && !slices.Contains(out, p.Masked()) {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+func sourceRangeKey(id uint32, p netip.Prefix) lxcLbSourceRangeKey {
+	w, fam := addrWords(p.Addr())
+	k := lxcLbSourceRangeKey{Prefixlen: 64 + uint32(p.Bits()), ServiceId: id, Family: uint32(fam)}
+	k.Addr.Addr = w
+	return k
+}
+
+// removeSourceRanges removes a service's source ranges except keep.
+func (d *Datapath) removeSourceRanges(s Service, keep []netip.Prefix) error {
+	for _, p := range s.sourceRanges() {
+		if slices.Contains(keep, p) {
+			continue
+		}
+		if err := d.objs.LbSourceRanges.Delete(sourceRangeKey(s.ID, p)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("%s: remove source range %s: %w", s, p, err)
+		}
+	}
 	return nil
 }

@@ -17,8 +17,10 @@ import (
 func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 	st := service.Build(service.Input{
 		Config: service.Config{
-			NodeName:     d.cfg.Node,
-			NodeIPs:      []netip.Addr{d.cfg.NodeIP},
+			NodeName: d.cfg.Node,
+			// NodePorts are served on every InternalIP of this node
+			// (both families), and on --node-ip before the Node says so.
+			NodeIPs:      nodeAddresses(snap.Nodes, d.cfg.Node, d.cfg.NodeIP)[d.cfg.Node],
 			ServiceCIDRs: d.cfg.ServiceCIDRs,
 		},
 		Services:       snap.Services,

@@ -13,6 +13,7 @@ import (
 type lbFrontendKey struct {
 	frontend string
 	protocol uint8
+	scope    uint8
 }
 
 // ServiceIDs gives each frontend a datapath service id that stays put while
@@ -44,34 +45,47 @@ func (a *ServiceIDs) forgetAllBut(live map[lbFrontendKey]bool) {
 	}
 }
 
-// Services turns the load-balancing state into the services the pods'
-// programs translate: the ClusterIP frontends. NodePorts, LoadBalancer IPs,
-// externalIPs and hostPorts need the program on the node's own device, which
-// does not exist yet; a pod's packet to them is not translated. (The
-// datapath rejects unknown ports on a frontend address that rejects, which is
-// kube-proxy's rule for ClusterIPs only: a node IP must not become one.)
+// Services turns the load-balancing state into the datapath's services.
+// ClusterIPs are served to the node's pods; NodePorts, LoadBalancer IPs,
+// externalIPs and hostPorts also to traffic entering by the node's device
+// (External). Under externalTrafficPolicy Local such a frontend is two
+// entries: the external one with the local endpoints only (or none: drop),
+// and the internal one with every endpoint for the node's own pods, which
+// kube-proxy short-circuits the same way.
 func Services(st service.State, ids *ServiceIDs) []datapath.Service {
 	var out []datapath.Service
 	live := map[lbFrontendKey]bool{}
 	for _, f := range st.Frontends {
-		if f.Kind != service.ClusterIP {
-			continue
-		}
 		proto, ok := map[string]uint8{"TCP": datapath.ProtoTCP, "UDP": datapath.ProtoUDP, "SCTP": datapath.ProtoSCTP}[string(f.Protocol)]
-		if !ok {
+		// A NodePort on the unspecified address (no node address of the
+		// family is known) has nothing to match packets against.
+		if !ok || f.Addr.IsUnspecified() {
 			continue
 		}
-		s := datapath.Service{Frontend: netip.AddrPortFrom(f.Addr, f.Port), Protocol: proto, AffinityTimeout: f.AffinityTimeout}
-		s.ID = ids.idFor(lbFrontendKey{fmt.Sprint(s.Frontend), proto}, live)
-		switch f.Action {
-		case service.Reject:
-			s.Reject = true
-		case service.Forward:
-			for _, b := range f.Backends {
-				s.Backends = append(s.Backends, netip.AddrPortFrom(b.Addr, b.Port))
+		front := netip.AddrPortFrom(f.Addr, f.Port)
+		entry := func(scope datapath.ServiceScope, action service.Action, backends []service.Backend) datapath.Service {
+			s := datapath.Service{Frontend: front, Protocol: proto, AffinityTimeout: f.AffinityTimeout,
+				External: f.Kind != service.ClusterIP, Scope: scope, SourceRanges: f.SourceRanges}
+			s.ID = ids.idFor(lbFrontendKey{fmt.Sprint(front), proto, uint8(scope)}, live)
+			switch action {
+			case service.Reject:
+				s.Reject = true
+			case service.Forward:
+				for _, b := range backends {
+					s.Backends = append(s.Backends, netip.AddrPortFrom(b.Addr, b.Port))
+				}
 			}
+			return s
 		}
-		out = append(out, s)
+		if f.Kind.External() && f.ExternalPolicyLocal && f.LocalOriginBackends != nil {
+			internal := service.Forward
+			if len(f.LocalOriginBackends) == 0 {
+				internal = service.Reject
+			}
+			out = append(out, entry(datapath.ScopeExternal, f.Action, f.Backends), entry(datapath.ScopeInternal, internal, f.LocalOriginBackends))
+			continue
+		}
+		out = append(out, entry(datapath.ScopeInternal, f.Action, f.Backends))
 	}
 	ids.forgetAllBut(live)
 	return out

@@ -55,6 +55,7 @@ enum drop_reason {
 	DROP_NAT_FAILED = 22,        /* a service translation could not rewrite the packet */
 	DROP_SNAT_NO_PORT = 23,      /* no free port on the node's address for a masqueraded or SNATed flow */
 	DROP_DSR_INVALID = 24,       /* a DSR option naming no frontend, or arriving from no node */
+	DROP_SERVICE_SOURCE_RANGE = 25, /* to a LoadBalancer frontend from outside its loadBalancerSourceRanges */
 	__DROP_REASON_MAX,
 };
 

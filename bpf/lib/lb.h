@@ -38,6 +38,7 @@ enum lb_flags {
 	LB_F_EXTERNAL = 1 << 4, /* served on the node's device too: NodePort, LoadBalancer, externalIP, hostPort */
 	LB_F_OPEN = 1 << 5,     /* on an address entry: other ports there are no service's (a node's address) */
 	LB_F_SPLIT = 1 << 6,    /* traffic from outside the node has its own entry (LB_SCOPE_EXTERNAL) */
+	LB_F_SOURCE_RANGES = 1 << 7, /* only clients in the service's lb_source_ranges (loadBalancerSourceRanges) */
 };
 
 /* Whose traffic an entry serves. A frontend under externalTrafficPolicy
@@ -129,6 +130,38 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_backends SEC(".maps");
+
+/* loadBalancerSourceRanges: {service id, client prefix}. A frontend with
+ * LB_F_SOURCE_RANGES takes new flows only from clients its entries hold. */
+#define LB_SOURCE_RANGES_MAP_SIZE 65536
+
+struct lb_source_range_key {
+	__u32 prefixlen; /* bits after this field: 64 for service id and family, then the address */
+	__u32 service_id;
+	__u32 family;
+	struct ip_addr addr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct lb_source_range_key);
+	__type(value, __u32);
+	__uint(max_entries, LB_SOURCE_RANGES_MAP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_source_ranges SEC(".maps");
+
+static __always_inline bool lb_source_allowed(const struct lb_service *svc, const struct flow *f)
+{
+	struct lb_source_range_key k = {
+		.prefixlen = 64 + (f->family == 4 ? 32 : 128),
+		.service_id = svc->id,
+		.family = f->family,
+		.addr = f->saddr,
+	};
+
+	return bpf_map_lookup_elem(&lb_source_ranges, &k) != NULL;
+}
 
 /* Service id -> the frontend its replies come from. */
 struct {
@@ -411,6 +444,11 @@ static __always_inline int lb_select(const struct flow *f, __u64 now, struct lb_
 	nat->reject = !!(svc->flags & LB_F_REJECT);
 	if (f->proto == IPPROTO_SCTP)
 		return -DROP_SERVICE_SCTP;
+	/* kube-proxy filters before it looks at endpoints, and never answers. */
+	if ((svc->flags & LB_F_SOURCE_RANGES) && !lb_source_allowed(svc, f)) {
+		nat->reject = 0;
+		return -DROP_SERVICE_SOURCE_RANGE;
+	}
 	if (!svc->backend_count)
 		return -DROP_SERVICE_NO_BACKEND;
 	nat->service_id = svc->id;

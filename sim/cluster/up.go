@@ -114,7 +114,13 @@ func startNode(o Options, state string, i int) error {
 		"--node", node, "--kubeconfig", filepath.Join(state, "kubeconfig"),
 		"--socket", agentSocket(state, node),
 		"--bpffs", pinDir(o.Name, node), "--node-ip", network.NodeIP(i).String(),
-		"--service-cluster-ip-range", controlplane.DefaultServiceCIDR}}
+		"--service-cluster-ip-range", controlplane.DefaultServiceCIDR,
+		// kube-proxy replacement on the node's underlay device: NodePorts
+		// and LoadBalancer IPs from outside, and pods' traffic to the world
+		// leaving from the node's address.
+		"--devices", network.NodeInterface, "--enable-bpf-masquerade",
+		"--ipv4-native-routing-cidr", network.PodSupernets()[0].String(),
+		"--ipv6-native-routing-cidr", network.PodSupernets()[1].String()}}
 	if _, err := controlplane.StartProcess(agent); err != nil {
 		return fmt.Errorf("%s agent: %w", node, err)
 	}

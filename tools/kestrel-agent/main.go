@@ -33,6 +33,8 @@ import (
 type options struct {
 	node, kubeconfig, socket, bpffs, nodeIP, clusterName, logLevel string
 	monitorAggregation, serviceCIDRs, prometheusAddr               string
+	devices, lbMode, nativeCIDR4, nativeCIDR6                      string
+	masquerade                                                     bool
 	monitorInterval, ctGCInterval                                  time.Duration
 	ctTCPMax, ctAnyMax                                             uint
 }
@@ -53,6 +55,11 @@ func main() {
 	flag.UintVar(&o.ctTCPMax, "bpf-ct-global-tcp-max", 262144, "entries of the TCP conntrack table")
 	flag.UintVar(&o.ctAnyMax, "bpf-ct-global-any-max", 131072, "entries of the non-TCP conntrack table")
 	flag.DurationVar(&o.ctGCInterval, "conntrack-gc-interval", 30*time.Second, "how often expired conntrack entries are removed")
+	flag.StringVar(&o.devices, "devices", "", "the node's own devices, comma-separated: NodePort, LoadBalancer, externalIPs and hostPorts from outside, and masquerade, are served there (empty: none)")
+	flag.StringVar(&o.lbMode, "bpf-lb-mode", "snat", "how a NodePort flow reaches a backend on another node: snat or dsr (IPv4; IPv6 always snat)")
+	flag.BoolVar(&o.masquerade, "enable-bpf-masquerade", false, "masquerade pods' traffic to the world to the node's address on --devices")
+	flag.StringVar(&o.nativeCIDR4, "ipv4-native-routing-cidr", "", "IPv4 destinations pods reach with their own address (not masqueraded)")
+	flag.StringVar(&o.nativeCIDR6, "ipv6-native-routing-cidr", "", "IPv6 destinations pods reach with their own address (not masqueraded)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "kestrel-agent:", err)
@@ -109,7 +116,12 @@ func run(o options) error {
 		}
 		serviceCIDRs = append(serviceCIDRs, p.Masked())
 	}
+	nd, devices, err := nodeDevice(o, nodeIP)
+	if err != nil {
+		return err
+	}
 	dp, err := datapath.Load(datapath.Config{
+		NodeDevice:             nd,
 		ServiceRanges:          serviceCIDRs,
 		PinPath:                filepath.Join(o.bpffs, "maps"),
 		MonitorAggregation:     datapath.MonitorAggregation(o.monitorAggregation),
@@ -124,6 +136,15 @@ func run(o options) error {
 	// next agent adopts them and pods keep their policy meanwhile.
 	defer dp.Close()
 	log.Info("datapath loaded", "pins", o.bpffs)
+	if err := os.MkdirAll(filepath.Join(o.bpffs, "links"), 0o700); err != nil {
+		return err
+	}
+	for _, dev := range devices {
+		if _, err := dp.AttachNodeDevice(dev.Attrs().Index, filepath.Join(o.bpffs, "links", "netdev-"+dev.Attrs().Name)); err != nil {
+			return fmt.Errorf("--devices %s: %w", dev.Attrs().Name, err)
+		}
+		log.Info("node device attached", "device", dev.Attrs().Name, "ipv4", nd.IPv4, "ipv6", nd.IPv6, "masquerade", nd.Masquerade, "dsr", nd.DSR)
+	}
 
 	d, err := daemon.New(daemon.Config{
 		ServiceCIDRs: serviceCIDRs,
