@@ -113,13 +113,13 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 			seen[answer]++
 		}
 		Expect(seen).To(HaveLen(2), "24 connections through %s never reached both endpoints: %v", addr, seen)
-		Expect(seen).To(HaveKey(ns+"/web-1 8080"))
-		Expect(seen).To(HaveKey(ns+"/web-2 8080"))
+		Expect(seen).To(HaveKey(ns + "/web-1 8080"))
+		Expect(seen).To(HaveKey(ns + "/web-2 8080"))
 		// web-1 (on node 1) is reached from the client itself; web-2 (on
 		// node 2) from node 1, which SNATed the flow.
-		Eventually(flows1).WithTimeout(5*time.Second).Should(ContainElement(SatisfyAll(
+		Eventually(flows1).WithTimeout(5 * time.Second).Should(ContainElement(SatisfyAll(
 			HaveField("Src", "172.30.0.1"), HaveField("DstPort", uint16(8080)), HaveField("Verdict", "forwarded"))))
-		Eventually(flows2).WithTimeout(5*time.Second).Should(ContainElement(SatisfyAll(
+		Eventually(flows2).WithTimeout(5 * time.Second).Should(ContainElement(SatisfyAll(
 			HaveField("Src", nodeIPs[n1]), HaveField("DstPort", uint16(8080)), HaveField("Verdict", "forwarded"))))
 	})
 
@@ -133,7 +133,7 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 		flows2 := flowsSince(ctx, n2)
 		_, err := ask(net.JoinHostPort(nodeIPs[n2], fmt.Sprint(nodePorts["solo-local"])))
 		Expect(err).To(HaveOccurred(), "node 2 has no local endpoint: the connection must not be served")
-		Eventually(flows2).WithTimeout(5*time.Second).Should(ContainElement(SatisfyAll(
+		Eventually(flows2).WithTimeout(5 * time.Second).Should(ContainElement(SatisfyAll(
 			HaveField("Reason", "SERVICE_NO_BACKEND"), HaveField("DstPort", uint16(nodePorts["solo-local"])))))
 	})
 })
