@@ -23,6 +23,8 @@ import (
 type Sim struct {
 	name, binDir, state string
 	nodes               int
+	// LBMode is the agents' --bpf-lb-mode (empty: snat).
+	LBMode string
 }
 
 // NewSim returns the sim cluster called name (not yet brought up).
@@ -45,7 +47,7 @@ func (s *Sim) Up(ctx context.Context, nodes int) error {
 	if missing := controlplane.MissingBinaries(controlplane.DefaultBinDir(), "/usr/bin/etcd"); len(missing) > 0 {
 		return fmt.Errorf("sim needs %v (run `make deps`)", missing)
 	}
-	_, err := cluster.Up(ctx, cluster.Options{Name: s.name, Nodes: nodes, BinDir: s.binDir})
+	_, err := cluster.Up(ctx, cluster.Options{Name: s.name, Nodes: nodes, BinDir: s.binDir, LBMode: s.LBMode})
 	if err == nil {
 		s.nodes = nodes
 	}

@@ -16,10 +16,13 @@ const UpTimeout = 3 * time.Minute
 // SetUpCluster is a suite's BeforeSuite body: the cluster from the
 // environment, brought up fresh with n nodes (anything left by an earlier run
 // is taken down first) and taken down after the suite unless KESTREL_E2E_KEEP=1.
-func SetUpCluster(ctx context.Context, n int) Cluster {
+func SetUpCluster(ctx context.Context, n int, opts ...func(Cluster)) Cluster {
 	Expect(os.Geteuid()).To(Equal(0), "the e2e suites make network namespaces and load BPF programs: run them as root")
 	c, err := FromEnv()
 	Expect(err).NotTo(HaveOccurred())
+	for _, o := range opts {
+		o(c)
+	}
 	Expect(c.Down(ctx)).To(Succeed(), "taking down what an earlier run left")
 	By("bringing up " + c.Provider() + " cluster " + c.Name())
 	Expect(c.Up(ctx, n)).To(Succeed())
@@ -31,6 +34,15 @@ func SetUpCluster(ctx context.Context, n int) Cluster {
 		Expect(c.Down(ctx)).To(Succeed())
 	}, NodeTimeout(time.Minute))
 	return c
+}
+
+// WithLBMode brings the cluster up with its agents in this --bpf-lb-mode.
+func WithLBMode(mode string) func(Cluster) {
+	return func(c Cluster) {
+		s, ok := c.(*Sim)
+		Expect(ok).To(BeTrue(), "only sim clusters take a load-balancing mode")
+		s.LBMode = mode
+	}
 }
 
 // CloseRunner closes a scenario runner that holds cluster objects.

@@ -23,6 +23,10 @@ type Options struct {
 	Nodes     int    // default 1
 	BinDir    string // holds kestrel, kestrel-agent, kestrel-cni (default: next to this executable)
 	K8sBinDir string // default controlplane.DefaultBinDir()
+	// LBMode is the agents' --bpf-lb-mode: how a NodePort flow reaches a
+	// backend on another node, snat (default) or dsr. Agents started to
+	// complete a running cluster take the mode given then.
+	LBMode string
 }
 
 // Info describes a running cluster.
@@ -38,6 +42,13 @@ func (o *Options) defaults() error {
 	}
 	if o.Nodes <= 0 {
 		o.Nodes = 1
+	}
+	switch o.LBMode {
+	case "":
+		o.LBMode = "snat"
+	case "snat", "dsr":
+	default:
+		return fmt.Errorf("load-balancing mode %q: want snat or dsr", o.LBMode)
 	}
 	if o.BinDir == "" {
 		self, err := os.Executable()
@@ -118,7 +129,7 @@ func startNode(o Options, state string, i int) error {
 		// kube-proxy replacement on the node's underlay device: NodePorts
 		// and LoadBalancer IPs from outside, and pods' traffic to the world
 		// leaving from the node's address.
-		"--devices", network.NodeInterface, "--enable-bpf-masquerade",
+		"--devices", network.NodeInterface, "--enable-bpf-masquerade", "--bpf-lb-mode", o.LBMode,
 		"--ipv4-native-routing-cidr", network.PodSupernets()[0].String(),
 		"--ipv6-native-routing-cidr", network.PodSupernets()[1].String()}}
 	if _, err := controlplane.StartProcess(agent); err != nil {

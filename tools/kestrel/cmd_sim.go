@@ -21,15 +21,16 @@ func init() {
 func newSimUpCmd() *cobra.Command {
 	var name string
 	var nodes int
+	var lbMode string
 	cmd := &cobra.Command{
-		Use:   "up [--nodes N] [--name NAME]",
+		Use:   "up [--nodes N] [--name NAME] [--bpf-lb-mode snat|dsr]",
 		Short: "Start a sim cluster (or complete a partly running one) and wait until it is usable",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkNodeCount(nodes); err != nil {
 				return err
 			}
-			info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes})
+			info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes, LBMode: lbMode})
 			if err != nil {
 				return err
 			}
@@ -40,6 +41,7 @@ func newSimUpCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "number of nodes")
+	cmd.Flags().StringVar(&lbMode, "bpf-lb-mode", "snat", "how the agents send a NodePort flow to a backend on another node: snat or dsr")
 	return cmd
 }
 
