@@ -445,11 +445,19 @@ int to_netdev(struct __sk_buff *skb)
 	if (load(skb, 12, &proto, sizeof(proto)) < 0)
 		return TC_ACT_OK;
 	ret = netdev_parse(skb, proto, &f);
-	if (ret != 0 || f.frag == FRAG_LATER || f.is_icmp_error)
+	if (ret != 0 || f.frag == FRAG_LATER)
 		return TC_ACT_OK; /* the kernel built it; nothing here to translate */
-	if (f.proto != IPPROTO_TCP && f.proto != IPPROTO_UDP)
-		return TC_ACT_OK;
 	event_fill_flow(&ev, &f);
+	/* Only TCP and UDP are masqueraded: anything else a pod sends to the
+	 * world would leave with the pod's address and never be answered, so
+	 * it is dropped by name rather than leaked. */
+	if (f.proto != IPPROTO_TCP && f.proto != IPPROTO_UDP) {
+		if (masquerade && endpoint_is_local(&f.saddr, f.family) && !masquerade_exempt(&f.daddr, f.family))
+			return netdev_drop(skb, &ev, DROP_NAT_UNSUPPORTED_PROTO);
+		return TC_ACT_OK;
+	}
+	if (f.is_icmp_error)
+		return TC_ACT_OK;
 	ret = netdev_reply(skb, &f);
 	if (ret < 0)
 		return netdev_drop(skb, &ev, (__u8)-ret);

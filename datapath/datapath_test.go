@@ -33,7 +33,7 @@ func setup(t *testing.T, d *datapath.Datapath, aEgress, bIngress bool) {
 	must(t, d.UpsertEndpoint(datapath.Endpoint{ID: 2, Identity: idB, IPs: []netip.Addr{podB}, IngressEnforced: bIngress}))
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

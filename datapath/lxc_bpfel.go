@@ -62,33 +62,34 @@ const (
 type lxcDropReason uint32
 
 const (
-	lxcDropReasonDROP_NONE                 lxcDropReason = 0
-	lxcDropReasonDROP_POLICY_DENIED        lxcDropReason = 1
-	lxcDropReasonDROP_POLICY_DENYLIST      lxcDropReason = 2
-	lxcDropReasonDROP_TRUNCATED            lxcDropReason = 3
-	lxcDropReasonDROP_INVALID_IPV4         lxcDropReason = 4
-	lxcDropReasonDROP_INVALID_IPV6         lxcDropReason = 5
-	lxcDropReasonDROP_UNSUPPORTED_L3       lxcDropReason = 6
-	lxcDropReasonDROP_FRAG_NOT_SUPPORTED   lxcDropReason = 7
-	lxcDropReasonDROP_IPV6EXT_HEADERS      lxcDropReason = 8
-	lxcDropReasonDROP_INVALID_L4           lxcDropReason = 9
-	lxcDropReasonDROP_INVALID_SOURCE       lxcDropReason = 10
-	lxcDropReasonDROP_UNROUTABLE           lxcDropReason = 11
-	lxcDropReasonDROP_CT_CREATE_FAILED     lxcDropReason = 12
-	lxcDropReasonDROP_INVALID_SOURCE_MAC   lxcDropReason = 13
-	lxcDropReasonDROP_FRAG_NOT_FOUND       lxcDropReason = 14
-	lxcDropReasonDROP_FRAG_TOO_SHORT       lxcDropReason = 15
-	lxcDropReasonDROP_INVALID_ARP          lxcDropReason = 16
-	lxcDropReasonDROP_PROXY_UNAVAILABLE    lxcDropReason = 17
-	lxcDropReasonDROP_SERVICE_NO_BACKEND   lxcDropReason = 18
-	lxcDropReasonDROP_SERVICE_WRONG_PORT   lxcDropReason = 19
-	lxcDropReasonDROP_SERVICE_UNALLOCATED  lxcDropReason = 20
-	lxcDropReasonDROP_SERVICE_SCTP         lxcDropReason = 21
-	lxcDropReasonDROP_NAT_FAILED           lxcDropReason = 22
-	lxcDropReasonDROP_SNAT_NO_PORT         lxcDropReason = 23
-	lxcDropReasonDROP_DSR_INVALID          lxcDropReason = 24
-	lxcDropReasonDROP_SERVICE_SOURCE_RANGE lxcDropReason = 25
-	lxcDropReasonDROP_REASON_MAX           lxcDropReason = 26
+	lxcDropReasonDROP_NONE                  lxcDropReason = 0
+	lxcDropReasonDROP_POLICY_DENIED         lxcDropReason = 1
+	lxcDropReasonDROP_POLICY_DENYLIST       lxcDropReason = 2
+	lxcDropReasonDROP_TRUNCATED             lxcDropReason = 3
+	lxcDropReasonDROP_INVALID_IPV4          lxcDropReason = 4
+	lxcDropReasonDROP_INVALID_IPV6          lxcDropReason = 5
+	lxcDropReasonDROP_UNSUPPORTED_L3        lxcDropReason = 6
+	lxcDropReasonDROP_FRAG_NOT_SUPPORTED    lxcDropReason = 7
+	lxcDropReasonDROP_IPV6EXT_HEADERS       lxcDropReason = 8
+	lxcDropReasonDROP_INVALID_L4            lxcDropReason = 9
+	lxcDropReasonDROP_INVALID_SOURCE        lxcDropReason = 10
+	lxcDropReasonDROP_UNROUTABLE            lxcDropReason = 11
+	lxcDropReasonDROP_CT_CREATE_FAILED      lxcDropReason = 12
+	lxcDropReasonDROP_INVALID_SOURCE_MAC    lxcDropReason = 13
+	lxcDropReasonDROP_FRAG_NOT_FOUND        lxcDropReason = 14
+	lxcDropReasonDROP_FRAG_TOO_SHORT        lxcDropReason = 15
+	lxcDropReasonDROP_INVALID_ARP           lxcDropReason = 16
+	lxcDropReasonDROP_PROXY_UNAVAILABLE     lxcDropReason = 17
+	lxcDropReasonDROP_SERVICE_NO_BACKEND    lxcDropReason = 18
+	lxcDropReasonDROP_SERVICE_WRONG_PORT    lxcDropReason = 19
+	lxcDropReasonDROP_SERVICE_UNALLOCATED   lxcDropReason = 20
+	lxcDropReasonDROP_SERVICE_SCTP          lxcDropReason = 21
+	lxcDropReasonDROP_NAT_FAILED            lxcDropReason = 22
+	lxcDropReasonDROP_SNAT_NO_PORT          lxcDropReason = 23
+	lxcDropReasonDROP_DSR_INVALID           lxcDropReason = 24
+	lxcDropReasonDROP_SERVICE_SOURCE_RANGE  lxcDropReason = 25
+	lxcDropReasonDROP_NAT_UNSUPPORTED_PROTO lxcDropReason = 26
+	lxcDropReasonDROP_REASON_MAX            lxcDropReason = 27
 )
 
 type lxcEndpointAddrKey struct {

@@ -75,7 +75,7 @@ func oneEvent(t *testing.T, res datapath.RunResult) datapath.Event {
 	return ev
 }
 
-func build(t *testing.T, s packet.Spec) []byte {
+func build(t testing.TB, s packet.Spec) []byte {
 	t.Helper()
 	f, err := packet.Build(s)
 	must(t, err)

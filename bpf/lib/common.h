@@ -56,6 +56,7 @@ enum drop_reason {
 	DROP_SNAT_NO_PORT = 23,      /* no free port on the node's address for a masqueraded or SNATed flow */
 	DROP_DSR_INVALID = 24,       /* a DSR option naming no frontend, or arriving from no node */
 	DROP_SERVICE_SOURCE_RANGE = 25, /* to a LoadBalancer frontend from outside its loadBalancerSourceRanges */
+	DROP_NAT_UNSUPPORTED_PROTO = 26, /* a pod's packet to the world of a protocol masquerade cannot translate */
 	__DROP_REASON_MAX,
 };
 
