@@ -57,6 +57,7 @@ func StartProcess(p ProcessSpec) (int, error) {
 	defer logf.Close()
 	fmt.Fprintf(logf, "---- %s start: %s %s\n", time.Now().Format(time.RFC3339), p.Path, strings.Join(p.Args, " "))
 
+	closeInheritedOnExec()
 	cmd := exec.Command(p.Path, p.Args...)
 	cmd.Env = append(os.Environ(), p.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -243,4 +244,21 @@ func logTail(stateDir, name string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec.
+// Go opens its own files that way, but descriptors this process inherited
+// (a lock `flock FILE kestrel sim up` holds, say) would otherwise pass on
+// to the cluster's long-lived processes and outlive the command that took
+// them: a left-up etcd would hold the lock for ever.
+func closeInheritedOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
