@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -122,6 +123,39 @@ func TestAProcessIsRecognisedTheMomentItStarts(t *testing.T) {
 		}
 		if err := StopProcess(state, name, time.Second); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// A descriptor this process inherited without close-on-exec (as from
+// `flock FILE kestrel sim up`) must not reach the cluster's processes: a
+// left-up etcd would hold the lock after the command ended.
+func TestStartedProcessesInheritNoExtraDescriptors(t *testing.T) {
+	state := t.TempDir()
+	fd, err := syscall.Open(filepath.Join(state, "lock"), syscall.O_CREAT|syscall.O_RDWR, 0o600) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	out := filepath.Join(state, "fds")
+	if _, err := StartProcess(ProcessSpec{Name: "lister", StateDir: state, Path: "/bin/sh",
+		Args: []string{"-c", "ls /proc/$$/fd > " + out + ".tmp && mv " + out + ".tmp " + out, filepath.Join(state, "lister")}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var fds []byte
+	for time.Now().Before(deadline) {
+		if fds, err = os.ReadFile(out); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(fds)) {
+		if f == strconv.Itoa(fd) {
+			t.Fatalf("the started process holds inherited descriptor %d (its descriptors: %s)", fd, strings.Fields(string(fds)))
 		}
 	}
 }
