@@ -45,13 +45,15 @@ var _ = Describe("healthCheckNodePort", Ordered, func() {
 		}
 		raw string
 	}
-	// get asks from inside node's namespace on its InternalIPs (both
-	// families), as a load balancer's probe or curl on the node would.
-	get := func(ctx SpecContext, node string, port int32, path string) ([]answer, error) {
+	// getFrom asks node's InternalIPs (both families) from inside from's
+	// namespace: from the node itself as curl on the node would, or from
+	// another node as a load balancer's probe would, through the node's
+	// device and its programs.
+	getFrom := func(ctx SpecContext, from, node string, port int32, path string) ([]answer, error) {
 		n, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		var out []answer
-		err = cluster.InNode(node, func() error {
+		err = cluster.InNode(from, func() error {
 			for _, a := range n.Status.Addresses {
 				if a.Type != corev1.NodeInternalIP {
 					continue
@@ -81,6 +83,9 @@ var _ = Describe("healthCheckNodePort", Ordered, func() {
 			return nil
 		})
 		return out, err
+	}
+	get := func(ctx SpecContext, node string, port int32, path string) ([]answer, error) {
+		return getFrom(ctx, node, node, port, path)
 	}
 
 	BeforeAll(func(ctx SpecContext) {
@@ -129,6 +134,14 @@ var _ = Describe("healthCheckNodePort", Ordered, func() {
 		ans, err := get(ctx, cluster.Nodes()[0], hcPort, "/")
 		Expect(err).NotTo(HaveOccurred())
 		GinkgoWriter.Printf("node-1 answers %d:\n%s\n", ans[0].code, ans[0].raw)
+		// From the other node, over the underlay, as a load balancer probes.
+		ans, err = getFrom(ctx, cluster.Nodes()[1], cluster.Nodes()[0], hcPort, "/")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ans).To(HaveLen(2))
+		for _, a := range ans {
+			Expect(a.code).To(Equal(http.StatusOK), a.raw)
+			Expect(a.body.LocalEndpoints).To(Equal(1))
+		}
 	})
 
 	It("serves kube-proxy's /healthz and /livez on 10256", func(ctx SpecContext) {
