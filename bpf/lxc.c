@@ -184,6 +184,18 @@ static __always_inline int pass_nat(struct __sk_buff *skb, struct flow_event *ev
 	return ret;
 }
 
+/* An ICMP error about a tracked flow passes; one entering a client about
+ * a flow it sent to a service is translated back to the frontend first. */
+static __always_inline int pass_related(struct __sk_buff *skb, struct flow_event *ev, const struct flow *f,
+					__u32 rev_nat_id)
+{
+	struct lb_addr *fe = rev_nat_id ? bpf_map_lookup_elem(&lb_revnat, &rev_nat_id) : NULL;
+
+	if (rev_nat_id && (!fe || nat_icmp_error_revnat(skb, f, &fe->addr, fe->port) < 0))
+		return drop(skb, ev, DROP_NAT_FAILED);
+	return pass(skb, ev, 1);
+}
+
 static __always_inline void event_fill_flow(struct flow_event *ev, const struct flow *f)
 {
 	ev->saddr = f->saddr;
@@ -366,7 +378,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	ct_lookup(&f, dir, now, &ct);
 	ev.ct_status = ct.status;
 	if (ct.status == CT_RELATED)
-		return pass(skb, &ev, 1);
+		return pass_related(skb, &ev, &f, dir == DIR_INGRESS ? ct.entry->rev_nat_id : 0);
+	/* An error about no flow of the pod's is forged or stale: as
+	 * conntrack's INVALID, which kube-proxy drops. */
+	if (f.is_icmp_error)
+		return drop(skb, &ev, DROP_ICMP_ERROR_UNRELATED);
 	if (ct.entry) {
 		remote_id = ct.entry->remote_identity;
 		if (dir == DIR_EGRESS)

@@ -226,7 +226,8 @@ func TestICMPErrorsAboutTrackedFlowsAreRelated(t *testing.T) {
 	udp := packet.Spec{Src: podA, Dst: world, Protocol: "UDP", SrcPort: 5353, DstPort: 53}
 	unreach := packet.Spec{Src: world, Dst: podA, Protocol: "ICMP", ICMPType: packet.ICMPv4DestUnreach, ICMPCode: 3, Inner: &udp}
 
-	expectDropped(t, run(t, d, datapath.ToContainer, unreach), "POLICY_DENIED")
+	// Before the datagram, the error is about no flow of A's.
+	expectDropped(t, run(t, d, datapath.ToContainer, unreach), "ICMP_ERROR_UNRELATED")
 	expectForwarded(t, run(t, d, datapath.FromContainer, udp))
 	ev := run(t, d, datapath.ToContainer, unreach)
 	expectForwarded(t, ev)

@@ -89,7 +89,8 @@ const (
 	lxcDropReasonDROP_DSR_INVALID           lxcDropReason = 24
 	lxcDropReasonDROP_SERVICE_SOURCE_RANGE  lxcDropReason = 25
 	lxcDropReasonDROP_NAT_UNSUPPORTED_PROTO lxcDropReason = 26
-	lxcDropReasonDROP_REASON_MAX            lxcDropReason = 27
+	lxcDropReasonDROP_ICMP_ERROR_UNRELATED  lxcDropReason = 27
+	lxcDropReasonDROP_REASON_MAX            lxcDropReason = 28
 )
 
 type lxcEndpointAddrKey struct {

@@ -72,7 +72,7 @@ func TestICMPv6ErrorsAboutTrackedFlowsAreRelated(t *testing.T) {
 	udp := packet.Spec{Src: v6A, Dst: v6B, Protocol: "UDP", SrcPort: 5353, DstPort: 53}
 	unreach := packet.Spec{Src: v6B, Dst: v6A, Protocol: "ICMPv6", ICMPType: packet.ICMPv6DestUnreach, ICMPCode: packet.ICMPv6PortUnreach, Inner: &udp}
 
-	expectDropped(t, run(t, d, datapath.ToContainer, unreach), "POLICY_DENIED")
+	expectDropped(t, run(t, d, datapath.ToContainer, unreach), "ICMP_ERROR_UNRELATED")
 	expectForwarded(t, run(t, d, datapath.FromContainer, udp))
 	if ev := run(t, d, datapath.ToContainer, unreach); ev.Verdict != datapath.VerdictForwarded || ev.CT.String() != "related" {
 		t.Fatalf("want a related pass, got %s", ev)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kestrelnet/kestrel/datapath"
+	"github.com/kestrelnet/kestrel/datapath/packet"
 )
 
 // The programs on real veths: a pod's TCP connection to a ClusterIP reaches
@@ -110,5 +111,59 @@ func TestLiveClusterIPConnections(t *testing.T) {
 			t.Fatalf("the refusal took %s: it was a timeout, not an answer", time.Since(start))
 		}
 		log.await(t, "the SYN dropped as SERVICE_NO_BACKEND", droppedAs("SERVICE_NO_BACKEND", 1))
+	})
+}
+
+// A UDP socket connected to a ClusterIP hears of the backend's closed port:
+// the backend's port unreachable names the backend, and only its reverse
+// translation makes the client's kernel match it to the socket. A forged
+// error about a flow the sender never had dies at its device.
+func TestLiveICMPErrorFromABackendReachesTheClient(t *testing.T) {
+	d, n, pods, log := threePods(t)
+	a, b, c := pods[0], pods[1], pods[2]
+	// B admits A's datagrams to 7070, where nothing listens.
+	must(t, d.SetPolicy(2, []datapath.PolicyEntry{{Identity: idA, Direction: datapath.Ingress, Protocol: 17, PortLo: 7070}}))
+	front4, front6 := netip.MustParseAddr("10.96.7.2"), netip.MustParseAddr("fd00:96::7:2")
+	must(t, d.SyncServices([]datapath.Service{
+		{ID: 1, Frontend: ap(front4, 7000), Protocol: 17, Backends: []netip.AddrPort{ap(b.IPs[0], 7070)}},
+		{ID: 2, Frontend: ap(front6, 7000), Protocol: 17, Backends: []netip.AddrPort{ap(b.IPs[1], 7070)}},
+	}))
+	for _, front := range []netip.Addr{front4, front6} {
+		t.Run(front.String(), func(t *testing.T) {
+			// Untranslated, the error matches no socket and the read
+			// times out instead. (The deadline leaves time for IPv6
+			// neighbour discovery, which waits for the node side's
+			// fe80::1 to finish duplicate address detection.)
+			var err error
+			n.In(a.NS, func() {
+				var conn *net.UDPConn
+				conn, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap(front, 7000)))
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err = conn.Write([]byte("anyone?")); err != nil {
+					return
+				}
+				_, err = conn.Read(make([]byte, 16))
+			})
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("want connection refused from the backend's port unreachable, got %v", err)
+			}
+			log.await(t, "the error entering A as related", func(ev datapath.Event) bool {
+				return ev.EndpointID == 1 && ev.Verdict == datapath.VerdictForwarded && ev.CT.String() == "related"
+			})
+		})
+	}
+
+	t.Run("forged", func(t *testing.T) {
+		// C claims to be B and reports a flow of A's to B that A never had.
+		inner := packet.Spec{Src: a.IPs[0], Dst: b.IPs[0], Protocol: "UDP", SrcPort: 40999, DstPort: 7070}
+		frame, err := packet.Build(packet.Spec{Src: c.IPs[0], Dst: a.IPs[0], Protocol: "ICMP",
+			ICMPType: packet.ICMPv4DestUnreach, ICMPCode: packet.ICMPv4PortUnreach, Inner: &inner, SrcMAC: c.MAC})
+		must(t, err)
+		n.SendFrame(c, frame)
+		log.await(t, "the forged error dropped at C's device", droppedAs("ICMP_ERROR_UNRELATED", 3))
 	})
 }

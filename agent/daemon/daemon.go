@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/datapathstate"
 	"github.com/kestrelnet/kestrel/agent/endpoint"
+	"github.com/kestrelnet/kestrel/agent/healthcheck"
 	"github.com/kestrelnet/kestrel/agent/identity"
 	"github.com/kestrelnet/kestrel/agent/k8s"
 	"github.com/kestrelnet/kestrel/agent/service"
@@ -44,6 +46,10 @@ type Config struct {
 	// ServiceCIDRs are the cluster's service ranges (kube-apiserver's
 	// --service-cluster-ip-range), for the load-balancing state.
 	ServiceCIDRs []netip.Prefix
+	// HealthTimeout is how long a change may wait for the datapath before
+	// the agent reports itself unhealthy, as kube-proxy's proxier health
+	// does (default 60 s, kube-proxy's for its default sync period).
+	HealthTimeout time.Duration
 }
 
 // Daemon is a running agent.
@@ -66,6 +72,11 @@ type Daemon struct {
 
 	maint   maintenance
 	metrics *agentMetrics
+
+	// svcHealth serves the services' healthCheckNodePorts; proxyHealth
+	// is the agent's own health as kube-proxy reports it.
+	svcHealth   *healthcheck.ServiceServer
+	proxyHealth *healthcheck.ProxyHealth
 
 	svcMu    sync.Mutex
 	services service.State            // the last load-balancing state computed
@@ -96,6 +107,9 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 	}
 	if cfg.EndpointTimeout == 0 {
 		cfg.EndpointTimeout = 25 * time.Second
+	}
+	if cfg.HealthTimeout == 0 {
+		cfg.HealthTimeout = 60 * time.Second
 	}
 	if cfg.ClusterName == "" {
 		cfg.ClusterName = "default"
@@ -130,7 +144,14 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 		changed:       make(chan struct{}),
 		flows:         flowRing{instance: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())},
 	}
-	d.watch = k8s.NewWatcher(cs, dyn, log, &k8s.EventReporter{Client: cs, Node: cfg.Node, Log: log}, d.trigger)
+	events := &k8s.EventReporter{Client: cs, Node: cfg.Node, Log: log}
+	d.proxyHealth = healthcheck.NewProxyHealth(cfg.HealthTimeout)
+	var report healthcheck.FailureReporter
+	if cs != nil {
+		report = events.HealthCheckFailed
+	}
+	d.svcHealth = healthcheck.NewServiceServer(log, report, d.proxyHealth.Healthy)
+	d.watch = k8s.NewWatcher(cs, dyn, log, events, d.trigger)
 	// Adopt before the API is served, so a registration cannot race it.
 	d.adopt()
 	return d, nil
@@ -150,6 +171,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("informer caches synced")
 	d.trigger()
 	d.loop(ctx)
+	d.svcHealth.Close()
 	d.epMu.Lock()
 	defer d.epMu.Unlock()
 	for _, l := range d.links {
@@ -161,6 +183,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 // trigger asks for a regeneration; it never blocks, so informer handlers
 // can call it.
 func (d *Daemon) trigger() {
+	d.proxyHealth.QueuedUpdate()
 	select {
 	case d.kick <- struct{}{}:
 	default:
@@ -170,3 +193,7 @@ func (d *Daemon) trigger() {
 func (d *Daemon) pinOf(containerID string) string {
 	return filepath.Join(d.cfg.LinkPinDir, containerID)
 }
+
+// HealthHandler serves /healthz and /livez as kube-proxy does on its
+// --healthz-bind-address (0.0.0.0:10256).
+func (d *Daemon) HealthHandler() http.Handler { return d.proxyHealth.Handler() }

@@ -42,6 +42,7 @@ func (d *Daemon) loop(ctx context.Context) {
 			continue
 		}
 		backoff, retry = 0, nil
+		d.proxyHealth.Updated()
 		d.log.Debug("regenerated", "took", time.Since(start).Round(time.Microsecond))
 	}
 }

@@ -30,6 +30,9 @@ func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 	d.svcMu.Lock()
 	d.services = st
 	d.svcMu.Unlock()
+	// The health check ports follow the state whether or not the maps
+	// take it: they report the node's local endpoints, not the maps.
+	d.syncHealth(snap, st.HealthChecks)
 	if err := d.dp.SyncServices(datapathstate.Services(st, &d.lbIDs)); err != nil {
 		return fmt.Errorf("write services: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kestrelnet/kestrel/agent/policy"
@@ -52,6 +53,31 @@ func (r *EventReporter) PolicyRejected(p PolicyObject) {
 		defer cancel()
 		if _, err := r.Client.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
 			r.Log.Warn("could not record an event for a rejected policy", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name, "err", err)
+		}
+	}()
+}
+
+// HealthCheckFailed records, on the Service, that this node cannot serve its
+// healthCheckNodePort (kube-proxy's FailedToStartServiceHealthcheck), in the
+// background as PolicyRejected does.
+func (r *EventReporter) HealthCheckFailed(svc types.NamespacedName, port uint16, err error) {
+	now := metav1.NewTime(time.Now())
+	ev := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: svc.Name + ".", Namespace: svc.Namespace},
+		InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "Service", Namespace: svc.Namespace, Name: svc.Name},
+		Reason:         "FailedToStartServiceHealthcheck",
+		Message:        fmt.Sprintf("node %s failed to start healthcheck %q on port %d: %v", r.Node, svc.String(), port, err),
+		Type:           corev1.EventTypeWarning,
+		Source:         corev1.EventSource{Component: "kestrel-agent", Host: r.Node},
+		FirstTimestamp: now,
+		LastTimestamp:  now,
+		Count:          1,
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := r.Client.CoreV1().Events(svc.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+			r.Log.Warn("could not record an event for a health check port", "service", svc.String(), "err", err)
 		}
 	}()
 }

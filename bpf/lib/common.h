@@ -57,6 +57,7 @@ enum drop_reason {
 	DROP_DSR_INVALID = 24,       /* a DSR option naming no frontend, or arriving from no node */
 	DROP_SERVICE_SOURCE_RANGE = 25, /* to a LoadBalancer frontend from outside its loadBalancerSourceRanges */
 	DROP_NAT_UNSUPPORTED_PROTO = 26, /* a pod's packet to the world of a protocol masquerade cannot translate */
+	DROP_ICMP_ERROR_UNRELATED = 27, /* an ICMP error about no tracked flow (conntrack's INVALID) */
 	__DROP_REASON_MAX,
 };
 

@@ -193,7 +193,10 @@ static __always_inline void ct_lookup(const struct flow *f, __u8 dir, __u64 now,
 		k.proto = f->inner_proto;
 		k.family = f->family;
 		k.direction = dir ^ 1;
-		res->status = ct_get(ct_map_for(k.proto), &k, now) ? CT_RELATED : CT_NEW;
+		/* The entry comes along: a related error about a translated
+		 * flow is translated back with its rev_nat_id. */
+		res->entry = ct_get(ct_map_for(k.proto), &k, now);
+		res->status = res->entry ? CT_RELATED : CT_NEW;
 		return;
 	}
 

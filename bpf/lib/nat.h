@@ -159,4 +159,131 @@ static __noinline int reject_ipv6(struct __sk_buff *skb, const struct flow *f)
 	return 0;
 }
 
+/* One's-complement sums kept by hand, in the packet's own byte order (RFC
+ * 1071: the sum does not depend on it): no helper buffers on a stack the
+ * pipeline above already fills. csum_sub_add32 adds the change of a 32-bit
+ * word from o to n. */
+static __always_inline __u64 csum_sub_add32(__u64 acc, __u32 o, __u32 n)
+{
+	o = ~o;
+	return acc + (o & 0xffff) + (o >> 16) + (n & 0xffff) + (n >> 16);
+}
+
+static __always_inline __u64 csum_sub_add16(__u64 acc, __u16 o, __u16 n)
+{
+	return acc + (__u16)~o + n;
+}
+
+/* A stored checksum once the words it covers changed by acc (RFC 1624,
+ * eqn. 3: ~(~stored + changes)). */
+static __always_inline __u16 csum_update(__u16 stored, __u64 acc)
+{
+	acc += (__u16)~stored;
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	return (__u16)~acc;
+}
+
+/* Reverse translation of an ICMP error about a flow that was translated to a
+ * backend, on its way to the client: the embedded packet is the client's as
+ * the backend received it, so its destination becomes the frontend again
+ * (addr, port: host byte order), with its IPv4 header checksum and its TCP or
+ * UDP checksum; the outer source becomes the frontend when it is the backend
+ * itself (a router on the way keeps its own address, as in Linux's NAT); and
+ * the ICMP checksum takes every change it covers (ICMPv6's also covers the
+ * outer source). The client's socket then finds the connection it made to
+ * the frontend and sees the error (Linux matches the embedded tuple: a
+ * connected UDP socket gets ECONNREFUSED). The embedded header must be plain
+ * (IPv4 without options, IPv6 without extension headers, as a pod's stack
+ * sends them), TCP or UDP, with the 8 bytes of L4 header every error quotes.
+ * Reads go through bpf_skb_load_bytes: the offsets come from the parse, and
+ * the verifier cannot bound them for direct access. Returns 0 or -1. */
+static __noinline int nat_icmp_error_revnat(struct __sk_buff *skb, const struct flow *f,
+					    const struct ip_addr *addr, __u32 port)
+{
+	__u32 icmp_csum_off = f->l4_off + 2, inner = f->l4_off + 8;
+	__u8 b[48]; /* the embedded IP header and 8 bytes of L4 */
+	__u32 hlen, i, o32;
+	__u64 icmp = 0, l4sum = 0;
+	__u16 o16, n16, c;
+	__be16 nport = bpf_htons((__u16)port);
+	bool v4 = f->family == 4;
+	__u8 proto;
+
+	hlen = v4 ? 20 : 40;
+	if (bpf_skb_load_bytes(skb, inner, b, v4 ? 28 : 48) < 0)
+		return -1;
+	if (v4 ? b[0] != 0x45 : (b[0] >> 4) != 6)
+		return -1;
+	proto = v4 ? b[9] : b[6];
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return -1;
+
+	/* The destination address, in the embedded header and in the L4
+	 * pseudo-header. */
+	if (v4) {
+		__builtin_memcpy(&o32, b + 16, 4);
+		l4sum = csum_sub_add32(l4sum, o32, addr->addr[0]);
+		__builtin_memcpy(b + 16, &addr->addr[0], 4);
+		/* The IPv4 header checksum moves with it, so the header's
+		 * own sum, and the ICMP checksum's share of it, stay put. */
+		__builtin_memcpy(&o16, b + 10, 2);
+		c = csum_update(o16, l4sum);
+		__builtin_memcpy(b + 10, &c, 2);
+	} else {
+		for (i = 0; i < 4; i++) {
+			__builtin_memcpy(&o32, b + 24 + 4 * i, 4);
+			l4sum = csum_sub_add32(l4sum, o32, addr->addr[i]);
+		}
+		__builtin_memcpy(b + 24, addr->addr, 16);
+		icmp = l4sum; /* ICMPv6 has no embedded header checksum to absorb it */
+	}
+	/* The destination port. */
+	__builtin_memcpy(&o16, b + hlen + 2, 2);
+	l4sum = csum_sub_add16(l4sum, o16, nport);
+	icmp = csum_sub_add16(icmp, o16, nport);
+	__builtin_memcpy(b + hlen + 2, &nport, 2);
+
+	/* The L4 checksum: UDP's lies in the 8 bytes, TCP's (at 16) only
+	 * when the error quotes that much. Over IPv4 a UDP checksum of 0
+	 * means none and stays so; a computed 0 is sent as 0xffff. */
+	if (proto == IPPROTO_UDP) {
+		__builtin_memcpy(&o16, b + hlen + 6, 2);
+		if (o16 || !v4) {
+			n16 = csum_update(o16, l4sum);
+			if (!n16)
+				n16 = 0xffff;
+			icmp = csum_sub_add16(icmp, o16, n16);
+			__builtin_memcpy(b + hlen + 6, &n16, 2);
+		}
+	} else if (bpf_skb_load_bytes(skb, inner + hlen + 16, &o16, 2) == 0) {
+		n16 = csum_update(o16, l4sum);
+		icmp = csum_sub_add16(icmp, o16, n16);
+		if (bpf_skb_store_bytes(skb, inner + hlen + 16, &n16, 2, 0) < 0)
+			return -1;
+	}
+	if (bpf_skb_store_bytes(skb, inner, b, v4 ? 28 : 48, 0) < 0)
+		return -1;
+
+	/* The outer source, when the backend itself sent the error. */
+	if ((f->saddr.addr[0] ^ f->inner_daddr.addr[0]) | (f->saddr.addr[1] ^ f->inner_daddr.addr[1]) |
+	    (f->saddr.addr[2] ^ f->inner_daddr.addr[2]) | (f->saddr.addr[3] ^ f->inner_daddr.addr[3])) {
+		/* a router's error: only the ICMP checksum is left */
+	} else if (v4) {
+		if (bpf_l3_csum_replace(skb, ETH_HLEN + 10, f->saddr.addr[0], addr->addr[0], 4) < 0 ||
+		    bpf_skb_store_bytes(skb, ETH_HLEN + 12, &addr->addr[0], 4, 0) < 0)
+			return -1;
+	} else {
+		for (i = 0; i < 4; i++)
+			icmp = csum_sub_add32(icmp, f->saddr.addr[i], addr->addr[i]);
+		if (bpf_skb_store_bytes(skb, ETH_HLEN + 8, addr->addr, 16, 0) < 0)
+			return -1;
+	}
+	if (bpf_skb_load_bytes(skb, icmp_csum_off, &o16, 2) < 0)
+		return -1;
+	n16 = csum_update(o16, icmp);
+	return bpf_skb_store_bytes(skb, icmp_csum_off, &n16, 2, 0) < 0 ? -1 : 0;
+}
+
 #endif

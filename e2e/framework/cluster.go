@@ -43,6 +43,9 @@ type Cluster interface {
 	KillAgent(node string) error
 	// InPod runs f inside the pod's network namespace: sockets f opens are the pod's.
 	InPod(pod *corev1.Pod, f func() error) error
+	// InNode runs f inside the node's network namespace: sockets f opens
+	// are the node's own (host network).
+	InNode(node string, f func() error) error
 	// PodSandboxExists reports whether the pod's network namespace exists.
 	PodSandboxExists(pod *corev1.Pod) bool
 }

@@ -102,6 +102,14 @@ func (s *Sim) InPod(pod *corev1.Pod, f func() error) error {
 	return network.Do(network.PodNetns(s.name, string(pod.UID)), f)
 }
 
+func (s *Sim) InNode(node string, f func() error) error {
+	i, err := network.NodeIndex(node)
+	if err != nil {
+		return err
+	}
+	return network.Do(network.NodeNetns(s.name, i), f)
+}
+
 func (s *Sim) PodSandboxExists(pod *corev1.Pod) bool {
 	names, err := network.ListNetns()
 	if err != nil {

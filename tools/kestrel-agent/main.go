@@ -32,7 +32,7 @@ import (
 
 type options struct {
 	node, kubeconfig, socket, bpffs, nodeIP, clusterName, logLevel string
-	monitorAggregation, serviceCIDRs, prometheusAddr               string
+	monitorAggregation, serviceCIDRs, prometheusAddr, healthzAddr  string
 	devices, lbMode, nativeCIDR4, nativeCIDR6                      string
 	masquerade                                                     bool
 	monitorInterval, ctGCInterval                                  time.Duration
@@ -48,6 +48,7 @@ func main() {
 	flag.StringVar(&o.nodeIP, "node-ip", "", "this node's address, given the host identity (required)")
 	flag.StringVar(&o.clusterName, "cluster-name", "default", "cluster name in pod identities")
 	flag.StringVar(&o.prometheusAddr, "prometheus-serve-addr", "", "address to serve Prometheus metrics on (e.g. :9962); empty: off")
+	flag.StringVar(&o.healthzAddr, "healthz-bind-address", "0.0.0.0:10256", "address to serve /healthz and /livez on, as kube-proxy's flag; empty: off")
 	flag.StringVar(&o.serviceCIDRs, "service-cluster-ip-range", "", "the cluster's service ranges, comma-separated (as kube-apiserver's flag)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&o.monitorAggregation, "monitor-aggregation", "medium", "which forwarded packets become flows: none, low, medium or maximum (drops always do)")
@@ -173,6 +174,18 @@ func run(o options) error {
 		go metricsSrv.Serve(metricsLn)
 		defer metricsSrv.Close()
 		log.Info("serving metrics", "addr", metricsLn.Addr().String())
+	}
+	if o.healthzAddr != "" {
+		// As kube-proxy, a health port that cannot be opened is logged, not
+		// fatal: the datapath matters more than its report.
+		if healthLn, err := net.Listen("tcp", o.healthzAddr); err != nil {
+			log.Error("cannot serve /healthz and /livez", "addr", o.healthzAddr, "err", err)
+		} else {
+			healthSrv := &http.Server{Handler: d.HealthHandler(), ReadHeaderTimeout: 10 * time.Second}
+			go healthSrv.Serve(healthLn)
+			defer healthSrv.Close()
+			log.Info("serving /healthz and /livez", "addr", healthLn.Addr().String())
+		}
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(ctx, ln, d, log) }()
