@@ -28,7 +28,7 @@ func Leftovers(name string) ([]string, error) {
 		return nil, err
 	}
 	for _, ns := range names {
-		if ns == prefix+"-ul" || strings.HasPrefix(ns, prefix+"-node-") || strings.HasPrefix(ns, prefix+"-pod-") {
+		if ns == prefix+"-ul" || ns == network.OutsideNetns(name) || strings.HasPrefix(ns, prefix+"-node-") || strings.HasPrefix(ns, prefix+"-pod-") {
 			out = append(out, "netns "+ns)
 		}
 	}

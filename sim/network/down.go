@@ -22,8 +22,9 @@ func Down(name string) error {
 		return err
 	}
 	var errs []error
-	// Pods, then nodes, then the underlay: each layer's veths hang off the next.
-	for _, kind := range []string{"-pod-", "-node-", "-ul"} {
+	// Pods, then nodes and the outside host, then the underlay: each layer's
+	// veths hang off the next.
+	for _, kind := range []string{"-pod-", "-node-", "-outside", "-ul"} {
 		for _, ns := range names {
 			if ownedNetns(name, ns) && containsAfterPrefix(name, ns, kind) {
 				if err := killProcessesIn(ns); err != nil {

@@ -64,6 +64,10 @@ func RootVeth(name string) string { return Prefix(name) }
 // UnderlayNetns is the namespace holding the bridge.
 func UnderlayNetns(name string) string { return Prefix(name) + "-ul" }
 
+// OutsideNetns is the outside host's namespace: on the underlay, not a node
+// (outside.go).
+func OutsideNetns(name string) string { return Prefix(name) + "-outside" }
+
 // NodeNetns is the namespace of node-i.
 func NodeNetns(name string, i int) string { return Prefix(name) + "-node-" + strconv.Itoa(i) }
 
@@ -151,7 +155,7 @@ func ownedNetns(name, ns string) bool {
 	if !ok {
 		return false
 	}
-	if rest == "ul" {
+	if rest == "ul" || rest == "outside" {
 		return true
 	}
 	if n, ok := strings.CutPrefix(rest, "node-"); ok {

@@ -57,6 +57,8 @@ func TestAClusterOnlyClaimsItsOwnNamespaces(t *testing.T) {
 		want bool
 	}{
 		{"ksim-a-ul", true},
+		{"ksim-a-outside", true},
+		{"ksim-a-b-outside", false},
 		{"ksim-a-node-1", true},
 		{"ksim-a-pod-0123456789ab", true},
 		{"ksim-a-b-ul", false},

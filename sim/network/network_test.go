@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -209,5 +210,103 @@ func TestNamespacesSurviveAnIPNetnsAddByAnotherTool(t *testing.T) {
 	}
 	if _, err := os.Stat(NetnsPath(ours)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s is left after delete: %v", NetnsPath(ours), err)
+	}
+}
+
+// The outside host is on the underlay but is no node: nodes send it their
+// default traffic, it has no route to pods, and a client on it enters the
+// cluster at the node its socket's mark names.
+func TestTheOutsideHostIsTheNodesGatewayAndEntersAtTheMarkedNode(t *testing.T) {
+	requirePrivileges(t)
+	name := fmt.Sprintf("o%x", os.Getpid()%0xfffff)
+	t.Cleanup(func() { Down(name) })
+	err := Up(Options{Name: name, Nodes: 2})
+	if errors.Is(err, ErrUnderlayTaken) && os.Getenv("KESTREL_REQUIRE_PRIVILEGED") != "1" {
+		t.Skipf("a sim cluster is up on this host and owns the one underlay (kestrel sim down first): %v", err)
+	}
+	skipIfMissing(t, err, "veth or bridge links")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := OutsideNetns(name)
+	client := netip.MustParseAddr("203.0.113.2")
+	client6 := netip.MustParseAddr("2001:db8::2")
+	for _, a := range []netip.Addr{client, client6} {
+		if err := AddWorldAddr(name, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nodes: default routes via the outside host; the apiserver's address
+	// stays on-link.
+	for _, c := range []struct{ dst, want string }{
+		{"203.0.113.11", "172.30.0.254"},
+		{"2001:db8::11", "fd00:172:30::fe"},
+		{"172.30.0.1", "<nil>"},
+	} {
+		var routes []netlink.Route
+		err := Do(NodeNetns(name, 1), func() error {
+			var err error
+			routes, err = netlink.RouteGet(net.ParseIP(c.dst))
+			return err
+		})
+		if err != nil || len(routes) == 0 || routes[0].Gw.String() != c.want {
+			t.Errorf("node-1: route to %s = %v, %v; want via %s", c.dst, routes, err, c.want)
+		}
+	}
+	// The outside host: no route to pods, marked traffic to node-i.
+	err = Do(outside, func() error {
+		if r, err := netlink.RouteGet(net.ParseIP("10.244.0.10")); err == nil {
+			return fmt.Errorf("route to a pod address: %v", r)
+		}
+		for i, want := range map[int]string{1: "172.30.0.11", 2: "172.30.0.12"} {
+			r, err := netlink.RouteGetWithOptions(net.ParseIP("198.51.100.10"), &netlink.RouteGetOptions{Mark: ViaMark(i)})
+			if err != nil || len(r) == 0 || r[0].Gw.String() != want {
+				return fmt.Errorf("with mark %d: route to 198.51.100.10 = %v, %v; want via %s", ViaMark(i), r, err, want)
+			}
+		}
+		r, err := netlink.RouteGetWithOptions(net.ParseIP("2001:db8:1::10"), &netlink.RouteGetOptions{Mark: ViaMark(2)})
+		if err != nil || len(r) == 0 || r[0].Gw.String() != "fd00:172:30::12" {
+			return fmt.Errorf("with mark %d: route to 2001:db8:1::10 = %v, %v; want via fd00:172:30::12", ViaMark(2), r, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	// A client at a world address reaches node-2 and gets its answer back
+	// through node-2's default route, in both families.
+	serveEcho(t, NodeNetns(name, 2), "172.30.0.12:7000")
+	serveEcho(t, NodeNetns(name, 2), "[fd00:172:30::12]:7000")
+	for _, c := range []struct {
+		src    netip.Addr
+		target string
+	}{{client, "172.30.0.12:7000"}, {client6, "[fd00:172:30::12]:7000"}} {
+		err := Do(outside, func() error {
+			d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: c.src.AsSlice()}}
+			conn, err := d.Dial("tcp", c.target)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if got := conn.LocalAddr().(*net.TCPAddr).IP.String(); got != c.src.String() {
+				return fmt.Errorf("connected from %s", got)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("outside %s -> %s: %v", c.src, c.target, err)
+		}
+	}
+	if err := DelWorldAddr(name, client); err != nil {
+		t.Error(err)
+	}
+	if err := DelWorldAddr(name, client); err != nil {
+		t.Errorf("deleting an address twice: %v", err)
+	}
+	if err := Down(name); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	if _, err := os.Stat(NetnsPath(outside)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("netns %s is left after Down: %v", outside, err)
 	}
 }

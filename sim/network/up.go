@@ -36,6 +36,9 @@ func Up(opts Options) error {
 	if err := upRoot(opts); err != nil {
 		return err
 	}
+	if err := upOutside(opts); err != nil {
+		return fmt.Errorf("outside host: %w", err)
+	}
 	for i := 1; i <= opts.Nodes; i++ {
 		if err := upNode(opts, i); err != nil {
 			return fmt.Errorf("%s: %w", NodeName(i), err)
@@ -188,7 +191,8 @@ func upNode(opts Options, i int) error {
 }
 
 // nodeRoutes points every other node's pod ranges at that node, adds the
-// default routes to the root namespace, and drops routes to nodes that left.
+// default routes to the outside host (the world; the root namespace, where
+// kube-apiserver listens, is on-link), and drops routes to nodes that left.
 func nodeRoutes(h *netlink.Handle, eth0 netlink.Link, opts Options, self int) error {
 	want := map[netip.Prefix]bool{}
 	for j := 1; j <= opts.Nodes; j++ {
@@ -202,7 +206,7 @@ func nodeRoutes(h *netlink.Handle, eth0 netlink.Link, opts Options, self int) er
 			}
 		}
 	}
-	for _, gw := range []netip.Addr{GatewayIP(), GatewayIP6()} {
+	for _, gw := range []netip.Addr{OutsideIP(), OutsideIP6()} {
 		def := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: net.IP(gw.AsSlice())}
 		if err := h.RouteReplace(def); err != nil {
 			return fmt.Errorf("default route via %s: %w", gw, err)

@@ -80,6 +80,12 @@ func newSimStatusCmd() *cobra.Command {
 				pid, running := controlplane.RunningPID(state, n)
 				fmt.Fprintf(out, "  %-26s pid %-7d running=%v\n", n, pid, running)
 			}
+			outside := network.OutsideNetns(name)
+			if _, err := os.Stat(network.NetnsPath(outside)); err == nil {
+				fmt.Fprintf(out, "outside host: netns %s (%s, %s)\n", outside, network.OutsideIP(), network.OutsideIP6())
+			} else {
+				fmt.Fprintf(out, "outside host: netns %s is missing\n", outside)
+			}
 			if rep.Ready {
 				fmt.Fprintf(out, "API: ready (kubeconfig %s)\n", rep.Kubeconfig)
 				return nil
