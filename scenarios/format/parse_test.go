@@ -131,3 +131,40 @@ func TestParseReportsEveryErrorAndSkipsEmptyDocuments(t *testing.T) {
 		t.Errorf("errors:\n%v\nwant:\n%s", err, want)
 	}
 }
+
+func TestParseReadsTheWorldAroundTheCluster(t *testing.T) {
+	s, err := Parse("s.yaml", []byte(header+`spec:
+  nodes: [node-1, node-2]
+  world:
+    - {ip: 203.0.113.11, ports: [80/TCP, 443/TCP, 53/UDP]}
+  probes:
+    - from: {ip: 203.0.113.2, via: node-2}
+      to: {node: node-1}
+      port: 30080
+      expect: {verdict: allowed, backend: [x/a, x/b], sourceIP: 203.0.113.2}
+    - from: {ip: 203.0.113.2, via: node-1}
+      to: {ip: 198.51.100.10}
+      port: 80
+      expect: {verdict: allowed, backend: x/a, sourceIP: {node: node-1}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := s.Spec.World
+	if len(w) != 1 || w[0].IP != "203.0.113.11" || len(w[0].Ports) != 3 || w[0].Ports[2].Port != 53 || w[0].Ports[2].Protocol != "UDP" || w[0].Line != 7 {
+		t.Errorf("world = %+v", w)
+	}
+	p := s.Spec.Probes
+	if p[0].From.IP != "203.0.113.2" || p[0].From.Via != "node-2" || p[0].To.Node != "node-1" || p[0].Port.Number != 30080 {
+		t.Errorf("probe 0 = %+v", p[0])
+	}
+	if got := p[0].Expect.Backend.Pods; len(got) != 2 || got[1] != "x/b" {
+		t.Errorf("probe 0 backends = %v", got)
+	}
+	if sip := p[0].Expect.SourceIP; sip == nil || sip.IP != "203.0.113.2" || sip.Node != "" {
+		t.Errorf("probe 0 sourceIP = %+v", sip)
+	}
+	if sip := p[1].Expect.SourceIP; sip == nil || sip.Node != "node-1" || sip.IP != "" {
+		t.Errorf("probe 1 sourceIP = %+v", sip)
+	}
+}

@@ -92,6 +92,25 @@ func (b *Backends) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
+type sourceIPFields SourceIP
+
+// UnmarshalYAML accepts an address or {node: N}.
+func (s *SourceIP) UnmarshalYAML(unmarshal func(any) error) error {
+	var raw any
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	switch v := raw.(type) {
+	case string:
+		s.IP = v
+		return nil
+	case map[string]any:
+		return unmarshal((*sourceIPFields)(s))
+	}
+	s.bad = "expected an IP address or {node: NAME}, got " + describe(raw)
+	return nil
+}
+
 type peerFields Peer
 
 // UnmarshalYAML accepts "ns/pod" or a mapping with one kind of peer.

@@ -54,6 +54,15 @@ type Spec struct {
 	Steps           []Step                       `yaml:"steps"`
 	Probes          []Probe                      `yaml:"probes"`
 	Reachability    Reachabilities               `yaml:"reachability"`
+	World           []WorldServer                `yaml:"world"`
+}
+
+// WorldServer is a server outside the cluster: HTTP on 80, TLS with any
+// server name on 443, the line echo elsewhere (scenarios/README.md).
+type WorldServer struct {
+	IP    string          `yaml:"ip"`
+	Ports []ContainerPort `yaml:"ports"`
+	Line  int             `yaml:"-"`
 }
 
 // Pod is the pod shorthand: it expands to a Namespace and a Pod.
@@ -138,6 +147,7 @@ type Peer struct {
 	Service string  `yaml:"service"`
 	Port    PortRef `yaml:"port"` // with service: the service port
 	FQDN    string  `yaml:"fqdn"`
+	Via     string  `yaml:"via"` // with ip, as a source: the node it enters the cluster at
 	Line    int     `yaml:"-"`
 
 	bad string // why the peer's shape is wrong, for validation
@@ -171,8 +181,18 @@ type HTTP struct {
 type Expect struct {
 	Verdict string      `yaml:"verdict"`
 	Reason  string      `yaml:"reason"`
-	Backend Backends    `yaml:"backend"`
-	Flow    *FlowExpect `yaml:"flow"`
+	Backend  Backends    `yaml:"backend"`
+	SourceIP *SourceIP   `yaml:"sourceIP"`
+	Flow     *FlowExpect `yaml:"flow"`
+}
+
+// SourceIP is the client address the server must have seen: an address, or
+// {node: N} for that node's address of the probe's family (a source NAT).
+type SourceIP struct {
+	IP   string `yaml:"-"`
+	Node string `yaml:"node"`
+
+	bad string // a value that is neither, for validation to refuse
 }
 
 // Backends are the pods ("ns/name") a service probe may be translated to:

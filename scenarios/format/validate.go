@@ -31,7 +31,8 @@ var (
 // document. It fills in defaults and lines, and records every problem.
 type validator struct {
 	*errs
-	doc *yamldoc.Doc
+	doc   *yamldoc.Doc
+	nodes []string // spec.nodes, once known
 }
 
 // line is where the value at path starts (or its nearest enclosing field).
@@ -68,6 +69,8 @@ func (v *validator) scenario(s *Scenario) {
 		s.Spec.Nodes = []string{"node-1"}
 	}
 	v.pods(s)
+	v.world(s)
+	v.nodes = s.Spec.Nodes
 	objects := map[string]bool{}
 	for i := range s.Spec.Objects {
 		path := fmt.Sprintf("spec.objects[%d]", i)
@@ -147,6 +150,46 @@ func (v *validator) pods(s *Scenario) {
 			families[a.Is4()] = true
 		}
 	}
+}
+
+// world checks spec.world: each server an address of its own, with ports.
+func (v *validator) world(s *Scenario) {
+	seen := map[netip.Addr]bool{}
+	for i := range s.Spec.World {
+		w := &s.Spec.World[i]
+		path := fmt.Sprintf("spec.world[%d]", i)
+		w.Line = v.line(path)
+		a, err := netip.ParseAddr(w.IP)
+		switch {
+		case w.IP == "":
+			v.at(w.Line, path+".ip", "ip is required")
+		case err != nil:
+			v.at(v.line(path+".ip"), path+".ip", "%q is not an IP address", w.IP)
+		case seen[a]:
+			v.at(w.Line, path+".ip", "%s is declared twice", a)
+		default:
+			seen[a] = true
+			if pod, _ := inCluster(a); pod {
+				v.at(v.line(path+".ip"), path+".ip", "%s is in the cluster's pod ranges, not outside the cluster", a)
+			}
+		}
+		if len(w.Ports) == 0 {
+			v.at(w.Line, path+".ports", "a world server needs ports")
+		}
+		for j := range w.Ports {
+			v.containerPort(&w.Ports[j], fmt.Sprintf("%s.ports[%d]", path, j))
+		}
+	}
+}
+
+// inCluster reports whether a is in the pod ranges every mode gives nodes.
+func inCluster(a netip.Addr) (bool, string) {
+	for _, p := range []string{"10.244.0.0/16", "fd00:10:244::/48"} {
+		if netip.MustParsePrefix(p).Contains(a) {
+			return true, p
+		}
+	}
+	return false, ""
 }
 
 func (v *validator) containerPort(p *ContainerPort, path string) {
@@ -345,6 +388,14 @@ func (v *validator) peer(p *Peer, path string) {
 	if p.Service != "" && p.Port.IsZero() && p.Port.bad == "" {
 		v.at(p.Line, path, "a service peer needs its port")
 	}
+	if p.Via != "" {
+		switch {
+		case p.IP == "" || p.FQDN != "":
+			v.at(v.line(path+".via"), path+".via", "via goes with ip: a world source and the node it enters at")
+		case !oneOf(p.Via, v.nodes...):
+			v.at(v.line(path+".via"), path+".via", "node %q is not in spec.nodes %v", p.Via, v.nodes)
+		}
+	}
 }
 
 func (v *validator) probe(p *Probe, path string) {
@@ -360,7 +411,10 @@ func (v *validator) probe(p *Probe, path string) {
 		v.peer(&p.To, path+".to")
 	}
 	if p.From.Service != "" || p.From.CIDR != "" || p.From.FQDN != "" {
-		bad("from is a pod, {ip: ...} or {node: ...}")
+		bad("from is a pod, {ip: ...}, {ip: ..., via: NODE} or {node: ...}")
+	}
+	if p.To.Via != "" {
+		v.at(v.line(path+".to.via"), path+".to.via", "via belongs to a world source (from), not to the target")
 	}
 	v.portRef(p.Port, path+".port")
 	if p.Protocol == "" {
@@ -422,14 +476,29 @@ func (v *validator) probe(p *Probe, path string) {
 	switch b := e.Backend; {
 	case b.bad != "":
 		bad("expect.backend: %s", b.bad)
-	case len(b.Pods) > 0 && p.To.Service == "":
-		bad("expect.backend goes with a service target (to: {service: ns/name, port: ...})")
+	case len(b.Pods) > 0 && p.To.Service == "" && p.To.Node == "" && (p.To.IP == "" || p.To.FQDN != ""):
+		bad("expect.backend goes with a service target: {service: ns/name, port: ...}, a NodePort ({node: N} and port) or a LoadBalancer or external IP ({ip: ...})")
 	case v.has(path+".expect.backend") && len(b.Pods) == 0:
 		bad("expect.backend: give a pod (namespace/name) or a list of pods")
 	}
 	for _, pod := range e.Backend.Pods {
 		if ns, name, ok := strings.Cut(pod, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
 			bad("expect.backend: a pod is written namespace/name, got %q", pod)
+		}
+	}
+	if sip := e.SourceIP; sip != nil {
+		sp := path + ".expect.sourceIP"
+		_, ipErr := netip.ParseAddr(sip.IP)
+		switch {
+		case sip.bad != "":
+			v.at(v.line(sp), sp, "%s", sip.bad)
+		case sip.Node != "" && !oneOf(sip.Node, v.nodes...):
+			v.at(v.line(sp), sp+".node", "node %q is not in spec.nodes %v", sip.Node, v.nodes)
+		case sip.Node == "" && ipErr != nil:
+			v.at(v.line(sp), sp, "%q is not an IP address", sip.IP)
+		}
+		if p.Protocol != "TCP" && p.Protocol != "UDP" {
+			v.at(v.line(sp), sp, "the server reports the client address over TCP or UDP, not %s", p.Protocol)
 		}
 	}
 	if e.Reason != "" && !isReasonName(e.Reason) {
