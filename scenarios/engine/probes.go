@@ -49,6 +49,17 @@ func (x *expander) probes(fp format.Probe) ([]Probe, error) {
 		if p.From, err = x.peer(fp.From, fam, fp.Line); err != nil {
 			return nil, err
 		}
+		p.From.Via = fp.From.Via
+		if sip := fp.Expect.SourceIP; sip != nil {
+			sp, err := x.peer(format.Peer{IP: sip.IP, Node: sip.Node, Line: fp.Line}, fam, fp.Line)
+			if err != nil {
+				return nil, err
+			}
+			if sp.IP.Is6() != (fam == "IPv6") {
+				return nil, x.errorf(fp.Line, "expect.sourceIP %s is not an %s address", sp.IP, fam)
+			}
+			p.Expect.SourceIP = &sp
+		}
 		if p.To, err = x.peer(fp.To, fam, fp.Line); err != nil {
 			return nil, err
 		}
@@ -61,6 +72,14 @@ func (x *expander) probes(fp format.Probe) ([]Probe, error) {
 			if p.Port, err = x.targetPort(portRef, p.To.Pod, fp.Protocol, fp.Line); err != nil {
 				return nil, err
 			}
+		}
+		if p.To.Pod == nil && p.To.Service == "" && p.Port != 0 {
+			if p.To.Frontend, err = x.frontendOf(p.To, p.Port, fp.Protocol); err != nil {
+				return nil, err
+			}
+		}
+		if len(p.Expect.Backends) > 0 && p.To.Service == "" && p.To.Frontend == "" {
+			return nil, x.errorf(fp.Line, "expect.backend, but %s port %d/%s is no NodePort, LoadBalancer or external IP of a Service applied at this point", p.To.IP, p.Port, fp.Protocol)
 		}
 		if p.Name == "" {
 			p.Name = fmt.Sprintf("%s->%s/%s", peerName(fp.From), peerName(fp.To), fp.Protocol)
@@ -193,6 +212,8 @@ func peerName(p format.Peer) string {
 		return "node:" + p.Node
 	case p.FQDN != "":
 		return "fqdn:" + p.FQDN
+	case p.IP != "" && p.Via != "":
+		return p.IP + "@" + p.Via
 	case p.IP != "":
 		return p.IP
 	case p.CIDR != "":

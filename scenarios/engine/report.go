@@ -152,6 +152,8 @@ func describePeer(p Peer) string {
 		return fmt.Sprintf("service %s(%s)", p.Service, p.IP)
 	case p.FQDN != "":
 		return fmt.Sprintf("%s(%s)", p.FQDN, p.IP)
+	case p.Via != "":
+		return fmt.Sprintf("%s via %s", p.IP, p.Via)
 	}
 	return p.IP.String()
 }
@@ -163,6 +165,9 @@ func describeExpectation(e Expectation) string {
 	}
 	if len(e.Backends) > 0 {
 		s += " backend=" + strings.Join(e.Backends, "|")
+	}
+	if e.SourceIP != nil {
+		s += " sourceIP=" + describePeer(*e.SourceIP)
 	}
 	if e.Flow != nil {
 		s += " flow{" + describeFlow(*e.Flow) + "}"
@@ -180,6 +185,9 @@ func describeObservation(o Observation) string {
 	}
 	if o.Backend != "" {
 		s += " backend=" + o.Backend
+	}
+	if o.SourceIP.IsValid() {
+		s += " sourceIP=" + o.SourceIP.String()
 	}
 	return s
 }

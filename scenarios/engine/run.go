@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -194,10 +195,21 @@ func Check(e Expectation, o Observation) []string {
 	if len(e.Backends) > 0 && (o.Backend != "" || o.Verdict == "allowed") && !slices.Contains(e.Backends, o.Backend) {
 		problems = append(problems, fmt.Sprintf("backend: expected %s, observed %s", strings.Join(e.Backends, " or "), orNone(o.Backend)))
 	}
+	// The server reports the client address it saw on an answered probe.
+	if e.SourceIP != nil && o.Verdict == "allowed" && o.SourceIP != e.SourceIP.IP {
+		problems = append(problems, fmt.Sprintf("source IP: expected %s, observed %s", describePeer(*e.SourceIP), orNone(addrString(o.SourceIP))))
+	}
 	if f := e.Flow; f != nil && !o.EventsUnobserved && !slices.ContainsFunc(o.Flows, func(fl Flow) bool { return flowMatches(*f, fl) }) {
 		problems = append(problems, fmt.Sprintf("flow: expected one with %s, observed none among %d", describeFlow(*f), len(o.Flows)))
 	}
 	return problems
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 func flowMatches(e FlowExpectation, f Flow) bool {

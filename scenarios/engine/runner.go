@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"net/netip"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -27,6 +28,35 @@ type Cluster struct {
 	Namespaces []*corev1.Namespace
 	Pods       []*corev1.Pod // Status.PodIPs and Spec.NodeName are always filled in
 	Manifests  []Manifest
+	World      []WorldServer // servers outside the cluster (spec.world)
+}
+
+// WorldServer is a server outside the cluster at IP: HTTP on port 80, TLS
+// (any server name) on 443, the line echo on other TCP ports and on UDP.
+type WorldServer struct {
+	IP    netip.Addr
+	Ports []WorldPort
+}
+
+// WorldPort is one port of a world server.
+type WorldPort struct {
+	Port     uint16
+	Protocol string // TCP | UDP | SCTP
+}
+
+// Serves reports whether the world server at a serves port/proto.
+func (c *Cluster) Serves(a netip.Addr, port uint16, proto string) bool {
+	for _, w := range c.World {
+		if w.IP != a {
+			continue
+		}
+		for _, p := range w.Ports {
+			if p.Port == port && strings.EqualFold(p.Protocol, proto) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Peer is one end of a probe, already resolved against the cluster.
@@ -38,6 +68,12 @@ type Peer struct {
 	Service string
 	// FQDN is set when the peer was named by DNS name; IP is what it resolves to.
 	FQDN string
+	// Via is the node a world source (IP only) enters the cluster at.
+	Via string
+	// Frontend is "namespace/name" when the peer is a node address and port
+	// or an address that is a NodePort, LoadBalancer ingress IP or external
+	// IP of that Service (Service is empty then).
+	Frontend string
 }
 
 // Probe is one concrete check: a single packet or an exchange between two peers.
@@ -78,6 +114,9 @@ type Expectation struct {
 	// Backends are the pods ("namespace/pod") a service probe may be
 	// translated to; any one of them passes, any other pod fails.
 	Backends []string
+	// SourceIP, when set, is the client address the server must have seen:
+	// IP, or the node's address when Node is set (as Peer resolves a node).
+	SourceIP *Peer
 	Flow     *FlowExpectation
 }
 
@@ -93,6 +132,10 @@ type Observation struct {
 	Verdict  string // allowed | dropped | ...
 	Reason   string // drop reason name when dropped
 	Backend  string // "namespace/pod" the flow was translated to, if any
+	// SourceIP is the client address the server saw, in the scenario's
+	// addresses (a live runner maps its node addresses back to the
+	// scenario's); invalid when the runner could not tell.
+	SourceIP netip.Addr
 	Flows    []Flow // events emitted for the probe's frames, in order
 	Evidence string // free text: hook, return codes, which rule decided
 	Err      error  // the probe could not be run at all (counts as a failure)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -101,4 +102,51 @@ func (x *expander) servicePort(fp format.Peer, proto string, line int) (uint16, 
 		}
 	}
 	return 0, x.errorf(line, "Service %q has no %s port %s", fp.Service, proto, fp.Port)
+}
+
+// frontendOf names the applied Service that a node address or another
+// address serves at port/proto: a NodePort on a node, a LoadBalancer
+// ingress IP or an external IP. Empty when none does.
+func (x *expander) frontendOf(to Peer, port uint16, proto string) (string, error) {
+	for _, o := range x.st.applied {
+		if o.Kind != "Service" {
+			continue
+		}
+		var svc corev1.Service
+		if err := json.Unmarshal(o.JSON, &svc); err != nil {
+			return "", fmt.Errorf("%s: %v", o.Source, err)
+		}
+		ns := svc.Namespace
+		if ns == "" {
+			ns = "default"
+		}
+		for _, sp := range svc.Spec.Ports {
+			p := string(sp.Protocol)
+			if p == "" {
+				p = "TCP"
+			}
+			if p != proto {
+				continue
+			}
+			if to.Node != "" {
+				if sp.NodePort != 0 && int32(port) == sp.NodePort {
+					return ns + "/" + svc.Name, nil
+				}
+				continue
+			}
+			if int32(port) != sp.Port {
+				continue
+			}
+			addrs := slices.Clone(svc.Spec.ExternalIPs)
+			for _, ing := range svc.Status.LoadBalancer.Ingress {
+				addrs = append(addrs, ing.IP)
+			}
+			for _, a := range addrs {
+				if ip, err := netip.ParseAddr(a); err == nil && ip == to.IP {
+					return ns + "/" + svc.Name, nil
+				}
+			}
+		}
+	}
+	return "", nil
 }

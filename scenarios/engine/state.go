@@ -26,6 +26,7 @@ type state struct {
 	// node and addresses of every Pod object, fixed before the first step.
 	shorthand map[string]bool
 	placed    map[string]placement
+	world     []WorldServer // spec.world: the same for the whole scenario
 }
 
 const nsNameLabel = "kubernetes.io/metadata.name"
@@ -41,6 +42,13 @@ func newState(s *format.Scenario) (*state, error) {
 		nsLabels:  map[string]map[string]string{},
 		shorthand: map[string]bool{},
 		placed:    map[string]placement{},
+	}
+	for _, w := range s.Spec.World {
+		ws := WorldServer{IP: netip.MustParseAddr(w.IP)}
+		for _, p := range w.Ports {
+			ws.Ports = append(ws.Ports, WorldPort{Port: p.Port, Protocol: p.Protocol})
+		}
+		st.world = append(st.world, ws)
 	}
 	families := scenarioFamilies(s)
 	for i, n := range st.nodes {
@@ -255,6 +263,9 @@ func (st *state) cluster() *Cluster {
 		Nodes:    slices.Clone(st.nodes),
 		NodeIPs:  maps.Clone(st.nodeIPs),
 		PodCIDRs: maps.Clone(st.podCIDRs),
+	}
+	for _, w := range st.world {
+		c.World = append(c.World, WorldServer{IP: w.IP, Ports: slices.Clone(w.Ports)})
 	}
 	for _, ns := range st.nsOrder {
 		c.Namespaces = append(c.Namespaces, &corev1.Namespace{
