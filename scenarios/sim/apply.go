@@ -227,6 +227,10 @@ func (r *Runner) waitGone(ctx context.Context, get func() error, what string) er
 
 func (r *Runner) applyManifests(ctx context.Context, ms []engine.Manifest) error {
 	want := map[manifestKey]engine.Manifest{}
+	ms, err := withoutDerivedSlices(ms)
+	if err != nil {
+		return err
+	}
 	for _, m := range ms {
 		gvr, ok := manifestGVR(m)
 		if !ok {
@@ -295,8 +299,85 @@ func (r *Runner) upsert(ctx context.Context, key manifestKey, m engine.Manifest)
 	if err != nil {
 		return fmt.Errorf("%s: apply %s %s: %w", m.Source, m.Kind, key.name, err)
 	}
+	if err := writeStatus(ctx, res, obj, m); err != nil {
+		return err
+	}
 	r.live.manifests[key] = string(m.JSON)
 	return nil
+}
+
+// writeStatus writes a Service's status.loadBalancer as the scenario gives
+// it, through the status subresource: create and update ignore status, and
+// with no cloud provider nothing else writes it.
+func writeStatus(ctx context.Context, res namespaceableResource, obj *unstructured.Unstructured, m engine.Manifest) error {
+	if m.Kind != "Service" {
+		return nil
+	}
+	lb, found, _ := unstructured.NestedMap(obj.Object, "status", "loadBalancer")
+	if !found {
+		return nil
+	}
+	live, err := res.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("%s: read Service %s for its status: %w", m.Source, obj.GetName(), err)
+	}
+	if err := unstructured.SetNestedMap(live.Object, lb, "status", "loadBalancer"); err != nil {
+		return fmt.Errorf("%s: Service %s: status.loadBalancer: %w", m.Source, obj.GetName(), err)
+	}
+	if _, err := res.Update(ctx, live, metav1.UpdateOptions{}, "status"); err != nil {
+		return fmt.Errorf("%s: write status of Service %s: %w", m.Source, obj.GetName(), err)
+	}
+	return nil
+}
+
+// withoutDerivedSlices drops the selector of every Service that the
+// scenario writes an EndpointSlice for: the slices are taken as written, and
+// the cluster's EndpointSlice controller would otherwise add its own, which
+// no other mode has.
+func withoutDerivedSlices(ms []engine.Manifest) ([]engine.Manifest, error) {
+	written := map[string]bool{}
+	for _, m := range ms {
+		if m.Kind != "EndpointSlice" {
+			continue
+		}
+		var s struct {
+			Metadata struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(m.JSON, &s); err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Source, err)
+		}
+		if name := s.Metadata.Labels["kubernetes.io/service-name"]; name != "" {
+			written[namespaceOr(m.Namespace)+"/"+name] = true
+		}
+	}
+	out := slices.Clone(ms)
+	for i, m := range out {
+		if m.Kind != "Service" || !written[namespaceOr(m.Namespace)+"/"+m.Name] {
+			continue
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(m.JSON, &obj); err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Source, err)
+		}
+		if spec, ok := obj["spec"].(map[string]any); ok {
+			delete(spec, "selector")
+		}
+		js, err := json.Marshal(obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Source, err)
+		}
+		out[i].JSON = js
+	}
+	return out, nil
+}
+
+func namespaceOr(ns string) string {
+	if ns == "" {
+		return "default"
+	}
+	return ns
 }
 
 func clusterIP(o *unstructured.Unstructured) string {

@@ -61,8 +61,8 @@ const (
 	skipPacket  = "single-packet probes need unit mode (a live socket cannot send a bare SYN-ACK)"
 	skipNoSCTP  = "this kernel has no SCTP"
 	skipSCTP    = "SCTP probes are not built in sim mode yet"
-	skipOutside = "sim has no hosts outside the cluster to send from"
-	skipWorld   = "sim sends no probe to addresses outside the cluster (pod-to-world is blocked by design here)"
+	skipOutside = "a world source needs the node it enters the cluster at (from: {ip, via: NODE}) in sim mode"
+	skipWorld   = "sim sends no probe to addresses outside the cluster that no spec.world server holds"
 )
 
 // sctpSkipReason says why an SCTP probe is skipped: the kernel cannot open an
@@ -77,14 +77,35 @@ var sctpSkipReason = sync.OnceValue(func() string {
 	return skipSCTP
 })
 
+// origin is where a probe's socket lives: a namespace, and for a world
+// source its address and the mark that routes it into its node.
+type origin struct {
+	netns string
+	src   netip.Addr // bound when valid
+	mark  uint32     // SO_MARK when non-zero
+}
+
+// control sets the socket's mark (network.ViaMark) before it connects.
+func (o origin) control(_, _ string, c syscall.RawConn) error {
+	if o.mark == 0 {
+		return nil
+	}
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(o.mark))
+	})
+	return errors.Join(err, serr)
+}
+
 func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.Observation {
 	nodes := s.nodes
+	worldSource := p.From.Pod == nil && p.From.Node == ""
 	switch {
 	case p.Exchange == "packet":
 		return engine.Observation{Skipped: skipPacket}
 	case strings.EqualFold(p.Protocol, "SCTP"):
 		return engine.Observation{Skipped: sctpSkipReason()}
-	case p.From.Pod == nil && p.From.Node == "":
+	case worldSource && p.From.Via == "":
 		return engine.Observation{Skipped: skipOutside, Evidence: "source " + p.From.IP.String()}
 	}
 	to := p.To.IP
@@ -95,47 +116,49 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 		}
 		to = ip
 	}
-	if !inSim(to) {
+	// A world source's packets go to its node whatever their destination,
+	// and the nodes route the world to the outside host: nothing leaves
+	// the machine. From inside the cluster, only sim's own ranges and the
+	// scenario's world servers are sent to.
+	if !worldSource && !inSim(to) && !s.serves(to, p.Port, p.Protocol) {
 		return engine.Observation{Skipped: skipWorld, Evidence: "destination " + to.String()}
 	}
-	ns, err := r.sourceNetns(nodes, p.From)
+	from, src, err := r.origin(s, p)
 	if err != nil {
 		return engine.Observation{Err: err}
 	}
-	src := p.From.IP
-	if p.From.Pod == nil {
-		if src, err = nodes.hostIP(p.From); err != nil {
-			return engine.Observation{Err: err}
-		}
-	}
 	q := probeFlows{src: src, dst: to, port: p.Port, since: monotonicNow()}
 	target := net.JoinHostPort(to.String(), strconv.Itoa(int(p.Port)))
-	if p.To.Service != "" {
+	switch {
+	case p.To.Service != "":
 		q.backends = s.frontends[frontendKey(p)]
+	case p.To.Frontend != "":
+		q.backends = s.svcBackends[p.To.Frontend]
 	}
 	var verdict, evidence, answer string
 	switch strings.ToUpper(p.Protocol) {
 	case "TCP", "":
 		q.protocol = protoTCP
-		verdict, evidence, answer = tcpProbe(ns, target)
+		verdict, evidence, answer = tcpProbe(from, target)
 	case "UDP":
 		q.protocol = protoUDP
-		verdict, evidence, answer = udpProbe(ns, target)
+		verdict, evidence, answer = udpProbe(from, target)
 	case "ICMP", "ICMPV6":
 		// The engine gives ICMP and ICMPv6 probes addresses of their family.
 		q.protocol = protoICMP
 		if to.Is6() {
 			q.protocol = protoICMPv6
 		}
-		verdict, evidence = pingProbe(ns, to)
+		verdict, evidence = pingProbe(from, to)
 	default:
 		return engine.Observation{Skipped: p.Protocol + " probes are not available in sim mode yet"}
 	}
-	o := engine.Observation{Verdict: verdict, Evidence: fmt.Sprintf("from netns %s: %s", ns, evidence)}
-	if p.To.Service != "" && verdict == "allowed" {
-		// The servers answer "<namespace>/<pod> <port>": the pod the
-		// service sent the connection to.
-		o.Backend, _, _ = strings.Cut(answer, " ")
+	o := engine.Observation{Verdict: verdict, Evidence: fmt.Sprintf("from netns %s: %s", from.netns, evidence)}
+	if from.mark != 0 {
+		o.Evidence = fmt.Sprintf("from netns %s, source %s, mark %d (into %s): %s", from.netns, from.src, from.mark, p.From.Via, evidence)
+	}
+	if verdict == "allowed" {
+		o.Backend, o.SourceIP = s.readAnswer(p, answer)
 	}
 	if verdict == "error" {
 		o.Err = errors.New(evidence)
@@ -143,6 +166,48 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	}
 	r.flows.observe(ctx, q, &o)
 	return o
+}
+
+// readAnswer reads a server's answer, "<who> <port> <client>": the backend a
+// service probe reached (when <who> is a pod), and the client address the
+// server saw, in the scenario's addresses.
+func (s *session) readAnswer(p engine.Probe, answer string) (backend string, client netip.Addr) {
+	f := strings.Fields(answer)
+	if len(f) > 0 && (p.To.Service != "" || p.To.Frontend != "") && strings.Contains(f[0], "/") {
+		backend = f[0]
+	}
+	if len(f) > 2 {
+		if a, err := netip.ParseAddr(f[2]); err == nil {
+			client = s.scenarioAddr(a)
+		}
+	}
+	return backend, client
+}
+
+// scenarioAddr maps a sim node's underlay address to the address the engine
+// gave that scenario node; every other address is the same in both.
+func (s *session) scenarioAddr(a netip.Addr) netip.Addr {
+	if s.cluster == nil {
+		return a
+	}
+	for name, idx := range s.nodes {
+		if a != network.NodeIP(idx) && a != network.NodeIP6(idx) {
+			continue
+		}
+		for _, e := range s.cluster.NodeIPs[name] {
+			if e.Is6() == a.Is6() {
+				return e
+			}
+		}
+	}
+	return a
+}
+
+// serves reports whether a spec.world server answers at a for this probe.
+func (s *session) serves(a netip.Addr, port uint16, proto string) bool {
+	s.worldMu.Lock()
+	defer s.worldMu.Unlock()
+	return s.world != nil && s.world.serves(s.cluster, a, port, proto)
 }
 
 func inSim(a netip.Addr) bool {
@@ -154,20 +219,39 @@ func inSim(a netip.Addr) bool {
 	return false
 }
 
-// sourceNetns names the namespace a probe starts in.
-func (r *Runner) sourceNetns(nodes nodeMap, from engine.Peer) (string, error) {
-	if from.Pod == nil {
-		idx, ok := nodes[from.Node]
-		if !ok {
-			return "", fmt.Errorf("node %q is not in the scenario's nodes", from.Node)
+// origin is where a probe starts and its source address: a pod's or a
+// node's namespace, or the outside host with the world source's address
+// (added to it for the session) and the mark of its via node.
+func (r *Runner) origin(s *session, p engine.Probe) (origin, netip.Addr, error) {
+	switch {
+	case p.From.Pod != nil:
+		live, ok := r.live.pods[p.From.Pod.Namespace+"/"+p.From.Pod.Name]
+		if !ok || live.uid == "" {
+			return origin{}, netip.Addr{}, fmt.Errorf("pod %s/%s is not running", p.From.Pod.Namespace, p.From.Pod.Name)
 		}
-		return network.NodeNetns(r.name, idx), nil
+		return origin{netns: network.PodNetns(r.name, live.uid)}, p.From.IP, nil
+	case p.From.Node != "":
+		idx, ok := s.nodes[p.From.Node]
+		if !ok {
+			return origin{}, netip.Addr{}, fmt.Errorf("node %q is not in the scenario's nodes", p.From.Node)
+		}
+		src, err := s.nodes.hostIP(p.From)
+		return origin{netns: network.NodeNetns(r.name, idx)}, src, err
 	}
-	live, ok := r.live.pods[from.Pod.Namespace+"/"+from.Pod.Name]
-	if !ok || live.uid == "" {
-		return "", fmt.Errorf("pod %s/%s is not running", from.Pod.Namespace, from.Pod.Name)
+	idx, ok := s.nodes[p.From.Via]
+	if !ok {
+		return origin{}, netip.Addr{}, fmt.Errorf("via node %q is not in the scenario's nodes", p.From.Via)
 	}
-	return network.PodNetns(r.name, live.uid), nil
+	s.worldMu.Lock()
+	if s.world == nil {
+		s.world = newWorld(r.name)
+	}
+	err := s.world.addAddr(p.From.IP)
+	s.worldMu.Unlock()
+	if err != nil {
+		return origin{}, netip.Addr{}, err
+	}
+	return origin{netns: network.OutsideNetns(r.name), src: p.From.IP, mark: network.ViaMark(idx)}, p.From.IP, nil
 }
 
 // verdictOf maps a socket error to a probe verdict.
@@ -186,11 +270,14 @@ func verdictOf(err error) string {
 
 // tcpProbe connects, sends a line and reads the server's answer: the verdict,
 // the evidence, and the answer itself.
-func tcpProbe(ns, target string) (string, string, string) {
+func tcpProbe(from origin, target string) (string, string, string) {
 	var conn net.Conn
-	err := network.Do(ns, func() error {
+	err := network.Do(from.netns, func() error {
 		var err error
-		d := net.Dialer{Timeout: probeTimeout}
+		d := net.Dialer{Timeout: probeTimeout, Control: from.control}
+		if from.src.IsValid() {
+			d.LocalAddr = &net.TCPAddr{IP: from.src.AsSlice()}
+		}
 		conn, err = d.Dial("tcp", target)
 		return err
 	})
@@ -211,11 +298,15 @@ func tcpProbe(ns, target string) (string, string, string) {
 	return "allowed", fmt.Sprintf("TCP %s answered %q", target, answer), answer
 }
 
-func udpProbe(ns, target string) (string, string, string) {
+func udpProbe(from origin, target string) (string, string, string) {
 	var conn net.Conn
-	if err := network.Do(ns, func() error {
+	if err := network.Do(from.netns, func() error {
 		var err error
-		conn, err = net.Dial("udp", target)
+		d := net.Dialer{Control: from.control}
+		if from.src.IsValid() {
+			d.LocalAddr = &net.UDPAddr{IP: from.src.AsSlice()}
+		}
+		conn, err = d.Dial("udp", target)
 		return err
 	}); err != nil {
 		return "error", fmt.Sprintf("UDP socket for %s: %v", target, err), ""
@@ -248,15 +339,20 @@ var (
 	echo6 = echoKind{"ip6:ipv6-icmp", "::", 58, ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply}
 )
 
-func pingProbe(ns string, to netip.Addr) (string, string) {
+func pingProbe(from origin, to netip.Addr) (string, string) {
 	kind := echo4
 	if to.Is6() {
 		kind = echo6
 	}
-	var pc *icmp.PacketConn
-	if err := network.Do(ns, func() error {
+	listen := kind.listen
+	if from.src.IsValid() {
+		listen = from.src.String()
+	}
+	var pc net.PacketConn
+	if err := network.Do(from.netns, func() error {
 		var err error
-		pc, err = icmp.ListenPacket(kind.network, kind.listen)
+		lc := net.ListenConfig{Control: from.control}
+		pc, err = lc.ListenPacket(context.Background(), kind.network, listen)
 		return err
 	}); err != nil {
 		return "error", fmt.Sprintf("ICMP socket: %v", err)

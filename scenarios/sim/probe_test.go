@@ -18,10 +18,11 @@ func TestProbesThatWouldLeaveTheSimAreSkippedWithAReason(t *testing.T) {
 		want string
 	}{
 		{"a world address is never sent to", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("8.8.8.8")}, Protocol: "TCP", Port: 443}, "outside the cluster"},
+		{"a world address no world server of the scenario holds is never sent to", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("203.0.113.11")}, Protocol: "TCP", Port: 443}, "no spec.world server holds"},
 		{"an IPv6 world address is never sent to", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("2001:db8:1::10")}, Protocol: "TCP", Port: 443}, "outside the cluster"},
 		{"SCTP needs a kernel that has it", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "SCTP", Port: 80}, "SCTP"},
 		{"a bare packet needs unit mode", engine.Probe{From: pod, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "TCP", Exchange: "packet"}, "unit mode"},
-		{"a world sender does not exist", engine.Probe{From: engine.Peer{IP: netip.MustParseAddr("192.0.2.1")}, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "TCP"}, "outside the cluster"},
+		{"a world sender does not exist", engine.Probe{From: engine.Peer{IP: netip.MustParseAddr("192.0.2.1")}, To: engine.Peer{IP: netip.MustParseAddr("10.244.0.10")}, Protocol: "TCP"}, "via: NODE"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,6 +62,34 @@ func TestNodeProbesUseTheNodesAddressOfTheProbesFamily(t *testing.T) {
 		got, err := nodes.hostIP(engine.Peer{Node: "kind-worker", IP: netip.MustParseAddr(engineIP)})
 		if err != nil || got.String() != want {
 			t.Errorf("hostIP for %s = %v, %v; want %s", engineIP, got, err, want)
+		}
+	}
+}
+
+// A server's answer names the backend of a service probe and the client
+// address it saw; a sim node's address is reported as the scenario's node.
+func TestAnAnswerGivesTheBackendAndTheClientInTheScenariosAddresses(t *testing.T) {
+	s := &session{nodes: nodeMap{"kind-worker": 2}, cluster: &engine.Cluster{NodeIPs: map[string][]netip.Addr{
+		"kind-worker": {netip.MustParseAddr("172.18.0.3"), netip.MustParseAddr("fc00:f853:ccd:e793::3")},
+	}}}
+	svc := engine.Probe{To: engine.Peer{Service: "x/web"}}
+	nodePort := engine.Probe{To: engine.Peer{Node: "kind-worker", Frontend: "x/web"}}
+	world := engine.Probe{To: engine.Peer{IP: netip.MustParseAddr("203.0.113.11")}}
+	for _, c := range []struct {
+		p                     engine.Probe
+		answer                string
+		wantBackend, wantAddr string
+	}{
+		{svc, "x/a 80 10.244.0.10", "x/a", "10.244.0.10"},
+		{nodePort, "x/a 80 172.30.0.12", "x/a", "172.18.0.3"},
+		{nodePort, "x/a 80 fd00:172:30::12", "x/a", "fc00:f853:ccd:e793::3"},
+		{nodePort, "x/a 80 203.0.113.2", "x/a", "203.0.113.2"},
+		{world, "world:203.0.113.11 443 172.30.0.11", "", "172.30.0.11"},
+		{svc, "x/a 80", "x/a", "invalid IP"},
+	} {
+		b, a := s.readAnswer(c.p, c.answer)
+		if b != c.wantBackend || a.String() != c.wantAddr {
+			t.Errorf("%q: backend %q, client %s; want %q, %s", c.answer, b, a, c.wantBackend, c.wantAddr)
 		}
 	}
 }

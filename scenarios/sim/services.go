@@ -31,14 +31,17 @@ func frontendKey(p engine.Probe) string {
 
 // expectedFrontends are the ClusterIP frontends of c's services and the
 // backends each must have: the agent's own computation over the Services, and
-// the slices the EndpointSlice controller makes (or the ones written).
-func expectedFrontends(c *engine.Cluster) (map[string][]netip.AddrPort, error) {
+// the slices the EndpointSlice controller makes (or the ones written). The
+// second map has every backend of each service ("namespace/name"), which
+// a probe to its NodePort, LoadBalancer or external IP may reach.
+func expectedFrontends(c *engine.Cluster) (map[string][]netip.AddrPort, map[string][]netip.AddrPort, error) {
 	svcs, eps, err := engine.ServiceObjects(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st := service.Build(service.Input{Services: svcs, EndpointSlices: eps})
 	out := map[string][]netip.AddrPort{}
+	bySvc := map[string][]netip.AddrPort{}
 	for _, f := range st.Frontends {
 		if f.Kind != service.ClusterIP {
 			continue
@@ -49,8 +52,10 @@ func expectedFrontends(c *engine.Cluster) (map[string][]netip.AddrPort, error) {
 		}
 		slices.SortFunc(bs, func(a, b netip.AddrPort) int { return a.Compare(b) })
 		out[f.Key().String()] = bs
+		name := f.Service.Namespace + "/" + f.Service.Name
+		bySvc[name] = append(bySvc[name], bs...)
 	}
-	return out, nil
+	return out, bySvc, nil
 }
 
 // waitServices waits until every agent translates every expected frontend to

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,12 +22,26 @@ type session struct {
 	scenario string
 	nodes    nodeMap // set by Sync
 	// frontends are the ClusterIP frontends of the last Sync and their
-	// backends, so a service probe's translated flows can be found.
-	frontends map[string][]netip.AddrPort
+	// backends, so a service probe's translated flows can be found;
+	// svcBackends are every backend of each service ("namespace/name").
+	frontends   map[string][]netip.AddrPort
+	svcBackends map[string][]netip.AddrPort
+	cluster     *engine.Cluster // as of the last Sync, in the scenario's addresses
+
+	worldMu sync.Mutex // batched probes add world source addresses at once
+	world   *world
 }
 
-// Objects stay for the next scenario's Sync to reuse or remove.
-func (s *session) Close() error { return nil }
+// Objects stay for the next scenario's Sync to reuse or remove; the world
+// servers and addresses of the outside host go with the scenario.
+func (s *session) Close() error {
+	s.worldMu.Lock()
+	defer s.worldMu.Unlock()
+	if s.world == nil {
+		return nil
+	}
+	return s.world.close()
+}
 
 // Sync applies c, waits until every pod is Ready at its address, then until
 // every node's agent has put the resulting state in its datapath.
@@ -35,7 +50,17 @@ func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
 	if err != nil {
 		return err
 	}
-	frontends, err := expectedFrontends(c)
+	frontends, bySvc, err := expectedFrontends(c)
+	if err != nil {
+		return err
+	}
+	s.cluster = c
+	s.worldMu.Lock()
+	if s.world == nil {
+		s.world = newWorld(s.r.name)
+	}
+	err = s.world.sync(c.World)
+	s.worldMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -57,6 +82,7 @@ func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
 		return err
 	}
 	s.frontends = frontends
+	s.svcBackends = bySvc
 	return s.r.waitServices(ctx, frontends)
 }
 

@@ -13,6 +13,7 @@ type HTTPReply struct {
 	Port   int    `json:"port"`
 	Method string `json:"method"`
 	Path   string `json:"path"`
+	Client string `json:"client"` // the client address the server saw
 }
 
 func (s *Server) startHTTP(i int, addr string) error {
@@ -24,10 +25,7 @@ func (s *Server) startHTTP(i int, addr string) error {
 	port := portOf(ln.Addr())
 	srv := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(HTTPReply{Pod: s.opts.Pod, Port: port, Method: r.Method, Path: r.URL.Path})
-		}),
+		Handler:           s.httpHandler(port),
 	}
 	s.closers = append(s.closers, srv)
 	s.wg.Add(1)
@@ -36,4 +34,17 @@ func (s *Server) startHTTP(i int, addr string) error {
 		srv.Serve(ln)
 	}()
 	return nil
+}
+
+// httpHandler answers every request with JSON naming the server, the request
+// and the client address.
+func (s *Server) httpHandler(port int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client := r.RemoteAddr
+		if host, _, err := net.SplitHostPort(client); err == nil {
+			client = host
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(HTTPReply{Pod: s.opts.Pod, Port: port, Method: r.Method, Path: r.URL.Path, Client: client})
+	})
 }

@@ -14,6 +14,10 @@ type Port struct {
 	Number   int    // 0 picks an ephemeral port (tests)
 	Protocol string // TCP, UDP or SCTP
 	HTTP     bool   // serve HTTP instead of the line protocol (TCP only)
+	// Mux serves TLS (any server name), HTTP and the line protocol on one
+	// TCP port, told apart by the client's first bytes: the servers
+	// outside the cluster, whatever client a scenario points at them.
+	Mux bool
 }
 
 func (p Port) String() string {

@@ -43,6 +43,8 @@ func Start(opts Options) (*Server, error) {
 			continue
 		case p.Protocol == "UDP":
 			err = s.startUDP(i, addr)
+		case p.Mux:
+			err = s.startMux(i, addr)
 		case p.HTTP:
 			err = s.startHTTP(i, addr)
 		default:
@@ -82,9 +84,28 @@ func Run(ctx context.Context, opts Options) error {
 	return s.Close()
 }
 
-// reply is what every protocol answers with: who and which port.
-func (s *Server) reply(port int) string {
-	return s.opts.Pod + " " + strconv.Itoa(port)
+// reply is what every protocol answers with: who, which port, and the
+// client address the server saw (what source NAT made of the client).
+func (s *Server) reply(port int, client net.Addr) string {
+	return s.opts.Pod + " " + strconv.Itoa(port) + " " + hostOf(client)
+}
+
+// hostOf is the address of a TCP or UDP peer, without its port.
+func hostOf(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap().String()
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap().String()
+	}
+	if a == nil {
+		return "-"
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
 }
 
 func portOf(a net.Addr) int {

@@ -44,13 +44,13 @@ func (s *Server) startTCP(i int, addr string) error {
 // restart test) send a line now and then and get an answer to each.
 const idleWait = 10 * time.Minute
 
-// serveLine answers "<pod> <port>\n" to each line the client sends, until
+// serveLine answers "<pod> <port> <client>\n" to each line the client sends, until
 // the client closes or stays silent for idleWait. The first answer comes
 // after one line, 1 KiB, a half-close, or readWait of silence, so probes
 // that only connect and read get it too.
 func (s *Server) serveLine(c net.Conn, port int) {
 	defer c.Close()
-	reply := []byte(s.reply(port) + "\n")
+	reply := []byte(s.reply(port, c.RemoteAddr()) + "\n")
 	buf := make([]byte, 0, maxRequest)
 	chunk := make([]byte, maxRequest)
 	wait := readWait

@@ -12,7 +12,7 @@ func (s *Server) startUDP(i int, addr string) error {
 	}
 	s.closers = append(s.closers, pc)
 	s.addrs[i] = pc.LocalAddr()
-	reply := []byte(s.reply(portOf(pc.LocalAddr())))
+	port := portOf(pc.LocalAddr())
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -25,7 +25,7 @@ func (s *Server) startUDP(i int, addr string) error {
 			if err != nil {
 				continue
 			}
-			pc.WriteTo(reply, from)
+			pc.WriteTo([]byte(s.reply(port, from)), from)
 		}
 	}()
 	return nil

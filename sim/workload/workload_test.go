@@ -41,7 +41,7 @@ func TestEachProtocolAnswersWithThePodAndPort(t *testing.T) {
 		defer c.Close()
 		fmt.Fprintf(c, "hello\n")
 		got, err := bufio.NewReader(c).ReadString('\n')
-		if want := fmt.Sprintf("ns/web %d\n", portOf(s.Addr(0))); err != nil || got != want {
+		if want := fmt.Sprintf("ns/web %d 127.0.0.1\n", portOf(s.Addr(0))); err != nil || got != want {
 			t.Errorf("got %q, %v; want %q", got, err, want)
 		}
 	})
@@ -53,7 +53,7 @@ func TestEachProtocolAnswersWithThePodAndPort(t *testing.T) {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		r := bufio.NewReader(c)
-		want := fmt.Sprintf("ns/web %d\n", portOf(s.Addr(0)))
+		want := fmt.Sprintf("ns/web %d 127.0.0.1\n", portOf(s.Addr(0)))
 		fmt.Fprintf(c, "one\ntwo\n") // two lines in one segment: two answers
 		for i := range 3 {
 			if i == 2 {
@@ -88,7 +88,7 @@ func TestEachProtocolAnswersWithThePodAndPort(t *testing.T) {
 		c.Write([]byte("ping"))
 		buf := make([]byte, 256)
 		n, err := c.Read(buf)
-		if want := fmt.Sprintf("ns/web %d", portOf(s.Addr(1))); err != nil || string(buf[:n]) != want {
+		if want := fmt.Sprintf("ns/web %d 127.0.0.1", portOf(s.Addr(1))); err != nil || string(buf[:n]) != want {
 			t.Errorf("got %q, %v; want %q", buf[:n], err, want)
 		}
 	})
@@ -102,7 +102,7 @@ func TestEachProtocolAnswersWithThePodAndPort(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 			t.Fatal(err)
 		}
-		want := HTTPReply{Pod: "ns/web", Port: portOf(s.Addr(2)), Method: "POST", Path: "/a/b"}
+		want := HTTPReply{Pod: "ns/web", Port: portOf(s.Addr(2)), Method: "POST", Path: "/a/b", Client: "127.0.0.1"}
 		if resp.StatusCode != 200 || r != want {
 			t.Errorf("got %d %+v, want 200 %+v", resp.StatusCode, r, want)
 		}

@@ -1,0 +1,125 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/sim/network"
+	"github.com/kestrelnet/kestrel/sim/workload"
+)
+
+// world is what a scenario has on the sim's outside host: the servers of
+// spec.world and the addresses of world sources (from: {ip, via}). Servers
+// are sockets in the outside host's namespace served by this process, so
+// nothing of them outlives it; the addresses it added are taken away when
+// the session closes.
+type world struct {
+	cluster string
+	servers map[netip.Addr]*worldServer
+	addrs   map[netip.Addr]bool // added to the outside host by this session
+}
+
+type worldServer struct {
+	ports string // the ports it serves, to notice a change
+	srv   *workload.Server
+}
+
+func newWorld(cluster string) *world {
+	return &world{cluster: cluster, servers: map[netip.Addr]*worldServer{}, addrs: map[netip.Addr]bool{}}
+}
+
+// WorldName is how a world server names itself in its answers.
+func worldName(a netip.Addr) string { return "world:" + a.String() }
+
+// sync makes the running world servers those of want.
+func (w *world) sync(want []engine.WorldServer) error {
+	keep := map[netip.Addr]bool{}
+	for _, ws := range want {
+		ports := worldPorts(ws)
+		keep[ws.IP] = true
+		if cur := w.servers[ws.IP]; cur != nil && cur.ports == workload.FormatPorts(ports) {
+			continue
+		}
+		w.stop(ws.IP)
+		if err := w.addAddr(ws.IP); err != nil {
+			return err
+		}
+		var srv *workload.Server
+		err := network.Do(network.OutsideNetns(w.cluster), func() error {
+			var err error
+			srv, err = workload.Start(workload.Options{Pod: worldName(ws.IP), Host: ws.IP.String(), Ports: ports})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("world server %s on the outside host: %w", ws.IP, err)
+		}
+		w.servers[ws.IP] = &worldServer{ports: workload.FormatPorts(ports), srv: srv}
+	}
+	for a := range w.servers {
+		if !keep[a] {
+			w.stop(a)
+		}
+	}
+	return nil
+}
+
+// worldPorts: every TCP port serves TLS, HTTP and lines (so 80 answers
+// HTTP and 443 TLS, as SCENARIOS.md has it); UDP ports echo.
+func worldPorts(ws engine.WorldServer) []workload.Port {
+	var out []workload.Port
+	for _, p := range ws.Ports {
+		proto := strings.ToUpper(p.Protocol)
+		out = append(out, workload.Port{Number: int(p.Port), Protocol: proto, Mux: proto == "TCP"})
+	}
+	return out
+}
+
+func (w *world) stop(a netip.Addr) {
+	if cur := w.servers[a]; cur != nil {
+		cur.srv.Close()
+		delete(w.servers, a)
+	}
+}
+
+// addAddr gives the outside host address a until the session closes.
+func (w *world) addAddr(a netip.Addr) error {
+	if w.addrs[a] {
+		return nil
+	}
+	if err := network.AddWorldAddr(w.cluster, a); err != nil {
+		return err
+	}
+	w.addrs[a] = true
+	return nil
+}
+
+// serves reports whether a world server answers at a for this probe: any
+// of its ports for ICMP, else the probe's port and protocol.
+func (w *world) serves(c *engine.Cluster, a netip.Addr, port uint16, proto string) bool {
+	if c == nil {
+		return false
+	}
+	if p := strings.ToUpper(proto); p == "ICMP" || p == "ICMPV6" {
+		return slices.ContainsFunc(c.World, func(ws engine.WorldServer) bool { return ws.IP == a })
+	}
+	return c.Serves(a, port, proto)
+}
+
+// close stops the servers and takes the session's addresses away.
+func (w *world) close() error {
+	for a := range w.servers {
+		w.stop(a)
+	}
+	var errs []error
+	for a := range w.addrs {
+		if err := network.DelWorldAddr(w.cluster, a); err != nil {
+			errs = append(errs, err)
+		}
+		delete(w.addrs, a)
+	}
+	return errors.Join(errs...)
+}
