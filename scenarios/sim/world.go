@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -32,7 +33,10 @@ func newWorld(cluster string) *world {
 	return &world{cluster: cluster, servers: map[netip.Addr]*worldServer{}, addrs: map[netip.Addr]bool{}}
 }
 
-// WorldName is how a world server names itself in its answers.
+// quiet keeps the servers' start-up lines out of the scenario report.
+var quiet = slog.New(slog.DiscardHandler)
+
+// worldName is how a world server names itself in its answers.
 func worldName(a netip.Addr) string { return "world:" + a.String() }
 
 // sync makes the running world servers those of want.
@@ -51,7 +55,7 @@ func (w *world) sync(want []engine.WorldServer) error {
 		var srv *workload.Server
 		err := network.Do(network.OutsideNetns(w.cluster), func() error {
 			var err error
-			srv, err = workload.Start(workload.Options{Pod: worldName(ws.IP), Host: ws.IP.String(), Ports: ports})
+			srv, err = workload.Start(workload.Options{Pod: worldName(ws.IP), Host: ws.IP.String(), Ports: ports, Log: quiet})
 			return err
 		})
 		if err != nil {
