@@ -129,9 +129,9 @@ type FlowExpectation struct {
 
 // Observation is what a runner saw for a probe.
 type Observation struct {
-	Verdict  string // allowed | dropped | ...
-	Reason   string // drop reason name when dropped
-	Backend  string // "namespace/pod" the flow was translated to, if any
+	Verdict string // allowed | dropped | ...
+	Reason  string // drop reason name when dropped
+	Backend string // "namespace/pod" the flow was translated to, if any
 	// SourceIP is the client address the server saw, in the scenario's
 	// addresses (a live runner maps its node addresses back to the
 	// scenario's); invalid when the runner could not tell.

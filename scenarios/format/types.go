@@ -179,8 +179,8 @@ type HTTP struct {
 
 // Expect is what must be observed.
 type Expect struct {
-	Verdict string      `yaml:"verdict"`
-	Reason  string      `yaml:"reason"`
+	Verdict  string      `yaml:"verdict"`
+	Reason   string      `yaml:"reason"`
 	Backend  Backends    `yaml:"backend"`
 	SourceIP *SourceIP   `yaml:"sourceIP"`
 	Flow     *FlowExpect `yaml:"flow"`
