@@ -25,8 +25,18 @@ type hop struct {
 }
 
 func (s *session) Probe(_ context.Context, p engine.Probe) engine.Observation {
-	if p.To.Service != "" {
+	switch {
+	case p.From.Via != "":
+		return s.probeWorld(p)
+	case p.To.Service != "" || p.To.Frontend != "":
 		return s.probeService(p)
+	}
+	if _, _, ok := netdevHooks(); ok && s.toWorld(p) {
+		client, err := s.podHop(p.From, datapath.FromContainer)
+		if err != nil {
+			return engine.Observation{Err: err}
+		}
+		return s.probeToWorld(p, client)
 	}
 	fwd, rev, err := s.frames(p)
 	if err != nil {

@@ -15,9 +15,10 @@ import (
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 )
 
-// skipServiceFromOutside: a service probe must start in a pod; from a node
-// or the world it would need the program on the node's own device.
-const skipServiceFromOutside = "service probes from a node or the world need the node device's program (not built yet)"
+// skipServiceFromOutside: a service probe must start in a pod (world sources
+// that name their node go through world.go); from a node it would need the
+// node's socket-level load balancing, which BPF_PROG_TEST_RUN cannot run.
+const skipServiceFromOutside = "service probes from a node, or from the world without via, have no hook to run in unit mode"
 
 // serviceRun is one service probe in progress: its evidence and flows.
 type serviceRun struct {
@@ -109,10 +110,15 @@ func (s *session) probeService(p engine.Probe) engine.Observation {
 	}
 	backend, ok := s.podByIP[dst.Addr()]
 	if !ok {
-		r.obs.Err = fmt.Errorf("from_container sent the probe to %s, which is no pod's address (service %s not translated?)", dst, p.To.Service)
+		svc := p.To.Service
+		if svc == "" {
+			svc = p.To.Frontend
+		}
+		r.obs.Err = fmt.Errorf("from_container sent the probe to %s, which is no pod's address (service %s not translated?)", dst, svc)
 		return r.done()
 	}
 	r.obs.Backend = backend
+	r.obs.SourceIP = src.Addr()
 	r.evidence = append(r.evidence, fmt.Sprintf("translated %s -> %s (%s), from %s", netip.AddrPortFrom(p.To.IP, p.Port), dst, backend, src))
 	to, err := s.podHop(engine.Peer{Pod: s.podRef(backend)}, datapath.ToContainer)
 	if err != nil {

@@ -25,6 +25,8 @@ type session struct {
 	cookies   *datapathstate.Cookies
 	pods      map[string]podState   // as of the last Sync
 	podByIP   map[netip.Addr]string // pod addresses -> "ns/pod", as of the last Sync
+	nodeIPs   map[string][]netip.Addr   // as of the last Sync
+	podCIDRs  map[string][]netip.Prefix // as of the last Sync
 	nextSport uint16
 }
 
@@ -141,6 +143,7 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 	}
 	s.pods = pods
 	s.podByIP = byIP
+	s.nodeIPs, s.podCIDRs = c.NodeIPs, c.PodCIDRs
 	return nil
 }
 
