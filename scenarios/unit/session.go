@@ -23,8 +23,8 @@ type session struct {
 	nodes     map[string]*node
 	epIDs     map[string]uint32 // "ns/pod" -> endpoint id, stable across steps
 	cookies   *datapathstate.Cookies
-	pods      map[string]podState   // as of the last Sync
-	podByIP   map[netip.Addr]string // pod addresses -> "ns/pod", as of the last Sync
+	pods      map[string]podState       // as of the last Sync
+	podByIP   map[netip.Addr]string     // pod addresses -> "ns/pod", as of the last Sync
 	nodeIPs   map[string][]netip.Addr   // as of the last Sync
 	podCIDRs  map[string][]netip.Prefix // as of the last Sync
 	nextSport uint16
