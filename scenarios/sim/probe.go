@@ -118,9 +118,10 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	}
 	// A world source's packets go to its node whatever their destination,
 	// and the nodes route the world to the outside host: nothing leaves
-	// the machine. From inside the cluster, only sim's own ranges and the
-	// scenario's world servers are sent to.
-	if !worldSource && !inSim(to) && !s.serves(to, p.Port, p.Protocol) {
+	// the machine. From inside the cluster, only sim's own ranges, the
+	// scenario's LoadBalancer and external IPs, and its world servers are
+	// sent to.
+	if !worldSource && p.To.Frontend == "" && !inSim(to) && !s.serves(to, p.Port, p.Protocol) {
 		return engine.Observation{Skipped: skipWorld, Evidence: "destination " + to.String()}
 	}
 	from, src, err := r.origin(s, p)
