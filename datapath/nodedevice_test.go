@@ -379,3 +379,18 @@ func TestNodePortWithoutBackendsRejectsBackOutTheDevice(t *testing.T) {
 		t.Fatalf("want ICMP port unreachable from %s to %s, got %+v", nodeIP, client, got)
 	}
 }
+
+// A reset datapath forgets the node device's translations, so a reused one
+// (the unit runner pools them) maps no new flow by an old flow's tuple.
+func TestResetForgetsNodeDeviceTranslations(t *testing.T) {
+	d := nodeSetup(t, datapath.NodeDevice{})
+	must(t, d.UpsertService(nodePortSvc(9, ap(nodeIP, 30080), ap(remoteBE, 8080))))
+	runNet(t, d, datapath.FromNetdev, build(t, tcpSpec(ap(client, 40000), ap(nodeIP, 30080), "SYN")))
+	if flows, err := d.NATFlows(); err != nil || len(flows) != 2 {
+		t.Fatalf("before the reset: %v, %v; want an OUT and an IN entry", flows, err)
+	}
+	must(t, d.Reset())
+	if flows, err := d.NATFlows(); err != nil || len(flows) != 0 {
+		t.Fatalf("after the reset: %v, %v", flows, err)
+	}
+}

@@ -9,7 +9,8 @@ import (
 )
 
 // Reset returns the datapath to its freshly loaded state: no endpoints,
-// policies, ipcache entries, tracked flows, pending events or counts. Reusing a
+// policies, ipcache entries, tracked or translated flows, pending events or
+// counts (the node device's load-time settings stay). Reusing a
 // loaded datapath this way skips the verifier (most of the cost of Load).
 func (d *Datapath) Reset() error {
 	if err := d.deleteAllPolicies(); err != nil {
@@ -28,6 +29,11 @@ func (d *Datapath) Reset() error {
 	defer d.mu.Unlock()
 	if err := clearMap[uint32, lxcEndpointInfo](d.objs.Endpoints); err != nil {
 		return fmt.Errorf("reset endpoints: %w", err)
+	}
+	// The node device's translations (SNAT, masquerade): a reused datapath
+	// must not map a new flow with an old one's tuple to the old backend.
+	if err := clearMap[lxcNatKey, lxcNatEntry](d.objs.NatFlows); err != nil {
+		return fmt.Errorf("reset node device translations: %w", err)
 	}
 	if d.sandbox != nil {
 		clear(d.sandbox.owners)
