@@ -15,11 +15,19 @@ import (
 )
 
 // Runner is the unit-mode runner. Loading a datapath is mostly verifier time,
-// so datapaths a finished scenario used are reset and handed to the next one.
+// so datapaths a finished scenario used are reset and handed to the next one
+// that needs the same node device settings (they are load-time constants).
 type Runner struct {
 	mu   sync.Mutex
-	idle []*datapath.Datapath
+	idle map[string][]*datapath.Datapath // by deviceKey
 }
+
+type pooled struct {
+	key string
+	dp  *datapath.Datapath
+}
+
+func deviceKey(nd datapath.NodeDevice) string { return fmt.Sprintf("%+v", nd) }
 
 // NewRunner checks that this kernel can run the datapath and returns the
 // unit-mode runner. Close it to release the datapaths it keeps.
@@ -27,7 +35,7 @@ func NewRunner() (*Runner, error) {
 	if err := datapath.CheckKernel(); err != nil {
 		return nil, fmt.Errorf("unit mode needs the eBPF datapath: %w", err)
 	}
-	return &Runner{}, nil
+	return &Runner{idle: map[string][]*datapath.Datapath{}}, nil
 }
 
 func (*Runner) Mode() string { return "unit" }
@@ -36,28 +44,31 @@ func (r *Runner) Begin(_ context.Context, scenario string) (engine.Session, erro
 	return newSession(scenario, r), nil
 }
 
-// acquire returns an idle datapath, or loads a new one.
-func (r *Runner) acquire() (*datapath.Datapath, error) {
+// acquire returns an idle datapath with the node device settings nd, or
+// loads a new one.
+func (r *Runner) acquire(nd datapath.NodeDevice) (pooled, error) {
+	key := deviceKey(nd)
 	r.mu.Lock()
-	if n := len(r.idle); n > 0 {
-		dp := r.idle[n-1]
-		r.idle = r.idle[:n-1]
+	if list := r.idle[key]; len(list) > 0 {
+		dp := list[len(list)-1]
+		r.idle[key] = list[:len(list)-1]
 		r.mu.Unlock()
-		return dp, nil
+		return pooled{key, dp}, nil
 	}
 	r.mu.Unlock()
-	return datapath.Load(datapath.Config{TestDevices: true, MonitorAggregation: datapath.MonitorAggregationNone})
+	dp, err := datapath.Load(datapath.Config{TestDevices: true, MonitorAggregation: datapath.MonitorAggregationNone, NodeDevice: nd})
+	return pooled{key, dp}, err
 }
 
 // release resets a datapath for the next scenario; one that cannot be reset
 // is closed instead.
-func (r *Runner) release(dp *datapath.Datapath) {
-	if err := dp.Reset(); err != nil {
-		dp.Close()
+func (r *Runner) release(p pooled) {
+	if err := p.dp.Reset(); err != nil {
+		p.dp.Close()
 		return
 	}
 	r.mu.Lock()
-	r.idle = append(r.idle, dp)
+	r.idle[p.key] = append(r.idle[p.key], p.dp)
 	r.mu.Unlock()
 }
 
@@ -65,9 +76,11 @@ func (r *Runner) release(dp *datapath.Datapath) {
 func (r *Runner) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, dp := range r.idle {
-		dp.Close()
+	for _, list := range r.idle {
+		for _, dp := range list {
+			dp.Close()
+		}
 	}
-	r.idle = nil
+	clear(r.idle)
 	return nil
 }

@@ -3,7 +3,6 @@ package unit_test
 import (
 	"context"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -31,7 +30,7 @@ func runPaths(t *testing.T, paths ...string) *engine.Report {
 }
 
 func TestTheLibraryPassesInUnitMode(t *testing.T) {
-	for _, suite := range []string{"netpol-e2e", "cilium-l3l4", "conntrack", "services"} {
+	for _, suite := range []string{"netpol-e2e", "cilium-l3l4", "conntrack", "services", "services-external"} {
 		t.Run(suite, func(t *testing.T) {
 			rep := runPaths(t, "../library/"+suite)
 			passed, failed, _ := rep.Counts()
@@ -78,27 +77,26 @@ func TestWrongServiceExpectationsFail(t *testing.T) {
 	}
 }
 
-// World sources that name their node enter at that node's device program.
-// Until the datapath has it (scenarios/unit/world.go, SEAM(host.c)), they
-// are skipped with that reason: never run on another hook, never passed.
-func TestWorldSourcesWaitForTheNodeDeviceProgram(t *testing.T) {
-	if err := datapath.CheckKernel(); err != nil {
-		datapathtest.SkipOrFail(t, err)
-	}
-	r, err := unit.NewRunner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	files, err := engine.Load("../library/services-external/nodeport.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := engine.Run(context.Background(), r, files, engine.Options{Filter: regexp.MustCompile("outside-via")})
-	passed, failed, skipped := rep.Counts()
+// External service probes fail when the datapath does otherwise: a world
+// source's backend, the client address a backend or world server sees, a
+// drop where an answer was expected. The services-external suite passes
+// (TestTheLibraryPassesInUnitMode), so these fail for the reason given.
+func TestWrongExternalExpectationsFail(t *testing.T) {
+	rep := runPaths(t, "testdata/external-wrong-expectations.yaml")
+	passed, failed, _ := rep.Counts()
 	var b strings.Builder
-	rep.WriteText(&b, true)
-	if passed != 0 || failed != 0 || skipped != 8 || !strings.Contains(b.String(), "world sources enter at the node device's program") {
-		t.Fatalf("%d passed, %d failed, %d skipped; want the 8 world-source probes skipped for the node device program:\n%s", passed, failed, skipped, b.String())
+	rep.WriteText(&b, false)
+	if passed != 0 || failed != 4 {
+		t.Fatalf("want all 4 probes to fail, got %d passed, %d failed:\n%s", passed, failed, b.String())
+	}
+	for _, want := range []string{
+		"backend: expected web/other, observed web/web-",
+		"source IP: expected node node-2(172.18.0.3), observed 203.0.113.2",
+		"verdict: expected allowed, observed dropped",
+		"source IP: expected 10.244.0.10, observed 172.18.0.2",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
 	}
 }

@@ -109,6 +109,11 @@ func (s *session) probeService(p engine.Probe) engine.Observation {
 		return r.done()
 	}
 	backend, ok := s.podByIP[dst.Addr()]
+	if next := s.owner(dst.Addr()); !ok && next != nil && next != client.node {
+		// Another node's NodePort: as kube-proxy, the client's node leaves
+		// it alone, and the node it is addressed to translates it.
+		return s.probeAcrossNodes(p, r, client, res.Out, next)
+	}
 	if !ok {
 		svc := p.To.Service
 		if svc == "" {
@@ -158,6 +163,50 @@ func (s *session) probeService(p engine.Probe) engine.Observation {
 		r.obs.Err = fmt.Errorf("the reply to_container let through: %w", err)
 	case from != want:
 		r.obs.Err = fmt.Errorf("the reply reached %s from %s, not from the service %s: reverse translation missing", client.pod, from, want)
+	}
+	return r.done()
+}
+
+// probeAcrossNodes follows a pod's probe that its node sends on untranslated
+// to another node (a NodePort there): out by the client's node device, into
+// the other node's (intoNode), to the pod it goes up to; the reply comes back
+// the same way (outOfPod) and must reach the client from the address and
+// port it sent to.
+func (s *session) probeAcrossNodes(p engine.Probe, r *serviceRun, client *hop, frame []byte, next *node) engine.Observation {
+	_, toNetdev, _ := netdevHooks()
+	res, ok := r.run("request", dev(client.node, toNetdev), false, frame)
+	if !ok {
+		return r.done()
+	}
+	backend, at, out, ok := s.intoNode(r, "request", next, res.Out)
+	if !ok {
+		return r.done()
+	}
+	src, dst, _ := endpointsOf(out)
+	r.obs.Backend, r.obs.SourceIP = backend, src.Addr()
+	r.evidence = append(r.evidence, fmt.Sprintf("%s translated %s -> %s (%s), from %s", next.name, netip.AddrPortFrom(p.To.IP, p.Port), dst, backend, src))
+	if _, ok := r.run("request", hop{node: at, hook: datapath.ToContainer, pod: backend}, false, out); !ok || p.Exchange == "packet" {
+		return r.done()
+	}
+	reply := packet.Spec{Src: dst.Addr(), Dst: src.Addr(), Protocol: p.Protocol, SrcPort: dst.Port(), DstPort: src.Port()}
+	if strings.EqualFold(p.Protocol, "TCP") {
+		reply.Flags = []string{"SYN", "ACK"}
+	}
+	frame, err := packet.Build(reply)
+	if err != nil {
+		r.obs.Err = err
+		return r.done()
+	}
+	if out, _, ok = s.outOfPod(r, at, backend, frame); !ok {
+		return r.done()
+	}
+	from, to, err := endpointsOf(out)
+	want := netip.AddrPortFrom(p.To.IP, p.Port)
+	switch {
+	case err != nil:
+		r.obs.Err = fmt.Errorf("the reply reaching %s: %w", client.pod, err)
+	case from != want || to.Addr() != p.From.IP:
+		r.obs.Err = fmt.Errorf("the reply reached %s from %s, not from %s: reverse translation missing", to, from, want)
 	}
 	return r.done()
 }

@@ -33,6 +33,7 @@ type session struct {
 type node struct {
 	name      string
 	dp        *datapath.Datapath
+	pool      pooled // how the runner takes it back
 	endpoints map[string]datapath.Endpoint // "ns/pod" -> installed endpoint
 	svcIDs    datapathstate.ServiceIDs     // datapath service ids, as the node's agent keeps them
 }
@@ -57,7 +58,7 @@ func newSession(scenario string, r *Runner) *session {
 
 func (s *session) Close() error {
 	for _, n := range s.nodes {
-		s.runner.release(n.dp)
+		s.runner.release(n.pool)
 	}
 	s.nodes = nil
 	return nil
@@ -137,6 +138,9 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 		})
 	}
 	for _, name := range nodes {
+		if _, err := s.node(name, nodeDevice(c, name)); err != nil {
+			return fmt.Errorf("node %s: %w", name, err)
+		}
 		if err := s.apply(name, states[name], lb[name]); err != nil {
 			return fmt.Errorf("node %s: %w", name, err)
 		}
@@ -150,10 +154,8 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 // apply writes a node's endpoints and policies, then its services, as the
 // agent does: the ClusterIP frontends through the agent's own mapping.
 func (s *session) apply(name string, st *datapathstate.State, lb service.State) error {
-	n, err := s.node(name)
-	if err != nil {
-		return err
-	}
+	n := s.nodes[name]
+	var err error
 	if n.endpoints, err = datapathstate.Apply(n.dp, n.endpoints, st); err != nil {
 		return err
 	}
@@ -170,15 +172,17 @@ func (s *session) apply(name string, st *datapathstate.State, lb service.State) 
 	return nil
 }
 
-func (s *session) node(name string) (*node, error) {
+// node is the node's datapath, loaded (or taken from the pool) with its
+// node device settings the first time.
+func (s *session) node(name string, nd datapath.NodeDevice) (*node, error) {
 	if n, ok := s.nodes[name]; ok {
 		return n, nil
 	}
-	dp, err := s.runner.acquire()
+	p, err := s.runner.acquire(nd)
 	if err != nil {
 		return nil, err
 	}
-	n := &node{name: name, dp: dp, endpoints: map[string]datapath.Endpoint{}}
+	n := &node{name: name, dp: p.dp, pool: p, endpoints: map[string]datapath.Endpoint{}}
 	s.nodes[name] = n
 	return n, nil
 }
@@ -209,4 +213,25 @@ func parseManifests(ms []engine.Manifest) ([]policy.Object, error) {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	return out, nil
+}
+
+// nodeDevice is a node's device configured as sim's agents run it: the
+// node's addresses for NodePorts and source NAT, and masquerading of pods'
+// traffic to anything but the cluster's pods and nodes.
+func nodeDevice(c *engine.Cluster, name string) datapath.NodeDevice {
+	nd := datapath.NodeDevice{Masquerade: true}
+	for _, a := range c.NodeIPs[name] {
+		if a.Is4() && !nd.IPv4.IsValid() {
+			nd.IPv4 = a
+		} else if a.Is6() && !nd.IPv6.IsValid() {
+			nd.IPv6 = a
+		}
+	}
+	for _, n := range c.Nodes {
+		nd.NonMasqueradeCIDRs = append(nd.NonMasqueradeCIDRs, c.PodCIDRs[n]...)
+		for _, a := range c.NodeIPs[n] {
+			nd.NonMasqueradeCIDRs = append(nd.NonMasqueradeCIDRs, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return nd
 }
