@@ -93,7 +93,7 @@ var _ = Describe("kill -9 of the agents", Ordered, func() {
 		echo, err := kube.CoreV1().Pods("faults").Get(ctx, "echo", metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(dialFrom(client, echo, 8080, &open)).To(Succeed())
-		Expect(open.exchange()).To(HavePrefix(echoAnswer+" "))
+		Expect(open.exchange()).To(HavePrefix(echoAnswer + " "))
 
 		before = agentsAnswer(ctx)
 		Expect(before).To(HaveLen(len(cluster.Nodes())))
@@ -109,7 +109,7 @@ var _ = Describe("kill -9 of the agents", Ordered, func() {
 		Expect(open.exchange()).To(HavePrefix(echoAnswer+" "), "the established connection broke")
 		Expect(probe(ctx, 0, "client-reaches-echo")).To(BeEmpty(), "a new allowed connection failed")
 		Expect(probe(ctx, 0, "intruder-is-dropped")).To(BeEmpty(), "policy stopped being enforced")
-		Expect(open.exchange()).To(HavePrefix(echoAnswer+" "))
+		Expect(open.exchange()).To(HavePrefix(echoAnswer + " "))
 	})
 
 	It("is undone by restarted agents that adopt the datapath without flushing it", func(ctx SpecContext) {

@@ -33,7 +33,7 @@ type session struct {
 type node struct {
 	name      string
 	dp        *datapath.Datapath
-	pool      pooled // how the runner takes it back
+	pool      pooled                       // how the runner takes it back
 	endpoints map[string]datapath.Endpoint // "ns/pod" -> installed endpoint
 	svcIDs    datapathstate.ServiceIDs     // datapath service ids, as the node's agent keeps them
 }
