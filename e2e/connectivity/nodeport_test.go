@@ -113,8 +113,9 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 			seen[answer]++
 		}
 		Expect(seen).To(HaveLen(2), "24 connections through %s never reached both endpoints: %v", addr, seen)
-		Expect(seen).To(HaveKey(ns + "/web-1 8080"))
-		Expect(seen).To(HaveKey(ns + "/web-2 8080"))
+		// The servers name the client they saw after the answer.
+		Expect(seen).To(HaveKey(ns + "/web-1 8080 172.30.0.1"))
+		Expect(seen).To(HaveKey(ns + "/web-2 8080 " + nodeIPs[n1]))
 		// web-1 (on node 1) is reached from the client itself; web-2 (on
 		// node 2) from node 1, which SNATed the flow.
 		Eventually(flows1).WithTimeout(5 * time.Second).Should(ContainElement(SatisfyAll(
@@ -128,7 +129,7 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 		for i := 0; i < 4; i++ {
 			answer, err := ask(net.JoinHostPort(nodeIPs[n1], fmt.Sprint(nodePorts["solo-local"])))
 			Expect(err).NotTo(HaveOccurred())
-			Expect(answer).To(Equal(ns + "/web-1 8080"))
+			Expect(answer).To(Equal(ns + "/web-1 8080 172.30.0.1"))
 		}
 		flows2 := flowsSince(ctx, n2)
 		_, err := ask(net.JoinHostPort(nodeIPs[n2], fmt.Sprint(nodePorts["solo-local"])))

@@ -97,9 +97,13 @@ var _ = Describe("ClusterIP services", Ordered, func() {
 				return err
 			})).To(Succeed())
 		}
+		// Each endpoint names itself, its port and the client it saw: the
+		// client pod's own address (a ClusterIP is not source-NATed).
+		client, err := kube.CoreV1().Pods("svc-e2e").Get(ctx, "client", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
 		want := map[string]bool{}
 		for i := range cluster.Nodes() {
-			want[fmt.Sprintf("svc-e2e/web-%d 8080", i+1)] = true
+			want[fmt.Sprintf("svc-e2e/web-%d 8080 %s", i+1, client.Status.PodIP)] = true
 		}
 		for answer := range seen {
 			Expect(want).To(HaveKey(answer), "an answer from something that is no endpoint of the service")
