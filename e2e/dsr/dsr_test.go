@@ -73,7 +73,7 @@ var _ = Describe("NodePort with DSR", func() {
 			line, err := bufio.NewReader(c).ReadString('\n')
 			c.Close()
 			Expect(err).NotTo(HaveOccurred())
-			Expect(strings.TrimSpace(line)).To(Equal(ns + "/web 8080"))
+			Expect(strings.TrimSpace(line)).To(Equal(ns+"/web 8080 172.30.0.1"), "the pod names the client it saw: the client itself")
 			Expect(c.RemoteAddr().String()).To(Equal(addr), "the answers come from the frontend")
 		}
 		Eventually(func() []api.Flow {
