@@ -1,0 +1,44 @@
+package sim
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/kestrelnet/kestrel/scenarios/engine"
+)
+
+// A Service the scenario writes EndpointSlices for loses its selector in sim,
+// so the cluster's EndpointSlice controller derives none; other Services and
+// every other field stay as written.
+func TestAServiceWithWrittenSlicesLosesOnlyItsSelector(t *testing.T) {
+	ms := []engine.Manifest{
+		{Kind: "Service", Namespace: "x", Name: "web", Source: "s.yaml:1", JSON: []byte(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"x"},"spec":{"selector":{"app":"web"},"clusterIP":"10.96.0.20","ports":[{"port":80}]}}`)},
+		{Kind: "Service", Namespace: "x", Name: "api", Source: "s.yaml:2", JSON: []byte(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"api","namespace":"x"},"spec":{"selector":{"app":"api"}}}`)},
+		{Kind: "EndpointSlice", Namespace: "x", Name: "web-1", Source: "s.yaml:3", JSON: []byte(`{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"web-1","namespace":"x","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","endpoints":[]}`)},
+	}
+	out, err := withoutDerivedSlices(ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var web, api struct {
+		Spec map[string]any `json:"spec"`
+	}
+	json.Unmarshal(out[0].JSON, &web)
+	json.Unmarshal(out[1].JSON, &api)
+	if _, ok := web.Spec["selector"]; ok || web.Spec["clusterIP"] != "10.96.0.20" || web.Spec["ports"] == nil {
+		t.Errorf("web: %v; want everything but the selector", web.Spec)
+	}
+	if api.Spec["selector"] == nil {
+		t.Errorf("api has no written slices and keeps its selector: %v", api.Spec)
+	}
+	if string(out[2].JSON) != string(ms[2].JSON) {
+		t.Error("the slice changed")
+	}
+	var orig struct {
+		Spec map[string]any `json:"spec"`
+	}
+	json.Unmarshal(ms[0].JSON, &orig)
+	if orig.Spec["selector"] == nil {
+		t.Error("the scenario's own manifest lost its selector")
+	}
+}
