@@ -11,6 +11,7 @@
 #include "lib/ipcache.h"
 #include "lib/endpoint.h"
 #include "lib/policy.h"
+#include "lib/proxy.h"
 #include "lib/conntrack.h"
 #include "lib/lb.h"
 #include "lib/nat.h"
@@ -51,6 +52,7 @@ const struct nat_key *unused_nat_key __attribute__((unused));
 const struct nat_entry *unused_nat_entry __attribute__((unused));
 const enum nat_dir *unused_nat_dir __attribute__((unused));
 const enum nat_flags *unused_nat_flags __attribute__((unused));
+const enum proxy_mark *unused_proxy_mark __attribute__((unused));
 
 #define ETH_P_ARP_ 0x0806
 #define ETH_P_IP_ 0x0800
@@ -196,6 +198,24 @@ static __always_inline int pass_related(struct __sk_buff *skb, struct flow_event
 	return pass(skb, ev, 1);
 }
 
+/* A flow whose policy entry names a proxy port goes to the node's proxy
+ * (lib/proxy.h), reported as REDIRECTED; with no proxy socket to take it, it
+ * is dropped (PROXY_UNAVAILABLE), never passed unfiltered. */
+static __always_inline int redirect_to_proxy(struct __sk_buff *skb, struct flow_event *ev, const struct flow *f,
+					     __u16 port, __u8 dir, bool emit)
+{
+	int ret;
+
+	ev->proxy_port = port;
+	ret = dir == DIR_EGRESS ? proxy_assign(skb, f, port) : proxy_hairpin(skb, port);
+	if (ret < 0)
+		return drop(skb, ev, (__u8)-ret);
+	ev->verdict = VERDICT_REDIRECTED;
+	ev->drop_reason = DROP_NONE;
+	finish(skb, ev, emit);
+	return ret;
+}
+
 static __always_inline void event_fill_flow(struct flow_event *ev, const struct flow *f)
 {
 	ev->saddr = f->saddr;
@@ -337,7 +357,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		if (!ep)
 			return drop(skb, &ev, dir == DIR_EGRESS ? DROP_INVALID_SOURCE : DROP_UNROUTABLE);
 		ev.endpoint_id = ep->id;
-		if (dir == DIR_EGRESS && !endpoint_has_mac(ep, smac))
+		/* A frame turned back for the proxy carries the MAC it was sent
+		 * to; the mark proves it is the datapath's own (lib/proxy.h). */
+		if (dir == DIR_EGRESS && !endpoint_has_mac(ep, smac) &&
+		    proxy_mark_magic(skb->mark) != MARK_MAGIC_TO_PROXY)
 			return drop(skb, &ev, DROP_INVALID_SOURCE_MAC);
 		__builtin_memcpy(&proto, smac + 6, sizeof(proto));
 	}
@@ -352,6 +375,17 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	if (ret < 0)
 		return drop(skb, &ev, (__u8)-ret);
 
+	/* A frame to_container turned back for the proxy (lib/proxy.h): it
+	 * was judged and reported there; only the socket is left to find. */
+	if (dir == DIR_EGRESS && proxy_mark_magic(skb->mark) == MARK_MAGIC_TO_PROXY) {
+		ret = proxy_assign(skb, &f, skb->mark >> 16);
+		if (ret < 0) {
+			ev.direction = DIR_INGRESS;
+			ev.proxy_port = skb->mark >> 16;
+			return drop(skb, &ev, (__u8)-ret);
+		}
+		return TC_ACT_OK;
+	}
 	if (f.is_nd && nd_on_link(&f, ep, dir)) {
 		ev.ct_status = CT_UNTRACKED;
 		return pass(skb, &ev, monitor_aggregation_level == MONITOR_AGG_NONE);
@@ -401,9 +435,13 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 					dir == DIR_INGRESS ? ct.entry->rev_nat_id : 0,
 					dir == DIR_EGRESS && lb_is_hairpin_addr(&f.daddr, f.family) ?
 						LB_TURN_HAIRPIN_REPLY : LB_TURN_NONE);
-		if (ct.entry->policy_revision == ep->policy_revision)
+		if (ct.entry->policy_revision == ep->policy_revision) {
+			if (ct.entry->proxy_port)
+				return redirect_to_proxy(skb, &ev, &f, ct.entry->proxy_port, dir,
+							 event_wanted(ct.fresh_flags, &ct.entry->last_report_ns, now));
 			return pass_nat(skb, &ev, event_wanted(ct.fresh_flags, &ct.entry->last_report_ns, now), &f, ep,
 					0, lb_turn_of(lb));
+		}
 	}
 
 	/* A hairpin comes from the hairpin address, turned back by this
@@ -411,6 +449,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	 * anyone else from claiming that address. */
 	if (dir == DIR_INGRESS && skb->ingress_ifindex == skb->ifindex && lb_is_hairpin_addr(&f.saddr, f.family))
 		remote_id = ep->identity;
+	else if (dir == DIR_INGRESS && proxy_mark_magic(skb->mark) == MARK_MAGIC_PROXY_EGRESS)
+		remote_id = skb->mark >> 16; /* an egress proxy's upstream: the client it speaks for */
 	else
 		remote_id = ipcache_identity(dir == DIR_EGRESS ? &f.daddr : &f.saddr, f.family);
 	if (dir == DIR_EGRESS)
@@ -422,7 +462,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 	v.policy_revision = ep->policy_revision;
 	ev.cookie = 0;
 	ev.match_type = MATCH_NONE;
-	if (endpoint_enforced(ep, dir)) {
+	/* An ingress proxy's upstream was judged before the proxy took it;
+	 * judging it again would send it back to the proxy. */
+	if (endpoint_enforced(ep, dir) &&
+	    !(dir == DIR_INGRESS && proxy_mark_magic(skb->mark) == MARK_MAGIC_PROXY_INGRESS)) {
 		struct policy_result pr;
 
 		policy_check(ep->id, remote_id, dir, &f, &pr);
@@ -430,20 +473,19 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		ev.cookie = v.cookie = pr.cookie;
 		if (pr.reason != DROP_NONE)
 			return drop(skb, &ev, pr.reason);
-		/* L7 rules need a proxy, and this datapath has none to steer to:
-		 * fail closed rather than pass the port unfiltered. */
-		if (pr.proxy_port) {
-			ev.proxy_port = pr.proxy_port;
-			return drop(skb, &ev, DROP_PROXY_UNAVAILABLE);
-		}
+		v.proxy_port = pr.proxy_port;
 	}
 	if (ct.entry) {
 		ct_restamp(ct.entry, &v);
 		ct.entry->last_report_ns = now;
+		if (v.proxy_port)
+			return redirect_to_proxy(skb, &ev, &f, v.proxy_port, dir, 1);
 		return pass_nat(skb, &ev, 1, &f, ep, 0, lb_turn_of(lb));
 	}
 	if (!f.is_icmp_error && ct_create(&f, dir, now, &v) < 0)
 		return drop(skb, &ev, DROP_CT_CREATE_FAILED);
+	if (v.proxy_port)
+		return redirect_to_proxy(skb, &ev, &f, v.proxy_port, dir, 1);
 	return pass_nat(skb, &ev, 1, &f, ep, 0, lb_turn_of(lb));
 }
 

@@ -151,6 +151,11 @@ func (cfg Config) apply(spec *ebpf.CollectionSpec) error {
 	if err := spec.Variables["monitor_aggregation_level"].Set(level); err != nil {
 		return fmt.Errorf("set monitor aggregation: %w", err)
 	}
+	if cfg.TestDevices {
+		if err := spec.Variables["proxy_test_run"].Set(uint32(1)); err != nil {
+			return fmt.Errorf("set proxy_test_run: %w", err)
+		}
+	}
 	if err := cfg.applyServices(spec); err != nil {
 		return err
 	}

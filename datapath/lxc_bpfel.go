@@ -431,6 +431,16 @@ const (
 	lxcPolicyPrefixPOLICY_PREFIX_FULL  lxcPolicyPrefix = 64
 )
 
+type lxcProxyMark uint32
+
+const (
+	lxcProxyMarkPROXY_MARK_MASK     lxcProxyMark = 3840
+	lxcProxyMarkPROXY_MARK_TO_PROXY lxcProxyMark = 512
+	lxcProxyMarkPROXY_MARK_INGRESS  lxcProxyMark = 2560
+	lxcProxyMarkPROXY_MARK_EGRESS   lxcProxyMark = 2816
+	lxcProxyMarkPROXY_ROUTE_TABLE   lxcProxyMark = 2004
+)
+
 type lxcTrafficDirection uint32
 
 const (
@@ -491,6 +501,7 @@ const (
 	lxcVarNodeIpv4                 = "node_ipv4"
 	lxcVarNodeIpv6                 = "node_ipv6"
 	lxcVarNodeportDsr              = "nodeport_dsr"
+	lxcVarProxyTestRun             = "proxy_test_run"
 	lxcVarSnatPortMax              = "snat_port_max"
 	lxcVarSnatPortMin              = "snat_port_min"
 	lxcVarUnusedCtStatus           = "unused_ct_status"
@@ -521,6 +532,7 @@ const (
 	lxcVarUnusedPolicyEntry        = "unused_policy_entry"
 	lxcVarUnusedPolicyKey          = "unused_policy_key"
 	lxcVarUnusedPolicyPrefix       = "unused_policy_prefix"
+	lxcVarUnusedProxyMark          = "unused_proxy_mark"
 	lxcVarUnusedVerdict            = "unused_verdict"
 )
 
@@ -619,6 +631,7 @@ type lxcVariableSpecs struct {
 	NodeIpv4                 *ebpf.VariableSpec `ebpf:"node_ipv4"`
 	NodeIpv6                 *ebpf.VariableSpec `ebpf:"node_ipv6"`
 	NodeportDsr              *ebpf.VariableSpec `ebpf:"nodeport_dsr"`
+	ProxyTestRun             *ebpf.VariableSpec `ebpf:"proxy_test_run"`
 	SnatPortMax              *ebpf.VariableSpec `ebpf:"snat_port_max"`
 	SnatPortMin              *ebpf.VariableSpec `ebpf:"snat_port_min"`
 	UnusedCtStatus           *ebpf.VariableSpec `ebpf:"unused_ct_status"`
@@ -649,6 +662,7 @@ type lxcVariableSpecs struct {
 	UnusedPolicyEntry        *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
 	UnusedPolicyKey          *ebpf.VariableSpec `ebpf:"unused_policy_key"`
 	UnusedPolicyPrefix       *ebpf.VariableSpec `ebpf:"unused_policy_prefix"`
+	UnusedProxyMark          *ebpf.VariableSpec `ebpf:"unused_proxy_mark"`
 	UnusedVerdict            *ebpf.VariableSpec `ebpf:"unused_verdict"`
 }
 
@@ -740,6 +754,7 @@ type lxcVariables struct {
 	NodeIpv4                 *ebpf.Variable `ebpf:"node_ipv4"`
 	NodeIpv6                 *ebpf.Variable `ebpf:"node_ipv6"`
 	NodeportDsr              *ebpf.Variable `ebpf:"nodeport_dsr"`
+	ProxyTestRun             *ebpf.Variable `ebpf:"proxy_test_run"`
 	SnatPortMax              *ebpf.Variable `ebpf:"snat_port_max"`
 	SnatPortMin              *ebpf.Variable `ebpf:"snat_port_min"`
 	UnusedCtStatus           *ebpf.Variable `ebpf:"unused_ct_status"`
@@ -770,6 +785,7 @@ type lxcVariables struct {
 	UnusedPolicyEntry        *ebpf.Variable `ebpf:"unused_policy_entry"`
 	UnusedPolicyKey          *ebpf.Variable `ebpf:"unused_policy_key"`
 	UnusedPolicyPrefix       *ebpf.Variable `ebpf:"unused_policy_prefix"`
+	UnusedProxyMark          *ebpf.Variable `ebpf:"unused_proxy_mark"`
 	UnusedVerdict            *ebpf.Variable `ebpf:"unused_verdict"`
 }
 

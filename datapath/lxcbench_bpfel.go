@@ -80,6 +80,7 @@ const (
 	lxcbenchVarNodeIpv4                 = "node_ipv4"
 	lxcbenchVarNodeIpv6                 = "node_ipv6"
 	lxcbenchVarNodeportDsr              = "nodeport_dsr"
+	lxcbenchVarProxyTestRun             = "proxy_test_run"
 	lxcbenchVarSnatPortMax              = "snat_port_max"
 	lxcbenchVarSnatPortMin              = "snat_port_min"
 	lxcbenchVarUnusedCtStatus           = "unused_ct_status"
@@ -110,6 +111,7 @@ const (
 	lxcbenchVarUnusedPolicyEntry        = "unused_policy_entry"
 	lxcbenchVarUnusedPolicyKey          = "unused_policy_key"
 	lxcbenchVarUnusedPolicyPrefix       = "unused_policy_prefix"
+	lxcbenchVarUnusedProxyMark          = "unused_proxy_mark"
 	lxcbenchVarUnusedVerdict            = "unused_verdict"
 )
 
@@ -221,6 +223,7 @@ type lxcbenchVariableSpecs struct {
 	NodeIpv4                 *ebpf.VariableSpec `ebpf:"node_ipv4"`
 	NodeIpv6                 *ebpf.VariableSpec `ebpf:"node_ipv6"`
 	NodeportDsr              *ebpf.VariableSpec `ebpf:"nodeport_dsr"`
+	ProxyTestRun             *ebpf.VariableSpec `ebpf:"proxy_test_run"`
 	SnatPortMax              *ebpf.VariableSpec `ebpf:"snat_port_max"`
 	SnatPortMin              *ebpf.VariableSpec `ebpf:"snat_port_min"`
 	UnusedCtStatus           *ebpf.VariableSpec `ebpf:"unused_ct_status"`
@@ -251,6 +254,7 @@ type lxcbenchVariableSpecs struct {
 	UnusedPolicyEntry        *ebpf.VariableSpec `ebpf:"unused_policy_entry"`
 	UnusedPolicyKey          *ebpf.VariableSpec `ebpf:"unused_policy_key"`
 	UnusedPolicyPrefix       *ebpf.VariableSpec `ebpf:"unused_policy_prefix"`
+	UnusedProxyMark          *ebpf.VariableSpec `ebpf:"unused_proxy_mark"`
 	UnusedVerdict            *ebpf.VariableSpec `ebpf:"unused_verdict"`
 }
 
@@ -348,6 +352,7 @@ type lxcbenchVariables struct {
 	NodeIpv4                 *ebpf.Variable `ebpf:"node_ipv4"`
 	NodeIpv6                 *ebpf.Variable `ebpf:"node_ipv6"`
 	NodeportDsr              *ebpf.Variable `ebpf:"nodeport_dsr"`
+	ProxyTestRun             *ebpf.Variable `ebpf:"proxy_test_run"`
 	SnatPortMax              *ebpf.Variable `ebpf:"snat_port_max"`
 	SnatPortMin              *ebpf.Variable `ebpf:"snat_port_min"`
 	UnusedCtStatus           *ebpf.Variable `ebpf:"unused_ct_status"`
@@ -378,6 +383,7 @@ type lxcbenchVariables struct {
 	UnusedPolicyEntry        *ebpf.Variable `ebpf:"unused_policy_entry"`
 	UnusedPolicyKey          *ebpf.Variable `ebpf:"unused_policy_key"`
 	UnusedPolicyPrefix       *ebpf.Variable `ebpf:"unused_policy_prefix"`
+	UnusedProxyMark          *ebpf.Variable `ebpf:"unused_proxy_mark"`
 	UnusedVerdict            *ebpf.Variable `ebpf:"unused_verdict"`
 }
 

@@ -90,7 +90,32 @@ func (d *Datapath) RunTurnedBack(ifindex uint32, frame []byte) (RunResult, error
 	return d.runOn(ToContainer, ifindex, ifindex, frame)
 }
 
+// RunMarked is RunOn with skb->mark set: a frame the datapath marked itself
+// (a to_container frame turned back for the proxy carries the proxy port).
+func (d *Datapath) RunMarked(h Hook, ifindex, mark uint32, frame []byte) (RunResult, error) {
+	ingress := uint32(0)
+	if h == FromContainer || h == FromNetdev {
+		ingress = ifindex
+	}
+	return d.runCtx(h, skbContext{Ifindex: ifindex, IngressIfindex: ingress, Mark: mark}, frame)
+}
+
+// InTestNamespace runs f on the thread that runs the test frames, inside
+// the test devices' namespace: a socket opened there (a proxy's listener) is
+// one the programs' socket lookups find.
+func (d *Datapath) InTestNamespace(f func()) error {
+	if d.sandbox == nil {
+		return fmt.Errorf("the datapath was not loaded with TestDevices")
+	}
+	d.sandbox.do(f)
+	return nil
+}
+
 func (d *Datapath) runOn(h Hook, ifindex, ingressIfindex uint32, frame []byte) (RunResult, error) {
+	return d.runCtx(h, skbContext{Ifindex: ifindex, IngressIfindex: ingressIfindex}, frame)
+}
+
+func (d *Datapath) runCtx(h Hook, ctx skbContext, frame []byte) (RunResult, error) {
 	if d.sandbox == nil {
 		return RunResult{}, fmt.Errorf("run %s: the datapath was not loaded with TestDevices", h)
 	}
@@ -99,7 +124,6 @@ func (d *Datapath) runOn(h Hook, ifindex, ingressIfindex uint32, frame []byte) (
 	if _, err := d.drainEvents(); err != nil {
 		return RunResult{}, err
 	}
-	ctx := skbContext{Ifindex: ifindex, IngressIfindex: ingressIfindex}
 	opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256), Context: ctx}
 	var ret uint32
 	var err error

@@ -1,0 +1,196 @@
+package datapath_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kestrelnet/kestrel/datapath"
+	"github.com/kestrelnet/kestrel/datapath/datapathtest"
+	"github.com/vishvananda/netlink"
+)
+
+const testProxyPort = 15001
+
+// proxyPodNetwork is an attached, enforced pod network whose node has the
+// proxy routing and whose pod reaches 192.0.2.0/24 through the node.
+func proxyPodNetwork(t *testing.T) (*datapath.Datapath, *datapathtest.PodNetwork) {
+	// Loaded as an agent loads it: a datapath for test frames only
+	// pretends to assign sockets (proxy_test_run).
+	d, err := datapath.Load(datapath.Config{MonitorAggregation: datapath.MonitorAggregationNone})
+	if err != nil {
+		datapathtest.SkipOrFail(t, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	n := newPodNetwork(t)
+	var links *datapath.PodDeviceLinks
+	n.In(t, n.Node, func() { links, err = d.AttachPodDevice(n.HostIfindex, "") })
+	must(t, err)
+	t.Cleanup(func() { links.Close() })
+	enforcePod(t, d, n)
+	hn, err := netlink.NewHandleAt(n.Node)
+	must(t, err)
+	defer hn.Close()
+	must(t, datapath.InstallProxyRouting(hn))
+	hp, err := netlink.NewHandleAt(n.Pod)
+	must(t, err)
+	defer hp.Close()
+	pod, err := hp.LinkByName("eth0")
+	must(t, err)
+	must(t, hp.RouteAdd(&netlink.Route{LinkIndex: pod.Attrs().Index, Dst: &net.IPNet{IP: net.IPv4(192, 0, 2, 0), Mask: net.CIDRMask(24, 32)},
+		Gw: n.NodeIP.AsSlice()}))
+	return d, n
+}
+
+// startProxy runs a transparent listener on the proxy port in the node's
+// namespace. Each connection is answered with "<original destination>
+// <client>"; one to port 8080 is instead relayed to the pod, as an ingress
+// proxy does, over an upstream connection with the ingress proxy's mark.
+func startProxy(t *testing.T, n *datapathtest.PodNetwork) net.Listener {
+	var ln net.Listener
+	var err error
+	n.In(t, n.Node, func() { ln, err = datapath.ListenProxy(context.Background(), testProxyPort) })
+	must(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				orig := c.LocalAddr().(*net.TCPAddr)
+				if orig.Port != 8080 {
+					fmt.Fprintf(c, "%s %s\n", c.LocalAddr(), c.RemoteAddr())
+					return
+				}
+				// Dialled from the node's namespace, on a thread of
+				// this goroutine's own while it is switched there.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				var up net.Conn
+				var derr error
+				n.In(t, n.Node, func() {
+					up, derr = datapath.ProxyDialer(datapath.ProxyMarkIngress()).Dial("tcp", orig.String())
+				})
+				if derr != nil {
+					fmt.Fprintf(c, "upstream: %v\n", derr)
+					return
+				}
+				defer up.Close()
+				line, _ := bufio.NewReader(up).ReadString('\n')
+				fmt.Fprintf(c, "proxied %s", line)
+			}()
+		}
+	}()
+	return ln
+}
+
+func readLine(t *testing.T, n *datapathtest.PodNetwork, ns string, addr string) (string, error) {
+	var c net.Conn
+	var err error
+	h := n.Pod
+	if ns == "node" {
+		h = n.Node
+	}
+	n.In(t, h, func() { c, err = net.DialTimeout("tcp", addr, 700*time.Millisecond) })
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	return bufio.NewReader(c).ReadString('\n')
+}
+
+// A pod's connection on a port with an L7 rule reaches the node's proxy
+// (bpf_sk_assign at from_container), which sees the original destination
+// and the pod's own address; with no proxy listening the connection is
+// dropped as PROXY_UNAVAILABLE, never passed.
+func TestProxyRedirectEgressLive(t *testing.T) {
+	d, n := proxyPodNetwork(t)
+	must(t, d.SetPolicy(1, []datapath.PolicyEntry{
+		{Identity: 0, Direction: datapath.Egress, Protocol: 6, PortLo: 80, Action: datapath.PolicyRedirect, ProxyPort: testProxyPort},
+	}))
+	ln := startProxy(t, n)
+
+	for i := 0; i < 2; i++ { // the second connection finds the flow's entry
+		line, err := readLine(t, n, "pod", "192.0.2.10:80")
+		if err != nil {
+			t.Fatalf("connection %d through the proxy: %v", i, err)
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 || f[0] != "192.0.2.10:80" || !strings.HasPrefix(f[1], n.PodIP.String()+":") {
+			t.Fatalf("the proxy saw %q, want the original destination 192.0.2.10:80 and the pod %s as client", line, n.PodIP)
+		}
+	}
+
+	ln.Close()
+	if _, err := readLine(t, n, "pod", "192.0.2.10:80"); err == nil {
+		t.Fatal("with no proxy listening, the redirected connection still got an answer")
+	}
+	expectDrops(t, d, "PROXY_UNAVAILABLE", datapath.Egress)
+}
+
+// A connection to a pod on a port with an L7 rule is turned back from
+// to_container into the device's ingress and assigned to the proxy there;
+// the proxy's marked upstream connection reaches the pod without being
+// redirected again.
+func TestProxyRedirectIngressLive(t *testing.T) {
+	d, n := proxyPodNetwork(t)
+	// The node is the client here: a packet from one of the node's own
+	// addresses arriving on a device is a martian unless accept_local.
+	n.In(t, n.Node, func() { must(t, os.WriteFile("/proc/sys/net/ipv4/conf/lxc0/accept_local", []byte("1"), 0o644)) })
+	must(t, d.SetPolicy(1, []datapath.PolicyEntry{
+		{Identity: 1, Direction: datapath.Ingress, Protocol: 6, PortLo: 8080, Action: datapath.PolicyRedirect, ProxyPort: testProxyPort},
+	}))
+	var srv net.Listener
+	var err error
+	n.In(t, n.Pod, func() { srv, err = net.Listen("tcp", net.JoinHostPort(n.PodIP.String(), "8080")) })
+	must(t, err)
+	defer srv.Close()
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "pod saw %s\n", c.RemoteAddr())
+			c.Close()
+		}
+	}()
+	ln := startProxy(t, n)
+
+	podAddr := netip.AddrPortFrom(n.PodIP, 8080).String()
+	line, err := readLine(t, n, "node", podAddr)
+	if err != nil {
+		t.Fatalf("connection to the pod through the ingress proxy: %v", err)
+	}
+	if !strings.HasPrefix(line, "proxied pod saw "+n.NodeIP.String()+":") {
+		t.Fatalf("got %q, want the pod's answer relayed by the proxy", line)
+	}
+
+	ln.Close()
+	if line, err := readLine(t, n, "node", podAddr); err == nil {
+		t.Fatalf("with no proxy listening, the connection to the pod got %q", line)
+	}
+	expectDrops(t, d, "PROXY_UNAVAILABLE", datapath.Ingress)
+}
+
+func expectDrops(t *testing.T, d *datapath.Datapath, reason string, dir datapath.Direction) {
+	t.Helper()
+	counters, err := d.Counters()
+	must(t, err)
+	reasons, err := datapath.DropReasons()
+	must(t, err)
+	if c := counters[datapath.CounterKey{Reason: reasons[reason], Direction: dir}]; c.Packets == 0 {
+		t.Fatalf("no %s drop counted in direction %v: %+v", reason, dir, counters)
+	}
+}
