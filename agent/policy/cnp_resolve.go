@@ -203,8 +203,12 @@ func (x *ciliumCtx) apply(path string, dir Direction, ps peerSpec, requires []id
 	for i, pr := range toPorts {
 		var proxy uint16
 		if needsProxy(pr) {
-			proxy = x.b.allocProxy()
-			x.note("%s.toPorts[%d]: %s redirected to proxy port %d; L7 enforcement comes later", path, i, l7Kind(pr), proxy)
+			proxy = proxyPortFor(pr, dir)
+			x.note("%s.toPorts[%d]: %s redirected to proxy port %d", path, i, l7Kind(pr), proxy)
+		}
+		x.b.http = nil
+		if proxy != 0 && pr.Rules != nil {
+			x.b.http = pr.Rules.HTTP
 		}
 		if len(pr.Ports) == 0 {
 			x.b.add(dir, peers, []portSpec{{Proxy: proxy}}, deny, origin)

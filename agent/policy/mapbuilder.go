@@ -21,23 +21,16 @@ var anyPort = []portSpec{{}}
 
 // builder accumulates the map state of one endpoint.
 type builder struct {
-	pol       *EndpointPolicy
-	nextProxy uint16
+	pol *EndpointPolicy
+	// http are the HTTP rules of the toPorts element being added.
+	http []HTTPRule
 	// addrIDs are the address identities of split pod identities: a key
 	// for such a pod identity is written for its addresses' identities too.
 	addrIDs map[identity.NumericIdentity][]identity.NumericIdentity
 }
 
 func newBuilder(addrIDs map[identity.NumericIdentity][]identity.NumericIdentity) *builder {
-	return &builder{pol: &EndpointPolicy{Entries: map[Key]Entry{}}, nextProxy: 10000, addrIDs: addrIDs}
-}
-
-// allocProxy returns the next proxy port of this endpoint; ports are handed out
-// in rule order, so the same input always gives the same ports.
-func (b *builder) allocProxy() uint16 {
-	p := b.nextProxy
-	b.nextProxy++
-	return p
+	return &builder{pol: &EndpointPolicy{Entries: map[Key]Entry{}}, addrIDs: addrIDs}
 }
 
 // add puts one key per (peer, port). peers nil means any identity.
@@ -68,6 +61,12 @@ func (b *builder) addKey(k Key, deny bool, proxy uint16, o Origin) {
 	e.Deny = e.Deny || deny
 	if !e.Deny && proxy != 0 && (e.ProxyPort == 0 || proxy < e.ProxyPort) {
 		e.ProxyPort = proxy
+	}
+	if !deny && proxy == 0 {
+		e.L7Wildcard = true
+	}
+	if !deny && proxy != 0 {
+		e.HTTP = append(e.HTTP, b.http...)
 	}
 	if e.Deny {
 		e.ProxyPort = 0

@@ -63,10 +63,16 @@ func (o Origin) String() string {
 
 // Entry is the value of a policy map key. Deny wins over any allow; a non-zero
 // ProxyPort means allow-and-redirect to the L7 proxy listening on that port.
+//
+// For a redirected entry, HTTP holds the HTTP rules of every policy rule that
+// redirects the key, and L7Wildcard says some rule allows the key without L7
+// rules: the proxy then allows every request, as Cilium does.
 type Entry struct {
-	Deny      bool
-	ProxyPort uint16
-	Origins   []Origin
+	Deny       bool
+	ProxyPort  uint16
+	Origins    []Origin
+	HTTP       []HTTPRule
+	L7Wildcard bool
 }
 
 // EndpointPolicy is the complete policy state of one endpoint. A direction whose

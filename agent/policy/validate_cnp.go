@@ -276,6 +276,7 @@ func validatePortRules(c *checker, rs []PortRule, path string) {
 			if n > 1 {
 				c.fail(p+".rules", "only one of http, kafka, dns and l7proto may be set")
 			}
+			validateHTTPRules(c, r.Rules.HTTP, p+".rules.http")
 			for j, d := range r.Rules.DNS {
 				validateFQDN(c, d, fmt.Sprintf("%s.rules.dns[%d]", p, j))
 			}

@@ -41,8 +41,10 @@ func Warnings(o *Object) []string {
 
 func portWarnings(warn func(path, what string), path string, ports []PortRule) {
 	for k, p := range ports {
-		if needsProxy(p) {
-			warn(fmt.Sprintf("%s.toPorts[%d]", path, k), "L7 rules need the L7 proxy, which is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)")
+		// HTTP rules have their proxy (agent/proxy/http); the other
+		// parsers' ports have no listener yet.
+		if needsProxy(p) && proxyPortFor(p, Ingress) != ProxyPortHTTPIngress {
+			warn(fmt.Sprintf("%s.toPorts[%d]", path, k), "these L7 rules need a proxy that is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)")
 		}
 	}
 }

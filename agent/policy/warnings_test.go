@@ -14,8 +14,10 @@ spec:
   ingress:
     - toPorts:
         - ports: [{port: "80", protocol: TCP}]
-          rules: {http: [{method: GET}]}
+          rules: {kafka: [{topic: t}]}
         - ports: [{port: "8080", protocol: TCP}]
+        - ports: [{port: "8081", protocol: TCP}]
+          rules: {http: [{method: GET}]}
   egress:
     - toFQDNs: [{matchName: example.com}]
 `), "l7.yaml")
@@ -24,7 +26,7 @@ spec:
 	}
 	got := strings.Join(Warnings(&objs[0]), "\n")
 	for _, want := range []string{
-		"spec.ingress[0].toPorts[0]: L7 rules need the L7 proxy, which is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)",
+		"spec.ingress[0].toPorts[0]: these L7 rules need a proxy that is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)",
 		"spec.egress[0].toFQDNs: DNS-based peers are not built yet",
 	} {
 		if !strings.Contains(got, want) {
@@ -33,5 +35,8 @@ spec:
 	}
 	if strings.Contains(got, "toPorts[1]") {
 		t.Errorf("a port without L7 rules was warned about:\n%s", got)
+	}
+	if strings.Contains(got, "toPorts[2]") {
+		t.Errorf("HTTP rules, which the HTTP proxy enforces, were warned about:\n%s", got)
 	}
 }
