@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -118,3 +120,35 @@ func ProxyDialer(mark int) *net.Dialer {
 // ProxyMarkToProxy is the mark to_container gives a frame it turns back for
 // the proxy on port (tests replay such frames).
 func ProxyMarkToProxy(port uint16) uint32 { return proxyMarkToProxy | uint32(port)<<16 }
+
+// ProxiedFlow is what the datapath recorded when it redirected a
+// connection: the remote identity its policy judged, and the proxy port and
+// policies (cookie) of the entry that redirected it.
+type ProxiedFlow struct {
+	RemoteIdentity uint32
+	ProxyPort      uint16
+	Cookie         uint32
+}
+
+// ProxiedFlow looks up the conntrack entry of a TCP connection from client
+// to orig that the datapath redirected in direction dir. ok is false when
+// there is none (or it was not redirected): a proxy must then not serve it.
+func (d *Datapath) ProxiedFlow(dir Direction, client, orig netip.AddrPort) (ProxiedFlow, bool, error) {
+	var k lxcCtKey
+	var fam uint8
+	k.Saddr.Addr, fam = addrWords(client.Addr())
+	k.Daddr.Addr, _ = addrWords(orig.Addr())
+	k.Sport, k.Dport = client.Port(), orig.Port()
+	k.Proto, k.Family, k.Direction = 6, fam, uint8(dir)
+	var e lxcCtEntry
+	if err := d.objs.CtTcp.Lookup(&k, &e); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return ProxiedFlow{}, false, nil
+		}
+		return ProxiedFlow{}, false, fmt.Errorf("conntrack lookup: %w", err)
+	}
+	if e.ProxyPort == 0 {
+		return ProxiedFlow{}, false, nil
+	}
+	return ProxiedFlow{RemoteIdentity: e.RemoteIdentity, ProxyPort: e.ProxyPort, Cookie: e.Cookie}, true, nil
+}

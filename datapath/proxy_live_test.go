@@ -130,6 +130,11 @@ func TestProxyRedirectEgressLive(t *testing.T) {
 		if len(f) != 2 || f[0] != "192.0.2.10:80" || !strings.HasPrefix(f[1], n.PodIP.String()+":") {
 			t.Fatalf("the proxy saw %q, want the original destination 192.0.2.10:80 and the pod %s as client", line, n.PodIP)
 		}
+		// The proxy learns from conntrack what the datapath judged.
+		pf, ok, err := d.ProxiedFlow(datapath.Egress, netip.MustParseAddrPort(f[1]), netip.MustParseAddrPort(f[0]))
+		if err != nil || !ok || pf.ProxyPort != testProxyPort || pf.RemoteIdentity != 2 {
+			t.Fatalf("ProxiedFlow = %+v, %v, %v; want port %d and the world identity", pf, ok, err, testProxyPort)
+		}
 	}
 
 	ln.Close()

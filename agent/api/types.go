@@ -106,6 +106,25 @@ type Flow struct {
 	SrcIdentity uint32   `json:"srcIdentity"`
 	DstIdentity uint32   `json:"dstIdentity"`
 	Policies    []string `json:"policies,omitempty"`
+	// L7 is set on an L7 proxy's decision (one per request; ct "l7"): a
+	// denied request is verdict dropped, reason POLICY_DENIED.
+	L7 *L7Flow `json:"l7,omitempty"`
+}
+
+// L7Flow is what an L7 proxy saw of one request.
+type L7Flow struct {
+	Type      string    `json:"type"` // http
+	HTTP      *HTTPFlow `json:"http,omitempty"`
+	LatencyNs uint64    `json:"latencyNs"`
+}
+
+// HTTPFlow is one HTTP exchange; Code is the status the client got (403
+// from the proxy for a denied request).
+type HTTPFlow struct {
+	Method   string `json:"method"`
+	URL      string `json:"url"`
+	Protocol string `json:"protocol"`
+	Code     int    `json:"code"`
 }
 
 // Flows is an answer of GET /v1/flows?since=N: the flows with Seq > N still

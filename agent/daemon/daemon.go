@@ -21,6 +21,7 @@ import (
 	"github.com/kestrelnet/kestrel/agent/healthcheck"
 	"github.com/kestrelnet/kestrel/agent/identity"
 	"github.com/kestrelnet/kestrel/agent/k8s"
+	"github.com/kestrelnet/kestrel/agent/proxy"
 	"github.com/kestrelnet/kestrel/agent/service"
 	"github.com/kestrelnet/kestrel/datapath"
 )
@@ -50,6 +51,10 @@ type Config struct {
 	// the agent reports itself unhealthy, as kube-proxy's proxier health
 	// does (default 60 s, kube-proxy's for its default sync period).
 	HealthTimeout time.Duration
+	// EnableL7Proxy runs the HTTP proxies policies with HTTP rules redirect
+	// to (Cilium's --enable-l7-proxy); without them such flows drop as
+	// PROXY_UNAVAILABLE.
+	EnableL7Proxy bool
 }
 
 // Daemon is a running agent.
@@ -69,6 +74,8 @@ type Daemon struct {
 
 	flowMu sync.Mutex
 	flows  flowRing
+
+	l7 proxy.Table // what the L7 proxies resolve connections against
 
 	maint   maintenance
 	metrics *agentMetrics
@@ -160,6 +167,11 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 // Run waits for the caches, and keeps the datapath in step until ctx ends. It leaves everything attached
 // and pinned when it returns, so that the next agent adopts it.
 func (d *Daemon) Run(ctx context.Context) error {
+	if d.cfg.EnableL7Proxy {
+		if err := d.startProxies(ctx); err != nil {
+			return fmt.Errorf("L7 proxies: %w", err)
+		}
+	}
 	d.watch.Start(ctx)
 	d.log.Info("waiting for the informer caches")
 	if !d.watch.WaitForSync(ctx) {

@@ -89,7 +89,8 @@ func (d *Daemon) regenerate() (err error) {
 		return err
 	}
 	nodeIPs := nodeAddresses(snap.Nodes, d.cfg.Node, d.cfg.NodeIP)
-	st, err := datapathstate.Compute(res, d.cfg.Node, nodeIPs, locals(records), d.cookies)
+	ls := locals(records)
+	st, err := datapathstate.Compute(res, d.cfg.Node, nodeIPs, ls, d.cookies)
 	if err != nil {
 		return err
 	}
@@ -115,6 +116,7 @@ func (d *Daemon) regenerate() (err error) {
 		}
 	}
 	d.identities = st.Identity
+	d.l7.Set(res, st, ls)
 	if err := d.computeServices(snap); err != nil {
 		return err
 	}

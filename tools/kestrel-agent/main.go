@@ -34,7 +34,7 @@ type options struct {
 	node, kubeconfig, socket, bpffs, nodeIP, clusterName, logLevel string
 	monitorAggregation, serviceCIDRs, prometheusAddr, healthzAddr  string
 	devices, lbMode, nativeCIDR4, nativeCIDR6                      string
-	masquerade                                                     bool
+	masquerade, l7Proxy                                            bool
 	monitorInterval, ctGCInterval                                  time.Duration
 	ctTCPMax, ctAnyMax                                             uint
 }
@@ -61,6 +61,7 @@ func main() {
 	flag.BoolVar(&o.masquerade, "enable-bpf-masquerade", false, "masquerade pods' traffic to the world to the node's address on --devices")
 	flag.StringVar(&o.nativeCIDR4, "ipv4-native-routing-cidr", "", "IPv4 destinations pods reach with their own address (not masqueraded)")
 	flag.StringVar(&o.nativeCIDR6, "ipv6-native-routing-cidr", "", "IPv6 destinations pods reach with their own address (not masqueraded)")
+	flag.BoolVar(&o.l7Proxy, "enable-l7-proxy", true, "run the HTTP proxies that L7 policy rules redirect to (without them such flows are dropped as PROXY_UNAVAILABLE)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "kestrel-agent:", err)
@@ -150,8 +151,9 @@ func run(o options) error {
 	d, err := daemon.New(daemon.Config{
 		ServiceCIDRs: serviceCIDRs,
 		Node:         o.node, NodeIP: nodeIP, ClusterName: o.clusterName,
-		LinkPinDir:   filepath.Join(o.bpffs, "links"),
-		RegistryPath: filepath.Join(filepath.Dir(o.socket), "endpoints.json"),
+		LinkPinDir:    filepath.Join(o.bpffs, "links"),
+		RegistryPath:  filepath.Join(filepath.Dir(o.socket), "endpoints.json"),
+		EnableL7Proxy: o.l7Proxy,
 	}, daemon.Kernel{Datapath: dp}, cs, dyn, log)
 	if err != nil {
 		return err

@@ -1,0 +1,114 @@
+// Package proxy connects the node's L7 proxies (agent/proxy/http) to the
+// agent: which endpoint and policy entry a redirected connection belongs
+// to, as the datapath decided it.
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/kestrelnet/kestrel/agent/datapathstate"
+	"github.com/kestrelnet/kestrel/agent/policy"
+	httpproxy "github.com/kestrelnet/kestrel/agent/proxy/http"
+	"github.com/kestrelnet/kestrel/datapath"
+)
+
+// Conntrack is the datapath's record of redirected connections
+// (*datapath.Datapath).
+type Conntrack interface {
+	ProxiedFlow(dir datapath.Direction, client, orig netip.AddrPort) (datapath.ProxiedFlow, bool, error)
+}
+
+// Endpoint is a local endpoint as the proxies need it.
+type Endpoint struct {
+	ID       uint32
+	Identity uint32
+	Pod      string
+	Policy   *policy.EndpointPolicy
+}
+
+// Table resolves redirected connections against the endpoints and policies
+// last written to the datapath.
+type Table struct {
+	CT Conntrack
+	// Dial opens upstream connections with a mark; nil means
+	// datapath.ProxyDialer. The unit runner, which forwards nothing, and
+	// tests that dial from another namespace set their own.
+	Dial func(mark int) func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	mu     sync.RWMutex
+	byAddr map[netip.Addr]Endpoint
+}
+
+// Set replaces the endpoints with those of a computed datapath state.
+func (t *Table) Set(res *policy.Result, st *datapathstate.State, locals []datapathstate.Local) {
+	m := map[netip.Addr]Endpoint{}
+	for _, l := range locals {
+		ep, ok := st.Endpoints[l.Key]
+		rep := res.Endpoints[l.Pod]
+		if !ok || rep == nil {
+			continue
+		}
+		for _, a := range ep.IPs {
+			m[a.Unmap()] = Endpoint{ID: ep.ID, Identity: ep.Identity, Pod: l.Pod, Policy: rep.Policy}
+		}
+	}
+	t.mu.Lock()
+	t.byAddr = m
+	t.mu.Unlock()
+}
+
+// Resolve implements httpproxy.Resolver: the endpoint is the client on
+// egress and the original destination on ingress; the remote identity is
+// the one the datapath judged (its conntrack entry); the entry is the one
+// the datapath's lookup picks for it (policy.EndpointPolicy.Lookup). A
+// connection the datapath did not redirect is refused.
+func (t *Table) Resolve(dir policy.Direction, client, orig netip.AddrPort) (*httpproxy.Connection, error) {
+	local := orig.Addr()
+	if dir == policy.Egress {
+		local = client.Addr()
+	}
+	t.mu.RLock()
+	ep, ok := t.byAddr[local.Unmap()]
+	t.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%s -> %s: %s is no local endpoint", client, orig, local)
+	}
+	pf, ok, err := t.CT.ProxiedFlow(datapath.Direction(dir), client, orig)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s -> %s: not redirected by the datapath", client, orig)
+	}
+	_, e, ok := ep.Policy.Lookup(dir, pf.RemoteIdentity, policy.ProtoTCP, orig.Port())
+	if !ok || e.Deny || e.ProxyPort == 0 {
+		return nil, fmt.Errorf("%s -> %s: endpoint %s has no redirect for identity %d on %d", client, orig, ep.Pod, pf.RemoteIdentity, orig.Port())
+	}
+	m, err := httpproxy.Compile(e.HTTP, e.L7Wildcard)
+	if err != nil {
+		return nil, err
+	}
+	c := &httpproxy.Connection{Matcher: m, EndpointID: ep.ID}
+	for _, o := range e.Origins {
+		c.Policies = append(c.Policies, o.String())
+	}
+	mark := datapath.ProxyMarkIngress()
+	if dir == policy.Egress {
+		c.SrcIdentity, c.DstIdentity = ep.Identity, pf.RemoteIdentity
+		if mark, err = datapath.ProxyMarkEgress(ep.Identity); err != nil {
+			return nil, err
+		}
+	} else {
+		c.SrcIdentity, c.DstIdentity = pf.RemoteIdentity, ep.Identity
+	}
+	if t.Dial != nil {
+		c.Dial = t.Dial(mark)
+	} else {
+		c.Dial = datapath.ProxyDialer(mark).DialContext
+	}
+	return c, nil
+}
