@@ -27,6 +27,7 @@ func (x *expander) probes(fp format.Probe) ([]Probe, error) {
 				Verdict:  fp.Expect.Verdict,
 				Reason:   fp.Expect.Reason,
 				Backends: slices.Clone(fp.Expect.Backend.Pods),
+				Status:   fp.Expect.Status,
 			},
 		}
 		if f := fp.Expect.Flow; f != nil {

@@ -169,6 +169,9 @@ func describeExpectation(e Expectation) string {
 	if e.SourceIP != nil {
 		s += " sourceIP=" + describePeer(*e.SourceIP)
 	}
+	if e.Status != 0 {
+		s += fmt.Sprintf(" status=%d", e.Status)
+	}
 	if e.Flow != nil {
 		s += " flow{" + describeFlow(*e.Flow) + "}"
 	}
@@ -188,6 +191,9 @@ func describeObservation(o Observation) string {
 	}
 	if o.SourceIP.IsValid() {
 		s += " sourceIP=" + o.SourceIP.String()
+	}
+	if o.Status != 0 {
+		s += fmt.Sprintf(" status=%d", o.Status)
 	}
 	return s
 }

@@ -199,6 +199,9 @@ func Check(e Expectation, o Observation) []string {
 	if e.SourceIP != nil && o.Verdict == "allowed" && o.SourceIP != e.SourceIP.IP {
 		problems = append(problems, fmt.Sprintf("source IP: expected %s, observed %s", describePeer(*e.SourceIP), orNone(addrString(o.SourceIP))))
 	}
+	if e.Status != 0 && o.Verdict == "allowed" && o.Status != e.Status {
+		problems = append(problems, fmt.Sprintf("http status: expected %d, observed %d", e.Status, o.Status))
+	}
 	if f := e.Flow; f != nil && !o.EventsUnobserved && !slices.ContainsFunc(o.Flows, func(fl Flow) bool { return flowMatches(*f, fl) }) {
 		problems = append(problems, fmt.Sprintf("flow: expected one with %s, observed none among %d", describeFlow(*f), len(o.Flows)))
 	}

@@ -118,6 +118,7 @@ type Expectation struct {
 	// IP, or the node's address when Node is set (as Peer resolves a node).
 	SourceIP *Peer
 	Flow     *FlowExpectation
+	Status   int // the server's HTTP status, with exchange request (0: not checked)
 }
 
 // FlowExpectation is the subset of an emitted flow event the scenario checks.
@@ -136,6 +137,7 @@ type Observation struct {
 	// addresses (a live runner maps its node addresses back to the
 	// scenario's); invalid when the runner could not tell.
 	SourceIP netip.Addr
+	Status   int    // HTTP status the client got, with exchange request
 	Flows    []Flow // events emitted for the probe's frames, in order
 	Evidence string // free text: hook, return codes, which rule decided
 	Err      error  // the probe could not be run at all (counts as a failure)

@@ -184,6 +184,8 @@ type Expect struct {
 	Backend  Backends    `yaml:"backend"`
 	SourceIP *SourceIP   `yaml:"sourceIP"`
 	Flow     *FlowExpect `yaml:"flow"`
+	// Status is the server's own HTTP status, with exchange: request.
+	Status int `yaml:"status"`
 }
 
 // SourceIP is the client address the server must have seen: an address, or

@@ -445,6 +445,31 @@ func (v *validator) probe(p *Probe, path string) {
 	if p.HTTP != nil && p.Exchange != "request" {
 		bad("http is given only with exchange: request")
 	}
+	if p.Exchange == "request" {
+		switch {
+		case p.HTTP == nil:
+			bad("exchange: request needs the request: http (tls, dns, grpc and kafka requests are not built yet)")
+		case p.Protocol != "TCP":
+			bad("an http request goes over TCP; protocol is %s", p.Protocol)
+		case p.To.Service != "":
+			bad("http requests to a service are not built yet: name the pod")
+		}
+		if p.HTTP != nil && p.HTTP.Method == "" {
+			p.HTTP.Method = "GET"
+		}
+		if p.HTTP != nil && p.HTTP.Path == "" {
+			p.HTTP.Path = "/"
+		}
+		if p.HTTP != nil && !strings.HasPrefix(p.HTTP.Path, "/") {
+			bad("http.path must start with /, got %q", p.HTTP.Path)
+		}
+	}
+	if p.Expect.Verdict == "l7-denied" && p.Exchange != "request" {
+		bad("expect.verdict l7-denied goes with exchange: request")
+	}
+	if s := p.Expect.Status; s != 0 && (p.Exchange != "request" || p.Expect.Verdict != "allowed" || s < 100 || s > 599) {
+		bad("expect.status is the server's HTTP status (100-599) of an allowed exchange: request")
+	}
 	if p.Packet != nil {
 		for _, f := range p.Packet.Flags {
 			if !oneOf(f, TCPFlags...) {

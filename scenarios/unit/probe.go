@@ -38,6 +38,9 @@ func (s *session) Probe(_ context.Context, p engine.Probe) engine.Observation {
 		}
 		return s.probeToWorld(p, client)
 	}
+	if p.Exchange == "request" {
+		return s.probeRequest(p)
+	}
 	fwd, rev, err := s.frames(p)
 	if err != nil {
 		return engine.Observation{Err: err}
@@ -73,9 +76,20 @@ func (s *session) Probe(_ context.Context, p engine.Probe) engine.Observation {
 			if err != nil {
 				return engine.Observation{Err: err}
 			}
-			for _, ev := range res.Events {
-				obs.Flows = append(obs.Flows, s.flow(ev))
-				evidence = append(evidence, fmt.Sprintf("%s %s@%s: %s%s", leg.name, h.hook, h.pod, ev, s.originsSuffix(ev.Cookie)))
+			redirected := s.collect(&obs, &evidence, leg.name, h, res) != 0
+			// The proxy's listener takes the connection (an ingress
+			// redirect must still find it at the device's ingress):
+			// connected, whatever its requests will be told.
+			if redirected && res.Code != datapath.TCActShot && h.hook == datapath.ToContainer {
+				dev, _ := h.node.dp.DeviceOf(s.epIDs[h.pod])
+				if res, err = h.node.dp.RunMarked(datapath.FromContainer, dev, datapath.ProxyMarkToProxy(res.Events[len(res.Events)-1].ProxyPort), res.Out); err != nil {
+					return engine.Observation{Err: err}
+				}
+				s.collect(&obs, &evidence, "to-proxy", hop{node: h.node, hook: datapath.FromContainer, pod: h.pod}, res)
+			}
+			if redirected && res.Code != datapath.TCActShot {
+				obs.Evidence = strings.Join(evidence, "\n")
+				return obs
 			}
 			if res.Code == datapath.TCActShot {
 				obs.Verdict = "dropped"

@@ -8,6 +8,7 @@ package unit
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/kestrelnet/kestrel/datapath"
@@ -20,6 +21,8 @@ import (
 type Runner struct {
 	mu   sync.Mutex
 	idle map[string][]*datapath.Datapath // by deviceKey
+	// proxies are each loaded datapath's proxy listeners (l7.go).
+	proxies map[*datapath.Datapath][]net.Listener
 }
 
 type pooled struct {
@@ -35,7 +38,7 @@ func NewRunner() (*Runner, error) {
 	if err := datapath.CheckKernel(); err != nil {
 		return nil, fmt.Errorf("unit mode needs the eBPF datapath: %w", err)
 	}
-	return &Runner{idle: map[string][]*datapath.Datapath{}}, nil
+	return &Runner{idle: map[string][]*datapath.Datapath{}, proxies: map[*datapath.Datapath][]net.Listener{}}, nil
 }
 
 func (*Runner) Mode() string { return "unit" }
@@ -57,14 +60,37 @@ func (r *Runner) acquire(nd datapath.NodeDevice) (pooled, error) {
 	}
 	r.mu.Unlock()
 	dp, err := datapath.Load(datapath.Config{TestDevices: true, MonitorAggregation: datapath.MonitorAggregationNone, NodeDevice: nd})
-	return pooled{key, dp}, err
+	if err != nil {
+		return pooled{}, err
+	}
+	lns, err := openProxyListeners(dp)
+	if err != nil {
+		dp.Close()
+		return pooled{}, err
+	}
+	r.mu.Lock()
+	r.proxies[dp] = lns
+	r.mu.Unlock()
+	return pooled{key, dp}, nil
+}
+
+// closeDatapath closes a datapath and its proxy listeners.
+func (r *Runner) closeDatapath(dp *datapath.Datapath) {
+	r.mu.Lock()
+	lns := r.proxies[dp]
+	delete(r.proxies, dp)
+	r.mu.Unlock()
+	for _, l := range lns {
+		l.Close()
+	}
+	dp.Close()
 }
 
 // release resets a datapath for the next scenario; one that cannot be reset
 // is closed instead.
 func (r *Runner) release(p pooled) {
 	if err := p.dp.Reset(); err != nil {
-		p.dp.Close()
+		r.closeDatapath(p.dp)
 		return
 	}
 	r.mu.Lock()
@@ -75,12 +101,14 @@ func (r *Runner) release(p pooled) {
 // Close releases the idle datapaths.
 func (r *Runner) Close() error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	var all []*datapath.Datapath
 	for _, list := range r.idle {
-		for _, dp := range list {
-			dp.Close()
-		}
+		all = append(all, list...)
 	}
 	clear(r.idle)
+	r.mu.Unlock()
+	for _, dp := range all {
+		r.closeDatapath(dp)
+	}
 	return nil
 }

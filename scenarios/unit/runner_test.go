@@ -30,7 +30,7 @@ func runPaths(t *testing.T, paths ...string) *engine.Report {
 }
 
 func TestTheLibraryPassesInUnitMode(t *testing.T) {
-	for _, suite := range []string{"netpol-e2e", "cilium-l3l4", "conntrack", "services", "services-external"} {
+	for _, suite := range []string{"netpol-e2e", "cilium-l3l4", "conntrack", "services", "services-external", "l7-http"} {
 		t.Run(suite, func(t *testing.T) {
 			rep := runPaths(t, "../library/"+suite)
 			passed, failed, _ := rep.Counts()
@@ -94,6 +94,28 @@ func TestWrongExternalExpectationsFail(t *testing.T) {
 		"source IP: expected node node-2(172.18.0.3), observed 203.0.113.2",
 		"verdict: expected allowed, observed dropped",
 		"source IP: expected 10.244.0.10, observed 172.18.0.2",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// L7 request probes fail when the proxy's decision or the server's status
+// is not the expected one.
+func TestWrongL7ExpectationsFail(t *testing.T) {
+	rep := runPaths(t, "testdata/l7-wrong-expectations.yaml")
+	passed, failed, _ := rep.Counts()
+	var b strings.Builder
+	rep.WriteText(&b, false)
+	if passed != 0 || failed != 4 {
+		t.Fatalf("want all 4 probes to fail, got %d passed, %d failed\n%s", passed, failed, b.String())
+	}
+	for _, want := range []string{
+		"verdict: expected allowed, observed l7-denied",
+		"verdict: expected l7-denied, observed allowed",
+		"http status: expected 201, observed 200",
+		"verdict: expected dropped, observed l7-denied",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())

@@ -28,6 +28,10 @@ type session struct {
 	nodeIPs   map[string][]netip.Addr   // as of the last Sync
 	podCIDRs  map[string][]netip.Prefix // as of the last Sync
 	nextSport uint16
+	// As of the last Sync, for the L7 proxies' decisions (l7.go).
+	resolved *policy.Result
+	states   map[string]*datapathstate.State
+	locals   map[string][]datapathstate.Local
 }
 
 type node struct {
@@ -148,6 +152,7 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 	s.pods = pods
 	s.podByIP = byIP
 	s.nodeIPs, s.podCIDRs = c.NodeIPs, c.PodCIDRs
+	s.resolved, s.states, s.locals = res, states, locals
 	return nil
 }
 
