@@ -68,6 +68,13 @@ func startProxy(t *testing.T, n *datapathtest.PodNetwork) net.Listener {
 			go func() {
 				defer c.Close()
 				orig := c.LocalAddr().(*net.TCPAddr)
+				// The client speaks first: its data, not only its
+				// handshake, must reach the proxy.
+				c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+					fmt.Fprintf(c, "no request: %v\n", err)
+					return
+				}
 				if orig.Port != 8080 {
 					fmt.Fprintf(c, "%s %s\n", c.LocalAddr(), c.RemoteAddr())
 					return
@@ -106,7 +113,10 @@ func readLine(t *testing.T, n *datapathtest.PodNetwork, ns string, addr string) 
 		return "", err
 	}
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte("request\n")); err != nil {
+		return "", err
+	}
 	return bufio.NewReader(c).ReadString('\n')
 }
 

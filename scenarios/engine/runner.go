@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -182,4 +184,27 @@ type Session interface {
 	Sync(ctx context.Context, c *Cluster) error
 	Probe(ctx context.Context, p Probe) Observation
 	Close() error
+}
+
+// Wire is the request as every runner sends it (unit mode hands the same
+// bytes to the proxy's parser): HTTP/1.1, Host the original destination
+// unless the probe's headers name one, no body.
+func (h *HTTPRequest) Wire(to netip.AddrPort) []byte {
+	host := to.String()
+	keys := make([]string, 0, len(h.Headers))
+	for k, v := range h.Headers {
+		if strings.EqualFold(k, "Host") {
+			host = v
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", h.Method, h.Path, host)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, h.Headers[k])
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return []byte(b.String())
 }

@@ -140,6 +140,17 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	switch strings.ToUpper(p.Protocol) {
 	case "TCP", "":
 		q.protocol = protoTCP
+		if p.Exchange == "request" {
+			var status int
+			verdict, evidence, status = httpProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.HTTP)
+			o := engine.Observation{Verdict: verdict, Status: status, Evidence: fmt.Sprintf("from netns %s: %s", from.netns, evidence)}
+			if verdict == "error" {
+				o.Err = errors.New(evidence)
+				return o
+			}
+			r.flows.observe(ctx, q, &o)
+			return o
+		}
 		verdict, evidence, answer = tcpProbe(from, target)
 	case "UDP":
 		q.protocol = protoUDP

@@ -2,6 +2,7 @@ package unit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -217,25 +218,9 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 	obs.Status = workload.HTTPStatus(req.Method, p.HTTP.Path)
 }
 
-// httpRequest is the probe's request as the proxy reads it off the wire:
-// Host is the original destination unless the probe's headers name one
-// (the sim runner sends the same).
+// httpRequest is the probe's request as the proxy reads it off the wire.
 func httpRequest(h *engine.HTTPRequest, orig netip.AddrPort) (*http.Request, error) {
-	var b strings.Builder
-	host := orig.String()
-	for k, v := range h.Headers {
-		if strings.EqualFold(k, "Host") {
-			host = v
-		}
-	}
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", h.Method, h.Path, host)
-	for k, v := range h.Headers {
-		if !strings.EqualFold(k, "Host") {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
-		}
-	}
-	b.WriteString("Content-Length: 0\r\n\r\n")
-	return http.ReadRequest(bufio.NewReader(strings.NewReader(b.String())))
+	return http.ReadRequest(bufio.NewReader(bytes.NewReader(h.Wire(orig))))
 }
 
 var _ httpproxy.Resolver = (*proxy.Table)(nil)
