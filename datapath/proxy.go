@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 
 	"github.com/cilium/ebpf"
@@ -70,6 +71,22 @@ func InstallProxyRouting(h *netlink.Handle) error {
 			Type: unix.RTN_LOCAL, Scope: netlink.SCOPE_HOST, Family: family}
 		if err := h.RouteReplace(route); err != nil {
 			return fmt.Errorf("proxy routing: local route (family %d): %w", family, err)
+		}
+	}
+	return nil
+}
+
+// ProxySysctls turns off TCP early demultiplexing in the calling thread's
+// network namespace (the node's). Early demux attaches a local socket to a
+// packet before routing when the packet's tuple names one; the proxy's
+// sockets hold the original destinations, so a pod's packet to another pod
+// (forwarded) would get the proxy's socket attached, and the kernel drops a
+// packet with a socket it would have to forward (ip_forward). The datapath
+// assigns the proxy's socket itself, so nothing depends on early demux.
+func ProxySysctls() error {
+	for _, f := range []string{"/proc/sys/net/ipv4/tcp_early_demux", "/proc/sys/net/ipv4/udp_early_demux"} {
+		if err := os.WriteFile(f, []byte("0"), 0o644); err != nil {
+			return fmt.Errorf("proxy sysctls: %w", err)
 		}
 	}
 	return nil

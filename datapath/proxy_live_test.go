@@ -39,6 +39,7 @@ func proxyPodNetwork(t *testing.T) (*datapath.Datapath, *datapathtest.PodNetwork
 	must(t, err)
 	defer hn.Close()
 	must(t, datapath.InstallProxyRouting(hn))
+	n.In(t, n.Node, func() { must(t, datapath.ProxySysctls()) })
 	hp, err := netlink.NewHandleAt(n.Pod)
 	must(t, err)
 	defer hp.Close()
@@ -113,6 +114,11 @@ func readLine(t *testing.T, n *datapathtest.PodNetwork, ns string, addr string) 
 		return "", err
 	}
 	defer c.Close()
+	return roundTrip(c)
+}
+
+// roundTrip sends a line and reads the answer.
+func roundTrip(c net.Conn) (string, error) {
 	c.SetDeadline(time.Now().Add(3 * time.Second))
 	if _, err := c.Write([]byte("request\n")); err != nil {
 		return "", err

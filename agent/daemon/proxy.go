@@ -36,6 +36,9 @@ func (d *Daemon) startProxies(ctx context.Context) error {
 	if err := datapath.InstallProxyRouting(h); err != nil {
 		return err
 	}
+	if err := datapath.ProxySysctls(); err != nil {
+		return err
+	}
 	for _, p := range []struct {
 		dir  policy.Direction
 		port uint16

@@ -72,6 +72,7 @@ func TestHTTPProxyThroughTheDatapath(t *testing.T) {
 	must(t, err)
 	defer hn.Close()
 	must(t, datapath.InstallProxyRouting(hn))
+	n.In(t, n.Node, func() { must(t, datapath.ProxySysctls()) })
 	lo, err := hn.LinkByName("lo")
 	must(t, err)
 	must(t, hn.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: server.AsSlice(), Mask: net.CIDRMask(32, 32)}}))
