@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/agent/policy"
+	httpproxy "github.com/kestrelnet/kestrel/agent/proxy/http"
 )
 
 func TestFlowRingKeepsTheNewestInOrderAndCountsTheLost(t *testing.T) {
@@ -30,5 +34,32 @@ func TestFlowRingKeepsTheNewestInOrderAndCountsTheLost(t *testing.T) {
 	}
 	if got := r.since(total); len(got.Flows) != 0 || got.Next != total {
 		t.Fatalf("caught up: %+v", got)
+	}
+}
+
+// An L7 proxy's decision becomes a flow with its HTTP fields: a denied
+// request is a drop by policy, an allowed one forwarded with the server's
+// status; the endpoint, identities and policies come from the connection.
+func TestProxyDecisionsBecomeL7Flows(t *testing.T) {
+	d := &Daemon{cfg: Config{Node: "node-1"}}
+	conn := &httpproxy.Connection{EndpointID: 3, SrcIdentity: 300, DstIdentity: 301, Policies: []string{"CiliumNetworkPolicy/x/rule1"}}
+	client, server := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:80")
+	d.recordL7(httpproxy.Record{Direction: policy.Ingress, Client: client, Server: server, Conn: conn,
+		Method: "GET", URL: "10.0.0.2:80/private", Protocol: "HTTP/1.1", Status: 403, Latency: time.Millisecond})
+	d.recordL7(httpproxy.Record{Direction: policy.Ingress, Client: client, Server: server, Conn: conn,
+		Method: "GET", URL: "10.0.0.2:80/public", Protocol: "HTTP/1.1", Allowed: true, Status: 200})
+	got := d.Flows(0).Flows
+	if len(got) != 2 {
+		t.Fatalf("%d flows, want 2", len(got))
+	}
+	denied, allowed := got[0], got[1]
+	if denied.Verdict != "dropped" || denied.Reason != "POLICY_DENIED" || denied.L7 == nil || denied.L7.HTTP.Code != 403 ||
+		denied.L7.HTTP.URL != "10.0.0.2:80/private" || denied.L7.LatencyNs != uint64(time.Millisecond) ||
+		denied.Src != "10.0.0.1" || denied.DstPort != 80 || denied.Direction != "ingress" || denied.EndpointID != 3 ||
+		denied.SrcIdentity != 300 || len(denied.Policies) != 1 || denied.CT != "l7" || denied.TimeNs == 0 {
+		t.Fatalf("denied request's flow: %+v %+v", denied, denied.L7)
+	}
+	if allowed.Verdict != "forwarded" || allowed.Reason != "" || allowed.L7.HTTP.Code != 200 || allowed.L7.HTTP.Method != "GET" {
+		t.Fatalf("allowed request's flow: %+v %+v", allowed, allowed.L7)
 	}
 }

@@ -174,5 +174,8 @@ func describeFlow(f api.Flow) string {
 	if len(f.Policies) > 0 {
 		s += " by " + strings.Join(f.Policies, ",")
 	}
+	if f.L7 != nil && f.L7.HTTP != nil {
+		s += fmt.Sprintf(" http %s %s -> %d", f.L7.HTTP.Method, f.L7.HTTP.URL, f.L7.HTTP.Code)
+	}
 	return s
 }
