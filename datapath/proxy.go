@@ -92,6 +92,24 @@ func ProxySysctls() error {
 	return nil
 }
 
+// ProxyDeviceSysctls lets a pod's host-side device take the frames
+// to_container turns back to the proxy when their source is one of the
+// node's own addresses (an egress proxy's or another local process's
+// connection to a pod with L7 rules): `accept_local`, without which the
+// kernel drops them as martians. A pod cannot use it to claim the node's
+// address: from_container drops any packet whose source is not the pod's.
+func ProxyDeviceSysctls(ifindex int) error {
+	ifc, err := net.InterfaceByIndex(ifindex)
+	if err != nil {
+		return fmt.Errorf("proxy device sysctls: %w", err)
+	}
+	f := "/proc/sys/net/ipv4/conf/" + ifc.Name + "/accept_local"
+	if err := os.WriteFile(f, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("proxy device sysctls: %w", err)
+	}
+	return nil
+}
+
 // ListenProxy opens a proxy's transparent TCP listener on port, both
 // families, in the calling thread's network namespace. An accepted
 // connection's LocalAddr is the original destination.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -167,8 +166,9 @@ func TestProxyRedirectEgressLive(t *testing.T) {
 func TestProxyRedirectIngressLive(t *testing.T) {
 	d, n := proxyPodNetwork(t)
 	// The node is the client here: a packet from one of the node's own
-	// addresses arriving on a device is a martian unless accept_local.
-	n.In(t, n.Node, func() { must(t, os.WriteFile("/proc/sys/net/ipv4/conf/lxc0/accept_local", []byte("1"), 0o644)) })
+	// addresses arriving on a device is a martian unless accept_local,
+	// which the agent sets on every pod device it attaches.
+	n.In(t, n.Node, func() { must(t, datapath.ProxyDeviceSysctls(n.HostIfindex)) })
 	must(t, d.SetPolicy(1, []datapath.PolicyEntry{
 		{Identity: 1, Direction: datapath.Ingress, Protocol: 6, PortLo: 8080, Action: datapath.PolicyRedirect, ProxyPort: testProxyPort},
 	}))

@@ -31,5 +31,9 @@ func (k Kernel) Attach(ifindex int, pin string) (Links, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := datapath.ProxyDeviceSysctls(ifindex); err != nil {
+		l.Close()
+		return nil, err
+	}
 	return l, nil
 }
