@@ -76,4 +76,3 @@ func FuzzProxyForwardsOnlyAllowedRequests(f *testing.F) {
 		}
 	})
 }
-
