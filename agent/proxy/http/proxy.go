@@ -123,6 +123,10 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	br := bufio.NewReader(c)
+	if isH2C(br) {
+		s.serveH2C(c, br, conn, client, orig)
+		return
+	}
 	var up net.Conn
 	var upr *bufio.Reader
 	defer func() {
