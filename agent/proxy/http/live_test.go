@@ -45,10 +45,20 @@ func dialIn(ns netns.NsHandle, mark int) func(ctx context.Context, network, addr
 	}
 }
 
-// A pod's HTTP requests on a port with HTTP rules go through the datapath's
-// redirect to this proxy: allowed ones reach the server at the original
-// destination, denied ones get Cilium's 403, and each decision is observed.
-func TestHTTPProxyThroughTheDatapath(t *testing.T) {
+// rig is a pod attached to a loaded datapath, a server at 192.0.2.10:80
+// in the node's namespace that the pod routes to through the node, and the
+// egress HTTP proxy serving the pod's connections with rules.
+type rig struct {
+	d       *datapath.Datapath
+	n       *datapathtest.PodNetwork
+	server  netip.Addr
+	mu      sync.Mutex
+	records []Record
+}
+
+const rigPodIdentity = 300
+
+func newRig(t *testing.T, rules []policy.HTTPRule) *rig {
 	d, err := datapath.Load(datapath.Config{MonitorAggregation: datapath.MonitorAggregationNone})
 	if err != nil {
 		datapathtest.SkipOrFail(t, err)
@@ -59,15 +69,11 @@ func TestHTTPProxyThroughTheDatapath(t *testing.T) {
 	n.In(t, n.Node, func() { links, err = d.AttachPodDevice(n.HostIfindex, "") })
 	must(t, err)
 	t.Cleanup(func() { links.Close() })
-	const idPod = 300
-	must(t, d.SyncIPCache([]datapath.IPCacheEntry{{Prefix: netip.PrefixFrom(n.PodIP, 32), Identity: idPod}}))
-	must(t, d.UpsertEndpoint(n.Endpoint(1, idPod, true)))
-	must(t, d.SetPolicy(1, []datapath.PolicyEntry{{Direction: datapath.Egress, Protocol: 6, PortLo: 80,
-		Action: datapath.PolicyRedirect, ProxyPort: policy.ProxyPortHTTPEgress}}))
+	must(t, d.SyncIPCache([]datapath.IPCacheEntry{{Prefix: netip.PrefixFrom(n.PodIP, 32), Identity: rigPodIdentity}}))
+	must(t, d.UpsertEndpoint(n.Endpoint(1, rigPodIdentity, true)))
+	r := &rig{d: d, n: n, server: netip.MustParseAddr("192.0.2.10")}
+	r.redirect(t, true)
 
-	// The server stands at 192.0.2.10:80 on the node; the pod routes there
-	// through the node.
-	server := netip.MustParseAddr("192.0.2.10")
 	hn, err := netlink.NewHandleAt(n.Node)
 	must(t, err)
 	defer hn.Close()
@@ -75,16 +81,16 @@ func TestHTTPProxyThroughTheDatapath(t *testing.T) {
 	n.In(t, n.Node, func() { must(t, datapath.ProxySysctls()) })
 	lo, err := hn.LinkByName("lo")
 	must(t, err)
-	must(t, hn.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: server.AsSlice(), Mask: net.CIDRMask(32, 32)}}))
+	must(t, hn.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: r.server.AsSlice(), Mask: net.CIDRMask(32, 32)}}))
 	hp, err := netlink.NewHandleAt(n.Pod)
 	must(t, err)
 	defer hp.Close()
 	eth, err := hp.LinkByName("eth0")
 	must(t, err)
-	must(t, hp.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: &net.IPNet{IP: server.AsSlice(), Mask: net.CIDRMask(32, 32)}, Gw: n.NodeIP.AsSlice()}))
+	must(t, hp.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Dst: &net.IPNet{IP: r.server.AsSlice(), Mask: net.CIDRMask(32, 32)}, Gw: n.NodeIP.AsSlice()}))
 	var srvLn, proxyLn net.Listener
 	n.In(t, n.Node, func() {
-		srvLn, err = net.Listen("tcp", netip.AddrPortFrom(server, 80).String())
+		srvLn, err = net.Listen("tcp", netip.AddrPortFrom(r.server, 80).String())
 		must(t, err)
 		proxyLn, err = datapath.ListenProxy(context.Background(), policy.ProxyPortHTTPEgress)
 		must(t, err)
@@ -93,18 +99,37 @@ func TestHTTPProxyThroughTheDatapath(t *testing.T) {
 		fmt.Fprintf(w, "server saw %s %s from %s", r.Method, r.URL.Path, r.RemoteAddr)
 	})}
 	go srv.Serve(srvLn)
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 
-	m, err := Compile([]policy.HTTPRule{{Method: "GET", Path: "/public"}}, false)
+	m, err := Compile(rules, false)
 	must(t, err)
-	mark, err := datapath.ProxyMarkEgress(idPod)
+	mark, err := datapath.ProxyMarkEgress(rigPodIdentity)
 	must(t, err)
-	var mu sync.Mutex
-	var records []Record
 	p := &Server{Direction: policy.Egress, Resolver: fixedResolver{&Connection{Matcher: m, Dial: dialIn(n.Node, mark)}},
-		Observe: func(r Record) { mu.Lock(); records = append(records, r); mu.Unlock() }}
+		Observe: func(rec Record) { r.mu.Lock(); r.records = append(r.records, rec); r.mu.Unlock() }}
 	go p.Serve(proxyLn)
-	defer proxyLn.Close()
+	t.Cleanup(func() { proxyLn.Close() })
+	return r
+}
+
+// redirect makes the pod's egress to TCP 80 go to the proxy, or (false)
+// simply allowed.
+func (r *rig) redirect(t *testing.T, on bool) {
+	e := datapath.PolicyEntry{Direction: datapath.Egress, Protocol: 6, PortLo: 80}
+	if on {
+		e.Action, e.ProxyPort = datapath.PolicyRedirect, policy.ProxyPortHTTPEgress
+	}
+	must(t, r.d.SetPolicy(1, []datapath.PolicyEntry{e}))
+	must(t, r.d.FlushConntrack())
+}
+
+// A pod's HTTP requests on a port with HTTP rules go through the datapath's
+// redirect to this proxy: allowed ones reach the server at the original
+// destination, denied ones get Cilium's 403, and each decision is observed.
+func TestHTTPProxyThroughTheDatapath(t *testing.T) {
+	r := newRig(t, []policy.HTTPRule{{Method: "GET", Path: "/public"}})
+	n, server := r.n, r.server
+	var err error
 
 	send := func(method, path string) (int, string) {
 		t.Helper()
@@ -128,8 +153,9 @@ func TestHTTPProxyThroughTheDatapath(t *testing.T) {
 			t.Fatalf("%s %s: %d %q, want 403 %q", c.method, c.path, code, body, AccessDenied)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	records := r.records
 	if len(records) != 3 || !records[0].Allowed || records[0].Status != 200 || records[1].Allowed || records[1].Status != 403 ||
 		records[1].Client.Addr() != n.PodIP || records[1].Server != netip.AddrPortFrom(server, 80) {
 		t.Fatalf("decisions: %v", records)

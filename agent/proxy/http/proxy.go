@@ -183,7 +183,15 @@ func (s *Server) serveConn(c net.Conn) {
 // whether either side ends the connection, and an upstream failure (then
 // the client got 502 if nothing of the response had been sent).
 func relay(req *http.Request, up net.Conn, upr *bufio.Reader, down net.Conn) (int, bool, error) {
-	if err := req.Write(up); err != nil {
+	// Buffered: Request.Write writes the header piecemeal, a system call
+	// a line on a bare connection. (The response is not: a streamed body
+	// must not wait in a buffer.)
+	uw := bufio.NewWriter(up)
+	err := req.Write(uw)
+	if err == nil {
+		err = uw.Flush()
+	}
+	if err != nil {
 		writeStatus(down, http.StatusBadGateway, "upstream write error\r\n")
 		return http.StatusBadGateway, true, err
 	}
