@@ -152,6 +152,22 @@ func TestProxyRedirectEgressLive(t *testing.T) {
 		}
 	}
 
+	// A pod cannot claim the datapath's proxy mark for a port its policy
+	// does not open: crossing into the node's namespace scrubs the mark,
+	// so from_container judges the packet as any other.
+	n.EchoServer(t, "9999")
+	var c net.Conn
+	var err error
+	forged := datapath.ProxyDialer(int(datapath.ProxyMarkToProxy(testProxyPort)))
+	forged.Timeout = 700 * time.Millisecond
+	n.In(t, n.Pod, func() { c, err = forged.Dial("tcp", netip.AddrPortFrom(n.NodeIP, 9999).String()) })
+	if err == nil {
+		line, rerr := roundTrip(c)
+		c.Close()
+		t.Fatalf("a pod's connection with a forged proxy mark got through: %q, %v", line, rerr)
+	}
+	expectDrops(t, d, "POLICY_DENIED", datapath.Egress)
+
 	ln.Close()
 	if _, err := readLine(t, n, "pod", "192.0.2.10:80"); err == nil {
 		t.Fatal("with no proxy listening, the redirected connection still got an answer")
