@@ -39,6 +39,11 @@ func (x *expander) probes(fp format.Probe) ([]Probe, error) {
 		if fp.HTTP != nil {
 			p.HTTP = &HTTPRequest{Method: fp.HTTP.Method, Path: fp.HTTP.Path, Headers: fp.HTTP.Headers}
 		}
+		if g := fp.GRPC; g != nil {
+			// A unary call as gRPC sends it: its path names it.
+			p.HTTP = &HTTPRequest{Method: "POST", Path: "/" + g.Service + "/" + g.Method,
+				Headers: map[string]string{"Content-Type": "application/grpc", "Te": "trailers"}, HTTP2: true}
+		}
 		switch {
 		case fp.Protocol == "ICMP" && (fp.Packet == nil || fp.Packet.ICMPType == nil):
 			p.ICMPType = 8

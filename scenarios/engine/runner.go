@@ -107,6 +107,9 @@ type HTTPRequest struct {
 	Method  string
 	Path    string
 	Headers map[string]string
+	// HTTP2 sends it over cleartext HTTP/2 (a gRPC call); the proxy judges
+	// it by the same rules.
+	HTTP2 bool
 }
 
 // Expectation is what the scenario says must be observed.

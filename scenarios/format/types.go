@@ -134,6 +134,7 @@ type Probe struct {
 	Exchange   string   `yaml:"exchange"`
 	Packet     *Packet  `yaml:"packet"`
 	HTTP       *HTTP    `yaml:"http"`
+	GRPC       *GRPC    `yaml:"grpc"`
 	Expect     Expect   `yaml:"expect"`
 	Line       int      `yaml:"-"`
 }
@@ -175,6 +176,13 @@ type HTTP struct {
 	Method  string            `yaml:"method"`
 	Path    string            `yaml:"path"`
 	Headers map[string]string `yaml:"headers"`
+}
+
+// GRPC is a unary gRPC call of an `exchange: request` probe: a POST of
+// /<service>/<method> over cleartext HTTP/2.
+type GRPC struct {
+	Service string `yaml:"service"` // package.Service
+	Method  string `yaml:"method"`
 }
 
 // Expect is what must be observed.

@@ -445,10 +445,19 @@ func (v *validator) probe(p *Probe, path string) {
 	if p.HTTP != nil && p.Exchange != "request" {
 		bad("http is given only with exchange: request")
 	}
+	if p.GRPC != nil && p.Exchange != "request" {
+		bad("grpc is given only with exchange: request")
+	}
+	if p.GRPC != nil && p.HTTP != nil {
+		bad("a request is http or grpc, not both")
+	}
+	if g := p.GRPC; g != nil && (g.Service == "" || g.Method == "" || strings.Contains(g.Service, "/") || strings.Contains(g.Method, "/")) {
+		bad("grpc needs service (package.Service) and method, without slashes")
+	}
 	if p.Exchange == "request" {
 		switch {
-		case p.HTTP == nil:
-			bad("exchange: request needs the request: http (tls, dns, grpc and kafka requests are not built yet)")
+		case p.HTTP == nil && p.GRPC == nil:
+			bad("exchange: request needs the request: http or grpc (tls, dns and kafka requests are not built yet)")
 		case p.Protocol != "TCP":
 			bad("an http request goes over TCP; protocol is %s", p.Protocol)
 		case p.To.Service != "":

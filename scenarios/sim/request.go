@@ -2,12 +2,18 @@ package sim
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	httpproxy "github.com/kestrelnet/kestrel/agent/proxy/http"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
@@ -19,6 +25,9 @@ import (
 // server's (allowed, with its status); no connection is dropped or
 // rejected as for a connect.
 func httpProbe(ns string, to netip.AddrPort, h *engine.HTTPRequest) (string, string, int) {
+	if h.HTTP2 {
+		return h2cProbe(ns, to, h)
+	}
 	var conn net.Conn
 	err := network.Do(ns, func() error {
 		var err error
@@ -38,6 +47,51 @@ func httpProbe(ns string, to netip.AddrPort, h *engine.HTTPRequest) (string, str
 	if err != nil {
 		return verdictOf(err), fmt.Sprintf("HTTP %s %s to %s: %v", h.Method, h.Path, to, err), 0
 	}
+	return answerVerdict(h, to, resp)
+}
+
+// h2cProbe sends the request over cleartext HTTP/2 from inside ns.
+func h2cProbe(ns string, to netip.AddrPort, h *engine.HTTPRequest) (string, string, int) {
+	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
+		var c net.Conn
+		err := network.Do(ns, func() error {
+			var err error
+			c, err = (&net.Dialer{Timeout: probeTimeout}).DialContext(ctx, "tcp", to.String())
+			return err
+		})
+		return c, err
+	}}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, h.Method, "http://"+to.String()+h.Path, nil)
+	if err != nil {
+		return "error", err.Error(), 0
+	}
+	for k, v := range h.Headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return verdictOf(op), fmt.Sprintf("HTTP/2 %s %s to %s: %v", h.Method, h.Path, to, err), 0
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return "dropped", fmt.Sprintf("HTTP/2 %s %s to %s: %v", h.Method, h.Path, to, err), 0
+		}
+		return "error", fmt.Sprintf("HTTP/2 %s %s to %s: %v", h.Method, h.Path, to, err), 0
+	}
+	return answerVerdict(h, to, resp)
+}
+
+// answerVerdict reads an answer: the proxy's 403 with Cilium's body is
+// l7-denied, anything else is the server's own.
+func answerVerdict(h *engine.HTTPRequest, to netip.AddrPort, resp *http.Response) (string, string, int) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	ev := fmt.Sprintf("HTTP %s %s to %s: %d %q", h.Method, h.Path, to, resp.StatusCode, body)

@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 )
 
 // HTTPReply is the JSON body every HTTP request gets.
@@ -30,7 +33,8 @@ func (s *Server) startHTTP(i int, addr string) error {
 	port := portOf(ln.Addr())
 	srv := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
-		Handler:           s.httpHandler(port),
+		// Cleartext HTTP/2 too (prior knowledge), as a gRPC server speaks it.
+		Handler: h2c.NewHandler(s.httpHandler(port), &http2.Server{}),
 	}
 	s.closers = append(s.closers, srv)
 	s.wg.Add(1)
