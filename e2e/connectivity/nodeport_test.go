@@ -137,4 +137,25 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 		Eventually(flows2).WithTimeout(5 * time.Second).Should(ContainElement(SatisfyAll(
 			HaveField("Reason", "SERVICE_NO_BACKEND"), HaveField("DstPort", uint16(nodePorts["solo-local"])))))
 	})
+
+	It("publishes a hostPort on its node's address only, to the pod behind it", func(ctx SpecContext) {
+		n1, n2 := cluster.Nodes()[0], cluster.Nodes()[1]
+		p := framework.WorkloadPod(ns, "hosted", n1, corev1.RestartPolicyAlways, nil, 8090)
+		p.Spec.Containers[0].Ports[0].HostPort = 8091
+		_, err := kube.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(ctx, func(g Gomega) {
+			pod, err := kube.CoreV1().Pods(ns).Get(ctx, "hosted", metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(framework.PodReady(pod)).To(BeTrue())
+			svcs, err := cluster.AgentServices(ctx, n1)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(svcs.Services).To(ContainElement(HaveField("Type", "HostPort")))
+		}).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+		answer, err := ask(net.JoinHostPort(nodeIPs[n1], "8091"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(answer).To(Equal(ns + "/hosted 8090 172.30.0.1"))
+		_, err = ask(net.JoinHostPort(nodeIPs[n2], "8091"))
+		Expect(err).To(HaveOccurred(), "the hostPort must not be published on node 2")
+	})
 })
