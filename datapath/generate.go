@@ -9,3 +9,6 @@ package datapath
 // The benchmark object includes lxc.c; its maps are lxc's (LoadBench shares
 // them), so only its own cursor type is generated.
 //go:generate go tool bpf2go -target bpfel -no-global-types -type bench_state lxcbench ../bpf/bench.c -- -I../bpf/lib
+// The socket programs (socket-level load balancing) run over lxc's service
+// maps (LoadSocketLB shares them), so only their own types are generated.
+//go:generate go tool bpf2go -target bpfel -no-global-types -type sock_revnat_key -type sock_revnat_entry sock ../bpf/sock.c -- -I../bpf/lib

@@ -47,6 +47,12 @@ type Config struct {
 	HairpinIPv4, HairpinIPv6 netip.Addr
 	// NodeDevice configures the programs for the node's own device.
 	NodeDevice NodeDevice
+	// SocketLB also loads the socket-level load balancer (bpf/sock.c, as
+	// Cilium's --bpf-lb-sock): cgroup programs over the same service maps
+	// that translate a service frontend to a backend at connect() and
+	// sendmsg(), so a pod's connection goes straight to the backend.
+	// AttachCgroup attaches them.
+	SocketLB bool
 	// TestDevices makes a datapath for BPF_PROG_TEST_RUN: endpoints without a
 	// device or MAC get a dummy device in a private network namespace and
 	// TestMAC, and Run picks the device a frame crosses (sandbox.go).
@@ -89,6 +95,7 @@ type Datapath struct {
 	sandbox    *sandbox                   // for test runs (Config.TestDevices)
 	svc        *serviceState              // what the service maps hold (service.go)
 	maglevSpec *ebpf.MapSpec              // a service's Maglev table (inner map of lb_maglev)
+	sock       *socketLB                  // the socket programs (Config.SocketLB), else nil
 }
 
 // MissingFeatureError names a kernel feature the datapath needs and lacks.
@@ -176,6 +183,11 @@ func Load(cfg Config) (*Datapath, error) {
 	if err := CheckKernel(); err != nil {
 		return nil, err
 	}
+	if cfg.SocketLB {
+		if err := features.HaveProgramType(ebpf.CGroupSockAddr); err != nil {
+			return nil, &MissingFeatureError{Feature: "BPF program type cgroup_sock_addr (socket LB)", Err: err}
+		}
+	}
 	spec, err := loadLxc()
 	if err != nil {
 		return nil, fmt.Errorf("parse embedded datapath object: %w", err)
@@ -228,6 +240,12 @@ func Load(cfg Config) (*Datapath, error) {
 		d.Close()
 		return nil, err
 	}
+	if cfg.SocketLB {
+		if d.sock, err = d.loadSocketLB(); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	if cfg.TestDevices {
 		if d.sandbox, err = newSandbox(); err != nil {
 			d.Close()
@@ -247,6 +265,9 @@ func (d *Datapath) Close() error {
 	d.events.Close()
 	if d.sandbox != nil {
 		d.sandbox.close()
+	}
+	if d.sock != nil {
+		d.sock.objs.Close()
 	}
 	return d.objs.Close()
 }

@@ -346,11 +346,12 @@ static __always_inline __u32 lb_flow_hash(const struct flow *f)
 	return h ^ (h >> 13);
 }
 
-/* The slot a new flow takes, by the service's algorithm. */
-static __always_inline __u32 lb_pick_slot(const struct lb_service *svc, const struct flow *f)
+/* The slot a new flow takes, by the service's algorithm: hash picks the
+ * Maglev table entry (the caller computes it only for a Maglev service). */
+static __always_inline __u32 lb_pick_slot(const struct lb_service *svc, __u32 hash)
 {
 	if ((svc->flags & LB_F_MAGLEV) && svc->maglev_size) {
-		__u32 id = svc->id, idx = lb_flow_hash(f) % svc->maglev_size;
+		__u32 id = svc->id, idx = hash % svc->maglev_size;
 		void *table = bpf_map_lookup_elem(&lb_maglev, &id);
 		__u32 *slot = table ? bpf_map_lookup_elem(table, &idx) : NULL;
 
@@ -396,6 +397,32 @@ static __always_inline struct lb_addr *lb_affine(const struct lb_affinity_key *a
 	return NULL;
 }
 
+/* The backend a new flow (or socket, bpf/sock.c) to svc gets: the one the
+ * client's affinity (ak) holds if the service has affinity and it still
+ * holds one, else by the service's algorithm (hash: lb_pick_slot). Records
+ * the affinity. NULL when the slot is empty. */
+static __always_inline struct lb_addr *lb_choose(const struct lb_service *svc, const struct lb_affinity_key *ak,
+						 __u32 hash, __u64 now)
+{
+	struct lb_backend_key bk = { .service_id = svc->id };
+	struct lb_addr *be = NULL;
+
+	if (svc->flags & LB_F_AFFINITY)
+		be = lb_affine(ak, svc, &bk, now);
+	if (!be) {
+		bk.slot = lb_pick_slot(svc, hash);
+		be = bpf_map_lookup_elem(&lb_backends, &bk);
+		if (!be)
+			return NULL;
+	}
+	if (svc->flags & LB_F_AFFINITY) {
+		struct lb_affinity_entry na = { .last_used_ns = now, .backend = *be, .slot = bk.slot };
+
+		bpf_map_update_elem(&lb_affinity, ak, &na, BPF_ANY);
+	}
+	return be;
+}
+
 /* Finds the backend of a packet a pod sends. Returns 1 and fills nat when
  * the packet is to a frontend, 0 when its destination is no frontend's
  * address, or a negative drop reason (nat->reject says whether to answer). */
@@ -404,8 +431,7 @@ static __always_inline int lb_select(const struct flow *f, __u64 now, struct lb_
 	struct lb_service *svc;
 	struct lb_flow_key fk = {};
 	struct lb_flow *fl;
-	struct lb_backend_key bk;
-	struct lb_addr *be = NULL;
+	struct lb_addr *be;
 	struct lb_affinity_key ak = {};
 	bool open = false;
 
@@ -466,25 +492,13 @@ static __always_inline int lb_select(const struct flow *f, __u64 now, struct lb_
 		return 1;
 	}
 
-	bk.service_id = svc->id;
-	if (svc->flags & LB_F_AFFINITY) {
-		ak.client = f->saddr;
-		ak.service_id = svc->id;
-		ak.family = f->family;
-		be = lb_affine(&ak, svc, &bk, now);
-	}
-	if (!be) {
-		bk.slot = lb_pick_slot(svc, f);
-		be = bpf_map_lookup_elem(&lb_backends, &bk);
-		if (!be)
-			return -DROP_SERVICE_NO_BACKEND;
-	}
+	ak.client = f->saddr;
+	ak.service_id = svc->id;
+	ak.family = f->family;
+	be = lb_choose(svc, &ak, (svc->flags & LB_F_MAGLEV) ? lb_flow_hash(f) : 0, now);
+	if (!be)
+		return -DROP_SERVICE_NO_BACKEND;
 	nat->backend = *be;
-	if (svc->flags & LB_F_AFFINITY) {
-		struct lb_affinity_entry na = { .last_used_ns = now, .backend = *be, .slot = bk.slot };
-
-		bpf_map_update_elem(&lb_affinity, &ak, &na, BPF_ANY);
-	}
 	lb_remember(&fk, be, svc->id, f->proto, now);
 	return 1;
 }

@@ -99,7 +99,9 @@ func (n *Node) AddPod(ips ...string) *Pod {
 	eth0, err := pl.LinkByName("eth0")
 	check(t, err)
 	p.HostIfindex, p.Ifindex, p.MAC = host.Attrs().Index, eth0.Attrs().Index, eth0.Attrs().HardwareAddr
-	check(t, n.nl.AddrAdd(host, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("fe80::1"), Mask: net.CIDRMask(64, 128)}}))
+	// Without DAD, as the CNI plugin adds it: a tentative fe80::1 would not
+	// answer the pod's neighbour solicitations for a second or more.
+	check(t, n.nl.AddrAdd(host, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("fe80::1"), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}))
 	check(t, n.nl.LinkSetUp(host))
 	lo, err := pl.LinkByName("lo")
 	check(t, err)
