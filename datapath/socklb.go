@@ -182,3 +182,22 @@ func (d *Datapath) SocketTranslations() int {
 	}
 	return n
 }
+
+// DetachPinnedCgroup removes socket programs an earlier run attached and
+// pinned at pin (AttachCgroup's prefix), for an agent started with socket
+// LB off. Hooks with no pin are skipped.
+func DetachPinnedCgroup(pin string) error {
+	var errs []error
+	for _, h := range (&socketLB{}).hooks() {
+		path := pin + "-" + h.name
+		l, err := link.LoadPinnedLink(path, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			errs = append(errs, fmt.Errorf("load pinned %s link %s: %w", h.name, path, err))
+			continue
+		}
+		errs = append(errs, l.Unpin(), l.Close())
+	}
+	return errors.Join(errs...)
+}

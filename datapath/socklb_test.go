@@ -413,3 +413,39 @@ func TestAttachCgroupRefusesANonCgroup2Directory(t *testing.T) {
 		t.Fatalf("attaching to %s: got %v, want it refused as no cgroup v2 directory", dir, err)
 	}
 }
+
+// Pinned cgroup links outlive the datapath that made them (an agent's
+// restart), are adopted by the next one, and DetachPinnedCgroup (an agent
+// started with socket LB off) removes them.
+func TestPinnedCgroupLinks(t *testing.T) {
+	fs := datapathtest.BPFFS(t)
+	cg := testCgroup(t)
+	pin := filepath.Join(fs, "cgroup")
+	d1 := datapathtest.LoadConfig(t, datapath.Config{SocketLB: true, PinPath: filepath.Join(fs, "maps")})
+	l1, err := d1.AttachCgroup(cg, pin)
+	if err != nil {
+		datapathtest.SkipOrFail(t, err)
+	}
+	must(t, l1.Close())
+	must(t, d1.Close())
+	attached := func() int {
+		n := 0
+		for _, hook := range []string{"connect4", "connect6", "sendmsg4", "sendmsg6", "recvmsg4", "recvmsg6", "getpeername4", "getpeername6"} {
+			if _, err := os.Stat(pin + "-" + hook); err == nil {
+				n++
+			}
+		}
+		return n
+	}
+	if n := attached(); n != 8 {
+		t.Fatalf("%d of 8 links pinned after the first datapath closed", n)
+	}
+	d2 := datapathtest.LoadConfig(t, datapath.Config{SocketLB: true, PinPath: filepath.Join(fs, "maps")})
+	l2, err := d2.AttachCgroup(cg, pin)
+	must(t, err)
+	must(t, l2.Close())
+	must(t, datapath.DetachPinnedCgroup(pin))
+	if n := attached(); n != 0 {
+		t.Fatalf("%d links still pinned after DetachPinnedCgroup", n)
+	}
+}

@@ -45,6 +45,9 @@ type Status struct {
 	LastError string `json:"lastError,omitempty"`
 	// Datapath has the datapath's own figures.
 	Datapath *DatapathStatus `json:"datapath,omitempty"`
+	// SocketLBCgroup is the cgroup v2 directory the socket-level load
+	// balancer is attached to (--bpf-lb-sock); empty when it is off.
+	SocketLBCgroup string `json:"socketLBCgroup,omitempty"`
 }
 
 // DatapathStatus reports the loaded datapath.

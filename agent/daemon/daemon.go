@@ -55,6 +55,9 @@ type Config struct {
 	// to (Cilium's --enable-l7-proxy); without them such flows drop as
 	// PROXY_UNAVAILABLE.
 	EnableL7Proxy bool
+	// SocketLBCgroup is where the socket-level load balancer is attached,
+	// for the status; empty when it is off.
+	SocketLBCgroup string
 }
 
 // Daemon is a running agent.

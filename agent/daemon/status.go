@@ -17,6 +17,7 @@ func (d *Daemon) Status(context.Context) api.Status {
 		st.LastError = d.lastErr.Error()
 	}
 	st.Datapath = d.datapathStatus()
+	st.SocketLBCgroup = d.cfg.SocketLBCgroup
 	for _, rec := range d.registry.List() {
 		es := api.EndpointStatus{ID: rec.ID, Pod: rec.Pod(), Identity: d.identities[rec.ContainerID]}
 		for _, ip := range rec.IPs {

@@ -33,8 +33,9 @@ import (
 type options struct {
 	node, kubeconfig, socket, bpffs, nodeIP, clusterName, logLevel string
 	monitorAggregation, serviceCIDRs, prometheusAddr, healthzAddr  string
+	cgroupRoot                                                     string
 	devices, lbMode, nativeCIDR4, nativeCIDR6                      string
-	masquerade, l7Proxy                                            bool
+	masquerade, l7Proxy, socketLB                                  bool
 	monitorInterval, ctGCInterval                                  time.Duration
 	ctTCPMax, ctAnyMax                                             uint
 }
@@ -55,6 +56,8 @@ func main() {
 	flag.DurationVar(&o.monitorInterval, "monitor-aggregation-interval", 5*time.Second, "how often an established flow is reported at the medium level")
 	flag.UintVar(&o.ctTCPMax, "bpf-ct-global-tcp-max", 262144, "entries of the TCP conntrack table")
 	flag.UintVar(&o.ctAnyMax, "bpf-ct-global-any-max", 131072, "entries of the non-TCP conntrack table")
+	flag.BoolVar(&o.socketLB, "bpf-lb-sock", false, "socket-level load balancing: translate ClusterIPs at connect()/sendmsg() for every process below --cgroup-root (as Cilium's --bpf-lb-sock)")
+	flag.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 directory the socket programs attach to (created if absent); empty: the root of the mounted cgroup v2 hierarchy, found in /proc/self/mountinfo")
 	flag.DurationVar(&o.ctGCInterval, "conntrack-gc-interval", 30*time.Second, "how often expired conntrack entries are removed")
 	flag.StringVar(&o.devices, "devices", "", "the node's own devices, comma-separated: NodePort, LoadBalancer, externalIPs and hostPorts from outside, and masquerade, are served there (empty: none)")
 	flag.StringVar(&o.lbMode, "bpf-lb-mode", "snat", "how a NodePort flow reaches a backend on another node: snat or dsr (IPv4; IPv6 always snat)")
@@ -130,6 +133,7 @@ func run(o options) error {
 		MonitorIntervalSeconds: uint32(o.monitorInterval / time.Second),
 		CTTCPEntries:           uint32(o.ctTCPMax),
 		CTAnyEntries:           uint32(o.ctAnyMax),
+		SocketLB:               o.socketLB,
 	})
 	if err != nil {
 		return err
@@ -147,10 +151,25 @@ func run(o options) error {
 		}
 		log.Info("node device attached", "device", dev.Attrs().Name, "ipv4", nd.IPv4, "ipv6", nd.IPv6, "masquerade", nd.Masquerade, "dsr", nd.DSR)
 	}
+	var sockCgroup string
+	if o.socketLB {
+		if sockCgroup, err = cgroupRoot(o.cgroupRoot); err != nil {
+			return err
+		}
+		links, err := dp.AttachCgroup(sockCgroup, filepath.Join(o.bpffs, "links", "cgroup"))
+		if err != nil {
+			return fmt.Errorf("--bpf-lb-sock: %w", err)
+		}
+		defer links.Close()
+		log.Info("socket LB attached", "cgroup", sockCgroup)
+	} else if err := datapath.DetachPinnedCgroup(filepath.Join(o.bpffs, "links", "cgroup")); err != nil {
+		return fmt.Errorf("detach the socket LB an earlier run attached: %w", err)
+	}
 
 	d, err := daemon.New(daemon.Config{
-		ServiceCIDRs: serviceCIDRs,
-		Node:         o.node, NodeIP: nodeIP, ClusterName: o.clusterName,
+		ServiceCIDRs:   serviceCIDRs,
+		SocketLBCgroup: sockCgroup,
+		Node:           o.node, NodeIP: nodeIP, ClusterName: o.clusterName,
 		LinkPinDir:    filepath.Join(o.bpffs, "links"),
 		RegistryPath:  filepath.Join(filepath.Dir(o.socket), "endpoints.json"),
 		EnableL7Proxy: o.l7Proxy,
@@ -227,4 +246,35 @@ func checkBPFFS(dir string) error {
 		return fmt.Errorf("--bpffs %s: %s is not on a bpf filesystem (mount one first: mount -t bpf bpf /sys/fs/bpf)", dir, probe)
 	}
 	return os.MkdirAll(dir, 0o700)
+}
+
+// cgroupRoot is the cgroup v2 directory the socket programs attach to: dir,
+// created if absent, once its nearest existing ancestor is in a cgroup v2
+// hierarchy; or, without dir, the hierarchy's root.
+func cgroupRoot(dir string) (string, error) {
+	if dir == "" {
+		root, err := datapath.Cgroup2Mount()
+		if err != nil {
+			return "", fmt.Errorf("--bpf-lb-sock: %w", err)
+		}
+		return root, nil
+	}
+	probe := dir
+	for {
+		if _, err := os.Stat(probe); err == nil {
+			break
+		}
+		parent := filepath.Dir(probe)
+		if parent == probe {
+			break
+		}
+		probe = parent
+	}
+	if err := datapath.CheckCgroup2(probe); err != nil {
+		return "", fmt.Errorf("--cgroup-root %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("--cgroup-root: %w", err)
+	}
+	return dir, nil
 }
