@@ -136,6 +136,10 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	case p.To.Frontend != "":
 		q.backends = s.svcBackends[p.To.Frontend]
 	}
+	bin, cgroup, inPod, err := r.podProcess(p.From, to)
+	if err != nil {
+		return engine.Observation{Err: err}
+	}
 	var verdict, evidence, answer string
 	switch strings.ToUpper(p.Protocol) {
 	case "TCP", "":
@@ -151,10 +155,18 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 			r.flows.observe(ctx, q, &o)
 			return o
 		}
-		verdict, evidence, answer = tcpProbe(from, target)
+		if inPod {
+			verdict, evidence, answer = inPodProbe(bin, cgroup, from.netns, "tcp", target)
+		} else {
+			verdict, evidence, answer = tcpProbe(from, target)
+		}
 	case "UDP":
 		q.protocol = protoUDP
-		verdict, evidence, answer = udpProbe(from, target)
+		if inPod {
+			verdict, evidence, answer = inPodProbe(bin, cgroup, from.netns, "udp", target)
+		} else {
+			verdict, evidence, answer = udpProbe(from, target)
+		}
 	case "ICMP", "ICMPV6":
 		// The engine gives ICMP and ICMPv6 probes addresses of their family.
 		q.protocol = protoICMP

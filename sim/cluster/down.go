@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kestrelnet/kestrel/sim/cgroups"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
 	"github.com/kestrelnet/kestrel/sim/network"
 )
@@ -37,6 +38,13 @@ func Down(name string) error {
 	}
 	if err := network.Down(name); err != nil {
 		errs = append(errs, fmt.Errorf("network: %w", err))
+	}
+	// The pods' cgroups, with anything still in them (the network's
+	// teardown killed what ran in the namespaces).
+	if dir, err := cgroups.ClusterDir(name); err == nil {
+		if err := cgroups.Remove(dir); err != nil {
+			errs = append(errs, fmt.Errorf("cgroups: %w", err))
+		}
 	}
 	if err := os.RemoveAll(filepath.Join(bpffsRoot, "kestrel", name)); err != nil {
 		errs = append(errs, fmt.Errorf("bpffs pins: %w", err))

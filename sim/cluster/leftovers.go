@@ -10,13 +10,14 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/kestrelnet/kestrel/sim/cgroups"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
 	"github.com/kestrelnet/kestrel/sim/network"
 )
 
 // Leftovers lists what cluster name still holds on this host, one line per
 // thing: its namespaces, root links, underlay address, processes, bpffs pins
-// and state dir. After Down it must be empty.
+// state dir and cgroups. After Down it must be empty.
 func Leftovers(name string) ([]string, error) {
 	if err := network.ValidateName(name); err != nil {
 		return nil, err
@@ -58,6 +59,11 @@ func Leftovers(name string) ([]string, error) {
 	for _, p := range []string{filepath.Join(bpffsRoot, "kestrel", name), controlplane.DefaultStateDir(name)} {
 		if _, err := os.Stat(p); err == nil {
 			out = append(out, "path "+p)
+		}
+	}
+	if dir, err := cgroups.ClusterDir(name); err == nil {
+		if _, err := os.Stat(dir); err == nil {
+			out = append(out, "cgroup "+dir)
 		}
 	}
 	return out, nil

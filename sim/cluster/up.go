@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/sim/cgroups"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
 	"github.com/kestrelnet/kestrel/sim/network"
 )
@@ -27,6 +28,10 @@ type Options struct {
 	// backend on another node, snat (default) or dsr. Agents started to
 	// complete a running cluster take the mode given then.
 	LBMode string
+	// NoSocketLB starts the agents without socket-level load balancing
+	// (--bpf-lb-sock=false): pods' connections to ClusterIPs are then
+	// translated per packet only.
+	NoSocketLB bool
 }
 
 // Info describes a running cluster.
@@ -76,6 +81,11 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 	if err := ensureBPFFS(); err != nil {
 		return nil, err
 	}
+	if !o.NoSocketLB {
+		if _, err := cgroups.ClusterDir(o.Name); err != nil {
+			return nil, fmt.Errorf("socket LB needs a cgroup v2 hierarchy for the pods' cgroups (or turn it off: --bpf-lb-sock=false): %w", err)
+		}
+	}
 	if err := network.Up(network.Options{Name: o.Name, Nodes: o.Nodes}); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
@@ -108,6 +118,9 @@ func startNode(o Options, state string, i int) error {
 	if err := os.MkdirAll(nodeDir, 0o755); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(state, kestrelBinFile), []byte(filepath.Join(o.BinDir, "kestrel")), 0o644); err != nil {
+		return err
+	}
 	var cidrs []string
 	for _, c := range network.PodCIDRs(i) {
 		cidrs = append(cidrs, c.String())
@@ -132,6 +145,18 @@ func startNode(o Options, state string, i int) error {
 		"--devices", network.NodeInterface, "--enable-bpf-masquerade", "--bpf-lb-mode", o.LBMode,
 		"--ipv4-native-routing-cidr", network.PodSupernets()[0].String(),
 		"--ipv6-native-routing-cidr", network.PodSupernets()[1].String()}}
+	if !o.NoSocketLB {
+		// The agent attaches its socket programs to the node's cgroup,
+		// which holds its pods' cgroups (the kubelet makes them).
+		dir, err := cgroups.NodeDir(o.Name, node)
+		if err != nil {
+			return err
+		}
+		if err := cgroups.Ensure(dir); err != nil {
+			return err
+		}
+		agent.Args = append(agent.Args, "--bpf-lb-sock", "--cgroup-root", dir)
+	}
 	if _, err := controlplane.StartProcess(agent); err != nil {
 		return fmt.Errorf("%s agent: %w", node, err)
 	}
@@ -141,6 +166,19 @@ func startNode(o Options, state string, i int) error {
 		return fmt.Errorf("%s kubelet: %w", node, err)
 	}
 	return nil
+}
+
+// kestrelBinFile, in the state dir, names the kestrel binary the cluster
+// runs, for tools that start processes in its pods (KestrelBin).
+const kestrelBinFile = "kestrel-bin"
+
+// KestrelBin is the kestrel binary of the cluster with this state dir.
+func KestrelBin(state string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(state, kestrelBinFile))
+	if err != nil {
+		return "", fmt.Errorf("which kestrel binary the cluster runs: %w", err)
+	}
+	return string(b), nil
 }
 
 // AgentProcess is the name the node's agent runs under (its pid and log files).

@@ -1,7 +1,10 @@
 package kubelet
 
 import (
+	"path/filepath"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -54,7 +57,7 @@ func (k *Kubelet) ensureContainers(pod *corev1.Pod, st *podState) time.Duration 
 
 func (k *Kubelet) startContainer(pod *corev1.Pod, st *podState, c corev1.Container) error {
 	argv := containerArgv(k.opts.KestrelBin, st.rec.Netns, pod, c)
-	p, err := startProcess(st.rec.Netns, argv, c.Env, k.recs.logFile(pod.UID, c.Name))
+	p, err := startProcess(st.rec.Netns, k.podCgroup(pod.UID), argv, c.Env, k.recs.logFile(pod.UID, c.Name))
 	if err != nil {
 		return err
 	}
@@ -122,4 +125,12 @@ func (k *Kubelet) view(pod *corev1.Pod, st *podState) podView {
 		v.Containers[c.Name] = cv
 	}
 	return v
+}
+
+// podCgroup is the pod's cgroup directory, "" when pods get none.
+func (k *Kubelet) podCgroup(uid types.UID) string {
+	if k.opts.CgroupDir == "" {
+		return ""
+	}
+	return filepath.Join(k.opts.CgroupDir, "pod-"+string(uid))
 }

@@ -39,7 +39,11 @@ type Options struct {
 	CNIBinDir  string // holds kestrel-cni
 	StateDir   string // this node's kubelet state: pod records, logs, CNI cache
 	KestrelBin string // the kestrel binary, for `kestrel sim workload`
-	Log        *slog.Logger
+	// CgroupDir is the node's cgroup v2 directory (sim/cgroups.NodeDir):
+	// each pod gets pod-<uid> below it, and its processes run there, where
+	// the node agent's socket programs apply. Empty: pods get no cgroups.
+	CgroupDir string
+	Log       *slog.Logger
 }
 
 // Heartbeat periods: a Ready node reports every 10 s (the node lifecycle

@@ -13,6 +13,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kestrelnet/kestrel/sim/cgroups"
 )
 
 // A container's readinessProbe and livenessProbe run as a real kubelet runs
@@ -54,7 +56,7 @@ func (k *Kubelet) runProbes(ctx context.Context, pod *corev1.Pod, st *podState) 
 				later(wait)
 				continue
 			}
-			err := runProbe(ctx, kind.probe, c, st.rec.IPs[0], st.rec.Netns)
+			err := runProbe(ctx, kind.probe, c, st.rec.IPs[0], st.rec.Netns, k.podCgroup(pod.UID))
 			kind.state.record(kind.probe, err, now)
 			later(probeSeconds(withDefault(kind.probe.PeriodSeconds, 10)))
 			if err != nil {
@@ -121,8 +123,9 @@ func (s *probeState) record(p *corev1.Probe, err error, now time.Time) {
 	}
 }
 
-// runProbe runs one probe of container c once.
-func runProbe(ctx context.Context, p *corev1.Probe, c corev1.Container, podIP, netnsName string) error {
+// runProbe runs one probe of container c once. An exec probe runs inside the
+// pod, as in its container: its namespace and its cgroup (cgroupDir, if any).
+func runProbe(ctx context.Context, p *corev1.Probe, c corev1.Container, podIP, netnsName, cgroupDir string) error {
 	timeout := probeSeconds(withDefault(p.TimeoutSeconds, 1))
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -145,7 +148,15 @@ func runProbe(ctx context.Context, p *corev1.Probe, c corev1.Container, podIP, n
 			return errors.New("exec probe without a command")
 		}
 		argv := append([]string{"netns", "exec", netnsName}, p.Exec.Command...)
-		out, err := exec.CommandContext(ctx, "ip", argv...).CombinedOutput()
+		cmd := exec.CommandContext(ctx, "ip", argv...)
+		if cgroupDir != "" {
+			release, err := cgroups.Place(cmd, cgroupDir)
+			if err != nil {
+				return err
+			}
+			defer release()
+		}
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%q: %v: %s", p.Exec.Command, err, strings.TrimSpace(string(out)))
 		}

@@ -88,7 +88,7 @@ func TestHTTPProbeStatusPathHeadersAndNamedPort(t *testing.T) {
 		return runProbe(context.Background(), &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 			Path: path, Port: intstr.FromString("http"),
 			HTTPHeaders: []corev1.HTTPHeader{{Name: "Host", Value: "probe.example"}, {Name: "X-Probe", Value: "1"}},
-		}}}, c, ip, "")
+		}}}, c, ip, "", "")
 	}
 	if err := probe("healthz"); err != nil {
 		t.Fatalf("200 must pass: %v", err)
@@ -111,7 +111,7 @@ func TestTCPProbeAndPortErrors(t *testing.T) {
 	}
 	ip, port := hostPort(t, ln.Addr().String())
 	tcp := func(p intstr.IntOrString, c corev1.Container) error {
-		return runProbe(context.Background(), &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: p}}}, c, ip, "")
+		return runProbe(context.Background(), &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: p}}}, c, ip, "", "")
 	}
 	if err := tcp(intstr.FromInt32(int32(port)), corev1.Container{}); err != nil {
 		t.Fatalf("a listening port must pass: %v", err)
@@ -127,7 +127,7 @@ func TestTCPProbeAndPortErrors(t *testing.T) {
 		t.Fatal("port 0 must fail")
 	}
 	grpc := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9000}}}
-	if err := runProbe(context.Background(), grpc, corev1.Container{}, ip, ""); err == nil || !strings.Contains(err.Error(), "not supported") {
+	if err := runProbe(context.Background(), grpc, corev1.Container{}, ip, "", ""); err == nil || !strings.Contains(err.Error(), "not supported") {
 		t.Fatalf("gRPC probes must fail saying they are unsupported: %v", err)
 	}
 }

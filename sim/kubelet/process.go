@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kestrelnet/kestrel/sim/cgroups"
 	"github.com/kestrelnet/kestrel/sim/network"
 	"github.com/kestrelnet/kestrel/sim/workload"
 )
@@ -52,9 +53,10 @@ func workloadPorts(c corev1.Container) []workload.Port {
 }
 
 // startProcess runs argv inside the pod's namespace through `ip netns exec`,
-// in its own session so stopping it reaches its children too. It is not tied
-// to the kubelet's life: a restarted kubelet adopts it by pid.
-func startProcess(netnsName string, argv []string, env []corev1.EnvVar, logFile string) (*proc, error) {
+// in its own session so stopping it reaches its children too, and in the
+// pod's cgroup when it has one (cgroupDir), which its children inherit. It
+// is not tied to the kubelet's life: a restarted kubelet adopts it by pid.
+func startProcess(netnsName, cgroupDir string, argv []string, env []corev1.EnvVar, logFile string) (*proc, error) {
 	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -68,6 +70,13 @@ func startProcess(netnsName string, argv []string, env []corev1.EnvVar, logFile 
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if cgroupDir != "" {
+		release, err := cgroups.Place(cmd, cgroupDir)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %q: %w", argv, err)
 	}

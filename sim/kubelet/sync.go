@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kestrelnet/kestrel/sim/cgroups"
 	"github.com/kestrelnet/kestrel/sim/network"
 )
 
@@ -146,6 +147,11 @@ func (k *Kubelet) ensureSandbox(ctx context.Context, pod *corev1.Pod, st *podSta
 	if err := network.EnsureNetns(r.Netns); err != nil {
 		return err
 	}
+	if dir := k.podCgroup(pod.UID); dir != "" {
+		if err := cgroups.Ensure(dir); err != nil {
+			return err
+		}
+	}
 	ips, err := k.net.Add(ctx, r, pod.Annotations[IPAnnotation])
 	if err != nil {
 		return err
@@ -198,6 +204,11 @@ func (k *Kubelet) teardown(ctx context.Context, st *podState) error {
 	}
 	if err := network.DeleteNetns(r.Netns); err != nil {
 		return err
+	}
+	if dir := k.podCgroup(r.UID); dir != "" {
+		if err := cgroups.Remove(dir); err != nil {
+			return err
+		}
 	}
 	if err := k.recs.remove(r.UID); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err

@@ -22,15 +22,16 @@ func newSimUpCmd() *cobra.Command {
 	var name string
 	var nodes int
 	var lbMode string
+	var socketLB bool
 	cmd := &cobra.Command{
-		Use:   "up [--nodes N] [--name NAME] [--bpf-lb-mode snat|dsr]",
+		Use:   "up [--nodes N] [--name NAME] [--bpf-lb-mode snat|dsr] [--bpf-lb-sock=false]",
 		Short: "Start a sim cluster (or complete a partly running one) and wait until it is usable",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkNodeCount(nodes); err != nil {
 				return err
 			}
-			info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes, LBMode: lbMode})
+			info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes, LBMode: lbMode, NoSocketLB: !socketLB})
 			if err != nil {
 				return err
 			}
@@ -42,6 +43,7 @@ func newSimUpCmd() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "number of nodes")
 	cmd.Flags().StringVar(&lbMode, "bpf-lb-mode", "snat", "how the agents send a NodePort flow to a backend on another node: snat or dsr")
+	cmd.Flags().BoolVar(&socketLB, "bpf-lb-sock", true, "socket-level load balancing in the agents (pods' connect() to a ClusterIP goes straight to a backend); false: per-packet translation only")
 	return cmd
 }
 

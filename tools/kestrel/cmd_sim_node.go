@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kestrelnet/kestrel/sim/cgroups"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
 	"github.com/kestrelnet/kestrel/sim/kubelet"
 	"github.com/kestrelnet/kestrel/sim/network"
@@ -27,7 +29,7 @@ var simCmd = &cobra.Command{
 }
 
 func init() {
-	simCmd.AddCommand(newSimKubeletCmd(), newSimSchedulerCmd(), newSimWorkloadCmd())
+	simCmd.AddCommand(newSimKubeletCmd(), newSimSchedulerCmd(), newSimWorkloadCmd(), newSimConnectCmd())
 	rootCmd.AddCommand(simCmd)
 }
 
@@ -74,6 +76,13 @@ func newSimKubeletCmd() *cobra.Command {
 				return err
 			}
 			nodeDir := filepath.Join(state, "nodes", node)
+			// Pods get cgroups under the node's, where the agent's socket
+			// programs apply; without a cgroup v2 mount they get none.
+			cgroupDir, err := cgroups.NodeDir(name, node)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "kubelet: pods get no cgroups: %v\n", err)
+				cgroupDir = ""
+			}
 			ctx, stop := signalContext()
 			defer stop()
 			return kubelet.Run(ctx, kubelet.Options{
@@ -84,6 +93,7 @@ func newSimKubeletCmd() *cobra.Command {
 				CNIBinDir:  filepath.Dir(self),
 				StateDir:   filepath.Join(nodeDir, "kubelet"),
 				KestrelBin: self,
+				CgroupDir:  cgroupDir,
 			})
 		},
 	}
@@ -143,6 +153,26 @@ func newSimWorkloadCmd() *cobra.Command {
 	cmd.Flags().StringVar(&host, "host", "", "address to bind (default: all)")
 	cmd.Flags().StringVar(&netnsName, "netns", "", "the namespace the kubelet started it in; unused, it names the cluster in ps")
 	cmd.MarkFlagRequired("pod")
+	return cmd
+}
+
+func newSimConnectCmd() *cobra.Command {
+	var request string
+	cmd := &cobra.Command{
+		Use:    "connect --request JSON",
+		Short:  "Connect from inside a pod (as a process of the pod, in its cgroup) and print what happened as JSON",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var req workload.ConnectRequest
+			if err := json.Unmarshal([]byte(request), &req); err != nil {
+				return fmt.Errorf("--request: %w", err)
+			}
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(workload.Connect(req))
+		},
+	}
+	cmd.Flags().StringVar(&request, "request", "", "a workload.ConnectRequest")
+	cmd.MarkFlagRequired("request")
 	return cmd
 }
 
