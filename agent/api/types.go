@@ -60,6 +60,9 @@ type DatapathStatus struct {
 	// ConntrackMemoryBytes is what the conntrack tables hold preallocated.
 	ConntrackMemoryBytes uint64      `json:"conntrackMemoryBytes"`
 	ConntrackGC          ConntrackGC `json:"conntrackGC"`
+	// SocketLBTranslations counts the sockets the socket-level load
+	// balancer translated that it still remembers (an LRU map).
+	SocketLBTranslations int `json:"socketLBTranslations,omitempty"`
 }
 
 // ConntrackTable is one conntrack map's size.

@@ -75,6 +75,9 @@ func (d *Daemon) datapathStatus() *api.DatapathStatus {
 	if lost, err := d.maint.m.EventsLost(); err == nil {
 		st.EventsLost = lost
 	}
+	if s, ok := d.maint.m.(interface{ SocketTranslations() int }); ok {
+		st.SocketLBTranslations = s.SocketTranslations()
+	}
 	for _, t := range d.maint.m.ConntrackTables() {
 		st.Conntrack = append(st.Conntrack, api.ConntrackTable{Name: t.Name, MaxEntries: t.MaxEntries, MemoryBytes: t.MemoryBytes})
 		st.ConntrackMemoryBytes += t.MemoryBytes

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/e2e/framework"
+	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
 // The pods' programs translate ClusterIPs: a pod's connection to a Service
@@ -109,6 +110,36 @@ var _ = Describe("ClusterIP services", Ordered, func() {
 			Expect(want).To(HaveKey(answer), "an answer from something that is no endpoint of the service")
 		}
 		Expect(seen).To(HaveLen(len(want)), "24 connections never reached every endpoint: %v", seen)
+	})
+
+	It("translates a pod process's connect() at the socket (socket LB): its peer is the ClusterIP, its SYN goes to an endpoint", func(ctx SpecContext) {
+		node := cluster.Nodes()[0]
+		client, err := kube.CoreV1().Pods("svc-e2e").Get(ctx, "client", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		st, err := cluster.AgentStatus(ctx, node)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(st.SocketLBCgroup).NotTo(BeEmpty(), "the agent runs without socket LB")
+		before, err := cluster.AgentFlows(ctx, node, 0)
+		Expect(err).NotTo(HaveOccurred())
+		ip := clusterIP(ctx, "web")
+		res, err := cluster.ConnectFromPod(client, workload.ConnectRequest{Protocol: "tcp", Target: net.JoinHostPort(ip, "80"), Msg: "who?\n"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Err).To(BeEmpty())
+		Expect(res.Peer).To(Equal(net.JoinHostPort(ip, "80")), "getpeername() must give the ClusterIP back")
+		Expect(res.Answer).To(HavePrefix("svc-e2e/web-"))
+		after, err := cluster.AgentStatus(ctx, node)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(after.Datapath.SocketLBTranslations).To(BeNumerically(">", 0))
+		var flows []api.Flow
+		Eventually(func() []api.Flow {
+			f, _ := cluster.AgentFlows(ctx, node, before.Next)
+			flows = f.Flows
+			return flows
+		}).WithTimeout(5 * time.Second).Should(ContainElement(SatisfyAll(
+			HaveField("Src", client.Status.PodIP), HaveField("DstPort", BeEquivalentTo(8080)))))
+		for _, f := range flows {
+			Expect(f.Dst).NotTo(Equal(ip), "a packet to the ClusterIP crossed the wire: the socket was not translated")
+		}
 	})
 
 	It("drops a connection to an unallocated address of the service range as SERVICE_UNALLOCATED", func(ctx SpecContext) {

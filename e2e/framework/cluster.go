@@ -13,6 +13,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
 // Cluster is a Kubernetes cluster with Kestrel on every node.
@@ -46,6 +47,10 @@ type Cluster interface {
 	// InNode runs f inside the node's network namespace: sockets f opens
 	// are the node's own (host network).
 	InNode(node string, f func() error) error
+	// ConnectFromPod makes a connection from a process of the pod (its
+	// namespace and its cgroup, where socket-level load balancing
+	// applies), as the pod's own program would; req.Netns is filled in.
+	ConnectFromPod(pod *corev1.Pod, req workload.ConnectRequest) (workload.ConnectResult, error)
 	// PodSandboxExists reports whether the pod's network namespace exists.
 	PodSandboxExists(pod *corev1.Pod) bool
 }

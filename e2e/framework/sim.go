@@ -13,9 +13,11 @@ import (
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 	simrunner "github.com/kestrelnet/kestrel/scenarios/sim"
+	"github.com/kestrelnet/kestrel/sim/cgroups"
 	"github.com/kestrelnet/kestrel/sim/cluster"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
 	"github.com/kestrelnet/kestrel/sim/network"
+	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
 // Sim is the sim provider: `kestrel sim up` as a library, with the
@@ -108,6 +110,15 @@ func (s *Sim) InNode(node string, f func() error) error {
 		return err
 	}
 	return network.Do(network.NodeNetns(s.name, i), f)
+}
+
+func (s *Sim) ConnectFromPod(pod *corev1.Pod, req workload.ConnectRequest) (workload.ConnectResult, error) {
+	cg, err := cgroups.FindPod(s.name, string(pod.UID))
+	if err != nil {
+		return workload.ConnectResult{}, err
+	}
+	req.Netns = network.PodNetns(s.name, string(pod.UID))
+	return workload.RunInPod(filepath.Join(s.binDir, "kestrel"), cg, req)
 }
 
 func (s *Sim) PodSandboxExists(pod *corev1.Pod) bool {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kestrelnet/kestrel/sim/cgroups"
@@ -45,6 +46,8 @@ func Down(name string) error {
 		if err := cgroups.Remove(dir); err != nil {
 			errs = append(errs, fmt.Errorf("cgroups: %w", err))
 		}
+		// Their parent is shared by every cluster: it goes with the last.
+		syscall.Rmdir(filepath.Dir(dir))
 	}
 	if err := os.RemoveAll(filepath.Join(bpffsRoot, "kestrel", name)); err != nil {
 		errs = append(errs, fmt.Errorf("bpffs pins: %w", err))
