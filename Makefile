@@ -11,7 +11,7 @@ export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool iptables ipset iperf3 iproute2 etcd-server etcd-client
 SUITES := scenarios/library
 
-.PHONY: help deps generate build test e2e bench run
+.PHONY: help deps generate build test e2e bench bench-sim run
 
 help: ## List the documented targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,11 @@ bench: ## Datapath cost per packet over many flows vs the empty program (BPF_PRO
 	@mkdir -p bin
 	set -o pipefail; go test -run '^$$' -bench Pipeline -benchtime 1x -count 6 -timeout 60m ./datapath/ | tee bin/bench.txt
 	go tool benchstat bin/bench.txt
+
+bench-sim: build ## connect() latency on a 2-node sim cluster: to a pod, to a ClusterIP with socket LB, and per-packet; p50/p99 of 2000 connects, 6 interleaved repeats, then benchstat
+	@mkdir -p bin
+	set -o pipefail; KESTREL_BENCH_SIM=1 flock /tmp/kestrel-sim.lock go test -tags e2e -run '^$$' -bench Connect -benchtime 1x -timeout 30m ./e2e/perf/ | sed -E 's/#[0-9]+-/-/' | tee bin/bench-sim.txt
+	go tool benchstat bin/bench-sim.txt
 
 run: deps build ## Install what is missing, then run the conformance suites in unit mode and on a 3-node sim cluster, and diff the verdicts
 	./bin/kestrel scenario run --mode unit,sim --up --nodes 3 --junit bin/junit.xml $(SUITES)

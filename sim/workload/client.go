@@ -31,6 +31,9 @@ type ConnectRequest struct {
 	Target   string        // address:port
 	Msg      string        // sent once connected; its answer is read (Count 1)
 	Count    int           // >1: connect Count times, time each connect(), send nothing
+	// SrcPorts, with Count > 1, binds each connection to the next source
+	// port of [SrcPorts[0], SrcPorts[1]] in turn instead of an ephemeral one.
+	SrcPorts [2]int `json:",omitempty"`
 	Timeout  time.Duration // per connect or exchange
 }
 
@@ -105,16 +108,29 @@ func connectMany(req ConnectRequest, res *ConnectResult) error {
 		typ = unix.SOCK_DGRAM
 	}
 	res.ConnectNs = make([]int64, 0, req.Count)
-	tv := unix.NsecToTimeval(req.Timeout.Nanoseconds())
 	for range req.Count {
-		fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+		fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 		if err != nil {
 			return err
 		}
-		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) // bounds a blocking connect()
+		if lo, hi := req.SrcPorts[0], req.SrcPorts[1]; lo > 0 && hi >= lo {
+			port := lo + len(res.ConnectNs)%(hi-lo+1)
+			var local unix.Sockaddr = &unix.SockaddrInet4{Port: port}
+			if family == unix.AF_INET6 {
+				local = &unix.SockaddrInet6{Port: port}
+			}
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+			if err := unix.Bind(fd, local); err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("bind source port %d: %w", port, err)
+			}
+		}
 		start := time.Now()
-		err = unix.Connect(fd, sa)
+		err = connectFD(fd, sa, req.Timeout)
 		took := time.Since(start)
+		if err == nil && typ == unix.SOCK_STREAM {
+			err = settle(fd, req.Timeout)
+		}
 		// Close with RST (linger 0), so the client keeps no TIME_WAIT
 		// socket per connect and the port range does not run out.
 		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
@@ -125,6 +141,71 @@ func connectMany(req ConnectRequest, res *ConnectResult) error {
 		res.ConnectNs = append(res.ConnectNs, took.Nanoseconds())
 	}
 	return nil
+}
+
+// settle exchanges a line with the server before the connection is reset:
+// the handshake's last ACK leaves from softirq on whichever CPU took the
+// SYN-ACK, the RST from this thread, so the RST could overtake it and leave
+// the server a half-open request on the tuple, which a later connect from
+// the same port would meet (its SYN answered as a retransmission, with the
+// old sequence number). An answer proves the server has the connection.
+func settle(fd int, timeout time.Duration) error {
+	if _, err := unix.Write(fd, []byte("x\n")); err != nil {
+		return err
+	}
+	if err := await(fd, unix.POLLIN, timeout); err != nil {
+		return fmt.Errorf("the server did not answer: %w", err)
+	}
+	buf := make([]byte, 256)
+	if _, err := unix.Read(fd, buf); err != nil {
+		return fmt.Errorf("the server did not answer: %w", err)
+	}
+	return nil
+}
+
+// connectFD is connect() on a non-blocking socket, waited for: a blocking
+// connect() returns EINTR whenever the Go runtime signals the thread.
+func connectFD(fd int, sa unix.Sockaddr, timeout time.Duration) error {
+	err := unix.Connect(fd, sa)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, unix.EINPROGRESS) {
+		return err
+	}
+	if err := await(fd, unix.POLLOUT, timeout); err != nil {
+		return err
+	}
+	soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return err
+	}
+	if soErr != 0 {
+		return unix.Errno(soErr)
+	}
+	return nil
+}
+
+// await polls fd for events until timeout, through interruptions.
+func await(fd int, events int16, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return os.ErrDeadlineExceeded
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
 }
 
 func peerOf(c syscall.Conn) (string, error) {
