@@ -258,11 +258,14 @@ func TestSocketLB(t *testing.T) {
 		{ID: 2, Frontend: ap(vip4, 53), Protocol: 17, Backends: []netip.AddrPort{ap(b.IPs[0], 5353)}},
 		{ID: 3, Frontend: ap(vip4, 82), Protocol: 6, Reject: true},
 		{ID: 4, Frontend: ap(vip6, 80), Protocol: 6, Backends: []netip.AddrPort{ap(b.IPs[1], 8080)}, Algorithm: datapath.LBMaglev},
+		{ID: 5, Frontend: ap(vip4, 90), Protocol: 6, Backends: []netip.AddrPort{ap(b.IPs[0], 8080), ap(b.IPs[0], 8081)}},
+		{ID: 6, Frontend: ap(vip4, 91), Protocol: 6, Backends: []netip.AddrPort{ap(b.IPs[0], 8080), ap(b.IPs[0], 8081)},
+			AffinityTimeout: time.Minute},
 	}))
 	// B's servers: TCP on both families, UDP, each answering with what it
 	// got and the address it came from.
 	n.In(b.NS, func() {
-		for _, addr := range []string{":8080"} { // both families
+		for addr, tag := range map[string]string{":8080": "B:", ":8081": "B2:"} { // both families
 			ln, err := net.Listen("tcp", addr)
 			must(t, err)
 			t.Cleanup(func() { ln.Close() })
@@ -274,7 +277,7 @@ func TestSocketLB(t *testing.T) {
 					}
 					buf := make([]byte, 64)
 					k, _ := c.Read(buf)
-					c.Write([]byte("B:" + string(buf[:k])))
+					c.Write([]byte(tag + string(buf[:k])))
 					c.Close()
 				}
 			}()
@@ -379,6 +382,29 @@ func TestSocketLB(t *testing.T) {
 		log.await(t, "the SYN dropped as SERVICE_WRONG_PORT", func(ev datapath.Event) bool {
 			return droppedAs("SERVICE_WRONG_PORT", 1)(ev) && ev.Dst == vip4 && ev.DstPort == 99
 		})
+	})
+
+	// Each connect is another process (another socket), in the same pod.
+	backendsSeen := func(t *testing.T, target string) map[string]int {
+		seen := map[string]int{}
+		for range 12 {
+			res := runSockChild(t, cg, sockRequest{Netns: netnsA, Op: "tcp", Target: target, Msg: "s"})
+			if res.Err != "" || res.Peer != target {
+				t.Fatalf("got %+v; want an answer with %s as peer", res, target)
+			}
+			seen[res.Answer]++
+		}
+		return seen
+	}
+	t.Run("random: new sockets spread over the backends", func(t *testing.T) {
+		if seen := backendsSeen(t, "10.96.9.1:90"); len(seen) != 2 {
+			t.Fatalf("12 connects reached %v; want both backends", seen)
+		}
+	})
+	t.Run("ClientIP affinity: a pod's sockets keep their backend", func(t *testing.T) {
+		if seen := backendsSeen(t, "10.96.9.1:91"); len(seen) != 1 {
+			t.Fatalf("12 connects reached %v; want one backend, the pod's affinity", seen)
+		}
 	})
 
 	t.Run("a process outside the cgroup is not translated", func(t *testing.T) {
