@@ -10,6 +10,7 @@ package sim
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/kestrelnet/kestrel/sim/cgroups"
 	"github.com/kestrelnet/kestrel/sim/cluster"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
+	"github.com/kestrelnet/kestrel/sim/network"
 	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
@@ -42,7 +44,28 @@ func inServiceRange(a netip.Addr) bool {
 // pod: the kestrel binary and the pod's cgroup; ok false when it runs in the
 // runner (not to a service address, not from a pod, or the pod has no
 // cgroup because the machine has no cgroup v2 hierarchy).
-func (r *Runner) podProcess(from engine.Peer, to netip.Addr) (bin, cgroup string, ok bool, err error) {
+//
+// A probe from a node runs as a process in the node's host cgroup
+// (cgroups.HostDir), below the node's: the node's own processes are where
+// socket LB serves a node's connections to its own NodePorts and to
+// ClusterIPs, as Cilium's does for the host.
+func (r *Runner) podProcess(s *session, from engine.Peer, to netip.Addr) (bin, cgroup string, ok bool, err error) {
+	if from.Pod == nil && from.Node != "" {
+		idx, found := s.nodes[from.Node]
+		if !found {
+			return "", "", false, fmt.Errorf("node %q is not in the scenario's nodes", from.Node)
+		}
+		if cgroup, err = cgroups.HostDir(r.name, network.NodeName(idx)); err != nil {
+			return "", "", false, nil
+		}
+		if _, err := os.Stat(cgroup); err != nil {
+			return "", "", false, nil
+		}
+		if bin, err = cluster.KestrelBin(r.stateDir); err != nil {
+			return "", "", false, err
+		}
+		return bin, cgroup, true, nil
+	}
 	if from.Pod == nil || !inServiceRange(to) {
 		return "", "", false, nil
 	}
@@ -59,7 +82,8 @@ func (r *Runner) podProcess(from engine.Peer, to netip.Addr) (bin, cgroup string
 	return bin, cgroup, true, nil
 }
 
-// inPodProbe is tcpProbe or udpProbe run by a process in the pod's cgroup.
+// inPodProbe is tcpProbe or udpProbe run by a process in the pod's (or
+// node's host) cgroup.
 func inPodProbe(bin, cgroup, ns, protocol, target string) (string, string, string) {
 	res, err := workload.RunInPod(bin, cgroup, workload.ConnectRequest{Netns: ns, Protocol: protocol, Target: target,
 		Msg: "kestrel-probe\n", Timeout: probeTimeout})
@@ -69,11 +93,11 @@ func inPodProbe(bin, cgroup, ns, protocol, target string) (string, string, strin
 		return "error", err.Error(), ""
 	case res.Err == "":
 		answer := strings.TrimSpace(res.Answer)
-		return "allowed", fmt.Sprintf("%s %s answered %q (a process in the pod's cgroup; peer %s)", proto, target, answer, res.Peer), answer
+		return "allowed", fmt.Sprintf("%s %s answered %q (a process in cgroup %s; peer %s)", proto, target, answer, cgroup, res.Peer), answer
 	case res.Refused:
-		return "rejected", fmt.Sprintf("%s %s: %s (a process in the pod's cgroup)", proto, target, res.Err), ""
+		return "rejected", fmt.Sprintf("%s %s: %s (a process in cgroup %s)", proto, target, res.Err, cgroup), ""
 	case res.Timeout:
-		return "dropped", fmt.Sprintf("%s %s: %s (a process in the pod's cgroup)", proto, target, res.Err), ""
+		return "dropped", fmt.Sprintf("%s %s: %s (a process in cgroup %s)", proto, target, res.Err, cgroup), ""
 	}
 	return "error", fmt.Sprintf("%s %s: %s", proto, target, res.Err), ""
 }

@@ -136,7 +136,7 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	case p.To.Frontend != "":
 		q.backends = s.svcBackends[p.To.Frontend]
 	}
-	bin, cgroup, inPod, err := r.podProcess(p.From, to)
+	bin, cgroup, inPod, err := r.podProcess(s, p.From, to)
 	if err != nil {
 		return engine.Observation{Err: err}
 	}

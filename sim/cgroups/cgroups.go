@@ -38,6 +38,17 @@ func NodeDir(name, node string) (string, error) {
 	return filepath.Join(dir, node), nil
 }
 
+// HostDir is the cgroup of node's own processes that socket LB should
+// serve (the sim runner's probes from the node): below the node's, beside
+// its pods'.
+func HostDir(name, node string) (string, error) {
+	dir, err := NodeDir(name, node)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "host"), nil
+}
+
 // PodDir is the cgroup of the pod with this UID on node.
 func PodDir(name, node, uid string) (string, error) {
 	dir, err := NodeDir(name, node)

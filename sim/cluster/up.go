@@ -147,12 +147,14 @@ func startNode(o Options, state string, i int) error {
 		"--ipv6-native-routing-cidr", network.PodSupernets()[1].String()}}
 	if !o.NoSocketLB {
 		// The agent attaches its socket programs to the node's cgroup,
-		// which holds its pods' cgroups (the kubelet makes them).
+		// which holds its pods' cgroups (the kubelet makes them) and the
+		// host cgroup for node processes socket LB serves.
 		dir, err := cgroups.NodeDir(o.Name, node)
 		if err != nil {
 			return err
 		}
-		if err := cgroups.Ensure(dir); err != nil {
+		host, _ := cgroups.HostDir(o.Name, node)
+		if err := cgroups.Ensure(host); err != nil {
 			return err
 		}
 		agent.Args = append(agent.Args, "--bpf-lb-sock", "--cgroup-root", dir)
