@@ -26,14 +26,14 @@ import (
 
 // ConnectRequest is what a client process does.
 type ConnectRequest struct {
-	Netns    string        // the pod's namespace name
-	Protocol string        // "tcp" or "udp"
-	Target   string        // address:port
-	Msg      string        // sent once connected; its answer is read (Count 1)
-	Count    int           // >1: connect Count times, time each connect(), send nothing
+	Netns    string // the pod's namespace name
+	Protocol string // "tcp" or "udp"
+	Target   string // address:port
+	Msg      string // sent once connected; its answer is read (Count 1)
+	Count    int    // >1: connect Count times, time each connect(), send nothing
 	// SrcPorts, with Count > 1, binds each connection to the next source
 	// port of [SrcPorts[0], SrcPorts[1]] in turn instead of an ephemeral one.
-	SrcPorts [2]int `json:",omitempty"`
+	SrcPorts [2]int        `json:",omitempty"`
 	Timeout  time.Duration // per connect or exchange
 }
 
