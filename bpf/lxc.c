@@ -411,6 +411,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 
 	ct_lookup(&f, dir, now, &ct);
 	ev.ct_status = ct.status;
+	/* A tuple reused by a new connection through another service (or
+	 * none: socket LB, or a direct connect) takes that one's reverse NAT,
+	 * or its replies would get the old frontend, or none. */
+	if (dir == DIR_EGRESS && ct.status == CT_ESTABLISHED && ct.entry->rev_nat_id != (lb & ~LB_HAIRPIN))
+		ct.entry->rev_nat_id = lb & ~LB_HAIRPIN;
 	if (ct.status == CT_RELATED)
 		return pass_related(skb, &ev, &f, dir == DIR_INGRESS ? ct.entry->rev_nat_id : 0);
 	/* An error about no flow of the pod's is forged or stale: as

@@ -699,3 +699,28 @@ func TestAGivenMaglevTableIsUsed(t *testing.T) {
 		t.Fatalf("an index past the backends should be refused, got %v", err)
 	}
 }
+
+// A tuple reused by a new connection through a service after a direct one
+// (and back) takes the new connection's reverse NAT: its replies come from
+// the frontend, then from the backend itself again.
+func TestAReusedTupleTakesTheNewConnectionsReverseNAT(t *testing.T) {
+	d := svcSetup(t)
+	front, back, client := ap(vip, 80), ap(podB, 8080), ap(podA, 40000)
+	must(t, d.UpsertService(datapath.Service{ID: 7, Frontend: front, Protocol: datapath.ProtoTCP, Backends: []netip.AddrPort{back}}))
+	replyFrom := func() netip.AddrPort {
+		res, _ := runSvc(t, d, datapath.FromContainer, build(t, tcpSpec(back, client, "SYN", "ACK")))
+		res, ev := runSvc(t, d, datapath.ToContainer, res.Out)
+		expectForwarded(t, ev)
+		return decode(t, res.Out).src
+	}
+	for i, c := range []struct {
+		to, want netip.AddrPort
+	}{{back, back}, {front, front}, {back, back}} {
+		res, ev := runSvc(t, d, datapath.FromContainer, build(t, tcpSpec(client, c.to, "SYN")))
+		expectForwarded(t, ev)
+		expectSeg(t, "leaving", decode(t, res.Out), client, back)
+		if got := replyFrom(); got != c.want {
+			t.Fatalf("connection %d to %s: the reply comes from %s, want %s", i+1, c.to, got, c.want)
+		}
+	}
+}

@@ -225,7 +225,7 @@ struct ct_verdict {
 	__u32 remote_identity;
 	__u32 cookie;
 	__u32 policy_revision;
-	__u32 rev_nat_id; /* set on creation only: a flow keeps its service */
+	__u32 rev_nat_id; /* set on creation; an egress packet of the tuple re-stamps it (lxc.c) */
 	__u16 proxy_port;
 	__u8 match_type;
 };
