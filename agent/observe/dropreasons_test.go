@@ -3,6 +3,7 @@ package observe
 import (
 	"testing"
 
+	flowpb "github.com/kestrelnet/kestrel/agent/hubbleapi/flow"
 	"github.com/kestrelnet/kestrel/datapath"
 )
 
@@ -40,6 +41,21 @@ func TestEveryDropReasonIsMappedOrKestrelOnly(t *testing.T) {
 	for name := range kestrelOnlyDropReasons {
 		if _, ok := reasons[name]; !ok {
 			t.Errorf("%s is listed as Kestrel-only but the datapath does not have it", name)
+		}
+	}
+}
+
+// The table's names and numbers are Cilium's: each is a value of the
+// generated flow.DropReason enum under that name.
+func TestCiliumDropReasonsAreInTheEnum(t *testing.T) {
+	for ours, c := range ciliumDropReasons {
+		n, ok := flowpb.DropReason_value[c.Name]
+		if !ok {
+			t.Errorf("%s maps to %s, which Cilium's flow.DropReason does not have", ours, c.Name)
+			continue
+		}
+		if n != c.Number {
+			t.Errorf("%s maps to %s=%d, but Cilium numbers it %d", ours, c.Name, c.Number, n)
 		}
 	}
 }
