@@ -2,12 +2,16 @@ package daemon
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/agent/policy"
 	httpproxy "github.com/kestrelnet/kestrel/agent/proxy/http"
+	"github.com/kestrelnet/kestrel/datapath"
 )
 
 func TestFlowRingKeepsTheNewestInOrderAndCountsTheLost(t *testing.T) {
@@ -61,5 +65,45 @@ func TestProxyDecisionsBecomeL7Flows(t *testing.T) {
 	}
 	if allowed.Verdict != "forwarded" || allowed.Reason != "" || allowed.L7.HTTP.Code != 200 || allowed.L7.HTTP.Method != "GET" {
 		t.Fatalf("allowed request's flow: %+v %+v", allowed, allowed.L7)
+	}
+}
+
+// A flow read after a regeneration names the pods at both ends and their
+// identities' labels, and carries a wall-clock time.
+func TestRecordedFlowsNameThePods(t *testing.T) {
+	c := newCluster(t, pod("a", "node-1", "", "a"), pod("b", "node-2", "10.244.1.5", "b"))
+	resp := c.put("c1", "a", "10.244.0.5")
+	var idB uint32
+	c.eventually("b is in the ipcache", func() bool {
+		c.dp.mu.Lock()
+		defer c.dp.mu.Unlock()
+		idB = c.dp.ipcache[netip.MustParsePrefix("10.244.1.5/32")]
+		return idB != 0
+	})
+	var mono unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+		t.Fatal(err)
+	}
+	c.d.RecordFlow(datapath.Event{
+		Time: time.Duration(mono.Nano()), Src: netip.MustParseAddr("10.244.1.5"), Dst: netip.MustParseAddr("10.244.0.5"),
+		SrcPort: 40000, DstPort: 80, Protocol: 6, TCPFlags: 0x02, Direction: datapath.Ingress,
+		Verdict: datapath.VerdictDropped, Reason: 1, EndpointID: resp.ID, SrcIdentity: idB, DstIdentity: resp.Identity,
+	})
+	got, _ := c.d.FlowsAfter(0)
+	if len(got.Flows) != 1 {
+		t.Fatalf("%d flows", len(got.Flows))
+	}
+	f := got.Flows[0]
+	if f.SrcPeer.Namespace != "default" || f.SrcPeer.Pod != "b" || f.DstPeer.Pod != "a" {
+		t.Errorf("peers %+v -> %+v, want default/b -> default/a", f.SrcPeer, f.DstPeer)
+	}
+	if !slices.Contains(f.SrcPeer.Labels, "k8s:app=b") || !slices.Contains(f.DstPeer.Labels, "k8s:app=a") {
+		t.Errorf("labels %v -> %v lack the pods' app labels", f.SrcPeer.Labels, f.DstPeer.Labels)
+	}
+	if d := time.Since(time.Unix(0, f.TimeUnixNs)); d < 0 || d > time.Minute {
+		t.Errorf("wall time %v is %v from now", time.Unix(0, f.TimeUnixNs), d)
+	}
+	if f.Reason != "POLICY_DENIED" || f.ReasonCode != 1 || f.TCPFlags != 0x02 {
+		t.Errorf("reason %q (%d), flags %#x", f.Reason, f.ReasonCode, f.TCPFlags)
 	}
 }

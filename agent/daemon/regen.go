@@ -74,10 +74,11 @@ func (d *Daemon) regenerate() (err error) {
 	}
 	d.policyErrors = problems
 	d.policies = len(pols)
+	pods := podsForResolve(snap.Pods, records)
 	res, err := policy.Resolve(policy.Input{
 		ClusterName: d.cfg.ClusterName,
 		Namespaces:  snap.Namespaces,
-		Pods:        podsForResolve(snap.Pods, records),
+		Pods:        pods,
 		Policies:    pols,
 		// Keep identity numbers across regenerations.
 		PreviousIdentities: d.identityAlloc,
@@ -88,6 +89,7 @@ func (d *Daemon) regenerate() (err error) {
 	if err := d.keepIdentities(res.Identities); err != nil {
 		return err
 	}
+	d.peers.Store(buildPeerIndex(pods, res.Identities))
 	nodeIPs := nodeAddresses(snap.Nodes, d.cfg.Node, d.cfg.NodeIP)
 	ls := locals(records)
 	st, err := datapathstate.Compute(res, d.cfg.Node, nodeIPs, ls, d.cookies)

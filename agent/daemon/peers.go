@@ -1,0 +1,61 @@
+package daemon
+
+import (
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/agent/identity"
+)
+
+// peerIndex is what flows are enriched with: the pod behind each address
+// and the labels of each identity, as of the last regeneration. It is
+// replaced whole, never modified, so flows read it without a lock.
+type peerIndex struct {
+	pods   map[netip.Addr]api.Peer
+	labels map[uint32][]string
+}
+
+// buildPeerIndex indexes the pods the resolution saw (one per address) and
+// the identities it numbered.
+func buildPeerIndex(pods []*corev1.Pod, ids *identity.Allocator) *peerIndex {
+	x := &peerIndex{pods: map[netip.Addr]api.Peer{}, labels: map[uint32][]string{}}
+	for _, p := range pods {
+		for _, ip := range podIPs(p) {
+			x.pods[ip] = api.Peer{Namespace: p.Namespace, Pod: p.Name}
+		}
+	}
+	if ids != nil {
+		for _, id := range ids.IDs() {
+			if ls, ok := ids.Labels(id); ok {
+				x.labels[uint32(id)] = labelStrings(ls)
+			}
+		}
+	}
+	return x
+}
+
+// peer describes one side of a flow.
+func (x *peerIndex) peer(addr netip.Addr, id uint32) api.Peer {
+	var p api.Peer
+	if x != nil {
+		p = x.pods[addr]
+		p.Labels = x.labels[id]
+	}
+	if p.Labels == nil {
+		p.Labels = labelStrings(identity.ReservedLabels(identity.NumericIdentity(id)))
+	}
+	return p
+}
+
+func labelStrings(ls identity.Labels) []string {
+	if len(ls) == 0 {
+		return nil
+	}
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.String()
+	}
+	return out
+}

@@ -1,0 +1,66 @@
+package observe
+
+import (
+	"testing"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	flowpb "github.com/kestrelnet/kestrel/agent/hubbleapi/flow"
+)
+
+func podPeer(ns, pod, app string) api.Peer {
+	return api.Peer{Namespace: ns, Pod: pod, Labels: []string{"k8s:app=" + app, "k8s:io.kubernetes.pod.namespace=" + ns}}
+}
+
+// A denied TCP SYN into x/a becomes Hubble's drop: Cilium's reason name and
+// number, the ingress direction, the endpoints' pods and labels, the flags
+// and the denying policy.
+func TestToProtoDrop(t *testing.T) {
+	f := api.Flow{
+		TimeUnixNs: 1_700_000_000_123_456_789, Node: "node-1",
+		Src: "10.244.1.5", Dst: "10.244.0.10", SrcPort: 40000, DstPort: 80, Protocol: 6,
+		Direction: "ingress", Verdict: "dropped", Reason: "POLICY_DENYLIST", MatchType: "l3-only",
+		EndpointID: 7, SrcIdentity: 300, DstIdentity: 256, TCPFlags: 0x02,
+		SrcPeer: podPeer("y", "b", "b"), DstPeer: podPeer("x", "a", "a"),
+		Policies: []string{"CiliumNetworkPolicy/x/deny-b"},
+	}
+	p := ToProto(f, "default")
+	if p.GetVerdict() != flowpb.Verdict_DROPPED || p.GetDropReasonDesc() != flowpb.DropReason_POLICY_DENY || p.GetDropReason() != 181 {
+		t.Errorf("verdict %v reason %v (%d), want DROPPED POLICY_DENY (181)", p.GetVerdict(), p.GetDropReasonDesc(), p.GetDropReason())
+	}
+	if p.GetTrafficDirection() != flowpb.TrafficDirection_INGRESS || p.GetDestination().GetID() != 7 || p.GetSource().GetID() != 0 {
+		t.Errorf("direction %v, endpoint ids src %d dst %d: want INGRESS with the destination's id 7",
+			p.GetTrafficDirection(), p.GetSource().GetID(), p.GetDestination().GetID())
+	}
+	if d := p.GetDestination(); d.GetNamespace() != "x" || d.GetPodName() != "a" || d.GetIdentity() != 256 || d.GetClusterName() != "default" {
+		t.Errorf("destination %v", d)
+	}
+	if s := p.GetSource(); s.GetNamespace() != "y" || s.GetPodName() != "b" || s.GetLabels()[0] != "k8s:app=b" {
+		t.Errorf("source %v", s)
+	}
+	tcp := p.GetL4().GetTCP()
+	if tcp.GetSourcePort() != 40000 || tcp.GetDestinationPort() != 80 || !tcp.GetFlags().GetSYN() || tcp.GetFlags().GetACK() {
+		t.Errorf("L4 %v", p.GetL4())
+	}
+	if got := p.GetIngressDeniedBy(); len(got) != 1 || got[0].GetKind() != "CiliumNetworkPolicy" || got[0].GetNamespace() != "x" || got[0].GetName() != "deny-b" {
+		t.Errorf("ingress denied by %v", got)
+	}
+	if p.GetEventType().GetType() != eventDrop || p.GetEventType().GetSubType() != 181 {
+		t.Errorf("event type %v, want drop (1) with the reason as subtype", p.GetEventType())
+	}
+	if p.GetTime().AsTime().UnixNano() != f.TimeUnixNs || p.GetPolicyMatchType() != 1 || p.GetSummary() != "TCP Flags: SYN" {
+		t.Errorf("time %v match %d summary %q", p.GetTime().AsTime(), p.GetPolicyMatchType(), p.GetSummary())
+	}
+}
+
+// A reason Cilium lacks stays DROP_REASON_UNKNOWN in Cilium's field and is
+// named in the summary.
+func TestToProtoKestrelOnlyReason(t *testing.T) {
+	p := ToProto(api.Flow{Src: "fd00::1", Dst: "fd00::2", Protocol: 17, Direction: "egress", Verdict: "dropped",
+		Reason: "SERVICE_UNALLOCATED", EndpointID: 3}, "default")
+	if p.GetDropReasonDesc() != flowpb.DropReason_DROP_REASON_UNKNOWN || p.GetSummary() != "UDP; Kestrel drop reason: SERVICE_UNALLOCATED" {
+		t.Errorf("reason %v summary %q", p.GetDropReasonDesc(), p.GetSummary())
+	}
+	if p.GetIP().GetIpVersion() != flowpb.IPVersion_IPv6 || p.GetTrafficDirection() != flowpb.TrafficDirection_EGRESS || p.GetSource().GetID() != 3 {
+		t.Errorf("ip %v direction %v source %v", p.GetIP(), p.GetTrafficDirection(), p.GetSource())
+	}
+}
