@@ -96,4 +96,3 @@ func collect(t *testing.T, cl observerpb.ObserverClient, req *observerpb.GetFlow
 	}
 	return out
 }
-

@@ -155,6 +155,23 @@ var _ = Describe("the hubble CLI against the relay", Ordered, func() {
 		Expect(toA).To(BeNumerically(">=", 8))
 	})
 
+	It("kestrel observe gives the same flows as hubble observe, in each output", func(ctx SpecContext) {
+		args := []string{"--server", cluster.RelayAddress, "--pod", "x/a", "--verdict", "DROPPED", "--last", "1000", "-o", "json"}
+		fromHubble := parseFlows(run(ctx, append([]string{"observe"}, args...)...))
+		root, err := framework.RepoRoot()
+		Expect(err).NotTo(HaveOccurred())
+		kestrel := filepath.Join(root, "bin", "kestrel")
+		out, err := exec.CommandContext(ctx, kestrel, append([]string{"observe"}, args...)...).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		Expect(parseFlows(string(out))).To(Equal(fromHubble))
+		for _, format := range []string{"table", "compact"} {
+			out, err := exec.CommandContext(ctx, kestrel, "observe", "--server", cluster.RelayAddress, "--to-pod", "x/a",
+				"--verdict", "DROPPED", "-o", format).CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), string(out))
+			Expect(string(out)).To(MatchRegexp(`x/a:80 \(ID:\d+\)\s+ingress-drop\s+DROPPED POLICY_DENIED\s+\(?TCP Flags: SYN`), format)
+		}
+	})
+
 	It("observe --follow saw the drops as they happened", func(ctx SpecContext) {
 		var f hubbleFlow
 		Eventually(ctx, followed).WithTimeout(5 * time.Second).Should(Receive(&f))
