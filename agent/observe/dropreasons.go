@@ -19,21 +19,24 @@ var ciliumDropReasons = map[string]CiliumDropReason{
 	"POLICY_DENYLIST": {"POLICY_DENY", 181},
 	// Cilium reports a frame shorter than its headers, and a bad IPv4 or
 	// IPv6 header, as DROP_INVALID ("Invalid packet").
-	"TRUNCATED":          {"INVALID_PACKET_DROPPED", 134},
-	"INVALID_IPV4":       {"INVALID_PACKET_DROPPED", 134},
-	"INVALID_IPV6":       {"INVALID_PACKET_DROPPED", 134},
-	"UNSUPPORTED_L3":     {"UNSUPPORTED_L3_PROTOCOL", 139},
-	"FRAG_NOT_SUPPORTED": {"IP_FRAGMENTATION_NOT_SUPPORTED", 157},
-	"IPV6_EXT_HEADERS":   {"INVALID_IPV6_EXTENSION_HEADER", 156},
-	"INVALID_L4":         {"CT_TRUNCATED_OR_INVALID_HEADER", 135},
-	"INVALID_SOURCE":     {"INVALID_SOURCE_IP", 132},
-	"UNROUTABLE":         {"STALE_OR_UNROUTABLE_IP", 151},
-	"CT_CREATE_FAILED":   {"CT_MAP_INSERTION_FAILED", 155},
-	"INVALID_SOURCE_MAC": {"INVALID_SOURCE_MAC", 130},
-	"FRAG_NOT_FOUND":     {"FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND", 175},
-	"SERVICE_NO_BACKEND": {"SERVICE_BACKEND_NOT_FOUND", 158},
-	"SERVICE_WRONG_PORT": {"IS_A_CLUSTERIP", 174},
-	"NAT_FAILED":         {"ERROR_WRITING_TO_PACKET", 141},
+	"TRUNCATED":             {"INVALID_PACKET_DROPPED", 134},
+	"INVALID_IPV4":          {"INVALID_PACKET_DROPPED", 134},
+	"INVALID_IPV6":          {"INVALID_PACKET_DROPPED", 134},
+	"UNSUPPORTED_L3":        {"UNSUPPORTED_L3_PROTOCOL", 139},
+	"FRAG_NOT_SUPPORTED":    {"IP_FRAGMENTATION_NOT_SUPPORTED", 157},
+	"IPV6_EXT_HEADERS":      {"INVALID_IPV6_EXTENSION_HEADER", 156},
+	"INVALID_L4":            {"CT_TRUNCATED_OR_INVALID_HEADER", 135},
+	"INVALID_SOURCE":        {"INVALID_SOURCE_IP", 132},
+	"UNROUTABLE":            {"STALE_OR_UNROUTABLE_IP", 151},
+	"CT_CREATE_FAILED":      {"CT_MAP_INSERTION_FAILED", 155},
+	"INVALID_SOURCE_MAC":    {"INVALID_SOURCE_MAC", 130},
+	"FRAG_NOT_FOUND":        {"FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND", 175},
+	"SERVICE_NO_BACKEND":    {"SERVICE_BACKEND_NOT_FOUND", 158},
+	"SERVICE_WRONG_PORT":    {"IS_A_CLUSTERIP", 174},
+	"NAT_FAILED":            {"ERROR_WRITING_TO_PACKET", 141},
+	"SNAT_NO_PORT":          {"NO_MAPPING_FOR_NAT_MASQUERADE", 167},
+	"SERVICE_SOURCE_RANGE":  {"DENIED_BY_LB_SRC_RANGE_CHECK", 177},
+	"NAT_UNSUPPORTED_PROTO": {"UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE", 168},
 }
 
 // kestrelOnlyDropReasons have no Cilium counterpart: Cilium either lets
@@ -45,6 +48,7 @@ var kestrelOnlyDropReasons = map[string]string{
 	"PROXY_UNAVAILABLE":   "Cilium always has a proxy to redirect to; Kestrel has none yet",
 	"SERVICE_UNALLOCATED": "Cilium forwards traffic to unallocated service-range addresses",
 	"SERVICE_SCTP":        "Cilium translates SCTP to services",
+	"DSR_INVALID":         "Cilium does not check that a DSR option names a frontend and comes from a node",
 }
 
 // CiliumDropReasonOf returns Cilium's reason for one of ours, and whether
