@@ -39,6 +39,10 @@ var jsonOpts = protojson.MarshalOptions{UseProtoNames: true}
 
 // Print writes one response.
 func (p *Printer) Print(r *observerpb.GetFlowsResponse) error {
+	if lost := r.GetLostEvents(); lost != nil {
+		_, err := fmt.Fprintf(p.out, "EVENTS LOST: %s %d (node %s)\n", lost.GetSource(), lost.GetNumEventsLost(), r.GetNodeName())
+		return err
+	}
 	f := r.GetFlow()
 	if f == nil {
 		return nil

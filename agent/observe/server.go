@@ -98,6 +98,17 @@ func (s *Server) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStr
 		var batch api.Flows
 		batch, next = s.src.FlowsAfter(seq)
 		seq = batch.Next
+		if batch.Lost > 0 {
+			// The ring overwrote flows before this reader got them: say
+			// so, as Hubble does, rather than skip them silently.
+			if err := stream.Send(&observerpb.GetFlowsResponse{
+				ResponseTypes: &observerpb.GetFlowsResponse_LostEvents{LostEvents: &flowpb.LostEvent{
+					Source: flowpb.LostEventSource_HUBBLE_RING_BUFFER, NumEventsLost: batch.Lost}},
+				NodeName: s.src.NodeName(),
+			}); err != nil {
+				return err
+			}
+		}
 		for _, f := range batch.Flows {
 			pf := ToProto(f, s.cluster)
 			if !q.until.IsZero() && pf.GetTime().AsTime().After(q.until) {

@@ -148,3 +148,25 @@ func TestRelayMergesByTime(t *testing.T) {
 		t.Errorf("status %v", st)
 	}
 }
+
+// A follower that falls behind the ring is told how many flows it lost.
+func TestGetFlowsReportsLostFlows(t *testing.T) {
+	src := newRingSource("node-1")
+	cl := dial(t, serve(t, NewServer(src, "default")))
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		src.mu.Lock()
+		// Three flows arrive and are overwritten before the follower reads.
+		for i := 1; i <= 3; i++ {
+			src.flows = append(src.flows, flowAt(i, uint16(i), false))
+		}
+		src.forgotten = 3
+		src.mu.Unlock()
+		src.add(flowAt(4, 4, false))
+	}()
+	got := collect(t, cl, &observerpb.GetFlowsRequest{Follow: true}, 2)
+	if len(got) != 2 || got[0].GetLostEvents().GetNumEventsLost() != 3 ||
+		got[0].GetLostEvents().GetSource() != flowpb.LostEventSource_HUBBLE_RING_BUFFER || got[1].GetFlow() == nil {
+		t.Fatalf("got %v, want a lost-events report of 3 then the flow", got)
+	}
+}

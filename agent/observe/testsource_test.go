@@ -19,6 +19,8 @@ type ringSource struct {
 	mu    sync.Mutex
 	flows []api.Flow
 	added chan struct{}
+	// forgotten flows (the oldest) are no longer kept.
+	forgotten uint64
 }
 
 func newRingSource(node string) *ringSource {
@@ -39,6 +41,10 @@ func (r *ringSource) FlowsAfter(seq uint64) (api.Flows, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := api.Flows{Next: uint64(len(r.flows))}
+	// Flows up to r.forgotten are gone, as from a ring that wrapped.
+	if seq < r.forgotten {
+		out.Lost, seq = r.forgotten-seq, r.forgotten
+	}
 	if seq < uint64(len(r.flows)) {
 		out.Flows = append([]api.Flow(nil), r.flows[seq:]...)
 	}
