@@ -39,12 +39,12 @@ var jsonOpts = protojson.MarshalOptions{UseProtoNames: true}
 
 // Print writes one response.
 func (p *Printer) Print(r *observerpb.GetFlowsResponse) error {
-	if lost := r.GetLostEvents(); lost != nil {
+	if lost := r.GetLostEvents(); lost != nil && p.format != "json" {
 		_, err := fmt.Fprintf(p.out, "EVENTS LOST: %s %d (node %s)\n", lost.GetSource(), lost.GetNumEventsLost(), r.GetNodeName())
 		return err
 	}
 	f := r.GetFlow()
-	if f == nil {
+	if f == nil && p.format != "json" {
 		return nil
 	}
 	switch p.format {
