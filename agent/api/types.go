@@ -125,6 +125,9 @@ type Peer struct {
 	Namespace string   `json:"namespace,omitempty"`
 	Pod       string   `json:"pod,omitempty"`
 	Labels    []string `json:"labels,omitempty"` // source:key=value, sorted
+	// Workload is the pod's controller, as Kind/name (a ReplicaSet made by a
+	// Deployment is named as the Deployment, as Cilium does); empty if none.
+	Workload string `json:"workload,omitempty"`
 }
 
 // L7Flow is what an L7 proxy saw of one request.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/agent/policy"
@@ -105,5 +107,26 @@ func TestRecordedFlowsNameThePods(t *testing.T) {
 	}
 	if f.Reason != "POLICY_DENIED" || f.ReasonCode != 1 || f.TCPFlags != 0x02 {
 		t.Errorf("reason %q (%d), flags %#x", f.Reason, f.ReasonCode, f.TCPFlags)
+	}
+}
+
+func TestWorkloadOfNamesTheController(t *testing.T) {
+	yes := true
+	owned := func(kind, name string, labels map[string]string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: labels,
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Node", Name: "n"}, {Kind: kind, Name: name, Controller: &yes}}}}
+	}
+	for _, c := range []struct {
+		pod  *corev1.Pod
+		want string
+	}{
+		{owned("ReplicaSet", "web-5d8f7c9b6", map[string]string{"pod-template-hash": "5d8f7c9b6"}), "Deployment/web"},
+		{owned("ReplicaSet", "bare-rs", nil), "ReplicaSet/bare-rs"},
+		{owned("StatefulSet", "db", nil), "StatefulSet/db"},
+		{&corev1.Pod{}, ""},
+	} {
+		if got := workloadOf(c.pod); got != c.want {
+			t.Errorf("owners %v: workload %q, want %q", c.pod.OwnerReferences, got, c.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -23,7 +24,7 @@ func buildPeerIndex(pods []*corev1.Pod, ids *identity.Allocator) *peerIndex {
 	x := &peerIndex{pods: map[netip.Addr]api.Peer{}, labels: map[uint32][]string{}}
 	for _, p := range pods {
 		for _, ip := range podIPs(p) {
-			x.pods[ip] = api.Peer{Namespace: p.Namespace, Pod: p.Name}
+			x.pods[ip] = api.Peer{Namespace: p.Namespace, Pod: p.Name, Workload: workloadOf(p)}
 		}
 	}
 	if ids != nil {
@@ -58,4 +59,22 @@ func labelStrings(ls identity.Labels) []string {
 		out[i] = l.String()
 	}
 	return out
+}
+
+// workloadOf names a pod's controller. A ReplicaSet whose name is the pod's
+// pod-template-hash label after a dash was made by a Deployment of the name
+// before it, which is what users know the pod by.
+func workloadOf(p *corev1.Pod) string {
+	for _, o := range p.OwnerReferences {
+		if o.Controller == nil || !*o.Controller {
+			continue
+		}
+		if hash := p.Labels["pod-template-hash"]; o.Kind == "ReplicaSet" && hash != "" {
+			if name, ok := strings.CutSuffix(o.Name, "-"+hash); ok {
+				return "Deployment/" + name
+			}
+		}
+		return o.Kind + "/" + o.Name
+	}
+	return ""
 }

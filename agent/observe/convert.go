@@ -103,6 +103,9 @@ func verdictOf(v string) flowpb.Verdict {
 
 func endpointOf(p api.Peer, id uint32, cluster string) *flowpb.Endpoint {
 	ep := &flowpb.Endpoint{Identity: id, Namespace: p.Namespace, PodName: p.Pod, Labels: p.Labels}
+	if kind, name, ok := strings.Cut(p.Workload, "/"); ok {
+		ep.Workloads = []*flowpb.Workload{{Kind: kind, Name: name}}
+	}
 	if p.Pod != "" {
 		ep.ClusterName = cluster
 	}

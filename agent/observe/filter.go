@@ -40,12 +40,12 @@ func (fs Filters) Match(f *flowpb.Flow) bool {
 }
 
 // matchFilter applies every field of one filter. Fields about what our flows
-// never carry (L7, DNS, FQDNs, services, workloads, translated addresses,
+// never carry (L7, DNS, FQDNs, services, translated addresses,
 // interfaces, trace ids, encryption) match no flow when given.
 func matchFilter(flt *flowpb.FlowFilter, f *flowpb.Flow) bool {
 	if len(flt.HttpStatusCode)+len(flt.HttpMethod)+len(flt.HttpPath)+len(flt.HttpUrl)+len(flt.HttpHeader)+
 		len(flt.DnsQuery)+len(flt.SourceFqdn)+len(flt.DestinationFqdn)+len(flt.SourceService)+
-		len(flt.DestinationService)+len(flt.SourceWorkload)+len(flt.DestinationWorkload)+len(flt.SourceIpXlated)+
+		len(flt.DestinationService)+len(flt.SourceIpXlated)+
 		len(flt.Interface)+len(flt.TraceId)+len(flt.IpTraceId)+len(flt.Uuid)+len(flt.NodeLabels) > 0 {
 		return false
 	}
@@ -62,6 +62,8 @@ func matchFilter(flt *flowpb.FlowFilter, f *flowpb.Flow) bool {
 		len(flt.DestinationPod) == 0 || anyOf(flt.DestinationPod, func(s string) bool { return podMatches(s, dst) }),
 		len(flt.SourceLabel) == 0 || anyOf(flt.SourceLabel, func(s string) bool { return selectorMatches(s, src.GetLabels()) }),
 		len(flt.DestinationLabel) == 0 || anyOf(flt.DestinationLabel, func(s string) bool { return selectorMatches(s, dst.GetLabels()) }),
+		len(flt.SourceWorkload) == 0 || anyOf(flt.SourceWorkload, func(w *flowpb.Workload) bool { return workloadMatches(w, src) }),
+		len(flt.DestinationWorkload) == 0 || anyOf(flt.DestinationWorkload, func(w *flowpb.Workload) bool { return workloadMatches(w, dst) }),
 		len(flt.SourceIdentity) == 0 || anyOf(flt.SourceIdentity, func(id uint32) bool { return id == src.GetIdentity() }),
 		len(flt.DestinationIdentity) == 0 || anyOf(flt.DestinationIdentity, func(id uint32) bool { return id == dst.GetIdentity() }),
 		len(flt.SourceClusterName) == 0 || anyOf(flt.SourceClusterName, func(s string) bool { return s == src.GetClusterName() }),
@@ -186,4 +188,11 @@ func tcpFlagsMatch(want *flowpb.TCPFlags, f *flowpb.Flow) bool {
 		}
 	}
 	return true
+}
+
+// workloadMatches: the name must match, the kind too if given.
+func workloadMatches(want *flowpb.Workload, ep *flowpb.Endpoint) bool {
+	return anyOf(ep.GetWorkloads(), func(w *flowpb.Workload) bool {
+		return w.GetName() == want.GetName() && (want.GetKind() == "" || w.GetKind() == want.GetKind())
+	})
 }

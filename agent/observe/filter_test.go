@@ -12,7 +12,7 @@ func sampleFlow() *flowpb.Flow {
 		TimeUnixNs: 1, Node: "node-2", Src: "10.244.1.5", Dst: "10.244.0.10", SrcPort: 40000, DstPort: 80,
 		Protocol: 6, Direction: "ingress", Verdict: "dropped", Reason: "POLICY_DENIED", EndpointID: 7,
 		SrcIdentity: 300, DstIdentity: 256, TCPFlags: 0x02,
-		SrcPeer: podPeer("y", "backend-1", "b"), DstPeer: podPeer("x", "a", "a"),
+		SrcPeer: withWorkload(podPeer("y", "backend-1", "b"), "Deployment/backend"), DstPeer: podPeer("x", "a", "a"),
 	}, "default")
 }
 
@@ -30,6 +30,8 @@ func TestFilterFields(t *testing.T) {
 		{"label", &flowpb.FlowFilter{SourceLabel: []string{"k8s:app=b"}}, &flowpb.FlowFilter{SourceLabel: []string{"k8s:app=a"}}},
 		{"label any source", &flowpb.FlowFilter{DestinationLabel: []string{"app in (a, c)"}}, &flowpb.FlowFilter{DestinationLabel: []string{"app notin (a)"}}},
 		{"label and", &flowpb.FlowFilter{DestinationLabel: []string{"app=a,io.kubernetes.pod.namespace=x"}}, &flowpb.FlowFilter{DestinationLabel: []string{"app=a,!io.kubernetes.pod.namespace"}}},
+		{"workload", &flowpb.FlowFilter{SourceWorkload: []*flowpb.Workload{{Name: "backend"}}}, &flowpb.FlowFilter{SourceWorkload: []*flowpb.Workload{{Kind: "StatefulSet", Name: "backend"}}}},
+		{"no workload", &flowpb.FlowFilter{SourcePod: []string{"y/"}}, &flowpb.FlowFilter{DestinationWorkload: []*flowpb.Workload{{Name: "a"}}}},
 		{"identity", &flowpb.FlowFilter{SourceIdentity: []uint32{1, 300}}, &flowpb.FlowFilter{SourceIdentity: []uint32{256}}},
 		{"ip", &flowpb.FlowFilter{DestinationIp: []string{"10.244.0.10"}}, &flowpb.FlowFilter{DestinationIp: []string{"10.244.0.11"}}},
 		{"cidr", &flowpb.FlowFilter{SourceIp: []string{"10.244.1.0/24"}}, &flowpb.FlowFilter{SourceIp: []string{"10.244.0.0/24"}}},
@@ -71,4 +73,9 @@ func TestFilterListsCombine(t *testing.T) {
 	if (Filters{Allow: []*flowpb.FlowFilter{dstX}, Deny: []*flowpb.FlowFilter{{Protocol: []string{"tcp"}}}}).Match(f) {
 		t.Error("a flow matching a deny filter passed")
 	}
+}
+
+func withWorkload(p api.Peer, w string) api.Peer {
+	p.Workload = w
+	return p
 }
