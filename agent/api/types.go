@@ -115,8 +115,11 @@ type Flow struct {
 	TCPFlags   uint8 `json:"tcpFlags,omitempty"`   // the TCP header's flag byte (FIN 0x01 ... CWR 0x80)
 	ReasonCode uint8 `json:"reasonCode,omitempty"` // the datapath's number for Reason
 	IsReply    bool  `json:"isReply,omitempty"`    // conntrack saw the packet as a reply
-	SrcPeer    Peer  `json:"source"`
-	DstPeer    Peer  `json:"destination"`
+	// EnforcedBy names, for a POLICY_DENIED drop (no entry allowed it), the
+	// policies that made the endpoint's direction default-deny.
+	EnforcedBy []string `json:"enforcedBy,omitempty"`
+	SrcPeer    Peer     `json:"source"`
+	DstPeer    Peer     `json:"destination"`
 }
 
 // Peer is what the agent knew of one side of a flow when it read it: the pod

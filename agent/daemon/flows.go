@@ -77,6 +77,9 @@ func (d *Daemon) RecordFlow(ev datapath.Event) {
 	if ev.Verdict == datapath.VerdictDropped {
 		f.Reason = ev.Reason.String()
 		f.ReasonCode = uint8(ev.Reason)
+		if f.Reason == "POLICY_DENIED" {
+			f.EnforcedBy = peers.enforcers(ev.EndpointID, ev.Direction)
+		}
 	}
 	d.flowMu.Lock()
 	d.flows.add(f)

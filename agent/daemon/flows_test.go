@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kestrelnet/kestrel/agent/api"
@@ -128,5 +130,34 @@ func TestWorkloadOfNamesTheController(t *testing.T) {
 		if got := workloadOf(c.pod); got != c.want {
 			t.Errorf("owners %v: workload %q, want %q", c.pod.OwnerReferences, got, c.want)
 		}
+	}
+}
+
+// A POLICY_DENIED drop names the policy that isolates the endpoint in the
+// drop's direction, and only in that direction.
+func TestDefaultDenyDropNamesTheIsolatingPolicy(t *testing.T) {
+	c := newCluster(t, pod("a", "node-1", "", "a"))
+	resp := c.put("c1", "a", "10.244.0.5")
+	np := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "deny-in", ResourceVersion: "100"},
+		Spec:       networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{}},
+	}
+	if _, err := c.cs.NetworkingV1().NetworkPolicies("default").Create(context.Background(), np, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("the policy is in force", func() bool { return c.d.StreamRevision("networkpolicies") >= 100 })
+	for _, dir := range []datapath.Direction{datapath.Ingress, datapath.Egress} {
+		c.d.RecordFlow(datapath.Event{Src: netip.MustParseAddr("10.244.1.5"), Dst: netip.MustParseAddr("10.244.0.5"),
+			Protocol: 6, Direction: dir, Verdict: datapath.VerdictDropped, Reason: 1, EndpointID: resp.ID})
+	}
+	got, _ := c.d.FlowsAfter(0)
+	if len(got.Flows) != 2 {
+		t.Fatalf("%d flows", len(got.Flows))
+	}
+	if in := got.Flows[0].EnforcedBy; len(in) != 1 || in[0] != "NetworkPolicy/default/deny-in" {
+		t.Errorf("ingress drop enforced by %v, want NetworkPolicy/default/deny-in", in)
+	}
+	if eg := got.Flows[1].EnforcedBy; len(eg) != 0 {
+		t.Errorf("egress is not isolated, yet its drop names %v", eg)
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/agent/identity"
+	"github.com/kestrelnet/kestrel/agent/policy"
+	"github.com/kestrelnet/kestrel/datapath"
 )
 
 // peerIndex is what flows are enriched with: the pod behind each address
@@ -16,12 +18,15 @@ import (
 type peerIndex struct {
 	pods   map[netip.Addr]api.Peer
 	labels map[uint32][]string
+	// enforcedBy is, per local endpoint id, the policies that made each
+	// direction default-deny (index 0 ingress, 1 egress).
+	enforcedBy map[uint32][2][]string
 }
 
 // buildPeerIndex indexes the pods the resolution saw (one per address) and
 // the identities it numbered.
 func buildPeerIndex(pods []*corev1.Pod, ids *identity.Allocator) *peerIndex {
-	x := &peerIndex{pods: map[netip.Addr]api.Peer{}, labels: map[uint32][]string{}}
+	x := &peerIndex{pods: map[netip.Addr]api.Peer{}, labels: map[uint32][]string{}, enforcedBy: map[uint32][2][]string{}}
 	for _, p := range pods {
 		for _, ip := range podIPs(p) {
 			x.pods[ip] = api.Peer{Namespace: p.Namespace, Pod: p.Name, Workload: workloadOf(p)}
@@ -77,4 +82,27 @@ func workloadOf(p *corev1.Pod) string {
 		return o.Kind + "/" + o.Name
 	}
 	return ""
+}
+
+// addEnforcers records which policies isolate each local endpoint.
+func (x *peerIndex) addEnforcers(id uint32, p *policy.EndpointPolicy) {
+	var by [2][]string
+	for i, origins := range [][]policy.Origin{p.IngressEnforcedBy, p.EgressEnforcedBy} {
+		for _, o := range origins {
+			by[i] = append(by[i], o.String())
+		}
+	}
+	x.enforcedBy[id] = by
+}
+
+// enforcers names the policies that made endpoint id's direction
+// default-deny.
+func (x *peerIndex) enforcers(id uint32, d datapath.Direction) []string {
+	if x == nil {
+		return nil
+	}
+	if d == datapath.Egress {
+		return x.enforcedBy[id][1]
+	}
+	return x.enforcedBy[id][0]
 }

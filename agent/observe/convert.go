@@ -76,6 +76,11 @@ func ToProto(f api.Flow, cluster string) *flowpb.Flow {
 		out.Summary += "; Kestrel drop reason: " + f.Reason
 	}
 	policies := policiesOf(f.Policies)
+	if len(policies) == 0 {
+		// Default deny: no entry matched, so the policies that isolate the
+		// endpoint in this direction are what denied it.
+		policies = policiesOf(f.EnforcedBy)
+	}
 	switch {
 	case out.Verdict == flowpb.Verdict_DROPPED && out.TrafficDirection == flowpb.TrafficDirection_EGRESS:
 		out.EgressDeniedBy = policies

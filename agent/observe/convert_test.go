@@ -64,3 +64,15 @@ func TestToProtoKestrelOnlyReason(t *testing.T) {
 		t.Errorf("ip %v direction %v source %v", p.GetIP(), p.GetTrafficDirection(), p.GetSource())
 	}
 }
+
+// A default-deny drop (no entry, so no cookie) is denied by the policies
+// that isolate the endpoint in that direction.
+func TestToProtoDefaultDenyNamesTheIsolatingPolicies(t *testing.T) {
+	p := ToProto(api.Flow{Src: "10.0.0.1", Dst: "10.0.0.2", Protocol: 6, Direction: "egress", Verdict: "dropped",
+		Reason: "POLICY_DENIED", EnforcedBy: []string{"NetworkPolicy/x/deny-all", "CiliumClusterwideNetworkPolicy/lockdown"}}, "default")
+	got := p.GetEgressDeniedBy()
+	if len(got) != 2 || got[0].GetName() != "deny-all" || got[0].GetNamespace() != "x" || got[1].GetKind() != "CiliumClusterwideNetworkPolicy" ||
+		got[1].GetName() != "lockdown" || got[1].GetNamespace() != "" || len(p.GetIngressDeniedBy()) != 0 {
+		t.Errorf("egress denied by %v", got)
+	}
+}

@@ -41,6 +41,9 @@ type hubbleFlow struct {
 			Identity  uint32   `json:"identity"`
 			Labels    []string `json:"labels"`
 		} `json:"destination"`
+		IngressDeniedBy []struct {
+			Kind, Namespace, Name string
+		} `json:"ingress_denied_by"`
 		L4 struct {
 			TCP *struct {
 				DestinationPort uint32          `json:"destination_port"`
@@ -143,6 +146,10 @@ var _ = Describe("the hubble CLI against the relay", Ordered, func() {
 				toA++
 				Expect(f.Flow.DropReasonDesc).To(Equal("POLICY_DENIED"))
 				Expect(f.Flow.TrafficDirection).To(Equal("INGRESS"))
+				// The default deny is named: the policy that isolates x/a.
+				Expect(f.Flow.IngressDeniedBy).To(ConsistOf(HaveField("Name", "deny-ingress")))
+				Expect(f.Flow.IngressDeniedBy[0].Kind).To(Equal("NetworkPolicy"))
+				Expect(f.Flow.IngressDeniedBy[0].Namespace).To(Equal("x"))
 				Expect(f.Flow.Destination.Labels).To(ContainElements("k8s:pod=a", "k8s:io.kubernetes.pod.namespace=x"))
 				Expect(f.Flow.Destination.Identity).To(BeNumerically(">=", 256))
 				Expect(f.Flow.L4.TCP).NotTo(BeNil())
@@ -164,11 +171,13 @@ var _ = Describe("the hubble CLI against the relay", Ordered, func() {
 		out, err := exec.CommandContext(ctx, kestrel, append([]string{"observe"}, args...)...).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))
 		Expect(parseFlows(string(out))).To(Equal(fromHubble))
+		policyNames := run(ctx, "observe", "--server", cluster.RelayAddress, "--to-pod", "x/a", "--verdict", "DROPPED", "--print-policy-names")
+		Expect(policyNames).To(ContainSubstring("deny-ingress (NetworkPolicy)"))
 		for _, format := range []string{"table", "compact"} {
 			out, err := exec.CommandContext(ctx, kestrel, "observe", "--server", cluster.RelayAddress, "--to-pod", "x/a",
 				"--verdict", "DROPPED", "-o", format).CombinedOutput()
 			Expect(err).NotTo(HaveOccurred(), string(out))
-			Expect(string(out)).To(MatchRegexp(`x/a:80 \(ID:\d+\)\s+ingress-drop\s+DROPPED POLICY_DENIED\s+\(?TCP Flags: SYN`), format)
+			Expect(string(out)).To(MatchRegexp(`x/a:80 \(ID:\d+\)\s+ingress-drop\s+DROPPED POLICY_DENIED\s+\(?TCP Flags: SYN\)?\s+(by )?NetworkPolicy/x/deny-ingress`), format)
 		}
 	})
 
