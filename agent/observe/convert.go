@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -17,8 +18,9 @@ import (
 // Cilium's monitor message types, which Hubble shows as the flow's event
 // type: a drop notification, or a trace of a forwarded packet.
 const (
-	eventDrop  = 1
-	eventTrace = 4
+	eventDrop          = 1
+	eventTrace         = 4
+	eventPolicyVerdict = 9
 	// Trace subtypes (observation points) of Cilium's monitor.
 	traceToLxc   = 0
 	traceFromLxc = 5
@@ -195,4 +197,22 @@ func summary(f api.Flow) string {
 		return fmt.Sprintf("ICMPv6 type %d", f.DstPort)
 	}
 	return fmt.Sprintf("IP protocol %d", f.Protocol)
+}
+
+// ToProtos is the flow as Cilium reports it: a packet whose verdict policy
+// decided (a new connection allowed by an entry, or a POLICY_ drop) gives a
+// policy-verdict event before its trace or drop, as Cilium's datapath
+// sends both. hubble shows the deciding policies on the policy verdict
+// (`--print-policy-names`) and `--type policy-verdict` selects them.
+func ToProtos(f api.Flow, cluster string) []*flowpb.Flow {
+	main := ToProto(f, cluster)
+	decided := strings.HasPrefix(f.Reason, "POLICY_") ||
+		(main.GetVerdict() != flowpb.Verdict_DROPPED && f.CT == "new" && main.GetPolicyMatchType() != 0)
+	if !decided {
+		return []*flowpb.Flow{main}
+	}
+	pv := proto.Clone(main).(*flowpb.Flow)
+	pv.EventType = &flowpb.CiliumEventType{Type: eventPolicyVerdict}
+	pv.TraceObservationPoint = flowpb.TraceObservationPoint_UNKNOWN_POINT
+	return []*flowpb.Flow{pv, main}
 }

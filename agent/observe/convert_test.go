@@ -76,3 +76,29 @@ func TestToProtoDefaultDenyNamesTheIsolatingPolicies(t *testing.T) {
 		t.Errorf("egress denied by %v", got)
 	}
 }
+
+// A policy's verdict comes as a policy-verdict event first, then the drop or
+// trace; other verdicts come alone.
+func TestToProtosAddsPolicyVerdicts(t *testing.T) {
+	denied := ToProtos(api.Flow{Src: "10.0.0.1", Dst: "10.0.0.2", Protocol: 6, Direction: "ingress", Verdict: "dropped",
+		Reason: "POLICY_DENIED", CT: "new", EnforcedBy: []string{"NetworkPolicy/x/deny"}}, "default")
+	if len(denied) != 2 || denied[0].GetEventType().GetType() != eventPolicyVerdict || denied[1].GetEventType().GetType() != eventDrop ||
+		denied[0].GetIngressDeniedBy()[0].GetName() != "deny" || denied[0].GetDropReasonDesc() != flowpb.DropReason_POLICY_DENIED {
+		t.Errorf("denied: %v", denied)
+	}
+	allowed := ToProtos(api.Flow{Src: "10.0.0.1", Dst: "10.0.0.2", Protocol: 6, Direction: "egress", Verdict: "forwarded",
+		CT: "new", MatchType: "l3-l4", Policies: []string{"CiliumNetworkPolicy/x/allow"}}, "default")
+	if len(allowed) != 2 || allowed[0].GetEventType().GetType() != eventPolicyVerdict || allowed[1].GetEventType().GetType() != eventTrace ||
+		allowed[0].GetEgressAllowedBy()[0].GetName() != "allow" || allowed[0].GetPolicyMatchType() != 2 {
+		t.Errorf("allowed: %v", allowed)
+	}
+	for _, f := range []api.Flow{
+		{Direction: "egress", Verdict: "forwarded", CT: "established", MatchType: "l3-l4"}, // decided earlier
+		{Direction: "egress", Verdict: "forwarded", CT: "new", MatchType: "none"},          // direction not enforced
+		{Direction: "ingress", Verdict: "dropped", Reason: "UNROUTABLE"},
+	} {
+		if got := ToProtos(f, "default"); len(got) != 1 {
+			t.Errorf("%+v gave %d flows, want 1", f, len(got))
+		}
+	}
+}

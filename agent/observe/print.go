@@ -98,6 +98,8 @@ func peerText(ep *flowpb.Endpoint, ip string, port uint32) string {
 
 func point(f *flowpb.Flow) string {
 	switch {
+	case f.GetEventType().GetType() == eventPolicyVerdict:
+		return "policy-verdict:" + strings.ToLower(f.GetTrafficDirection().String())
 	case f.GetVerdict() == flowpb.Verdict_DROPPED:
 		return strings.ToLower(f.GetTrafficDirection().String()) + "-drop"
 	case f.GetTraceObservationPoint() == flowpb.TraceObservationPoint_FROM_ENDPOINT:

@@ -28,7 +28,7 @@ func mixedSource() *ringSource {
 					SrcPort: 40000, DstPort: 80, Protocol: 6, Direction: "ingress", Verdict: verdict,
 					SrcPeer: peers[from], DstPeer: peers[to]}
 				if verdict == "dropped" {
-					f.Reason = "POLICY_DENIED"
+					f.Reason = "UNROUTABLE" // not a policy's: one Hubble flow each
 				}
 				src.add(f)
 			}
@@ -60,7 +60,7 @@ func TestQueryFilters(t *testing.T) {
 			"x/a>y/c:FORWARDED x/a>y/c:DROPPED x/b>y/c:FORWARDED x/b>y/c:DROPPED"},
 		{"label either end and ip", Query{Label: []string{"k8s:app=c"}, FromIP: []string{"10.0.0.2"}, Verdict: []string{"FORWARDED"}},
 			"x/b>y/c:FORWARDED"},
-		{"drop reason, last 1", Query{DropReason: []string{"POLICY_DENIED"}, Number: 1}, "y/c>x/b:DROPPED"},
+		{"drop reason, last 1", Query{DropReason: []string{"STALE_OR_UNROUTABLE_IP"}, Number: 1}, "y/c>x/b:DROPPED"},
 		{"first 1", Query{First: true, Number: 1}, "x/a>x/b:FORWARDED"},
 	} {
 		req, err := c.q.Request(time.Now())

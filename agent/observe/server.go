@@ -74,8 +74,10 @@ func (s *Server) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStr
 	var backlog []*flowpb.Flow
 	if !req.GetFollow() || req.GetNumber() > 0 || req.GetSince() != nil {
 		for _, f := range kept.Flows {
-			if pf := ToProto(f, s.cluster); q.match(pf) {
-				backlog = append(backlog, pf)
+			for _, pf := range ToProtos(f, s.cluster) {
+				if q.match(pf) {
+					backlog = append(backlog, pf)
+				}
 			}
 		}
 		backlog = selectN(backlog, req.GetNumber(), req.GetFirst())
@@ -110,15 +112,16 @@ func (s *Server) GetFlows(req *observerpb.GetFlowsRequest, stream grpc.ServerStr
 			}
 		}
 		for _, f := range batch.Flows {
-			pf := ToProto(f, s.cluster)
-			if !q.until.IsZero() && pf.GetTime().AsTime().After(q.until) {
-				return nil
-			}
-			if !q.match(pf) {
-				continue
-			}
-			if err := s.send(stream, pf); err != nil {
-				return err
+			for _, pf := range ToProtos(f, s.cluster) {
+				if !q.until.IsZero() && pf.GetTime().AsTime().After(q.until) {
+					return nil
+				}
+				if !q.match(pf) {
+					continue
+				}
+				if err := s.send(stream, pf); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -15,13 +15,14 @@ import (
 
 var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
-// flowAt is a forwarded UDP flow from port src at t0+ms, or a drop.
+// flowAt is a forwarded UDP flow from port src at t0+ms, or a drop no
+// policy decided (so one Hubble flow each: no policy-verdict event).
 func flowAt(ms int, src uint16, dropped bool) api.Flow {
 	f := api.Flow{TimeUnixNs: t0.Add(time.Duration(ms) * time.Millisecond).UnixNano(), Src: "10.0.0.1", Dst: "10.0.0.2",
 		SrcPort: src, DstPort: 53, Protocol: 17, Direction: "egress", Verdict: "forwarded",
 		SrcPeer: podPeer("x", "a", "a"), DstPeer: podPeer("y", "b", "b")}
 	if dropped {
-		f.Verdict, f.Reason = "dropped", "POLICY_DENIED"
+		f.Verdict, f.Reason = "dropped", "UNROUTABLE"
 	}
 	return f
 }
