@@ -15,12 +15,13 @@ import (
 	"github.com/kestrelnet/kestrel/datapath"
 )
 
-// Cilium's monitor message types, which Hubble shows as the flow's event
-// type: a drop notification, or a trace of a forwarded packet.
+// Cilium's monitor message types (pkg/monitor/api: unspec 0, drop 1, debug
+// 2, capture 3, trace 4, policy verdict 5), which Hubble shows as the flow's
+// event type and `hubble observe --type` filters on.
 const (
 	eventDrop          = 1
 	eventTrace         = 4
-	eventPolicyVerdict = 9
+	eventPolicyVerdict = 5
 	// Trace subtypes (observation points) of Cilium's monitor.
 	traceToLxc   = 0
 	traceFromLxc = 5
