@@ -43,12 +43,13 @@ var ciliumDropReasons = map[string]CiliumDropReason{
 // such packets through or never meets them. Their flows carry
 // DROP_REASON_UNKNOWN (0) in Cilium's field and our name beside it.
 var kestrelOnlyDropReasons = map[string]string{
-	"FRAG_TOO_SHORT":      "Cilium has no check that a first fragment holds the whole L4 header",
-	"INVALID_ARP":         "Cilium answers ARP itself and does not judge the pod's requests",
-	"PROXY_UNAVAILABLE":   "Cilium always has a proxy to redirect to; Kestrel has none yet",
-	"SERVICE_UNALLOCATED": "Cilium forwards traffic to unallocated service-range addresses",
-	"SERVICE_SCTP":        "Cilium translates SCTP to services",
-	"DSR_INVALID":         "Cilium does not check that a DSR option names a frontend and comes from a node",
+	"FRAG_TOO_SHORT":       "Cilium has no check that a first fragment holds the whole L4 header",
+	"INVALID_ARP":          "Cilium answers ARP itself and does not judge the pod's requests",
+	"PROXY_UNAVAILABLE":    "Cilium always has a proxy to redirect to; Kestrel has none yet",
+	"SERVICE_UNALLOCATED":  "Cilium forwards traffic to unallocated service-range addresses",
+	"SERVICE_SCTP":         "Cilium translates SCTP to services",
+	"DSR_INVALID":          "Cilium does not check that a DSR option names a frontend and comes from a node",
+	"ICMP_ERROR_UNRELATED": "Cilium judges an ICMP error about no tracked flow by policy, as a new flow",
 }
 
 // CiliumDropReasonOf returns Cilium's reason for one of ours, and whether
