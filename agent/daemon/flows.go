@@ -81,11 +81,7 @@ func (d *Daemon) RecordFlow(ev datapath.Event) {
 			f.EnforcedBy = peers.enforcers(ev.EndpointID, ev.Direction)
 		}
 	}
-	d.flowMu.Lock()
-	d.flows.add(f)
-	close(d.flowAdded)
-	d.flowAdded = make(chan struct{})
-	d.flowMu.Unlock()
+	d.keepFlow(f)
 	d.metrics.observeFlow(ev)
 }
 
@@ -137,4 +133,15 @@ func (d *Daemon) ReadFlows(ctx context.Context, read func() (datapath.Event, err
 		}
 		d.RecordFlow(ev)
 	}
+}
+
+// keepFlow adds f to the ring and wakes the readers that follow it.
+func (d *Daemon) keepFlow(f api.Flow) {
+	d.flowMu.Lock()
+	d.flows.add(f)
+	if d.flowAdded != nil { // nil only in a Daemon built by hand, which no one follows
+		close(d.flowAdded)
+	}
+	d.flowAdded = make(chan struct{})
+	d.flowMu.Unlock()
 }

@@ -22,6 +22,7 @@ const (
 	eventDrop          = 1
 	eventTrace         = 4
 	eventPolicyVerdict = 5
+	eventAccessLog     = 129 // an L7 proxy's record
 	// Trace subtypes (observation points) of Cilium's monitor.
 	traceToLxc   = 0
 	traceFromLxc = 5
@@ -72,7 +73,21 @@ func ToProto(f api.Flow, cluster string) *flowpb.Flow {
 		out.IP.IpVersion = flowpb.IPVersion_IPv6
 	}
 	out.L4 = layer4(f)
+	if f.L7 != nil {
+		// A proxy's decision on one request, as Cilium's access log: the
+		// response the client got (403 from the proxy when denied).
+		out.Type = flowpb.FlowType_L7
+		out.EventType = &flowpb.CiliumEventType{Type: eventAccessLog}
+		out.TraceObservationPoint = flowpb.TraceObservationPoint_UNKNOWN_POINT
+		out.L7 = &flowpb.Layer7{Type: flowpb.L7FlowType_RESPONSE, LatencyNs: f.L7.LatencyNs}
+		if h := f.L7.HTTP; h != nil {
+			out.L7.Record = &flowpb.Layer7_Http{Http: &flowpb.HTTP{Code: uint32(h.Code), Method: h.Method, Url: h.URL, Protocol: h.Protocol}}
+		}
+	}
 	out.Summary = summary(f)
+	if h := out.GetL7().GetHttp(); h != nil {
+		out.Summary = fmt.Sprintf("HTTP/%s %d %s %s", strings.TrimPrefix(h.GetProtocol(), "HTTP/"), h.GetCode(), h.GetMethod(), h.GetUrl())
+	}
 	if _, mapped := ciliumDropReasons[f.Reason]; out.Verdict == flowpb.Verdict_DROPPED && !mapped {
 		// A Kestrel-only reason is DROP_REASON_UNKNOWN in Cilium's field;
 		// the summary, which hubble prints, names it.
@@ -207,7 +222,7 @@ func summary(f api.Flow) string {
 // (`--print-policy-names`) and `--type policy-verdict` selects them.
 func ToProtos(f api.Flow, cluster string) []*flowpb.Flow {
 	main := ToProto(f, cluster)
-	decided := strings.HasPrefix(f.Reason, "POLICY_") ||
+	decided := f.L7 == nil && strings.HasPrefix(f.Reason, "POLICY_") ||
 		(main.GetVerdict() != flowpb.Verdict_DROPPED && f.CT == "new" && main.GetPolicyMatchType() != 0)
 	if !decided {
 		return []*flowpb.Flow{main}

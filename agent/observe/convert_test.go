@@ -102,3 +102,42 @@ func TestToProtosAddsPolicyVerdicts(t *testing.T) {
 		}
 	}
 }
+
+// A proxy's decision is Hubble's L7 flow, filtered by the HTTP filters, and
+// comes without a policy-verdict event.
+func TestL7FlowsAndHTTPFilters(t *testing.T) {
+	f := api.Flow{Src: "10.0.0.1", Dst: "10.0.0.2", SrcPort: 40000, DstPort: 80, Protocol: 6, Direction: "ingress",
+		Verdict: "dropped", Reason: "POLICY_DENIED", CT: "l7", Policies: []string{"CiliumNetworkPolicy/x/l7"},
+		L7: &api.L7Flow{Type: "http", LatencyNs: 1000, HTTP: &api.HTTPFlow{Method: "GET", URL: "10.0.0.2:80/private/x", Protocol: "HTTP/1.1", Code: 403}}}
+	ps := ToProtos(f, "default")
+	if len(ps) != 1 {
+		t.Fatalf("%d flows, want the L7 one alone", len(ps))
+	}
+	p := ps[0]
+	h := p.GetL7().GetHttp()
+	if p.GetType() != flowpb.FlowType_L7 || p.GetEventType().GetType() != eventAccessLog || h.GetCode() != 403 || h.GetMethod() != "GET" ||
+		p.GetL7().GetLatencyNs() != 1000 || p.GetSummary() != "HTTP/1.1 403 GET 10.0.0.2:80/private/x" || p.GetIngressDeniedBy()[0].GetName() != "l7" {
+		t.Errorf("L7 flow %v", p)
+	}
+	for _, c := range []struct {
+		flt  *flowpb.FlowFilter
+		want bool
+	}{
+		{&flowpb.FlowFilter{HttpStatusCode: []string{"403"}}, true},
+		{&flowpb.FlowFilter{HttpStatusCode: []string{"4+"}}, true},
+		{&flowpb.FlowFilter{HttpStatusCode: []string{"2+", "404"}}, false},
+		{&flowpb.FlowFilter{HttpMethod: []string{"get"}}, true},
+		{&flowpb.FlowFilter{HttpMethod: []string{"POST"}}, false},
+		{&flowpb.FlowFilter{HttpPath: []string{"/private/.*"}}, true},
+		{&flowpb.FlowFilter{HttpPath: []string{"/public"}}, false},
+		{&flowpb.FlowFilter{HttpUrl: []string{`10\.0\.0\.2:80/`}}, true},
+	} {
+		if got := (Filters{Allow: []*flowpb.FlowFilter{c.flt}}).Match(p); got != c.want {
+			t.Errorf("%v matches %v, want %v", c.flt, got, c.want)
+		}
+	}
+	l4 := ToProto(api.Flow{Src: "10.0.0.1", Dst: "10.0.0.2", Protocol: 6, Direction: "ingress", Verdict: "forwarded"}, "default")
+	if (Filters{Allow: []*flowpb.FlowFilter{{HttpMethod: []string{"GET"}}}}).Match(l4) {
+		t.Error("an HTTP filter matched a flow with no HTTP")
+	}
+}

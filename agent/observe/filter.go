@@ -2,7 +2,9 @@ package observe
 
 import (
 	"net/netip"
+	"net/url"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -40,11 +42,10 @@ func (fs Filters) Match(f *flowpb.Flow) bool {
 }
 
 // matchFilter applies every field of one filter. Fields about what our flows
-// never carry (L7, DNS, FQDNs, services, translated addresses,
+// never carry (HTTP headers, DNS, FQDNs, services, translated addresses,
 // interfaces, trace ids, encryption) match no flow when given.
 func matchFilter(flt *flowpb.FlowFilter, f *flowpb.Flow) bool {
-	if len(flt.HttpStatusCode)+len(flt.HttpMethod)+len(flt.HttpPath)+len(flt.HttpUrl)+len(flt.HttpHeader)+
-		len(flt.DnsQuery)+len(flt.SourceFqdn)+len(flt.DestinationFqdn)+len(flt.SourceService)+
+	if len(flt.HttpHeader)+len(flt.DnsQuery)+len(flt.SourceFqdn)+len(flt.DestinationFqdn)+len(flt.SourceService)+
 		len(flt.DestinationService)+len(flt.SourceIpXlated)+
 		len(flt.Interface)+len(flt.TraceId)+len(flt.IpTraceId)+len(flt.Uuid)+len(flt.NodeLabels) > 0 {
 		return false
@@ -62,6 +63,12 @@ func matchFilter(flt *flowpb.FlowFilter, f *flowpb.Flow) bool {
 		len(flt.DestinationPod) == 0 || anyOf(flt.DestinationPod, func(s string) bool { return podMatches(s, dst) }),
 		len(flt.SourceLabel) == 0 || anyOf(flt.SourceLabel, func(s string) bool { return selectorMatches(s, src.GetLabels()) }),
 		len(flt.DestinationLabel) == 0 || anyOf(flt.DestinationLabel, func(s string) bool { return selectorMatches(s, dst.GetLabels()) }),
+		len(flt.HttpStatusCode) == 0 || anyOf(flt.HttpStatusCode, func(c string) bool { return statusMatches(c, f) }),
+		len(flt.HttpMethod) == 0 || anyOf(flt.HttpMethod, func(m string) bool {
+			return f.GetL7().GetHttp() != nil && strings.EqualFold(m, f.GetL7().GetHttp().GetMethod())
+		}),
+		len(flt.HttpPath) == 0 || anyOf(flt.HttpPath, func(re string) bool { return urlMatches(re, f, true) }),
+		len(flt.HttpUrl) == 0 || anyOf(flt.HttpUrl, func(re string) bool { return urlMatches(re, f, false) }),
 		len(flt.SourceWorkload) == 0 || anyOf(flt.SourceWorkload, func(w *flowpb.Workload) bool { return workloadMatches(w, src) }),
 		len(flt.DestinationWorkload) == 0 || anyOf(flt.DestinationWorkload, func(w *flowpb.Workload) bool { return workloadMatches(w, dst) }),
 		len(flt.SourceIdentity) == 0 || anyOf(flt.SourceIdentity, func(id uint32) bool { return id == src.GetIdentity() }),
@@ -195,4 +202,40 @@ func workloadMatches(want *flowpb.Workload, ep *flowpb.Endpoint) bool {
 	return anyOf(ep.GetWorkloads(), func(w *flowpb.Workload) bool {
 		return w.GetName() == want.GetName() && (want.GetKind() == "" || w.GetKind() == want.GetKind())
 	})
+}
+
+// statusMatches takes a code ("403") or a prefix of one ending in + ("4+",
+// "40+"), as Hubble does.
+func statusMatches(want string, f *flowpb.Flow) bool {
+	h := f.GetL7().GetHttp()
+	if h == nil {
+		return false
+	}
+	got := strconv.Itoa(int(h.GetCode()))
+	if p, ok := strings.CutSuffix(want, "+"); ok {
+		return strings.HasPrefix(got, p) && len(got) > len(p)
+	}
+	return got == want
+}
+
+// urlMatches applies a regular expression (anchored at the start, as Cilium's
+// path rules are) to the request's URL, or to its path alone.
+func urlMatches(expr string, f *flowpb.Flow, pathOnly bool) bool {
+	h := f.GetL7().GetHttp()
+	if h == nil {
+		return false
+	}
+	re, err := regexp.Compile("^(?:" + expr + ")")
+	if err != nil {
+		return false
+	}
+	s := h.GetUrl()
+	if pathOnly {
+		if u, err := url.Parse(s); err == nil && u.Path != "" && u.Host != "" {
+			s = u.Path
+		} else if i := strings.Index(s, "/"); i >= 0 {
+			s = s[i:]
+		}
+	}
+	return re.MatchString(s)
 }
