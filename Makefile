@@ -8,15 +8,15 @@ export BPF2GO_CC := clang-19
 export BPF2GO_STRIP := llvm-strip-19
 export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 
-APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool iptables ipset iperf3 iproute2 etcd-server etcd-client
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables ipset iperf3 iproute2 etcd-server etcd-client
 SUITES := scenarios/library
 
-.PHONY: help deps generate build test e2e bench bench-sim run
+.PHONY: help deps generate build hubble test e2e bench bench-sim run
 
 help: ## List the documented targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, iptables, ipset, iperf3, etcd; Kubernetes v1.31.4 for sim), then build bin/
+deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, protobuf-compiler, iptables, ipset, iperf3, etcd; Kubernetes v1.31.4 for sim), then build bin/ (and bin/hubble)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
@@ -24,13 +24,20 @@ deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, i
 	else echo "deps: all present"; fi
 	@go mod download
 	@sim/controlplane/build-k8s.sh
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory build bin/hubble
 
-generate: ## Regenerate the bpf2go bindings and objects (needs clang-19)
+generate: ## Regenerate the bpf2go bindings and objects (needs clang-19) and the Hubble API Go (needs protoc)
 	go generate ./...
 
 build: ## Build bin/kestrel, bin/kestrel-agent, bin/kestrel-cni
 	go build -o bin/ ./tools/...
+
+hubble: bin/hubble ## Build the real hubble CLI (Cilium's, at tools/hubble/go.mod's version) into bin/, once
+
+# Its own module, so Cilium's dependency versions never move Kestrel's. Rebuilt
+# only when that module changes; a cold build takes about 3 minutes.
+bin/hubble: tools/hubble/go.mod tools/hubble/go.sum
+	cd tools/hubble && go build -trimpath -o ../../bin/hubble github.com/cilium/cilium/hubble
 
 test: build ## Vet, run every test (privileged ones on this kernel), then the scenario suites in unit mode
 	go vet ./...

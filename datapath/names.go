@@ -84,6 +84,10 @@ func (m MatchType) String() string {
 // CTStatus is the conntrack classification of a packet.
 type CTStatus uint8
 
+// CTReply marks a packet of the direction opposite to the one that opened
+// its flow.
+const CTReply = CTStatus(lxcCtStatusCT_REPLY)
+
 func (c CTStatus) String() string {
 	return strings.ToLower(enumName("ct_status", uint32(c), "CT_"))
 }

@@ -115,6 +115,28 @@ type Flow struct {
 	// L7 is set on an L7 proxy's decision (one per request; ct "l7"): a
 	// denied request is verdict dropped, reason POLICY_DENIED.
 	L7 *L7Flow `json:"l7,omitempty"`
+	// TimeUnixNs is TimeNs on the wall clock, for readers on other hosts
+	// and for Hubble, whose flows carry wall-clock times.
+	TimeUnixNs int64 `json:"timeUnixNs"`
+	TCPFlags   uint8 `json:"tcpFlags,omitempty"`   // the TCP header's flag byte (FIN 0x01 ... CWR 0x80)
+	ReasonCode uint8 `json:"reasonCode,omitempty"` // the datapath's number for Reason
+	IsReply    bool  `json:"isReply,omitempty"`    // conntrack saw the packet as a reply
+	// EnforcedBy names, for a POLICY_DENIED drop (no entry allowed it), the
+	// policies that made the endpoint's direction default-deny.
+	EnforcedBy []string `json:"enforcedBy,omitempty"`
+	SrcPeer    Peer     `json:"source"`
+	DstPeer    Peer     `json:"destination"`
+}
+
+// Peer is what the agent knew of one side of a flow when it read it: the pod
+// owning the address, if any, and the identity's labels.
+type Peer struct {
+	Namespace string   `json:"namespace,omitempty"`
+	Pod       string   `json:"pod,omitempty"`
+	Labels    []string `json:"labels,omitempty"` // source:key=value, sorted
+	// Workload is the pod's controller, as Kind/name (a ReplicaSet made by a
+	// Deployment is named as the Deployment, as Cilium does); empty if none.
+	Workload string `json:"workload,omitempty"`
 }
 
 // L7Flow is what an L7 proxy saw of one request.

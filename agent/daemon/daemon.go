@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -75,8 +76,12 @@ type Daemon struct {
 	epMu  sync.Mutex
 	links map[string]Links // by container id
 
-	flowMu sync.Mutex
-	flows  flowRing
+	flowMu     sync.Mutex
+	flows      flowRing
+	flowAdded  chan struct{} // closed (and replaced) when a flow is added
+	peers      atomic.Pointer[peerIndex]
+	startTime  time.Time
+	monoToUnix int64 // add to a CLOCK_MONOTONIC time to get Unix time, in ns
 
 	l7 proxy.Table // what the L7 proxies resolve connections against
 
@@ -153,6 +158,9 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 		identityAlloc: prevIDs,
 		changed:       make(chan struct{}),
 		flows:         flowRing{instance: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())},
+		flowAdded:     make(chan struct{}),
+		startTime:     time.Now(),
+		monoToUnix:    monotonicOffset(),
 	}
 	events := &k8s.EventReporter{Client: cs, Node: cfg.Node, Log: log}
 	d.proxyHealth = healthcheck.NewProxyHealth(cfg.HealthTimeout)

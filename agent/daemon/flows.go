@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/datapath"
@@ -48,8 +51,14 @@ func (r *flowRing) since(seq uint64) api.Flows {
 
 // RecordFlow keeps one datapath event as a flow, naming its policies.
 func (d *Daemon) RecordFlow(ev datapath.Event) {
+	peers := d.peers.Load()
 	f := api.Flow{
 		TimeNs:      uint64(ev.Time),
+		TimeUnixNs:  int64(ev.Time) + d.monoToUnix,
+		TCPFlags:    ev.TCPFlags,
+		IsReply:     ev.CT == datapath.CTReply,
+		SrcPeer:     peers.peer(ev.Src, ev.SrcIdentity),
+		DstPeer:     peers.peer(ev.Dst, ev.DstIdentity),
 		Node:        d.cfg.Node,
 		Src:         ev.Src.String(),
 		Dst:         ev.Dst.String(),
@@ -67,11 +76,41 @@ func (d *Daemon) RecordFlow(ev datapath.Event) {
 	}
 	if ev.Verdict == datapath.VerdictDropped {
 		f.Reason = ev.Reason.String()
+		f.ReasonCode = uint8(ev.Reason)
+		if f.Reason == "POLICY_DENIED" {
+			f.EnforcedBy = peers.enforcers(ev.EndpointID, ev.Direction)
+		}
 	}
-	d.flowMu.Lock()
-	d.flows.add(f)
-	d.flowMu.Unlock()
+	d.keepFlow(f)
 	d.metrics.observeFlow(ev)
+}
+
+// FlowsAfter returns the kept flows after seq, and a channel closed when
+// the next flow arrives (for readers that follow).
+func (d *Daemon) FlowsAfter(seq uint64) (api.Flows, <-chan struct{}) {
+	d.flowMu.Lock()
+	defer d.flowMu.Unlock()
+	return d.flows.since(seq), d.flowAdded
+}
+
+// FlowStats are the ring's figures for Hubble's ServerStatus.
+func (d *Daemon) FlowStats() (kept, capacity, seen uint64, uptime time.Duration) {
+	d.flowMu.Lock()
+	defer d.flowMu.Unlock()
+	return min(d.flows.last, FlowCapacity), FlowCapacity, d.flows.last, time.Since(d.startTime)
+}
+
+// NodeName is the node this agent serves.
+func (d *Daemon) NodeName() string { return d.cfg.Node }
+
+// monotonicOffset is Unix time minus CLOCK_MONOTONIC (which bpf_ktime_get_ns
+// reads), so datapath times can be shown as wall-clock times.
+func monotonicOffset() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return time.Now().UnixNano() - ts.Nano()
 }
 
 // Flows implements api.FlowSource.
@@ -94,4 +133,15 @@ func (d *Daemon) ReadFlows(ctx context.Context, read func() (datapath.Event, err
 		}
 		d.RecordFlow(ev)
 	}
+}
+
+// keepFlow adds f to the ring and wakes the readers that follow it.
+func (d *Daemon) keepFlow(f api.Flow) {
+	d.flowMu.Lock()
+	d.flows.add(f)
+	if d.flowAdded != nil { // nil only in a Daemon built by hand, which no one follows
+		close(d.flowAdded)
+	}
+	d.flowAdded = make(chan struct{})
+	d.flowMu.Unlock()
 }

@@ -83,7 +83,9 @@ func (d *Daemon) recordL7(r httpproxy.Record) {
 	if !r.Allowed {
 		f.Verdict, f.Reason = "dropped", "POLICY_DENIED"
 	}
-	d.flowMu.Lock()
-	d.flows.add(f)
-	d.flowMu.Unlock()
+	f.TimeUnixNs = int64(f.TimeNs) + d.monoToUnix
+	client, server := r.Client.Addr().Unmap(), r.Server.Addr().Unmap()
+	peers := d.peers.Load()
+	f.SrcPeer, f.DstPeer = peers.peer(client, f.SrcIdentity), peers.peer(server, f.DstIdentity)
+	d.keepFlow(f)
 }

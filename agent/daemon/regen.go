@@ -74,10 +74,11 @@ func (d *Daemon) regenerate() (err error) {
 	}
 	d.policyErrors = problems
 	d.policies = len(pols)
+	pods := podsForResolve(snap.Pods, records)
 	res, err := policy.Resolve(policy.Input{
 		ClusterName: d.cfg.ClusterName,
 		Namespaces:  snap.Namespaces,
-		Pods:        podsForResolve(snap.Pods, records),
+		Pods:        pods,
 		Policies:    pols,
 		// Keep identity numbers across regenerations.
 		PreviousIdentities: d.identityAlloc,
@@ -88,6 +89,7 @@ func (d *Daemon) regenerate() (err error) {
 	if err := d.keepIdentities(res.Identities); err != nil {
 		return err
 	}
+	peers := buildPeerIndex(pods, res.Identities)
 	nodeIPs := nodeAddresses(snap.Nodes, d.cfg.Node, d.cfg.NodeIP)
 	ls := locals(records)
 	st, err := datapathstate.Compute(res, d.cfg.Node, nodeIPs, ls, d.cookies)
@@ -114,7 +116,11 @@ func (d *Daemon) regenerate() (err error) {
 		if _, ok := st.Endpoints[r.ContainerID]; ok && !pending[r.ContainerID] {
 			d.installedSeq[r.ContainerID] = r.Seq
 		}
+		if ep, ok := res.Endpoints[r.Pod()]; ok && d.installed[r.ContainerID].ID != 0 {
+			peers.addEnforcers(d.installed[r.ContainerID].ID, ep.Policy)
+		}
 	}
+	d.peers.Store(peers)
 	d.identities = st.Identity
 	d.l7.Set(res, st, ls)
 	if err := d.computeServices(snap); err != nil {

@@ -126,10 +126,10 @@ func applyCiliumPolicy(c *cluster, pi *podInfo, o *Object, b *builder, req requi
 	for ri, r := range rules {
 		dd := r.EnableDefaultDeny
 		if (len(r.Ingress) > 0 || len(r.IngressDeny) > 0) && (dd == nil || dd.Ingress == nil || *dd.Ingress) {
-			b.pol.IngressEnforced = true
+			b.enforce(Ingress, o.Origin())
 		}
 		if (len(r.Egress) > 0 || len(r.EgressDeny) > 0) && (dd == nil || dd.Egress == nil || *dd.Egress) {
-			b.pol.EgressEnforced = true
+			b.enforce(Egress, o.Origin())
 		}
 		for i, in := range r.Ingress {
 			p := fmt.Sprintf("%s.ingress[%d]", paths[ri], i)

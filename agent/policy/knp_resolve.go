@@ -46,7 +46,7 @@ func applyNetworkPolicy(c *cluster, pi *podInfo, o *Object, b *builder, req requ
 	ingress, egress := policyTypes(np)
 	origin := o.Origin()
 	if ingress {
-		b.pol.IngressEnforced = true
+		b.enforce(Ingress, origin)
 		for _, r := range np.Spec.Ingress {
 			peers := c.narrow(knpPeers(c, o.Namespace, r.From), req.in)
 			if len(r.Ports) == 0 {
@@ -59,7 +59,7 @@ func applyNetworkPolicy(c *cluster, pi *podInfo, o *Object, b *builder, req requ
 		}
 	}
 	if egress {
-		b.pol.EgressEnforced = true
+		b.enforce(Egress, origin)
 		for _, r := range np.Spec.Egress {
 			peers := c.narrow(knpPeers(c, o.Namespace, r.To), req.eg)
 			if len(r.Ports) == 0 {

@@ -131,3 +131,20 @@ func (b *builder) finish() *EndpointPolicy {
 	}
 	return b.pol
 }
+
+// enforce makes direction d default-deny, on the word of origin.
+func (b *builder) enforce(d Direction, origin Origin) {
+	by := &b.pol.IngressEnforcedBy
+	if d == Egress {
+		by = &b.pol.EgressEnforcedBy
+		b.pol.EgressEnforced = true
+	} else {
+		b.pol.IngressEnforced = true
+	}
+	for _, o := range *by {
+		if o == origin {
+			return
+		}
+	}
+	*by = append(*by, origin)
+}

@@ -81,6 +81,11 @@ type EndpointPolicy struct {
 	IngressEnforced bool
 	EgressEnforced  bool
 	Entries         map[Key]Entry
+	// IngressEnforcedBy and EgressEnforcedBy name the policies that made the
+	// direction default-deny: what decided a drop no entry explains
+	// (POLICY_DENIED).
+	IngressEnforcedBy []Origin
+	EgressEnforcedBy  []Origin
 }
 
 // Enforced reports whether the endpoint is default-deny in direction d.

@@ -103,6 +103,11 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 		Path: filepath.Join(o.BinDir, "kestrel"), Args: []string{"sim", "scheduler", "--name", o.Name, "--state-dir", state}}); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
+	// The Hubble relay over every agent, on hubble's default server address.
+	if _, err := controlplane.StartProcess(controlplane.ProcessSpec{Name: RelayProcess, StateDir: state,
+		Path: filepath.Join(o.BinDir, "kestrel"), Args: []string{"relay", "--listen-address", RelayAddress, "--state-dir", state}}); err != nil {
+		return nil, fmt.Errorf("hubble relay: %w", err)
+	}
 	if err := waitNodes(ctx, cp, state, o.Nodes); err != nil {
 		return nil, err
 	}
@@ -182,6 +187,13 @@ func KestrelBin(state string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// RelayProcess is the name the Hubble relay runs under, and RelayAddress
+// where it serves: hubble's default --server, so the hubble CLI needs no flag.
+const (
+	RelayProcess = "hubble-relay"
+	RelayAddress = "localhost:4245"
+)
 
 // AgentProcess is the name the node's agent runs under (its pid and log files).
 func AgentProcess(node string) string { return node + "-agent" }

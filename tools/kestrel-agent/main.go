@@ -27,6 +27,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/agent/daemon"
+	"github.com/kestrelnet/kestrel/agent/observe"
 	"github.com/kestrelnet/kestrel/datapath"
 )
 
@@ -36,6 +37,7 @@ type options struct {
 	cgroupRoot                                                     string
 	devices, lbMode, nativeCIDR4, nativeCIDR6                      string
 	masquerade, l7Proxy, socketLB                                  bool
+	hubbleSocket, hubbleListen                                     string
 	monitorInterval, ctGCInterval                                  time.Duration
 	ctTCPMax, ctAnyMax                                             uint
 }
@@ -50,6 +52,8 @@ func main() {
 	flag.StringVar(&o.clusterName, "cluster-name", "default", "cluster name in pod identities")
 	flag.StringVar(&o.prometheusAddr, "prometheus-serve-addr", "", "address to serve Prometheus metrics on (e.g. :9962); empty: off")
 	flag.StringVar(&o.healthzAddr, "healthz-bind-address", "0.0.0.0:10256", "address to serve /healthz and /livez on, as kube-proxy's flag; empty: off")
+	flag.StringVar(&o.hubbleSocket, "hubble-socket-path", "", "unix socket of the Hubble Observer API (default hubble.sock next to --socket; \"-\": off)")
+	flag.StringVar(&o.hubbleListen, "hubble-listen-address", "", "TCP address to serve the Hubble Observer API on too (e.g. :4244); empty: off")
 	flag.StringVar(&o.serviceCIDRs, "service-cluster-ip-range", "", "the cluster's service ranges, comma-separated (as kube-apiserver's flag)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&o.monitorAggregation, "monitor-aggregation", "medium", "which forwarded packets become flows: none, low, medium or maximum (drops always do)")
@@ -208,6 +212,9 @@ func run(o options) error {
 			log.Info("serving /healthz and /livez", "addr", healthLn.Addr().String())
 		}
 	}
+	if err := serveHubble(ctx, o, d, log); err != nil {
+		return err
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(ctx, ln, d, log) }()
 	log.Info("serving the agent API", "socket", o.socket)
@@ -277,4 +284,30 @@ func cgroupRoot(dir string) (string, error) {
 		return "", fmt.Errorf("--cgroup-root: %w", err)
 	}
 	return dir, nil
+}
+
+// serveHubble serves the Hubble Observer API on the unix socket and, if
+// asked, on TCP, until ctx ends.
+func serveHubble(ctx context.Context, o options, d *daemon.Daemon, log *slog.Logger) error {
+	if o.hubbleSocket == "" {
+		o.hubbleSocket = filepath.Join(filepath.Dir(o.socket), "hubble.sock")
+	}
+	var addrs []string
+	if o.hubbleSocket != "-" {
+		addrs = append(addrs, o.hubbleSocket)
+	}
+	if o.hubbleListen != "" {
+		addrs = append(addrs, o.hubbleListen)
+	}
+	for _, addr := range addrs {
+		ln, err := observe.Listen(addr)
+		if err != nil {
+			return fmt.Errorf("hubble %s: %w", addr, err)
+		}
+		srv := observe.NewGRPCServer(observe.NewServer(d, o.clusterName))
+		go srv.Serve(ln) //nolint:errcheck // ends with Stop below
+		go func() { <-ctx.Done(); srv.Stop() }()
+		log.Info("serving the Hubble Observer API", "addr", addr)
+	}
+	return nil
 }

@@ -88,6 +88,9 @@ func newSimStatusCmd() *cobra.Command {
 			} else {
 				fmt.Fprintf(out, "outside host: netns %s is missing\n", outside)
 			}
+			if _, running := controlplane.RunningPID(state, cluster.RelayProcess); running {
+				fmt.Fprintf(out, "Hubble relay: %s (hubble observe --server %s)\n", cluster.RelayAddress, cluster.RelayAddress)
+			}
 			if rep.Ready {
 				fmt.Fprintf(out, "API: ready (kubeconfig %s)\n", rep.Kubeconfig)
 				return nil

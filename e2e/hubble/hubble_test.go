@@ -1,0 +1,205 @@
+//go:build e2e
+
+package hubble_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/kestrelnet/kestrel/e2e/framework"
+	"github.com/kestrelnet/kestrel/sim/cluster"
+)
+
+// scenario denies all ingress in namespace x: every probe to x/a is dropped
+// as POLICY_DENIED at x/a's ingress.
+const scenario = "scenarios/library/netpol-e2e/01-support-a-default-deny-ingress-policy.yaml"
+
+// hubbleFlow is the part of `hubble observe -o json` the specs read.
+type hubbleFlow struct {
+	Flow struct {
+		Verdict          string `json:"verdict"`
+		DropReasonDesc   string `json:"drop_reason_desc"`
+		TrafficDirection string `json:"traffic_direction"`
+		NodeName         string `json:"node_name"`
+		Source           struct {
+			Namespace string   `json:"namespace"`
+			PodName   string   `json:"pod_name"`
+			Labels    []string `json:"labels"`
+		} `json:"source"`
+		Destination struct {
+			Namespace string   `json:"namespace"`
+			PodName   string   `json:"pod_name"`
+			Identity  uint32   `json:"identity"`
+			Labels    []string `json:"labels"`
+		} `json:"destination"`
+		IngressDeniedBy []struct {
+			Kind, Namespace, Name string
+		} `json:"ingress_denied_by"`
+		L4 struct {
+			TCP *struct {
+				DestinationPort uint32          `json:"destination_port"`
+				Flags           map[string]bool `json:"flags"`
+			} `json:"TCP"`
+		} `json:"l4"`
+	} `json:"flow"`
+}
+
+func parseFlows(out string) []hubbleFlow {
+	var flows []hubbleFlow
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var f hubbleFlow
+		Expect(json.Unmarshal([]byte(line), &f)).To(Succeed(), line)
+		flows = append(flows, f)
+	}
+	return flows
+}
+
+// hubbleBinary builds bin/hubble with `make hubble` (cached: a no-op once
+// built). Only a build that could not reach the Go module proxy skips.
+func hubbleBinary(ctx context.Context) string {
+	root, err := framework.RepoRoot()
+	Expect(err).NotTo(HaveOccurred())
+	out, err := exec.CommandContext(ctx, "make", "-C", root, "--no-print-directory", "hubble").CombinedOutput()
+	if err != nil {
+		if regexp.MustCompile(`dial tcp|no such host|proxyconnect|i/o timeout|connection refused|network is unreachable`).Match(out) {
+			Skip("the hubble CLI cannot be built offline (its module comes from the Go module proxy): " + string(out))
+		}
+		Fail("make hubble: " + string(out))
+	}
+	return filepath.Join(root, "bin", "hubble")
+}
+
+var _ = Describe("the hubble CLI against the relay", Ordered, func() {
+	var (
+		c        framework.Cluster
+		hubble   string
+		followed chan hubbleFlow
+	)
+	run := func(ctx context.Context, args ...string) string {
+		GinkgoHelper()
+		out, err := exec.CommandContext(ctx, hubble, args...).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "hubble %v: %s", args, out)
+		return string(out)
+	}
+
+	BeforeAll(func(ctx SpecContext) {
+		hubble = hubbleBinary(ctx)
+		c = framework.SetUpCluster(ctx, 2)
+		Eventually(ctx, func() error {
+			return exec.CommandContext(ctx, hubble, "status", "--server", cluster.RelayAddress).Run()
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+
+		// A follower started before the traffic must see its drops arrive.
+		followCtx, stop := context.WithCancel(context.Background())
+		DeferCleanup(stop)
+		follow := exec.CommandContext(followCtx, hubble, "observe", "--server", cluster.RelayAddress, "--follow",
+			"--verdict", "DROPPED", "--to-namespace", "x", "-o", "json")
+		stdout, err := follow.StdoutPipe()
+		Expect(err).NotTo(HaveOccurred())
+		follow.Stderr = GinkgoWriter
+		Expect(follow.Start()).To(Succeed())
+		DeferCleanup(func() { stop(); follow.Wait() })
+		followed = make(chan hubbleFlow, 1024)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				var f hubbleFlow
+				if json.Unmarshal(sc.Bytes(), &f) == nil {
+					followed <- f
+				}
+			}
+		}()
+		time.Sleep(time.Second) // the follower's stream is open before the first drop
+
+		runner, err := c.Runner()
+		Expect(err).NotTo(HaveOccurred())
+		rep, err := framework.RunScenario(ctx, runner, framework.RepoPath(scenario))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rep.OK()).To(BeTrue(), framework.ReportText(rep))
+		framework.CloseRunner(runner)
+	}, NodeTimeout(framework.UpTimeout+3*time.Minute))
+
+	It("observe --pod x/a --verdict DROPPED -o json shows the denied connections to x/a with Cilium's reason", func(ctx SpecContext) {
+		flows := parseFlows(run(ctx, "observe", "--server", cluster.RelayAddress, "--pod", "x/a", "--verdict", "DROPPED",
+			"--last", "1000", "-o", "json"))
+		Expect(flows).NotTo(BeEmpty())
+		toA := 0
+		for _, f := range flows {
+			Expect(f.Flow.Verdict).To(Equal("DROPPED"))
+			isA := func(ns, pod string) bool { return ns == "x" && pod == "a" }
+			Expect(isA(f.Flow.Source.Namespace, f.Flow.Source.PodName) || isA(f.Flow.Destination.Namespace, f.Flow.Destination.PodName)).
+				To(BeTrue(), "flow %+v is neither from nor to x/a", f.Flow)
+			if isA(f.Flow.Destination.Namespace, f.Flow.Destination.PodName) {
+				toA++
+				Expect(f.Flow.DropReasonDesc).To(Equal("POLICY_DENIED"))
+				Expect(f.Flow.TrafficDirection).To(Equal("INGRESS"))
+				// The default deny is named: the policy that isolates x/a.
+				Expect(f.Flow.IngressDeniedBy).To(ConsistOf(HaveField("Name", "deny-ingress")))
+				Expect(f.Flow.IngressDeniedBy[0].Kind).To(Equal("NetworkPolicy"))
+				Expect(f.Flow.IngressDeniedBy[0].Namespace).To(Equal("x"))
+				Expect(f.Flow.Destination.Labels).To(ContainElements("k8s:pod=a", "k8s:io.kubernetes.pod.namespace=x"))
+				Expect(f.Flow.Destination.Identity).To(BeNumerically(">=", 256))
+				Expect(f.Flow.L4.TCP).NotTo(BeNil())
+				Expect(f.Flow.L4.TCP.DestinationPort).To(Equal(uint32(80)))
+				Expect(f.Flow.L4.TCP.Flags).To(HaveKeyWithValue("SYN", true))
+				Expect(c.Nodes()).To(ContainElement(f.Flow.NodeName))
+			}
+		}
+		// The scenario probes x/a from each of its nine pods but itself.
+		Expect(toA).To(BeNumerically(">=", 8))
+	})
+
+	It("kestrel observe gives the same flows as hubble observe, in each output", func(ctx SpecContext) {
+		args := []string{"--server", cluster.RelayAddress, "--pod", "x/a", "--verdict", "DROPPED", "--last", "1000", "-o", "json"}
+		fromHubble := parseFlows(run(ctx, append([]string{"observe"}, args...)...))
+		root, err := framework.RepoRoot()
+		Expect(err).NotTo(HaveOccurred())
+		kestrel := filepath.Join(root, "bin", "kestrel")
+		out, err := exec.CommandContext(ctx, kestrel, append([]string{"observe"}, args...)...).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		Expect(parseFlows(string(out))).To(Equal(fromHubble))
+		policyNames := run(ctx, "observe", "--server", cluster.RelayAddress, "--to-pod", "x/a", "--verdict", "DROPPED", "--print-policy-names")
+		Expect(policyNames).To(ContainSubstring("deny-ingress (NetworkPolicy)"))
+		for _, format := range []string{"table", "compact"} {
+			out, err := exec.CommandContext(ctx, kestrel, "observe", "--server", cluster.RelayAddress, "--to-pod", "x/a",
+				"--verdict", "DROPPED", "-o", format).CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), string(out))
+			Expect(string(out)).To(MatchRegexp(`x/a:80 \(ID:\d+\)\s+ingress-drop\s+DROPPED POLICY_DENIED\s+\(?TCP Flags: SYN\)?\s+(by )?NetworkPolicy/x/deny-ingress`), format)
+		}
+	})
+
+	It("observe --follow saw the drops as they happened", func(ctx SpecContext) {
+		var f hubbleFlow
+		Eventually(ctx, followed).WithTimeout(5 * time.Second).Should(Receive(&f))
+		Expect(f.Flow.Verdict).To(Equal("DROPPED"))
+		Expect(f.Flow.Destination.Namespace).To(Equal("x"))
+		Expect(f.Flow.DropReasonDesc).To(Equal("POLICY_DENIED"))
+	})
+
+	It("status reports the relay healthy with every node connected", func(ctx SpecContext) {
+		out := run(ctx, "status", "--server", cluster.RelayAddress)
+		Expect(out).To(ContainSubstring("Healthcheck (via " + cluster.RelayAddress + "): Ok"))
+		Expect(out).To(MatchRegexp(`Current/Max Flows: [0-9,]+/32,768`))
+		Expect(out).To(ContainSubstring("Connected Nodes: 2/2"))
+	})
+
+	It("list nodes names every node as Connected", func(ctx SpecContext) {
+		out := run(ctx, "list", "nodes", "--server", cluster.RelayAddress)
+		for _, n := range c.Nodes() {
+			Expect(out).To(MatchRegexp(`(?m)^%s\s+Connected\s`, regexp.QuoteMeta(n)))
+		}
+	})
+})

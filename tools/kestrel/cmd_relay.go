@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kestrelnet/kestrel/agent/observe"
+	"github.com/kestrelnet/kestrel/sim/cluster"
+)
+
+// DefaultRelayAddress is hubble's default --server, so the hubble CLI finds
+// the relay without flags.
+const DefaultRelayAddress = cluster.RelayAddress
+
+func init() { rootCmd.AddCommand(newRelayCmd()) }
+
+func newRelayCmd() *cobra.Command {
+	var listen, stateDir string
+	var peers []string
+	cmd := &cobra.Command{
+		Use:   "relay [--listen-address ADDR] (--peer NODE=ADDR ... | --state-dir DIR)",
+		Short: "Serve every node's Hubble flows as one Observer API, ordered by time (as hubble-relay)",
+		Long: `relay asks each node's agent (its Hubble socket or TCP address) and merges
+the answers. With --state-dir (a sim cluster's) the nodes are the agents'
+hubble.sock files under DIR/nodes, looked up again on every request.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fixed, err := parsePeers(peers)
+			if err != nil {
+				return err
+			}
+			if len(fixed) == 0 && stateDir == "" {
+				return fmt.Errorf("give --peer NODE=ADDR or --state-dir")
+			}
+			relay := observe.NewRelay(func() []observe.Peer { return append(fixed, simPeers(stateDir)...) })
+			defer relay.Close()
+			ln, err := observe.Listen(listen)
+			if err != nil {
+				return fmt.Errorf("--listen-address: %w", err)
+			}
+			srv := observe.NewGRPCServer(relay)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			go func() { <-ctx.Done(); srv.Stop() }()
+			fmt.Fprintf(cmd.OutOrStdout(), "hubble relay serving on %s\n", ln.Addr())
+			return srv.Serve(ln)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen-address", DefaultRelayAddress, "address to serve on (host:port, or a unix socket path)")
+	cmd.Flags().StringArrayVar(&peers, "peer", nil, "a node's Hubble Observer, NODE=ADDR (ADDR: unix socket path or host:port); repeatable")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "a sim cluster's state directory: relay every agent under it")
+	return cmd
+}
+
+func parsePeers(specs []string) ([]observe.Peer, error) {
+	var out []observe.Peer
+	for _, s := range specs {
+		var p observe.Peer
+		i := strings.IndexByte(s, '=')
+		if i <= 0 || i == len(s)-1 {
+			return nil, fmt.Errorf("--peer %q: want NODE=ADDR", s)
+		}
+		p.Name, p.Addr = s[:i], s[i+1:]
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// simPeers finds the agents' Hubble sockets of a sim cluster.
+func simPeers(stateDir string) []observe.Peer {
+	if stateDir == "" {
+		return nil
+	}
+	socks, _ := filepath.Glob(filepath.Join(stateDir, "nodes", "*", "hubble.sock"))
+	sort.Strings(socks)
+	var out []observe.Peer
+	for _, s := range socks {
+		out = append(out, observe.Peer{Name: filepath.Base(filepath.Dir(s)), Addr: s})
+	}
+	return out
+}
