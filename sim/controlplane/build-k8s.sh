@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager and kubectl from k8s.io/kubernetes at the
+# Builds kube-apiserver, kube-controller-manager, kube-proxy and kubectl from k8s.io/kubernetes at the
 # version pinned in k8s/go.mod (go.sum committed beside it), into
 # ~/.cache/kestrel/k8s-<version>/bin/ ($KESTREL_K8S_BIN overrides the bin dir).
 # Does nothing when a complete build of that version is already there.
@@ -13,7 +13,7 @@ version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$mod/go
 
 work="$HOME/.cache/kestrel/k8s-$version"
 bin="${KESTREL_K8S_BIN:-$work/bin}"
-cmds=(kube-apiserver kube-controller-manager kubectl)
+cmds=(kube-apiserver kube-controller-manager kube-proxy kubectl)
 # The stamp names the version and the exact dependency set; it is written last, so an
 # interrupted build is redone.
 stamp="$version $(sha256sum "$mod/go.sum" | cut -c1-16)"
