@@ -59,6 +59,10 @@ type Config struct {
 	// SocketLBCgroup is where the socket-level load balancer is attached,
 	// for the status; empty when it is off.
 	SocketLBCgroup string
+	// KubeProxy says kube-proxy serves Services on this node
+	// (--kube-proxy-replacement=false): the agent watches no Services and
+	// writes none, so the datapath's service maps stay empty.
+	KubeProxy bool
 }
 
 // Daemon is a running agent.
@@ -169,7 +173,11 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 		report = events.HealthCheckFailed
 	}
 	d.svcHealth = healthcheck.NewServiceServer(log, report, d.proxyHealth.Healthy)
-	d.watch = k8s.NewWatcher(cs, dyn, log, events, d.trigger)
+	var watchOpts []k8s.WatcherOption
+	if cfg.KubeProxy {
+		watchOpts = append(watchOpts, k8s.WithoutServices())
+	}
+	d.watch = k8s.NewWatcher(cs, dyn, log, events, d.trigger, watchOpts...)
 	// Adopt before the API is served, so a registration cannot race it.
 	d.adopt()
 	return d, nil

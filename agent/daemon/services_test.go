@@ -49,3 +49,46 @@ func TestTheAgentReportsAndWritesServicesFromTheAPI(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// With kube-proxy serving Services on the node (--kube-proxy-replacement=false)
+// the agent neither watches them nor leaves any in the datapath: an earlier
+// agent's services, adopted with the pinned maps, are taken out.
+func TestAnAgentBesideKubeProxyWritesNoServices(t *testing.T) {
+	ready := true
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", ResourceVersion: "5"},
+		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"}, Type: corev1.ServiceTypeClusterIP,
+			Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(8080)}}},
+	}
+	port, proto := int32(8080), corev1.ProtocolTCP
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: "web-1", ResourceVersion: "6", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Port: &port, Protocol: &proto}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.5"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+	}
+	c := newCluster(t, svc, slice)
+	written := func() int {
+		c.dp.mu.Lock()
+		defer c.dp.mu.Unlock()
+		return len(c.dp.services)
+	}
+	c.eventually("the replacing agent writes the service", func() bool { return written() == 1 })
+
+	c.stop()
+	c.cfg.KubeProxy = true
+	c.start()
+	c.eventually("the agent beside kube-proxy takes the service out", func() bool {
+		return c.d.Status(context.Background()).Revisions["namespaces"] != 0 && written() == 0
+	})
+	if got := c.d.Services().Services; len(got) != 0 {
+		t.Fatalf("services reported beside kube-proxy: %+v", got)
+	}
+	revs := c.d.Status(context.Background()).Revisions
+	if _, ok := revs["services"]; ok {
+		t.Fatalf("services are watched beside kube-proxy: revisions %v", revs)
+	}
+	if _, ok := revs["endpointslices"]; ok {
+		t.Fatalf("endpoint slices are watched beside kube-proxy: revisions %v", revs)
+	}
+}

@@ -29,10 +29,25 @@ type Watcher struct {
 	cidrGroups, services, endpointSlices          cache.SharedIndexInformer
 }
 
+// WatcherOption changes what a Watcher watches.
+type WatcherOption func(*watcherOptions)
+
+type watcherOptions struct{ noServices bool }
+
+// WithoutServices leaves Services and EndpointSlices unwatched: on a node
+// where kube-proxy serves them (--kube-proxy-replacement=false) the agent has
+// no use for them, and at 10k services their caches and the regenerations
+// their changes trigger would only cost CPU next to kube-proxy's.
+func WithoutServices() WatcherOption { return func(o *watcherOptions) { o.noServices = true } }
+
 // NewWatcher sets up the informers; onChange is called (from informer
 // goroutines, so it must not block) whenever a watched object changes.
 // reporter, if not nil, is told about policies that fail to parse.
-func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger, reporter Reporter, onChange func()) *Watcher {
+func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger, reporter Reporter, onChange func(), opts ...WatcherOption) *Watcher {
+	var wo watcherOptions
+	for _, o := range opts {
+		o(&wo)
+	}
 	w := &Watcher{
 		log:      log,
 		onChange: onChange,
@@ -47,8 +62,6 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 	w.cnps = w.dynamic.ForResource(CNPResource).Informer()
 	w.ccnps = w.dynamic.ForResource(CCNPResource).Informer()
 	w.cidrGroups = w.dynamic.ForResource(CIDRGroupResource).Informer()
-	w.services = w.typed.Core().V1().Services().Informer()
-	w.endpointSlices = w.typed.Discovery().V1().EndpointSlices().Informer()
 	w.streams = []stream{
 		{name: "pods", informer: w.pods, feedsPolicy: true},
 		{name: "namespaces", informer: w.namespaces, feedsPolicy: true},
@@ -57,8 +70,12 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 		{name: CNPResource.Resource, informer: w.cnps, feedsPolicy: true},
 		{name: CCNPResource.Resource, informer: w.ccnps, feedsPolicy: true},
 		{name: CIDRGroupResource.Resource, informer: w.cidrGroups, feedsPolicy: true},
-		{name: "services", informer: w.services},
-		{name: "endpointslices", informer: w.endpointSlices},
+	}
+	if !wo.noServices {
+		w.services = w.typed.Core().V1().Services().Informer()
+		w.endpointSlices = w.typed.Discovery().V1().EndpointSlices().Informer()
+		w.streams = append(w.streams, stream{name: "services", informer: w.services},
+			stream{name: "endpointslices", informer: w.endpointSlices})
 	}
 	for i := range w.streams {
 		rev := &w.streams[i].rev
@@ -158,8 +175,10 @@ func (w *Watcher) Snapshot() Snapshot {
 	s.Namespaces = listTyped[*corev1.Namespace](w.namespaces)
 	s.Pods = listTyped[*corev1.Pod](w.pods)
 	s.Nodes = listTyped[*corev1.Node](w.nodes)
-	s.Services = listTyped[*corev1.Service](w.services)
-	s.EndpointSlices = listTyped[*discoveryv1.EndpointSlice](w.endpointSlices)
+	if w.services != nil {
+		s.Services = listTyped[*corev1.Service](w.services)
+		s.EndpointSlices = listTyped[*discoveryv1.EndpointSlice](w.endpointSlices)
+	}
 	var raw []any
 	for _, np := range listTyped[*networkingv1.NetworkPolicy](w.netpols) {
 		raw = append(raw, np)

@@ -36,7 +36,7 @@ type options struct {
 	monitorAggregation, serviceCIDRs, prometheusAddr, healthzAddr  string
 	cgroupRoot                                                     string
 	devices, lbMode, nativeCIDR4, nativeCIDR6                      string
-	masquerade, l7Proxy, socketLB                                  bool
+	masquerade, l7Proxy, socketLB, kubeProxyReplacement            bool
 	hubbleSocket, hubbleListen                                     string
 	monitorInterval, ctGCInterval                                  time.Duration
 	ctTCPMax, ctAnyMax                                             uint
@@ -69,6 +69,7 @@ func main() {
 	flag.StringVar(&o.nativeCIDR4, "ipv4-native-routing-cidr", "", "IPv4 destinations pods reach with their own address (not masqueraded)")
 	flag.StringVar(&o.nativeCIDR6, "ipv6-native-routing-cidr", "", "IPv6 destinations pods reach with their own address (not masqueraded)")
 	flag.BoolVar(&o.l7Proxy, "enable-l7-proxy", true, "run the HTTP proxies that L7 policy rules redirect to (without them such flows are dropped as PROXY_UNAVAILABLE)")
+	flag.BoolVar(&o.kubeProxyReplacement, "kube-proxy-replacement", true, "serve Services in the datapath (ClusterIPs, NodePorts, the service range's SERVICE_UNALLOCATED drop); false: kube-proxy serves them on this node, and the agent writes no services, no service range and no node device programs (policy and CNI as before)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "kestrel-agent:", err)
@@ -125,6 +126,16 @@ func run(o options) error {
 		}
 		serviceCIDRs = append(serviceCIDRs, p.Masked())
 	}
+	if !o.kubeProxyReplacement {
+		// kube-proxy serves every frontend on this node: a service range
+		// here would drop its ClusterIPs as SERVICE_UNALLOCATED before its
+		// rules saw them, and the node device programs would answer its
+		// NodePorts.
+		if o.devices != "" || o.masquerade || o.socketLB {
+			return fmt.Errorf("--devices, --enable-bpf-masquerade and --bpf-lb-sock serve services: not with --kube-proxy-replacement=false")
+		}
+		serviceCIDRs = nil
+	}
 	nd, devices, err := nodeDevice(o, nodeIP)
 	if err != nil {
 		return err
@@ -148,6 +159,14 @@ func run(o options) error {
 	log.Info("datapath loaded", "pins", o.bpffs)
 	if err := os.MkdirAll(filepath.Join(o.bpffs, "links"), 0o700); err != nil {
 		return err
+	}
+	if !o.kubeProxyReplacement {
+		// An earlier agent on this node may have served services: take its
+		// node device programs away, as its pinned service entries are
+		// (the first regeneration writes an empty set).
+		if err := detachNodeDevices(filepath.Join(o.bpffs, "links")); err != nil {
+			return err
+		}
 	}
 	for _, dev := range devices {
 		if _, err := dp.AttachNodeDevice(dev.Attrs().Index, filepath.Join(o.bpffs, "links", "netdev-"+dev.Attrs().Name)); err != nil {
@@ -173,6 +192,7 @@ func run(o options) error {
 	d, err := daemon.New(daemon.Config{
 		ServiceCIDRs:   serviceCIDRs,
 		SocketLBCgroup: sockCgroup,
+		KubeProxy:      !o.kubeProxyReplacement,
 		Node:           o.node, NodeIP: nodeIP, ClusterName: o.clusterName,
 		LinkPinDir:    filepath.Join(o.bpffs, "links"),
 		RegistryPath:  filepath.Join(filepath.Dir(o.socket), "endpoints.json"),

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
 	"github.com/kestrelnet/kestrel/datapath"
@@ -70,4 +73,24 @@ func nodeDevice(o options, nodeIP netip.Addr) (datapath.NodeDevice, []netlink.Li
 		return nd, nil, fmt.Errorf("--enable-bpf-masquerade needs --devices")
 	}
 	return nd, links, nil
+}
+
+// detachNodeDevices removes the node device links an earlier agent pinned
+// under dir (netdev-<device>-{ingress,egress}), detaching their programs.
+func detachNodeDevices(dir string) error {
+	pins, err := filepath.Glob(filepath.Join(dir, "netdev-*"))
+	if err != nil {
+		return err
+	}
+	for _, pin := range pins {
+		l, err := link.LoadPinnedLink(pin, nil)
+		if err != nil {
+			return fmt.Errorf("node device link %s: %w", pin, err)
+		}
+		err = errors.Join(l.Unpin(), l.Close())
+		if err != nil {
+			return fmt.Errorf("detach node device link %s: %w", pin, err)
+		}
+	}
+	return nil
 }
