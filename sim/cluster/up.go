@@ -32,6 +32,11 @@ type Options struct {
 	// (--bpf-lb-sock=false): pods' connections to ClusterIPs are then
 	// translated per packet only.
 	NoSocketLB bool
+	// KubeProxy runs the real kube-proxy, in the given mode, on the nodes
+	// it names (by index from 1), and their agents with
+	// --kube-proxy-replacement=false: Kestrel's policy and CNI, kube-proxy's
+	// services. The baselines of `kestrel bench`.
+	KubeProxy map[int]KubeProxyMode
 }
 
 // Info describes a running cluster.
@@ -54,6 +59,22 @@ func (o *Options) defaults() error {
 	case "snat", "dsr":
 	default:
 		return fmt.Errorf("load-balancing mode %q: want snat or dsr", o.LBMode)
+	}
+	for _, i := range kubeProxyNodes(o.KubeProxy) {
+		if i > o.Nodes {
+			return fmt.Errorf("kube-proxy on node %d: the cluster has %d nodes", i, o.Nodes)
+		}
+		if err := o.KubeProxy[i].validate(); err != nil {
+			return err
+		}
+	}
+	if o.K8sBinDir == "" {
+		o.K8sBinDir = controlplane.DefaultBinDir()
+	}
+	if len(o.KubeProxy) > 0 {
+		if _, err := os.Stat(filepath.Join(o.K8sBinDir, "kube-proxy")); err != nil {
+			return fmt.Errorf("kube-proxy is missing from %s (run `make deps`)", o.K8sBinDir)
+		}
 	}
 	if o.BinDir == "" {
 		self, err := os.Executable()
@@ -111,6 +132,9 @@ func Up(ctx context.Context, o Options) (*Info, error) {
 	if err := waitNodes(ctx, cp, state, o.Nodes); err != nil {
 		return nil, err
 	}
+	if err := waitKubeProxies(ctx, state, o.KubeProxy); err != nil {
+		return nil, err
+	}
 	return &Info{Name: o.Name, StateDir: state, Kubeconfig: cp.Kubeconfig, Nodes: o.Nodes, Took: time.Since(start)}, nil
 }
 
@@ -142,15 +166,21 @@ func startNode(o Options, state string, i int) error {
 		filepath.Join(o.BinDir, "kestrel-agent"),
 		"--node", node, "--kubeconfig", filepath.Join(state, "kubeconfig"),
 		"--socket", agentSocket(state, node),
-		"--bpffs", pinDir(o.Name, node), "--node-ip", network.NodeIP(i).String(),
-		"--service-cluster-ip-range", controlplane.DefaultServiceCIDR,
-		// kube-proxy replacement on the node's underlay device: NodePorts
-		// and LoadBalancer IPs from outside, and pods' traffic to the world
-		// leaving from the node's address.
-		"--devices", network.NodeInterface, "--enable-bpf-masquerade", "--bpf-lb-mode", o.LBMode,
-		"--ipv4-native-routing-cidr", network.PodSupernets()[0].String(),
-		"--ipv6-native-routing-cidr", network.PodSupernets()[1].String()}}
-	if !o.NoSocketLB {
+		"--bpffs", pinDir(o.Name, node), "--node-ip", network.NodeIP(i).String()}}
+	mode, kubeProxy := o.KubeProxy[i]
+	if kubeProxy {
+		// kube-proxy serves its own /healthz on the node's port 10256.
+		agent.Args = append(agent.Args, "--kube-proxy-replacement=false", "--healthz-bind-address=")
+	} else {
+		agent.Args = append(agent.Args, "--service-cluster-ip-range", controlplane.DefaultServiceCIDR,
+			// kube-proxy replacement on the node's underlay device: NodePorts
+			// and LoadBalancer IPs from outside, and pods' traffic to the world
+			// leaving from the node's address.
+			"--devices", network.NodeInterface, "--enable-bpf-masquerade", "--bpf-lb-mode", o.LBMode,
+			"--ipv4-native-routing-cidr", network.PodSupernets()[0].String(),
+			"--ipv6-native-routing-cidr", network.PodSupernets()[1].String())
+	}
+	if !o.NoSocketLB && !kubeProxy {
 		// The agent attaches its socket programs to the node's cgroup,
 		// which holds its pods' cgroups (the kubelet makes them) and the
 		// host cgroup for node processes socket LB serves.
@@ -166,6 +196,11 @@ func startNode(o Options, state string, i int) error {
 	}
 	if _, err := controlplane.StartProcess(agent); err != nil {
 		return fmt.Errorf("%s agent: %w", node, err)
+	}
+	if kubeProxy {
+		if err := startKubeProxy(o, state, i, mode); err != nil {
+			return err
+		}
 	}
 	kubelet := controlplane.ProcessSpec{Name: node + "-kubelet", StateDir: state, Path: filepath.Join(o.BinDir, "kestrel"),
 		Args: []string{"sim", "kubelet", "--name", o.Name, "--node", node, "--state-dir", state}}
@@ -267,4 +302,27 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// waitKubeProxies waits until every kube-proxy has written its rules once.
+func waitKubeProxies(ctx context.Context, state string, nodes map[int]KubeProxyMode) error {
+	deadline := time.Now().Add(upTimeout)
+	for _, i := range kubeProxyNodes(nodes) {
+		for {
+			st, err := ReadKubeProxyState(ctx, i)
+			if err == nil && st.LastSync > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s kube-proxy has not synced after %s (%v); log: %s", network.NodeName(i), upTimeout, err,
+					controlplane.LogFile(state, KubeProxyProcess(network.NodeName(i))))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }

@@ -21,17 +21,21 @@ func init() {
 func newSimUpCmd() *cobra.Command {
 	var name string
 	var nodes int
-	var lbMode string
+	var lbMode, kubeProxy string
 	var socketLB bool
 	cmd := &cobra.Command{
-		Use:   "up [--nodes N] [--name NAME] [--bpf-lb-mode snat|dsr] [--bpf-lb-sock=false]",
+		Use:   "up [--nodes N] [--name NAME] [--bpf-lb-mode snat|dsr] [--bpf-lb-sock=false] [--kube-proxy I=MODE,...]",
 		Short: "Start a sim cluster (or complete a partly running one) and wait until it is usable",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkNodeCount(nodes); err != nil {
 				return err
 			}
-			info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes, LBMode: lbMode, NoSocketLB: !socketLB})
+			kp, err := cluster.ParseKubeProxyNodes(kubeProxy)
+			if err != nil {
+				return fmt.Errorf("--kube-proxy: %w", err)
+			}
+			info, err := cluster.Up(context.Background(), cluster.Options{Name: name, Nodes: nodes, LBMode: lbMode, NoSocketLB: !socketLB, KubeProxy: kp})
 			if err != nil {
 				return err
 			}
@@ -44,6 +48,7 @@ func newSimUpCmd() *cobra.Command {
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "number of nodes")
 	cmd.Flags().StringVar(&lbMode, "bpf-lb-mode", "snat", "how the agents send a NodePort flow to a backend on another node: snat or dsr")
 	cmd.Flags().BoolVar(&socketLB, "bpf-lb-sock", true, "socket-level load balancing in the agents (pods' connect() to a ClusterIP goes straight to a backend); false: per-packet translation only")
+	cmd.Flags().StringVar(&kubeProxy, "kube-proxy", "", "run the real kube-proxy instead of Kestrel's service translation on these nodes: INDEX=MODE,... with MODE iptables-legacy, iptables-nft or nftables (their agents run with --kube-proxy-replacement=false)")
 	return cmd
 }
 
