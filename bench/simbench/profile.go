@@ -1,0 +1,26 @@
+// Package simbench measures Kestrel against the real kube-proxy on a sim
+// cluster: first-packet TCP connect latency through a service VIP and
+// direct, with N services present.
+package simbench
+
+// Profile is how much a run measures.
+type Profile struct {
+	Name string
+	// Sizes are the service counts measured, each with Backends endpoints.
+	Sizes    []int
+	Backends int
+	// Runs per metric; each run of a latency metric is Connects connects.
+	Runs, Connects int
+	// The datapath-cost family (BPF_PROG_TEST_RUN).
+	DatapathSizes   []int
+	DatapathSamples int
+}
+
+var (
+	// Quick runs in a few minutes: 1k and 10k services.
+	Quick = Profile{Name: "quick", Sizes: []int{1_000, 10_000}, Backends: 10, Runs: 3, Connects: 100,
+		DatapathSizes: []int{1_000, 10_000}, DatapathSamples: 5}
+	// Full adds 50k and 100k services and more repetitions.
+	Full = Profile{Name: "full", Sizes: []int{1_000, 10_000, 50_000, 100_000}, Backends: 10, Runs: 5, Connects: 300,
+		DatapathSizes: []int{1_000, 10_000, 100_000}, DatapathSamples: 5}
+)

@@ -1,0 +1,273 @@
+package simbench
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kestrelnet/kestrel/bench/metrics"
+	"github.com/kestrelnet/kestrel/sim/cluster"
+	"github.com/kestrelnet/kestrel/sim/network"
+)
+
+// ClusterName is the sim cluster a run brings up and removes.
+const ClusterName = "kestrel"
+
+// Namespace holds everything a run creates.
+const Namespace = "bench"
+
+// The node layout: one client node per datapath, and the echo backends on
+// a node of their own, so every connect crosses the underlay once each way
+// whatever the datapath, and only the client node's translation differs.
+const backendNode = 5
+
+// datapath is one client node and what translates services on it.
+type datapath struct {
+	Name string
+	Node int
+	Mode cluster.KubeProxyMode // "" for Kestrel
+}
+
+var datapaths = []datapath{
+	{Name: "kestrel", Node: 1},
+	{Name: "kube-proxy-iptables-legacy", Node: 2, Mode: cluster.KubeProxyIPTablesLegacy},
+	{Name: "kube-proxy-iptables-nft", Node: 3, Mode: cluster.KubeProxyIPTablesNFT},
+	{Name: "kube-proxy-nftables", Node: 4, Mode: cluster.KubeProxyNFTables},
+}
+
+// Datapaths names the datapaths in report order.
+func Datapaths() []string {
+	var out []string
+	for _, d := range datapaths {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+// Layout describes how the run places the datapaths, for results.json.
+func Layout() string {
+	var parts []string
+	for _, d := range datapaths {
+		parts = append(parts, fmt.Sprintf("%s on node-%d", d.Name, d.Node))
+	}
+	return fmt.Sprintf("one sim cluster, separate nodes measured one after the other: %s; %d echo backends on node-%d (Kestrel agent); clients connect from a pod on their node",
+		strings.Join(parts, ", "), 10, backendNode)
+}
+
+// Run brings up a sim cluster with a node per datapath, creates the services
+// size by size and measures each datapath in turn; it always takes the
+// cluster down. The metrics measured before an error are returned with it.
+func Run(ctx context.Context, p Profile, binDir string, progress func(string)) ([]metrics.Metric, string, error) {
+	kp := map[int]cluster.KubeProxyMode{}
+	for _, d := range datapaths {
+		if d.Mode != "" {
+			kp[d.Node] = d.Mode
+		}
+	}
+	progress(fmt.Sprintf("sim up: %d nodes (%s)", backendNode, Layout()))
+	defer func() {
+		progress("sim down")
+		cluster.Down(ClusterName)
+	}()
+	info, err := cluster.Up(ctx, cluster.Options{Name: ClusterName, Nodes: backendNode, BinDir: binDir, KubeProxy: kp})
+	if err != nil {
+		return nil, Layout(), err
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", info.Kubeconfig)
+	if err != nil {
+		return nil, Layout(), err
+	}
+	rc.QPS, rc.Burst = 2000, 4000
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, Layout(), err
+	}
+	r := &runner{p: p, kube: kube, progress: progress, state: info.StateDir}
+	err = r.run(ctx)
+	return r.out, Layout(), err
+}
+
+type runner struct {
+	p        Profile
+	kube     kubernetes.Interface
+	progress func(string)
+	state    string
+
+	backends []netip.Addr
+	clients  map[int]string // node -> pod netns path
+	vips     []netip.Addr   // services in creation order
+	out      []metrics.Metric
+}
+
+const echoPort = 8080
+
+func (r *runner) run(ctx context.Context) error {
+	if _, err := r.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if err := r.startPods(ctx); err != nil {
+		return err
+	}
+	// The 0-services point: direct connects before any service exists.
+	if err := r.measure(ctx, 0); err != nil {
+		return err
+	}
+	for _, n := range r.p.Sizes {
+		if err := r.createServices(ctx, n); err != nil {
+			return err
+		}
+		if err := r.waitSynced(ctx, n); err != nil {
+			return err
+		}
+		if err := r.measure(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startPods makes the echo backends on their node and a client pod on each
+// datapath's node, and waits until they run.
+func (r *runner) startPods(ctx context.Context) error {
+	pod := func(name string, node int) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: Namespace, Labels: map[string]string{"app": name}},
+			Spec: corev1.PodSpec{NodeName: network.NodeName(node), Containers: []corev1.Container{{
+				Name: "echo", Image: "kestrel.dev/sim-workload",
+				Ports: []corev1.ContainerPort{{ContainerPort: echoPort, Protocol: corev1.ProtocolTCP}},
+			}}},
+		}
+	}
+	var want []string
+	for i := range r.p.Backends {
+		want = append(want, fmt.Sprintf("echo-%d", i))
+	}
+	for _, d := range datapaths {
+		want = append(want, fmt.Sprintf("client-node-%d", d.Node))
+	}
+	for _, name := range want {
+		node := backendNode
+		if strings.HasPrefix(name, "client-node-") {
+			fmt.Sscanf(name, "client-node-%d", &node)
+		}
+		if _, err := r.kube.CoreV1().Pods(Namespace).Create(ctx, pod(name, node), metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	r.progress(fmt.Sprintf("waiting for %d pods", len(want)))
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pods, err := r.kube.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		ready := map[string]*corev1.Pod{}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.Status.PodIP != "" && podReady(p) {
+				ready[p.Name] = p
+			}
+		}
+		if len(ready) == len(want) {
+			r.backends, r.clients = nil, map[int]string{}
+			for i := range r.p.Backends {
+				r.backends = append(r.backends, netip.MustParseAddr(ready[fmt.Sprintf("echo-%d", i)].Status.PodIP))
+			}
+			for _, d := range datapaths {
+				p := ready[fmt.Sprintf("client-node-%d", d.Node)]
+				r.clients[d.Node] = network.NetnsPath(network.PodNetns(ClusterName, string(p.UID)))
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d pods ready after 2m; logs in %s", len(ready), len(want), filepath.Join(r.state, "logs"))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// probes are the services connected to at n: the first, a middle and the
+// last created (creation order; iptables mode orders its service rules
+// otherwise, see bench/README.md).
+func probes(n int) map[string]int {
+	return map[string]int{"first": 0, "middle": n / 2, "last": n - 1}
+}
+
+// measure connects from each datapath's client, one datapath after the
+// other: to each probe service and directly to a backend.
+func (r *runner) measure(ctx context.Context, n int) error {
+	for _, d := range datapaths {
+		targets := map[string]netip.AddrPort{"direct": netip.AddrPortFrom(r.backends[0], echoPort)}
+		if n > 0 {
+			for name, i := range probes(n) {
+				targets[name] = netip.AddrPortFrom(r.vips[i], 80)
+			}
+		}
+		names := make([]string, 0, len(targets))
+		for k := range targets {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		r.progress(fmt.Sprintf("%d services: %s connects (%s)", n, d.Name, strings.Join(names, ", ")))
+		p50s := map[string][]float64{}
+		for _, target := range names {
+			dst := targets[target]
+			// Warm-up: neighbour entries, caches; not counted.
+			if _, err := connectTimes(r.clients[d.Node], dst, 5); err != nil {
+				return fmt.Errorf("%s, %d services, %s (%s): %w", d.Name, n, target, dst, err)
+			}
+			var p50, p99 []float64
+			for range r.p.Runs {
+				times, err := connectTimes(r.clients[d.Node], dst, r.p.Connects)
+				if err != nil {
+					return fmt.Errorf("%s, %d services, %s (%s): %w", d.Name, n, target, dst, err)
+				}
+				us := make([]float64, len(times))
+				for i, t := range times {
+					us[i] = float64(t.Nanoseconds()) / 1e3
+				}
+				sort.Float64s(us)
+				p50 = append(p50, metrics.Percentile(us, 50))
+				p99 = append(p99, metrics.Percentile(us, 99))
+			}
+			p50s[target] = p50
+			name := fmt.Sprintf("latency/%s/services=%d/%s", d.Name, n, target)
+			r.out = append(r.out, metrics.Summarize(name+"/connect-p50", "us", metrics.Lower, p50),
+				metrics.Summarize(name+"/connect-p99", "us", metrics.Lower, p99))
+		}
+		for _, target := range names {
+			if target == "direct" {
+				continue
+			}
+			ratios := make([]float64, len(p50s[target]))
+			for i := range ratios {
+				ratios[i] = p50s[target][i] / p50s["direct"][i]
+			}
+			r.out = append(r.out, metrics.Summarize(fmt.Sprintf("latency/%s/services=%d/%s/over-direct-p50", d.Name, n, target),
+				metrics.UnitRatio, metrics.Lower, ratios))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package simbench
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/bench/metrics"
+	"github.com/kestrelnet/kestrel/sim/cluster"
+)
+
+// managedBy marks the EndpointSlices the bench writes itself: the Services
+// have no selector, so the EndpointSlice controller leaves them alone (at
+// 10k services it would take minutes to catch up), and kube-proxy and the
+// agents read them as any other.
+const managedBy = "bench.kestrel.dev"
+
+const writers = 16
+
+// createServices adds Services (ClusterIP, port 80 to the backends' 8080)
+// and one EndpointSlice each, with every echo backend as an endpoint, until
+// there are n. Every service has Backends real endpoints, so kube-proxy has
+// its full rule count and any service can be probed.
+func (r *runner) createServices(ctx context.Context, n int) error {
+	from := len(r.vips)
+	if n <= from {
+		return nil
+	}
+	r.progress(fmt.Sprintf("creating services %d..%d (and their EndpointSlices) through the API", from, n-1))
+	start := time.Now()
+	vips := make([]netip.Addr, n-from)
+	jobs := make(chan int)
+	errs := make(chan error, writers)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				vip, err := r.createService(ctx, i)
+				if err != nil {
+					errs <- err
+					for range jobs {
+					}
+					return
+				}
+				vips[i-from] = vip
+			}
+		}()
+	}
+	for i := from; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	r.vips = append(r.vips, vips...)
+	r.progress(fmt.Sprintf("%d services written in %s", n-from, time.Since(start).Round(time.Millisecond)))
+	return nil
+}
+
+func (r *runner) createService(ctx context.Context, i int) (netip.Addr, error) {
+	name := fmt.Sprintf("svc-%06d", i)
+	svc, err := r.kube.CoreV1().Services(Namespace).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP,
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(echoPort), Protocol: corev1.ProtocolTCP}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("create service %s: %w", name, err)
+	}
+	vip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("service %s: ClusterIP %q: %w", name, svc.Spec.ClusterIP, err)
+	}
+	port, proto, portName, ready := int32(echoPort), corev1.ProtocolTCP, "", true
+	node := fmt.Sprintf("node-%d", backendNode)
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-bench", Labels: map[string]string{
+			discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: managedBy}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &portName, Port: &port, Protocol: &proto}},
+	}
+	for _, b := range r.backends {
+		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{b.String()},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready}, NodeName: &node})
+	}
+	if _, err := r.kube.DiscoveryV1().EndpointSlices(Namespace).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return netip.Addr{}, fmt.Errorf("create EndpointSlice of %s: %w", name, err)
+	}
+	return vip, nil
+}
+
+// waitSynced waits until every datapath has programmed the n services, and
+// records how long each took after the last API write: the Kestrel agent
+// reports them (`kestrel service list`), kube-proxy's metrics show no
+// pending change and a sync after the last write.
+func (r *runner) waitSynced(ctx context.Context, n int) error {
+	written := time.Now()
+	deadline := written.Add(5 * time.Minute)
+	for _, d := range datapaths {
+		r.progress(fmt.Sprintf("%d services: waiting for %s to program them", n, d.Name))
+		var done bool
+		for !done {
+			if d.Mode == "" {
+				svcs, err := api.NewClient(cluster.AgentSocket(ClusterName, fmt.Sprintf("node-%d", d.Node))).Services(ctx)
+				if err == nil {
+					count := 0
+					for _, s := range svcs.Services {
+						if strings.HasPrefix(s.Service, Namespace+"/") {
+							count++
+						}
+					}
+					done = count >= n
+				}
+			} else {
+				st, err := cluster.ReadKubeProxyState(ctx, d.Node)
+				done = err == nil && st.Pending == 0 && st.LastSync > float64(written.UnixNano())/1e9
+			}
+			if done && n > 0 {
+				// The metrics say so; a connect to the last service
+				// created says its rules are really there.
+				_, err := connectTimes(r.clients[d.Node], netip.AddrPortFrom(r.vips[n-1], 80), 1)
+				done = err == nil
+			}
+			if done {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s has not programmed %d services after %s", d.Name, n, deadline.Sub(written))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		// Sequential waits: a later datapath's time includes the earlier
+		// waits only when it was slower than them, which is what this says.
+		took := time.Since(written).Seconds()
+		r.out = append(r.out, metrics.Summarize(fmt.Sprintf("sync/%s/services=%d/programmed-after-last-write", d.Name, n), "s", metrics.Lower, []float64{took}))
+	}
+	return nil
+}
