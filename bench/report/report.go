@@ -73,8 +73,8 @@ var palette = []color.Color{
 	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 }
 
-// linePlot draws median (with min-max bars) against the number of services,
-// both axes log scale, one line per datapath. The 0-services points have
+// linePlot draws median (with min-max bars) against the number of services
+// on a log scale, one line per datapath. The 0-services points have
 // no place on a log axis and are left out. It reports whether there was
 // anything to draw.
 func linePlot(path, title string, res *metrics.Results, family, suffix string) (bool, error) {
@@ -88,7 +88,9 @@ func linePlot(path, title string, res *metrics.Results, family, suffix string) (
 	p.Title.Text = title
 	p.X.Label.Text = "services"
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
-	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	// Linear from 0: the values of one plot often lie within a factor of
+	// two, where a log axis would show no tick at all.
+	p.Y.Min = 0
 	p.Legend.Top, p.Legend.Left = true, true
 	drawn := false
 	for i, dp := range dps {
@@ -115,6 +117,7 @@ func linePlot(path, title string, res *metrics.Results, family, suffix string) (
 			continue
 		}
 		p.Y.Label.Text = unit
+		p.Y.Max = max(p.Y.Max, slicesMax(xys, errs))
 		line, points, err := plotter.NewLinePoints(xys)
 		if err != nil {
 			return false, err
@@ -164,4 +167,12 @@ func markdown(res *metrics.Results, plots []string) string {
 		fmt.Fprintf(&b, "| %s | %s | %.4g | %.4g | %.4g | %d | %.0f%% |\n", x.Name, x.Unit, x.Median, x.Min, x.Max, x.Runs, x.Spread()*100)
 	}
 	return b.String()
+}
+
+func slicesMax(xys plotter.XYs, errs plotter.YErrors) float64 {
+	m := 0.0
+	for i := range xys {
+		m = max(m, xys[i].Y+errs[i].High)
+	}
+	return m * 1.05
 }

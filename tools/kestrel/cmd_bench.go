@@ -20,7 +20,7 @@ import (
 
 func init() {
 	benchCmd := &cobra.Command{Use: "bench", Short: "Kestrel against the real kube-proxy: run the benchmarks, compare two runs"}
-	benchCmd.AddCommand(newBenchRunCmd(), newBenchCompareCmd())
+	benchCmd.AddCommand(newBenchRunCmd(), newBenchCompareCmd(), newBenchReportCmd(), newBenchBaselineCmd())
 	rootCmd.AddCommand(benchCmd)
 }
 
@@ -135,4 +135,53 @@ func parsePercent(s string) (float64, error) {
 		return 0, fmt.Errorf("%q: want a positive percentage such as 10%%", s)
 	}
 	return v / 100, nil
+}
+
+func newBenchReportCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "report RESULTS.json --out DIR",
+		Short: "Write the Markdown report and the plots of a results.json again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := metrics.Read(args[0])
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = filepath.Dir(args[0])
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			return report.Write(out, res)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "directory for report.md and the plots (default: the results' own)")
+	return cmd
+}
+
+func newBenchBaselineCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "baseline RESULTS.json OUT.json",
+		Short: "Keep a results.json's ratios only (the figures that compare across machines), as a baseline for compare",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := metrics.Read(args[0])
+			if err != nil {
+				return err
+			}
+			kept := res.Metrics[:0]
+			for _, m := range res.Metrics {
+				if m.Unit == metrics.UnitRatio {
+					kept = append(kept, m)
+				}
+			}
+			if len(kept) == 0 {
+				return fmt.Errorf("%s has no ratio metric", args[0])
+			}
+			res.Metrics = kept
+			return res.Write(args[1])
+		},
+	}
 }
