@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/bench/metrics"
 	"github.com/kestrelnet/kestrel/sim/cluster"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
 	"github.com/kestrelnet/kestrel/sim/network"
 )
 
@@ -65,8 +67,9 @@ func Layout() string {
 
 // Run brings up a sim cluster with a node per datapath, creates the services
 // size by size and measures each datapath in turn; it always takes the
-// cluster down. The metrics measured before an error are returned with it.
-func Run(ctx context.Context, p Profile, binDir string, progress func(string)) ([]metrics.Metric, string, error) {
+// cluster down, after copying the cluster's logs to logDir when it failed.
+// The metrics measured before an error are returned with it.
+func Run(ctx context.Context, p Profile, binDir, logDir string, progress func(string)) (out []metrics.Metric, layout string, err error) {
 	kp := map[int]cluster.KubeProxyMode{}
 	for _, d := range datapaths {
 		if d.Mode != "" {
@@ -75,6 +78,12 @@ func Run(ctx context.Context, p Profile, binDir string, progress func(string)) (
 	}
 	progress(fmt.Sprintf("sim up: %d nodes (%s)", backendNode, Layout()))
 	defer func() {
+		if err != nil {
+			logs := filepath.Join(controlplane.DefaultStateDir(ClusterName), "logs")
+			if cpErr := exec.Command("cp", "-r", logs, logDir).Run(); cpErr == nil {
+				progress("the cluster's logs are in " + logDir)
+			}
+		}
 		progress("sim down")
 		cluster.Down(ClusterName)
 	}()

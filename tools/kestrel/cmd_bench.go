@@ -68,7 +68,7 @@ func newBenchRunCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				lat, layout, err := simbench.Run(cmd.Context(), p, filepath.Dir(self), progress)
+				lat, layout, err := simbench.Run(cmd.Context(), p, filepath.Dir(self), filepath.Join(out, "sim-logs"), progress)
 				res.Machine.Layout = layout
 				res.Metrics = append(res.Metrics, lat...)
 				if err != nil {
