@@ -140,6 +140,9 @@ func (r *runner) run(ctx context.Context) error {
 		if err := r.measure(ctx, n); err != nil {
 			return err
 		}
+		if err := r.endpointChanges(ctx, n); err != nil {
+			return err
+		}
 	}
 	return nil
 }
