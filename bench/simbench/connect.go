@@ -48,28 +48,90 @@ func inNetns(nsPath string, fn func() error) error {
 	return <-done
 }
 
+// dial opens a TCP connection to dst and returns the socket (blocking
+// again, with 2 s send and receive timeouts, closed with a reset) and how
+// long the connect took. The connect itself is non-blocking and waited for
+// with poll, which is retried when a signal interrupts it (the Go runtime
+// sends them), so a connect is never cut short or timed twice.
+func dial(dst netip.AddrPort) (int, time.Duration, error) {
+	if !dst.Addr().Is4() {
+		return -1, 0, fmt.Errorf("connect %s: IPv4 only", dst)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return -1, 0, err
+	}
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	start := time.Now()
+	err = unix.Connect(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()})
+	if err == unix.EINPROGRESS {
+		err = waitWritable(fd, start.Add(2*time.Second))
+	}
+	took := time.Since(start)
+	if err == nil {
+		var soErr int
+		if soErr, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && soErr != 0 {
+			err = unix.Errno(soErr)
+		}
+	}
+	if err == nil {
+		err = unix.SetNonblock(fd, false)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, 0, fmt.Errorf("connect %s: %w", dst, err)
+	}
+	tv := unix.Timeval{Sec: 2}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	return fd, took, nil
+}
+
+func waitWritable(fd int, deadline time.Time) error {
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return unix.ETIMEDOUT
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+}
+
+// retryEINTR repeats a read or write a signal interrupted.
+func retryEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
 // whoAnswers connects to dst, sends a line and returns the echo server's
 // answer ("<pod> <port>"): which backend the connection reached.
 func whoAnswers(dst netip.AddrPort) (string, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, _, err := dial(dst)
 	if err != nil {
 		return "", err
 	}
 	defer unix.Close(fd)
-	tv := unix.Timeval{Sec: 2}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-	if err := unix.Connect(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}); err != nil {
-		return "", err
-	}
-	if _, err := unix.Write(fd, []byte("who\n")); err != nil {
+	if _, err := retryEINTR(func() (int, error) { return unix.Write(fd, []byte("who\n")) }); err != nil {
 		return "", err
 	}
 	var got []byte
 	buf := make([]byte, 256)
 	for !strings.Contains(string(got), "\n") {
-		n, err := unix.Read(fd, buf)
+		n, err := retryEINTR(func() (int, error) { return unix.Read(fd, buf) })
 		if err != nil {
 			return "", err
 		}
@@ -82,27 +144,13 @@ func whoAnswers(dst netip.AddrPort) (string, error) {
 }
 
 func connectLoop(dst netip.AddrPort, n int) ([]time.Duration, error) {
-	if !dst.Addr().Is4() {
-		return nil, fmt.Errorf("connect %s: IPv4 only", dst)
-	}
-	sa := &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
 	out := make([]time.Duration, 0, n)
 	for range n {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, took, err := dial(dst)
 		if err != nil {
 			return nil, err
 		}
-		// A blocking connect gives up after the send timeout.
-		tv := unix.Timeval{Sec: 2}
-		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
-		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-		start := time.Now()
-		err = unix.Connect(fd, sa)
-		took := time.Since(start)
 		unix.Close(fd)
-		if err != nil {
-			return nil, fmt.Errorf("connect %s: %w", dst, err)
-		}
 		out = append(out, took)
 	}
 	return out, nil

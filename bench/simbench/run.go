@@ -137,6 +137,7 @@ func (r *runner) run(ctx context.Context) error {
 		if err := r.waitSynced(ctx, n); err != nil {
 			return err
 		}
+		r.recordRules(n)
 		if err := r.measure(ctx, n); err != nil {
 			return err
 		}
