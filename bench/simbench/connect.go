@@ -17,12 +17,24 @@ import (
 // flow through whatever translates dst. Each socket is closed with a reset,
 // so no connection lingers on either side.
 func connectTimes(nsPath string, dst netip.AddrPort, n int) ([]time.Duration, error) {
-	var times []time.Duration
-	err := inNetns(nsPath, func() (err error) {
-		times, err = connectLoop(dst, n)
-		return err
+	times, failed, err := connectTimesFailing(nsPath, dst, n)
+	if failed > 0 {
+		return times, err
+	}
+	return times, nil
+}
+
+// connectTimesFailing is connectTimes that goes on after a failed connect,
+// and counts the failures.
+func connectTimesFailing(nsPath string, dst netip.AddrPort, n int) (times []time.Duration, failed int, firstErr error) {
+	err := inNetns(nsPath, func() error {
+		times, failed, firstErr = connectLoop(dst, n)
+		return nil
 	})
-	return times, err
+	if err != nil {
+		return nil, n, err
+	}
+	return times, failed, firstErr
 }
 
 // inNetns runs fn on a thread inside the network namespace at nsPath: the
@@ -143,15 +155,21 @@ func whoAnswers(dst netip.AddrPort) (string, error) {
 	return strings.TrimSpace(string(got)), nil
 }
 
-func connectLoop(dst netip.AddrPort, n int) ([]time.Duration, error) {
-	out := make([]time.Duration, 0, n)
+// connectLoop makes n connects; one that fails (a timeout) is counted and
+// its error kept, not timed.
+func connectLoop(dst netip.AddrPort, n int) (times []time.Duration, failed int, firstErr error) {
+	times = make([]time.Duration, 0, n)
 	for range n {
 		fd, took, err := dial(dst)
 		if err != nil {
-			return nil, err
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
 		unix.Close(fd)
-		out = append(out, took)
+		times = append(times, took)
 	}
-	return out, nil
+	return times, failed, firstErr
 }

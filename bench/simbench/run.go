@@ -2,7 +2,9 @@ package simbench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/bench/metrics"
 	"github.com/kestrelnet/kestrel/sim/cluster"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
@@ -80,7 +83,8 @@ func Run(ctx context.Context, p Profile, binDir, logDir string, progress func(st
 	defer func() {
 		if err != nil {
 			logs := filepath.Join(controlplane.DefaultStateDir(ClusterName), "logs")
-			if cpErr := exec.Command("cp", "-r", logs, logDir).Run(); cpErr == nil {
+			os.MkdirAll(logDir, 0o755)
+			if cpErr := exec.Command("cp", "-rT", logs, filepath.Join(logDir, "logs")).Run(); cpErr == nil {
 				progress("the cluster's logs are in " + logDir)
 			}
 		}
@@ -100,7 +104,7 @@ func Run(ctx context.Context, p Profile, binDir, logDir string, progress func(st
 	if err != nil {
 		return nil, Layout(), err
 	}
-	r := &runner{p: p, kube: kube, progress: progress, state: info.StateDir}
+	r := &runner{p: p, kube: kube, progress: progress, state: info.StateDir, logDir: logDir}
 	err = r.run(ctx)
 	return r.out, Layout(), err
 }
@@ -110,6 +114,7 @@ type runner struct {
 	kube     kubernetes.Interface
 	progress func(string)
 	state    string
+	logDir   string
 
 	backends []netip.Addr
 	clients  map[int]string // node -> pod netns path
@@ -252,10 +257,16 @@ func (r *runner) measure(ctx context.Context, n int) error {
 				return fmt.Errorf("%s, %d services, %s (%s): %w", d.Name, n, target, dst, err)
 			}
 			var p50, p99 []float64
+			failures := 0
 			for range r.p.Runs {
-				times, err := connectTimes(r.clients[d.Node], dst, r.p.Connects)
-				if err != nil {
-					return fmt.Errorf("%s, %d services, %s (%s): %w", d.Name, n, target, dst, err)
+				times, failed, err := connectTimesFailing(r.clients[d.Node], dst, r.p.Connects)
+				if failed > 0 {
+					failures += failed
+					r.progress(fmt.Sprintf("%s, %d services, %s (%s): %d of %d connects failed: %v", d.Name, n, target, dst, failed, r.p.Connects, err))
+					r.saveFlows(ctx, d, fmt.Sprintf("services-%d-%s", n, target))
+				}
+				if len(times) == 0 {
+					return fmt.Errorf("%s, %d services, %s (%s): every connect failed: %w", d.Name, n, target, dst, err)
 				}
 				us := make([]float64, len(times))
 				for i, t := range times {
@@ -264,6 +275,9 @@ func (r *runner) measure(ctx context.Context, n int) error {
 				sort.Float64s(us)
 				p50 = append(p50, metrics.Percentile(us, 50))
 				p99 = append(p99, metrics.Percentile(us, 99))
+			}
+			if failures > 0 {
+				r.out = append(r.out, metrics.Summarize(fmt.Sprintf("latency/%s/services=%d/%s/connect-failures", d.Name, n, target), "connects", metrics.Lower, []float64{float64(failures)}))
 			}
 			p50s[target] = p50
 			name := fmt.Sprintf("latency/%s/services=%d/%s", d.Name, n, target)
@@ -283,4 +297,19 @@ func (r *runner) measure(ctx context.Context, n int) error {
 		}
 	}
 	return nil
+}
+
+// saveFlows writes the flows d's agent saw (its drops among them) to the
+// log dir, once per tag, for a failed connect to be explained.
+func (r *runner) saveFlows(ctx context.Context, d datapath, tag string) {
+	flows, err := api.NewClient(cluster.AgentSocket(ClusterName, network.NodeName(d.Node))).Flows(ctx, 0)
+	if err != nil {
+		r.progress(fmt.Sprintf("flows of %s: %v", d.Name, err))
+		return
+	}
+	b, _ := json.MarshalIndent(flows, "", " ")
+	path := filepath.Join(r.logDir, fmt.Sprintf("flows-%s-%s.json", d.Name, tag))
+	if err := os.MkdirAll(r.logDir, 0o755); err == nil && os.WriteFile(path, b, 0o644) == nil {
+		r.progress("the agent's flows are in " + path)
+	}
 }
