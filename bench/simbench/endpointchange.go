@@ -19,7 +19,9 @@ import (
 // call returned) to the new endpoint answering through the VIP: the middle
 // service's slice is set to a single backend, alternating between two, and
 // the client connects and asks who answers until the new one does. Each run
-// is one change. The service gets its 10 endpoints back at the end.
+// is one change, from one single endpoint to another, timed to the new
+// one's first answer; the next change waits until 30 answers in a row come
+// from it. The service gets its 10 endpoints back at the end.
 func (r *runner) endpointChanges(ctx context.Context, n int) error {
 	i := n / 2
 	name := fmt.Sprintf("svc-%06d", i)
@@ -41,37 +43,66 @@ func (r *runner) endpointChanges(ctx context.Context, n int) error {
 		return err
 	}
 	defer set(r.backends...)
-	change := 0
+	// untilOnly polls through the VIP until the pod named want answers
+	// streak times in a row (another answer resets the count), and returns
+	// how long after since the first answer of that streak came.
+	untilOnly := func(d datapath, want string, streak int, since time.Time) (time.Duration, error) {
+		var first time.Duration
+		var last string
+		err := inNetns(r.clients[d.Node], func() error {
+			for n := 0; time.Since(since) < time.Minute; {
+				got, err := whoAnswers(vip)
+				if err == nil && strings.Contains(got+" ", want) {
+					if n == 0 {
+						first = time.Since(since)
+					}
+					if n++; n == streak {
+						return nil
+					}
+					continue
+				}
+				n, last = 0, fmt.Sprint(got, err)
+			}
+			return fmt.Errorf("%s did not answer alone through %s within a minute (last: %s)", strings.TrimSpace(want), vip, last)
+		})
+		return first, err
+	}
+	// A known start: the service has a single endpoint, echo-0, and every
+	// datapath sends there. With ten endpoints a change to one of them
+	// would be "reachable" by chance before any datapath applied it.
+	if err := set(r.backends[0]); err != nil {
+		return err
+	}
+	for _, d := range datapaths {
+		if _, err := untilOnly(d, "echo-0 ", 30, time.Now()); err != nil {
+			return fmt.Errorf("%s: %w", d.Name, err)
+		}
+	}
+	current := 0
 	for _, d := range datapaths {
 		r.progress(fmt.Sprintf("%d services: %s, endpoint change to reachable (%d changes)", n, d.Name, r.p.Runs))
 		var took []float64
-		for range r.p.Runs + 1 {
-			target := change % 2
-			change++
-			want := fmt.Sprintf("echo-%d ", target)
+		for range r.p.Runs {
+			// The old endpoint is the only one before the change, so the
+			// first answer from the new one means the change is applied.
+			target := 1 - current
 			if err := set(r.backends[target]); err != nil {
 				return err
 			}
 			written := time.Now()
-			var last string
-			err := inNetns(r.clients[d.Node], func() error {
-				for time.Since(written) < time.Minute {
-					got, err := whoAnswers(vip)
-					if err == nil && strings.Contains(got+" ", want) {
-						return nil
-					}
-					last = fmt.Sprint(got, err)
-				}
-				return fmt.Errorf("echo-%d did not answer through %s within a minute after the change (last: %s)", target, vip, last)
-			})
+			first, err := untilOnly(d, fmt.Sprintf("echo-%d ", target), 30, written)
 			if err != nil {
 				return fmt.Errorf("%s: %w", d.Name, err)
 			}
-			took = append(took, time.Since(written).Seconds()*1e3)
+			current = target
+			took = append(took, first.Seconds()*1e3)
 		}
-		// The first change only brings the service to one endpoint from
-		// ten, and may find the answer already right; it is not counted.
-		took = took[1:]
+		// Every datapath has the last state before the next one is timed.
+		for _, other := range datapaths {
+			if _, err := untilOnly(other, fmt.Sprintf("echo-%d ", current), 30, time.Now()); err != nil {
+				return fmt.Errorf("%s: %w", other.Name, err)
+			}
+		}
 		sort.Float64s(took)
 		r.out = append(r.out, metrics.Summarize(fmt.Sprintf("endpoint-change/%s/services=%d/api-to-reachable", d.Name, n), "ms", metrics.Lower, took))
 	}
