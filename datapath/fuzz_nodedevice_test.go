@@ -40,14 +40,7 @@ func FuzzNodeDeviceDecides(f *testing.F) {
 			f.Fatal(err)
 		}
 	}
-	reasons, err := datapath.DropReasons()
-	if err != nil {
-		f.Fatal(err)
-	}
-	named := map[datapath.DropReason]bool{}
-	for _, r := range reasons {
-		named[r] = true
-	}
+	named := namedReasons(f)
 	f.Fuzz(func(t *testing.T, frame []byte, egress bool) {
 		if !kernelRuns(frame) {
 			t.Skip("the kernel refuses to run TC programs on this frame")

@@ -92,14 +92,7 @@ func FuzzDatapathAlwaysDecides(f *testing.F) {
 	setupFuzz(f, d)
 	devA, _ := d.DeviceOf(1)
 	devB, _ := d.DeviceOf(2)
-	reasons, err := datapath.DropReasons()
-	if err != nil {
-		f.Fatal(err)
-	}
-	named := map[datapath.DropReason]bool{}
-	for _, r := range reasons {
-		named[r] = true
-	}
+	named := namedReasons(f)
 	f.Fuzz(func(t *testing.T, frame []byte, toContainer bool) {
 		if !kernelRuns(frame) {
 			t.Skip("the kernel refuses to run TC programs on this frame")
@@ -136,6 +129,19 @@ func FuzzDatapathAlwaysDecides(f *testing.F) {
 			t.Fatalf("reject without a named reason: %s", ev)
 		}
 	})
+}
+
+// namedReasons is the set of drop reasons the datapath names.
+func namedReasons(tb testing.TB) map[datapath.DropReason]bool {
+	reasons, err := datapath.DropReasons()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	named := map[datapath.DropReason]bool{}
+	for _, r := range reasons {
+		named[r] = true
+	}
+	return named
 }
 
 // setupFuzz gives the fuzzer enforced endpoints with allow and deny entries,

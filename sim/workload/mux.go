@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"math/big"
 	"net"
 	"net/http"
@@ -31,28 +30,7 @@ var httpMethods = [][]byte{
 // certificate) and then the same choice inside; a request line gets one
 // HTTP answer; anything else, or silence, gets the line protocol.
 func (s *Server) startMux(i int, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	s.closers = append(s.closers, ln)
-	s.addrs[i] = ln.Addr()
-	port := portOf(ln.Addr())
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if err != nil {
-				continue
-			}
-			go s.serveMux(c, port, true)
-		}
-	}()
-	return nil
+	return s.acceptTCP(i, addr, func(c net.Conn, port int) { s.serveMux(c, port, true) })
 }
 
 func (s *Server) serveMux(c net.Conn, port int, outer bool) {

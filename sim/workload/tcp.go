@@ -15,6 +15,12 @@ const readWait = time.Second
 const maxRequest = 1024
 
 func (s *Server) startTCP(i int, addr string) error {
+	return s.acceptTCP(i, addr, s.serveLine)
+}
+
+// acceptTCP listens on addr as the server's i-th address and hands every
+// connection to serve, with the port it arrived on, until the server closes.
+func (s *Server) acceptTCP(i int, addr string, serve func(c net.Conn, port int)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -33,7 +39,7 @@ func (s *Server) startTCP(i int, addr string) error {
 			if err != nil {
 				continue
 			}
-			go s.serveLine(c, port)
+			go serve(c, port)
 		}
 	}()
 	return nil
