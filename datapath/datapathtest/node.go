@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -107,6 +108,10 @@ func (n *Node) AddPod(ips ...string) *Pod {
 	check(t, err)
 	check(t, pl.LinkSetUp(lo))
 	check(t, pl.LinkSetUp(eth0))
+	// The kernel turns a veth's carrier on asynchronously (linkwatch, later
+	// under load); until then a frame sent on it fails with ENETDOWN.
+	waitOperUp(t, pl, "eth0")
+	waitOperUp(t, n.nl, hostName)
 	for _, s := range ips {
 		ip := netip.MustParseAddr(s)
 		p.IPs = append(p.IPs, ip)
@@ -143,4 +148,21 @@ func (n *Node) SendFrame(p *Pod, frame []byte) {
 		defer unix.Close(fd)
 		check(n.t, unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: p.Ifindex}))
 	})
+}
+
+// waitOperUp waits until the named link's operational state is up.
+func waitOperUp(t *testing.T, h *netlink.Handle, name string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := h.LinkByName(name)
+		check(t, err)
+		if l.Attrs().OperState == netlink.OperUp {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("link %s: operational state %s after 5 s, want up", name, l.Attrs().OperState)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
