@@ -43,7 +43,7 @@ func collectEvents(d *datapath.Datapath) *eventLog {
 // await returns the first event that satisfies match, waiting up to 3 s.
 func (l *eventLog) await(t *testing.T, what string, match func(datapath.Event) bool) datapath.Event {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(10 * time.Second) // events come in batches; the machine may be loaded
 	for time.Now().Before(deadline) {
 		l.mu.Lock()
 		for _, ev := range l.evs {
