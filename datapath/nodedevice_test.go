@@ -41,15 +41,8 @@ func nodeSetup(t *testing.T, nd datapath.NodeDevice) *datapath.Datapath {
 		nd.IPv6 = nodeIP6
 	}
 	d := datapathtest.LoadConfig(t, datapath.Config{ServiceRanges: []netip.Prefix{svcRange}, NodeDevice: nd})
-	var ipc []datapath.IPCacheEntry
-	for i, ips := range [][]netip.Addr{{podA, podA6}, {podB, podB6}, {podC, podC6}} {
-		for _, ip := range ips {
-			ipc = append(ipc, datapath.IPCacheEntry{Prefix: netip.PrefixFrom(ip, ip.BitLen()), Identity: uint32(idA + i)})
-		}
-		must(t, d.UpsertEndpoint(datapath.Endpoint{ID: uint32(i + 1), Identity: uint32(idA + i), IPs: ips}))
-	}
-	ipc = append(ipc, datapath.IPCacheEntry{Prefix: netip.PrefixFrom(nodeIP2, 32), Identity: remoteNodeID})
-	must(t, d.SyncIPCache(ipc))
+	installPods(t, d)
+	must(t, d.SyncIPCache(append(podIPCache(), datapath.IPCacheEntry{Prefix: netip.PrefixFrom(nodeIP2, 32), Identity: remoteNodeID})))
 	return d
 }
 
@@ -215,16 +208,6 @@ func TestDSRCarriesTheFrontendToTheBackendsNode(t *testing.T) {
 	if res2.Code != datapath.TCActOK || len(res2.Events) != 0 || !bytes.Equal(res2.Out[:len(other)], other) {
 		t.Fatalf("a router alert option should pass untouched: code %d events %v", res2.Code, res2.Events)
 	}
-}
-
-func podIPCache() []datapath.IPCacheEntry {
-	var ipc []datapath.IPCacheEntry
-	for i, ips := range [][]netip.Addr{{podA, podA6}, {podB, podB6}, {podC, podC6}} {
-		for _, ip := range ips {
-			ipc = append(ipc, datapath.IPCacheEntry{Prefix: netip.PrefixFrom(ip, ip.BitLen()), Identity: uint32(idA + i)})
-		}
-	}
-	return ipc
 }
 
 // withDSROption rebuilds an IPv4 frame with the DSR option naming addr:port.

@@ -36,15 +36,30 @@ var (
 func svcSetup(t *testing.T) *datapath.Datapath {
 	t.Helper()
 	d := datapathtest.LoadConfig(t, datapath.Config{ServiceRanges: []netip.Prefix{svcRange, netip.MustParsePrefix("fd00:96::/112")}})
+	installPods(t, d)
+	must(t, d.SyncIPCache(podIPCache()))
+	return d
+}
+
+var dualStackPods = [][]netip.Addr{{podA, podA6}, {podB, podB6}, {podC, podC6}}
+
+// installPods makes pods A, B and C endpoints 1..3 (dual-stack), nothing enforced.
+func installPods(t *testing.T, d *datapath.Datapath) {
+	t.Helper()
+	for i, ips := range dualStackPods {
+		must(t, d.UpsertEndpoint(datapath.Endpoint{ID: uint32(i + 1), Identity: uint32(idA + i), IPs: ips}))
+	}
+}
+
+// podIPCache gives A, B and C's addresses their identities.
+func podIPCache() []datapath.IPCacheEntry {
 	var ipc []datapath.IPCacheEntry
-	for i, ips := range [][]netip.Addr{{podA, podA6}, {podB, podB6}, {podC, podC6}} {
+	for i, ips := range dualStackPods {
 		for _, ip := range ips {
 			ipc = append(ipc, datapath.IPCacheEntry{Prefix: netip.PrefixFrom(ip, ip.BitLen()), Identity: uint32(idA + i)})
 		}
-		must(t, d.UpsertEndpoint(datapath.Endpoint{ID: uint32(i + 1), Identity: uint32(idA + i), IPs: ips}))
 	}
-	must(t, d.SyncIPCache(ipc))
-	return d
+	return ipc
 }
 
 func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
