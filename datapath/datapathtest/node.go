@@ -130,9 +130,14 @@ func (n *Node) AddPod(ips ...string) *Pod {
 	return p
 }
 
-// In runs f with the calling (locked) thread inside ns.
+// In runs f with the calling thread inside ns. It locks the goroutine to
+// its thread for the duration itself: a subtest runs on a goroutine of its
+// own, which NewNode's lock does not cover, and an unlocked goroutine may
+// move to another thread (another netns) between two system calls.
 func (n *Node) In(ns netns.NsHandle, f func()) {
 	n.t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	check(n.t, netns.Set(ns))
 	defer netns.Set(n.Orig)
 	f()
