@@ -315,6 +315,59 @@ static __noinline int netdev_known(struct __sk_buff *skb, struct flow *f)
 	return nodeport_out(skb, f, e);
 }
 
+/* An ICMP error about a flow this device translates quotes the packet as
+ * it left here, translated; it must become about the packet its sender
+ * sent, and go to that sender. The reply to the quoted packet is looked up
+ * as a reply arriving here would be (ingress: IN when it is for the node's
+ * address, then OUT; egress: REPLY, then OUT); the entry turns that reply
+ * into its tuple, so the quoted packet becomes that tuple reversed. An
+ * error is addressed to the quoted packet's source, or it is no error
+ * about it. f's outer addresses follow the rewrite. Returns the TC action,
+ * minus a drop reason, or 1 when no translated flow explains the error. */
+static __noinline int netdev_icmp_error(struct __sk_buff *skb, struct flow *f, bool ingress)
+{
+	struct nat_key k;
+	struct nat_entry *e = NULL;
+	struct icmp_xlate *x = icmp_xlate_get();
+
+	if ((f->inner_proto != IPPROTO_TCP && f->inner_proto != IPPROTO_UDP) || !ip_addr_eq(&f->daddr, &f->inner_saddr))
+		return 1;
+	k.saddr = f->inner_daddr;
+	k.daddr = f->inner_saddr;
+	k.sport = f->inner_dport;
+	k.dport = f->inner_sport;
+	k.proto = f->inner_proto;
+	k.family = f->family;
+	k.pad = 0;
+	if (!ingress || is_node_addr(&k.daddr, f->family)) {
+		k.dir = ingress ? NAT_DIR_IN : NAT_DIR_REPLY;
+		e = bpf_map_lookup_elem(&nat_flows, &k);
+	}
+	if (!e) {
+		k.dir = NAT_DIR_OUT;
+		e = bpf_map_lookup_elem(&nat_flows, &k);
+	}
+	if (!e)
+		return 1;
+	if (!x)
+		return -DROP_NAT_FAILED;
+	x->qsaddr = e->daddr;
+	x->qsport = e->dport;
+	x->qdaddr = e->saddr;
+	x->qdport = e->sport;
+	x->odaddr = e->daddr;
+	/* The peer's own error comes from what the peer is to the sender; a
+	 * router's keeps the router's address. */
+	x->osaddr = ip_addr_eq(&f->saddr, &f->inner_daddr) ? e->saddr : f->saddr;
+	if (icmp_error_rewrite(skb, f, x) < 0)
+		return -DROP_NAT_FAILED;
+	f->saddr = x->osaddr;
+	f->daddr = x->odaddr;
+	if (ingress && (e->flags & NAT_F_FORWARD))
+		return netdev_forward(skb, f);
+	return TC_ACT_OK;
+}
+
 /* lb_select for traffic from outside, in a frame of its own. */
 static __noinline int netdev_select(const struct flow *f, __u64 now, struct lb_nat *nat)
 {
@@ -350,8 +403,18 @@ int from_netdev(struct __sk_buff *skb)
 		return netdev_drop(skb, &ev, (__u8)-ret);
 	/* A later fragment has no ports to translate by: the node's stack
 	 * reassembles what is its own. */
-	if (f.frag == FRAG_LATER || f.is_icmp_error)
+	if (f.frag == FRAG_LATER)
 		return TC_ACT_OK;
+	if (f.is_icmp_error) {
+		/* An error no translated flow explains is the node's own. */
+		ret = netdev_icmp_error(skb, &f, true);
+		if (ret < 0)
+			return netdev_drop(skb, &ev, (__u8)-ret);
+		if (ret == 1)
+			return TC_ACT_OK;
+		event_fill_flow(&ev, &f);
+		return netdev_pass(skb, &ev, 1, ret);
+	}
 	if (f.family == 4 && ipv4_has_dsr_option(skb)) {
 		ret = dsr_accept(skb, &f);
 		if (ret)
@@ -448,16 +511,24 @@ int to_netdev(struct __sk_buff *skb)
 	if (ret != 0 || f.frag == FRAG_LATER)
 		return TC_ACT_OK; /* the kernel built it; nothing here to translate */
 	event_fill_flow(&ev, &f);
+	if (f.is_icmp_error) {
+		ret = netdev_icmp_error(skb, &f, false);
+		if (ret < 0)
+			return netdev_drop(skb, &ev, (__u8)-ret);
+		if (ret == 0) {
+			event_fill_flow(&ev, &f);
+			return netdev_pass(skb, &ev, 1, TC_ACT_OK);
+		}
+	}
 	/* Only TCP and UDP are masqueraded: anything else a pod sends to the
 	 * world would leave with the pod's address and never be answered, so
-	 * it is dropped by name rather than leaked. */
+	 * it is dropped by name rather than leaked; an ICMP error that no
+	 * translated flow explains likewise. */
 	if (f.proto != IPPROTO_TCP && f.proto != IPPROTO_UDP) {
 		if (masquerade && endpoint_is_local(&f.saddr, f.family) && !masquerade_exempt(&f.daddr, f.family))
-			return netdev_drop(skb, &ev, DROP_NAT_UNSUPPORTED_PROTO);
+			return netdev_drop(skb, &ev, f.is_icmp_error ? DROP_ICMP_ERROR_UNRELATED : DROP_NAT_UNSUPPORTED_PROTO);
 		return TC_ACT_OK;
 	}
-	if (f.is_icmp_error)
-		return TC_ACT_OK;
 	ret = netdev_reply(skb, &f);
 	if (ret < 0)
 		return netdev_drop(skb, &ev, (__u8)-ret);

@@ -181,6 +181,29 @@ type lxcFragL4 struct {
 	Pad        [3]uint8
 }
 
+type lxcIcmpXlate struct {
+	_      structs.HostLayout
+	Qsaddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Qdaddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Osaddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Odaddr struct {
+		_    structs.HostLayout
+		Addr [4]uint32
+	}
+	Qsport uint16
+	Qdport uint16
+	Quoted [48]uint8
+}
+
 type lxcIpcacheEntry struct {
 	_        structs.HostLayout
 	Identity uint32
@@ -467,6 +490,7 @@ const (
 	lxcMapEvents                   = "events"
 	lxcMapEventsLost               = "events_lost"
 	lxcMapFragments                = "fragments"
+	lxcMapIcmpXlateScratch         = "icmp_xlate_scratch"
 	lxcMapIpcache                  = "ipcache"
 	lxcMapLbAffinity               = "lb_affinity"
 	lxcMapLbBackends               = "lb_backends"
@@ -595,6 +619,7 @@ type lxcMapSpecs struct {
 	Events           *ebpf.MapSpec `ebpf:"events"`
 	EventsLost       *ebpf.MapSpec `ebpf:"events_lost"`
 	Fragments        *ebpf.MapSpec `ebpf:"fragments"`
+	IcmpXlateScratch *ebpf.MapSpec `ebpf:"icmp_xlate_scratch"`
 	Ipcache          *ebpf.MapSpec `ebpf:"ipcache"`
 	LbAffinity       *ebpf.MapSpec `ebpf:"lb_affinity"`
 	LbBackends       *ebpf.MapSpec `ebpf:"lb_backends"`
@@ -693,6 +718,7 @@ type lxcMaps struct {
 	Events           *ebpf.Map `ebpf:"events"`
 	EventsLost       *ebpf.Map `ebpf:"events_lost"`
 	Fragments        *ebpf.Map `ebpf:"fragments"`
+	IcmpXlateScratch *ebpf.Map `ebpf:"icmp_xlate_scratch"`
 	Ipcache          *ebpf.Map `ebpf:"ipcache"`
 	LbAffinity       *ebpf.Map `ebpf:"lb_affinity"`
 	LbBackends       *ebpf.Map `ebpf:"lb_backends"`
@@ -717,6 +743,7 @@ func (m *lxcMaps) Close() error {
 		m.Events,
 		m.EventsLost,
 		m.Fragments,
+		m.IcmpXlateScratch,
 		m.Ipcache,
 		m.LbAffinity,
 		m.LbBackends,

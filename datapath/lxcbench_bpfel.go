@@ -34,6 +34,7 @@ const (
 	lxcbenchMapEvents                   = "events"
 	lxcbenchMapEventsLost               = "events_lost"
 	lxcbenchMapFragments                = "fragments"
+	lxcbenchMapIcmpXlateScratch         = "icmp_xlate_scratch"
 	lxcbenchMapIpcache                  = "ipcache"
 	lxcbenchMapLbAffinity               = "lb_affinity"
 	lxcbenchMapLbBackends               = "lb_backends"
@@ -183,6 +184,7 @@ type lxcbenchMapSpecs struct {
 	Events           *ebpf.MapSpec `ebpf:"events"`
 	EventsLost       *ebpf.MapSpec `ebpf:"events_lost"`
 	Fragments        *ebpf.MapSpec `ebpf:"fragments"`
+	IcmpXlateScratch *ebpf.MapSpec `ebpf:"icmp_xlate_scratch"`
 	Ipcache          *ebpf.MapSpec `ebpf:"ipcache"`
 	LbAffinity       *ebpf.MapSpec `ebpf:"lb_affinity"`
 	LbBackends       *ebpf.MapSpec `ebpf:"lb_backends"`
@@ -286,6 +288,7 @@ type lxcbenchMaps struct {
 	Events           *ebpf.Map `ebpf:"events"`
 	EventsLost       *ebpf.Map `ebpf:"events_lost"`
 	Fragments        *ebpf.Map `ebpf:"fragments"`
+	IcmpXlateScratch *ebpf.Map `ebpf:"icmp_xlate_scratch"`
 	Ipcache          *ebpf.Map `ebpf:"ipcache"`
 	LbAffinity       *ebpf.Map `ebpf:"lb_affinity"`
 	LbBackends       *ebpf.Map `ebpf:"lb_backends"`
@@ -311,6 +314,7 @@ func (m *lxcbenchMaps) Close() error {
 		m.Events,
 		m.EventsLost,
 		m.Fragments,
+		m.IcmpXlateScratch,
 		m.Ipcache,
 		m.LbAffinity,
 		m.LbBackends,

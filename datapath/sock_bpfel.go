@@ -46,6 +46,7 @@ type sockSockRevnatKey struct {
 const (
 	sockMapCtAny                 = "ct_any"
 	sockMapCtTcp                 = "ct_tcp"
+	sockMapIcmpXlateScratch      = "icmp_xlate_scratch"
 	sockMapLbAffinity            = "lb_affinity"
 	sockMapLbBackends            = "lb_backends"
 	sockMapLbFlows               = "lb_flows"
@@ -135,6 +136,7 @@ type sockProgramSpecs struct {
 type sockMapSpecs struct {
 	CtAny            *ebpf.MapSpec `ebpf:"ct_any"`
 	CtTcp            *ebpf.MapSpec `ebpf:"ct_tcp"`
+	IcmpXlateScratch *ebpf.MapSpec `ebpf:"icmp_xlate_scratch"`
 	LbAffinity       *ebpf.MapSpec `ebpf:"lb_affinity"`
 	LbBackends       *ebpf.MapSpec `ebpf:"lb_backends"`
 	LbFlows          *ebpf.MapSpec `ebpf:"lb_flows"`
@@ -186,6 +188,7 @@ func (o *sockObjects) Close() error {
 type sockMaps struct {
 	CtAny            *ebpf.Map `ebpf:"ct_any"`
 	CtTcp            *ebpf.Map `ebpf:"ct_tcp"`
+	IcmpXlateScratch *ebpf.Map `ebpf:"icmp_xlate_scratch"`
 	LbAffinity       *ebpf.Map `ebpf:"lb_affinity"`
 	LbBackends       *ebpf.Map `ebpf:"lb_backends"`
 	LbFlows          *ebpf.Map `ebpf:"lb_flows"`
@@ -201,6 +204,7 @@ func (m *sockMaps) Close() error {
 	return _SockClose(
 		m.CtAny,
 		m.CtTcp,
+		m.IcmpXlateScratch,
 		m.LbAffinity,
 		m.LbBackends,
 		m.LbFlows,

@@ -91,4 +91,10 @@ struct ip_addr {
 	__u32 addr[4];
 };
 
+static __always_inline bool ip_addr_eq(const struct ip_addr *a, const struct ip_addr *b)
+{
+	return a->addr[0] == b->addr[0] && a->addr[1] == b->addr[1] && a->addr[2] == b->addr[2] &&
+	       a->addr[3] == b->addr[3];
+}
+
 #endif

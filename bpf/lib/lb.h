@@ -306,12 +306,6 @@ static __always_inline void lb_hairpin_addr(struct ip_addr *a, __u8 family)
 	a->addr[3] = lb_hairpin6[3];
 }
 
-static __always_inline bool ip_addr_eq(const struct ip_addr *a, const struct ip_addr *b)
-{
-	return a->addr[0] == b->addr[0] && a->addr[1] == b->addr[1] && a->addr[2] == b->addr[2] &&
-	       a->addr[3] == b->addr[3];
-}
-
 static __always_inline bool lb_is_hairpin_addr(const struct ip_addr *a, __u8 family)
 {
 	struct ip_addr h;

@@ -185,33 +185,60 @@ static __always_inline __u16 csum_update(__u16 stored, __u64 acc)
 	return (__u16)~acc;
 }
 
-/* Reverse translation of an ICMP error about a flow that was translated to a
- * backend, on its way to the client: the embedded packet is the client's as
- * the backend received it, so its destination becomes the frontend again
- * (addr, port: host byte order), with its IPv4 header checksum and its TCP or
- * UDP checksum; the outer source becomes the frontend when it is the backend
- * itself (a router on the way keeps its own address, as in Linux's NAT); and
- * the ICMP checksum takes every change it covers (ICMPv6's also covers the
- * outer source). The client's socket then finds the connection it made to
- * the frontend and sees the error (Linux matches the embedded tuple: a
- * connected UDP socket gets ECONNREFUSED). The embedded header must be plain
- * (IPv4 without options, IPv6 without extension headers, as a pod's stack
- * sends them), TCP or UDP, with the 8 bytes of L4 header every error quotes.
- * Reads go through bpf_skb_load_bytes: the offsets come from the parse, and
- * the verifier cannot bound them for direct access. Returns 0 or -1. */
-static __noinline int nat_icmp_error_revnat(struct __sk_buff *skb, const struct flow *f,
-					    const struct ip_addr *addr, __u32 port)
+/* What an ICMP error becomes: the packet it quotes (q*, as its sender sent
+ * it: addresses and ports, host byte order for ports) and its own outer
+ * addresses. */
+struct icmp_xlate {
+	struct ip_addr qsaddr;
+	struct ip_addr qdaddr;
+	struct ip_addr osaddr;
+	struct ip_addr odaddr;
+	__u16 qsport;
+	__u16 qdport;
+	__u8 quoted[48]; /* scratch: the quoted IP header and 8 bytes of L4 */
+};
+
+/* Room for one icmp_xlate per CPU: the pod programs' call chain has no
+ * stack left for it (512 bytes for the whole chain). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct icmp_xlate);
+	__uint(max_entries, 1);
+} icmp_xlate_scratch SEC(".maps");
+
+static __always_inline struct icmp_xlate *icmp_xlate_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&icmp_xlate_scratch, &zero);
+}
+
+/* Rewrites the ICMP error f was parsed from to x: the quoted packet's
+ * addresses with its IPv4 header checksum and its TCP or UDP checksum, the
+ * quoted ports, the outer addresses with the IPv4 header checksum, and the
+ * ICMP checksum for every change it covers (ICMPv6's also covers the outer
+ * addresses; an IPv4 quoted header's own checksum absorbs its address
+ * changes, so ICMPv4's does not see them). The receiving socket then finds
+ * its connection by the quoted tuple (Linux matches it: a connected UDP
+ * socket gets ECONNREFUSED). The quoted header must be plain (IPv4 without
+ * options, IPv6 without extension headers, as stacks send them), TCP or
+ * UDP, with the 8 bytes of L4 header every error quotes. Reads go through
+ * bpf_skb_load_bytes: the offsets come from the parse, and the verifier
+ * cannot bound them for direct access. Returns 0 or -1. */
+static __noinline int icmp_error_rewrite(struct __sk_buff *skb, const struct flow *f, struct icmp_xlate *x)
 {
 	__u32 icmp_csum_off = f->l4_off + 2, inner = f->l4_off + 8;
-	__u8 b[48]; /* the embedded IP header and 8 bytes of L4 */
-	__u32 hlen, i, o32;
+	__u8 *b = x->quoted;
+	__u32 hlen, soff, i, o32;
 	__u64 icmp = 0, l4sum = 0;
 	__u16 o16, n16, c;
-	__be16 nport = bpf_htons((__u16)port);
+	__be16 nport;
 	bool v4 = f->family == 4;
 	__u8 proto;
 
 	hlen = v4 ? 20 : 40;
+	soff = v4 ? 12 : 8;
 	if (bpf_skb_load_bytes(skb, inner, b, v4 ? 28 : 48) < 0)
 		return -1;
 	if (v4 ? b[0] != 0x45 : (b[0] >> 4) != 6)
@@ -220,27 +247,32 @@ static __noinline int nat_icmp_error_revnat(struct __sk_buff *skb, const struct 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return -1;
 
-	/* The destination address, in the embedded header and in the L4
-	 * pseudo-header. */
+	/* The quoted addresses, in its header and its L4 pseudo-header. */
+	for (i = 0; i < (v4 ? 1 : 4); i++) {
+		__builtin_memcpy(&o32, b + soff + 4 * i, 4);
+		l4sum = csum_sub_add32(l4sum, o32, x->qsaddr.addr[i]);
+		__builtin_memcpy(b + soff + 4 * i, &x->qsaddr.addr[i], 4);
+		__builtin_memcpy(&o32, b + soff + (v4 ? 4 : 16) + 4 * i, 4);
+		l4sum = csum_sub_add32(l4sum, o32, x->qdaddr.addr[i]);
+		__builtin_memcpy(b + soff + (v4 ? 4 : 16) + 4 * i, &x->qdaddr.addr[i], 4);
+	}
 	if (v4) {
-		__builtin_memcpy(&o32, b + 16, 4);
-		l4sum = csum_sub_add32(l4sum, o32, addr->addr[0]);
-		__builtin_memcpy(b + 16, &addr->addr[0], 4);
-		/* The IPv4 header checksum moves with it, so the header's
-		 * own sum, and the ICMP checksum's share of it, stay put. */
+		/* The header checksum moves with its addresses, so the
+		 * header's own sum, and the ICMP checksum's share of it, stay. */
 		__builtin_memcpy(&o16, b + 10, 2);
 		c = csum_update(o16, l4sum);
 		__builtin_memcpy(b + 10, &c, 2);
 	} else {
-		for (i = 0; i < 4; i++) {
-			__builtin_memcpy(&o32, b + 24 + 4 * i, 4);
-			l4sum = csum_sub_add32(l4sum, o32, addr->addr[i]);
-		}
-		__builtin_memcpy(b + 24, addr->addr, 16);
-		icmp = l4sum; /* ICMPv6 has no embedded header checksum to absorb it */
+		icmp = l4sum; /* no quoted header checksum to absorb them */
 	}
-	/* The destination port. */
+	/* The quoted ports. */
+	__builtin_memcpy(&o16, b + hlen, 2);
+	nport = bpf_htons(x->qsport);
+	l4sum = csum_sub_add16(l4sum, o16, nport);
+	icmp = csum_sub_add16(icmp, o16, nport);
+	__builtin_memcpy(b + hlen, &nport, 2);
 	__builtin_memcpy(&o16, b + hlen + 2, 2);
+	nport = bpf_htons(x->qdport);
 	l4sum = csum_sub_add16(l4sum, o16, nport);
 	icmp = csum_sub_add16(icmp, o16, nport);
 	__builtin_memcpy(b + hlen + 2, &nport, 2);
@@ -266,24 +298,51 @@ static __noinline int nat_icmp_error_revnat(struct __sk_buff *skb, const struct 
 	if (bpf_skb_store_bytes(skb, inner, b, v4 ? 28 : 48, 0) < 0)
 		return -1;
 
-	/* The outer source, when the backend itself sent the error. */
-	if ((f->saddr.addr[0] ^ f->inner_daddr.addr[0]) | (f->saddr.addr[1] ^ f->inner_daddr.addr[1]) |
-	    (f->saddr.addr[2] ^ f->inner_daddr.addr[2]) | (f->saddr.addr[3] ^ f->inner_daddr.addr[3])) {
-		/* a router's error: only the ICMP checksum is left */
-	} else if (v4) {
-		if (bpf_l3_csum_replace(skb, ETH_HLEN + 10, f->saddr.addr[0], addr->addr[0], 4) < 0 ||
-		    bpf_skb_store_bytes(skb, ETH_HLEN + 12, &addr->addr[0], 4, 0) < 0)
+	/* The outer addresses. */
+	if (v4) {
+		if (f->saddr.addr[0] != x->osaddr.addr[0] &&
+		    (bpf_l3_csum_replace(skb, ETH_HLEN + 10, f->saddr.addr[0], x->osaddr.addr[0], 4) < 0 ||
+		     bpf_skb_store_bytes(skb, ETH_HLEN + 12, &x->osaddr.addr[0], 4, 0) < 0))
+			return -1;
+		if (f->daddr.addr[0] != x->odaddr.addr[0] &&
+		    (bpf_l3_csum_replace(skb, ETH_HLEN + 10, f->daddr.addr[0], x->odaddr.addr[0], 4) < 0 ||
+		     bpf_skb_store_bytes(skb, ETH_HLEN + 16, &x->odaddr.addr[0], 4, 0) < 0))
 			return -1;
 	} else {
-		for (i = 0; i < 4; i++)
-			icmp = csum_sub_add32(icmp, f->saddr.addr[i], addr->addr[i]);
-		if (bpf_skb_store_bytes(skb, ETH_HLEN + 8, addr->addr, 16, 0) < 0)
+		for (i = 0; i < 4; i++) {
+			icmp = csum_sub_add32(icmp, f->saddr.addr[i], x->osaddr.addr[i]);
+			icmp = csum_sub_add32(icmp, f->daddr.addr[i], x->odaddr.addr[i]);
+		}
+		if (bpf_skb_store_bytes(skb, ETH_HLEN + 8, x->osaddr.addr, 16, 0) < 0 ||
+		    bpf_skb_store_bytes(skb, ETH_HLEN + 24, x->odaddr.addr, 16, 0) < 0)
 			return -1;
 	}
 	if (bpf_skb_load_bytes(skb, icmp_csum_off, &o16, 2) < 0)
 		return -1;
 	n16 = csum_update(o16, icmp);
 	return bpf_skb_store_bytes(skb, icmp_csum_off, &n16, 2, 0) < 0 ? -1 : 0;
+}
+
+/* Reverse translation of an ICMP error about a flow that was translated to a
+ * backend, on its way to the client: the quoted packet is the client's as
+ * the backend received it, so its destination becomes the frontend again
+ * (addr, port: host byte order); the outer source becomes the frontend when
+ * it is the backend itself (a router on the way keeps its own address, as
+ * in Linux's NAT). Returns 0 or -1. */
+static __always_inline int nat_icmp_error_revnat(struct __sk_buff *skb, const struct flow *f,
+						 const struct ip_addr *addr, __u32 port)
+{
+	struct icmp_xlate *x = icmp_xlate_get();
+
+	if (!x)
+		return -1;
+	x->qsaddr = f->inner_saddr;
+	x->qdaddr = *addr;
+	x->osaddr = ip_addr_eq(&f->saddr, &f->inner_daddr) ? *addr : f->saddr;
+	x->odaddr = f->daddr;
+	x->qsport = f->inner_sport;
+	x->qdport = (__u16)port;
+	return icmp_error_rewrite(skb, f, x);
 }
 
 #endif
