@@ -62,13 +62,39 @@ static __always_inline int netdev_pass(struct __sk_buff *skb, struct flow_event 
 	return action;
 }
 
+/* A packet this program routes on (bypassing the node's stack, which would
+ * do it) loses one of its TTL or hop limit, so a routing loop ends; one
+ * with none left is dropped. Returns 0 or minus a drop reason. */
+static __always_inline int ttl_decrement(struct __sk_buff *skb, __u8 family)
+{
+	__u32 off = ETH_HLEN + (family == 4 ? 8 : 7);
+	__u8 ttl, left;
+
+	if (load(skb, off, &ttl, 1) < 0)
+		return -DROP_TRUNCATED;
+	if (ttl <= 1)
+		return -DROP_TTL_EXCEEDED;
+	left = ttl - 1;
+	/* IPv4's header checksum covers the TTL, the high byte of the
+	 * 16-bit word it shares with the protocol. */
+	if (family == 4 && bpf_l3_csum_replace(skb, ETH_HLEN + 10, bpf_htons((__u16)ttl << 8),
+					       bpf_htons((__u16)left << 8), 2) < 0)
+		return -DROP_NAT_FAILED;
+	return bpf_skb_store_bytes(skb, off, &left, 1, 0) < 0 ? -DROP_NAT_FAILED : 0;
+}
+
 /* Sends a packet out by the device the node's routes pick for its
- * destination, with the next hop's MAC. Without a route (a test namespace)
- * it leaves by the device it came in on, resolving the neighbour there. */
+ * destination, with the next hop's MAC, one hop older. Without a route (a
+ * test namespace) it leaves by the device it came in on, resolving the
+ * neighbour there. Returns the TC action or minus a drop reason. */
 static __noinline int netdev_forward(struct __sk_buff *skb, const struct flow *f)
 {
 	struct bpf_fib_lookup fib = {};
 	long ret;
+
+	ret = ttl_decrement(skb, f->family);
+	if (ret < 0)
+		return ret;
 
 	fib.ifindex = skb->ifindex;
 	fib.l4_protocol = f->proto;

@@ -90,7 +90,8 @@ const (
 	lxcDropReasonDROP_SERVICE_SOURCE_RANGE  lxcDropReason = 25
 	lxcDropReasonDROP_NAT_UNSUPPORTED_PROTO lxcDropReason = 26
 	lxcDropReasonDROP_ICMP_ERROR_UNRELATED  lxcDropReason = 27
-	lxcDropReasonDROP_REASON_MAX            lxcDropReason = 28
+	lxcDropReasonDROP_TTL_EXCEEDED          lxcDropReason = 28
+	lxcDropReasonDROP_REASON_MAX            lxcDropReason = 29
 )
 
 type lxcEndpointAddrKey struct {

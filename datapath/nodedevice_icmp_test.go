@@ -128,8 +128,9 @@ func TestICMPErrorsAboutNodePortFlowsReachTheClientAndTheBackend(t *testing.T) {
 			t.Fatalf("the error leaves again by the device to the client: code %d", res.Code)
 		}
 		// From the frontend, since the backend sent it: the client never
-		// talked to the backend.
-		expectICMPAbout(t, res.Out, nodeIP, client, sent)
+		// talked to the backend. The quote is one hop older: the node
+		// routed it on.
+		expectICMPAbout(t, res.Out, nodeIP, client, oneHopOlder(sent))
 	})
 	t.Run("a local backend: its error and the client's", func(t *testing.T) {
 		d := nodeSetup(t, datapath.NodeDevice{})
@@ -194,6 +195,14 @@ func TestUnexplainedICMPErrorsAreNotTranslated(t *testing.T) {
 		bogus := icmpAbout(t, podA, packet.ICMPv4DestUnreach, packet.ICMPv4PortUnreach, build(t, udpSpec(stranger, ap(podA, 9))))
 		expectDropped(t, oneEvent(t, runNet(t, d, datapath.ToNetdev, bogus)), "ICMP_ERROR_UNRELATED")
 	})
+}
+
+// oneHopOlder is an IPv4 frame with one TTL less, as a router passes it on.
+func oneHopOlder(frame []byte) []byte {
+	f := append([]byte(nil), frame...)
+	f[14+8]--
+	fixIPv4Checksum(f)
+	return f
 }
 
 // fixIPv4Checksum recomputes the outer IPv4 header checksum of a frame.

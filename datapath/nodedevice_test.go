@@ -377,3 +377,44 @@ func TestResetForgetsNodeDeviceTranslations(t *testing.T) {
 		t.Fatalf("after the reset: %v, %v", flows, err)
 	}
 }
+
+// The node device routes SNATed NodePort traffic itself, past the node's
+// stack: it takes a hop off as a router would, so a routing loop between
+// nodes ends, and drops a packet with none left by name.
+func TestTheNodeDeviceTakesAHopOffWhatItRoutes(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		front, back, cl netip.AddrPort
+		ttlOffset       int
+	}{
+		{"IPv4", ap(nodeIP, 30080), ap(remoteBE, 8080), ap(client, 40000), 14 + 8},
+		{"IPv6", ap(nodeIP6, 30080), ap(netip.MustParseAddr("fd10:244:1::7"), 8080), ap(client6, 40000), 14 + 7},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := nodeSetup(t, datapath.NodeDevice{})
+			must(t, d.UpsertService(nodePortSvc(9, c.front, c.back)))
+			spec := tcpSpec(c.cl, c.front, "SYN")
+			spec.HopLimit = 9
+			res := runNet(t, d, datapath.FromNetdev, build(t, spec))
+			if res.Code != datapath.TCActRedirect {
+				t.Fatalf("code %d, want a redirect", res.Code)
+			}
+			decode(t, res.Out) // the IPv4 header checksum still holds
+			if got := res.Out[c.ttlOffset]; got != 8 {
+				t.Fatalf("TTL %d after the node routed it, want 8", got)
+			}
+			for _, hops := range []uint8{1, 0} {
+				spec := tcpSpec(ap(c.cl.Addr(), 40100+uint16(hops)), c.front, "SYN")
+				spec.HopLimit = hops
+				frame := build(t, spec)
+				if hops == 0 { // the builder reads 0 as its default
+					frame[c.ttlOffset] = 0
+					if c.cl.Addr().Is4() {
+						fixIPv4Checksum(frame)
+					}
+				}
+				expectDropped(t, oneEvent(t, runNet(t, d, datapath.FromNetdev, frame)), "TTL_EXCEEDED")
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ var ciliumDropReasons = map[string]CiliumDropReason{
 	"SNAT_NO_PORT":          {"NO_MAPPING_FOR_NAT_MASQUERADE", 167},
 	"SERVICE_SOURCE_RANGE":  {"DENIED_BY_LB_SRC_RANGE_CHECK", 177},
 	"NAT_UNSUPPORTED_PROTO": {"UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE", 168},
+	"TTL_EXCEEDED":          {"TTL_EXCEEDED", 196},
 }
 
 // kestrelOnlyDropReasons have no Cilium counterpart: Cilium either lets

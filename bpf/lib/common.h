@@ -58,6 +58,7 @@ enum drop_reason {
 	DROP_SERVICE_SOURCE_RANGE = 25, /* to a LoadBalancer frontend from outside its loadBalancerSourceRanges */
 	DROP_NAT_UNSUPPORTED_PROTO = 26, /* a pod's packet to the world of a protocol masquerade cannot translate */
 	DROP_ICMP_ERROR_UNRELATED = 27, /* an ICMP error about no tracked flow (conntrack's INVALID) */
+	DROP_TTL_EXCEEDED = 28,      /* routed on by the node device with a TTL or hop limit of 1 or 0 */
 	__DROP_REASON_MAX,
 };
 
