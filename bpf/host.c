@@ -14,7 +14,8 @@
  * (its reply comes back here), or with bpf-lb-mode dsr by DSR: the packet
  * keeps the client's address and carries the frontend in an IPv4 option;
  * the backend's node records it and its reply goes straight to the client
- * with the frontend as source. IPv6 flows use SNAT in either mode. */
+ * with the frontend as source. IPv6 carries the frontend in a Destination
+ * Options extension header instead. */
 
 #define AF_INET_ 2
 #define AF_INET6_ 10
@@ -28,6 +29,30 @@ struct dsr_opt {
 	__u8 len;
 	__be16 port;
 	__be32 addr;
+};
+
+/* IPv6 has no header options: the frontend goes in a Destination Options
+ * header (RFC 8200 4.6) of its own, 24 bytes, holding one option of type
+ * 0x1e (RFC 4727's experimental type: a node that does not know it skips
+ * it, and it does not change en route). */
+#define IP6OPT_DSR 0x1e
+
+/* The IPv6 header's words that an extension header inserted or taken off
+ * changes (at offset 4). */
+struct ip6_lens {
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+};
+
+struct dsr_opt6 {
+	__u8 nexthdr;
+	__u8 hdrlen; /* in 8-byte units, not counting the first 8 */
+	__u8 type;
+	__u8 len;    /* of the option's data */
+	__be16 port;
+	__u16 pad;
+	__u32 addr[4];
 };
 
 #define HOST_ID 1
@@ -144,7 +169,7 @@ static __noinline int nat_apply(struct __sk_buff *skb, struct flow *f, const str
 
 /* Inserts the DSR option after an IPv4 header that has none: the room goes
  * after the fixed header, and the header's length fields and checksum follow. */
-static __noinline int dsr_add(struct __sk_buff *skb, __be32 addr, __u16 port)
+static __noinline int dsr_add4(struct __sk_buff *skb, __be32 addr, __u16 port)
 {
 	struct iphdr ip;
 	struct dsr_opt opt = { .type = IPOPT_DSR, .len = sizeof(opt), .port = bpf_htons(port), .addr = addr };
@@ -168,25 +193,80 @@ static __noinline int dsr_add(struct __sk_buff *skb, __be32 addr, __u16 port)
 	return 0;
 }
 
+/* Inserts the DSR Destination Options header right after the IPv6 header,
+ * which then names it as its next header. The TCP/UDP checksum does not
+ * move: its pseudo-header holds the upper-layer protocol and length. */
+static __noinline int dsr_add6(struct __sk_buff *skb, const struct ip_addr *addr, __u16 port)
+{
+	struct ip6_lens h; /* only these fields change */
+	struct dsr_opt6 opt = { .hdrlen = (sizeof(opt) - 8) / 8, .type = IP6OPT_DSR,
+				.len = sizeof(opt) - 4, .port = bpf_htons(port) };
+
+	if (load(skb, ETH_HLEN + 4, &h, sizeof(h)) < 0)
+		return -1;
+	__builtin_memcpy(opt.addr, addr->addr, 16);
+	opt.nexthdr = h.nexthdr;
+	h.nexthdr = IPPROTO_DSTOPTS;
+	h.payload_len = bpf_htons(bpf_ntohs(h.payload_len) + sizeof(opt));
+	if (bpf_skb_adjust_room(skb, sizeof(opt), BPF_ADJ_ROOM_NET, 0) < 0)
+		return -1;
+	if (bpf_skb_store_bytes(skb, ETH_HLEN + 4, &h, sizeof(h), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(struct ipv6hdr), &opt, sizeof(opt), 0) < 0)
+		return -1;
+	return 0;
+}
+
 /* Whether a DSR option names a frontend another node may have served: one
  * of the frontends this node has too (LoadBalancer IPs, externalIPs), or a
  * NodePort on the address of a node the ipcache knows. */
-static __always_inline bool dsr_frontend_known(const struct dsr_opt *o, __u8 proto)
+static __always_inline bool dsr_frontend_known(const struct ip_addr *addr, __u16 port, __u8 family, __u8 proto)
 {
-	struct lb_key k = { .family = 4, .proto = proto, .port = bpf_ntohs(o->port) };
+	struct lb_key k = { .family = family, .proto = proto, .port = port };
 	struct lb_service *svc;
 	__u32 id;
 
-	k.addr.addr[0] = o->addr;
+	k.addr = *addr;
 	svc = bpf_map_lookup_elem(&lb_services, &k);
 	if (svc && (svc->flags & LB_F_EXTERNAL))
 		return true;
-	id = ipcache_identity(&k.addr, 4);
+	id = ipcache_identity(&k.addr, family);
 	if (id != REMOTE_NODE_ID && id != HOST_ID)
 		return false;
-	k.addr.addr[0] = node_ipv4;
+	if (!node_addr(&k.addr, family))
+		return false;
 	svc = bpf_map_lookup_elem(&lb_services, &k);
 	return svc && (svc->flags & LB_F_EXTERNAL);
+}
+
+/* Records, for a packet that came with a DSR option naming front:port, that
+ * the backend's reply (backend -> client) must come from the frontend.
+ * Returns 0 or a drop reason. */
+static __noinline int dsr_remember(const struct flow *f, const struct ip_addr *front, __u16 port)
+{
+	struct nat_key k;
+	struct nat_entry e = {};
+
+	k.saddr = f->daddr;
+	k.daddr = f->saddr;
+	k.sport = f->dport;
+	k.dport = f->sport;
+	k.proto = f->proto;
+	k.family = f->family;
+	k.dir = NAT_DIR_REPLY;
+	k.pad = 0;
+	e.saddr = *front;
+	e.sport = port;
+	e.daddr = f->saddr;
+	e.dport = f->sport;
+	return bpf_map_update_elem(&nat_flows, &k, &e, BPF_ANY) < 0 ? DROP_CT_CREATE_FAILED : 0;
+}
+
+/* Whether the packet may carry a DSR option at all: the first of a TCP or
+ * UDP flow's packets (not a later fragment), for a pod of this node. */
+static __always_inline bool dsr_acceptable(const struct flow *f)
+{
+	return f->frag != FRAG_LATER && (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP) &&
+	       endpoint_is_local(&f->daddr, f->family);
 }
 
 /* A packet carrying the DSR option: another node chose a backend of this
@@ -194,42 +274,56 @@ static __always_inline bool dsr_frontend_known(const struct dsr_opt *o, __u8 pro
  * option goes, so the pod sees a plain packet. Returns 0, or a drop reason
  * for an option that names no frontend or a backend that is not here (a
  * forged option would otherwise choose the source of the pod's replies). */
-static __noinline int dsr_accept(struct __sk_buff *skb, const struct flow *f)
+static __noinline int dsr_accept4(struct __sk_buff *skb, const struct flow *f)
 {
 	struct iphdr ip;
 	struct dsr_opt o;
-	struct nat_key k;
-	struct nat_entry e = {};
+	struct ip_addr front = {};
+	int ret;
 
 	if (load(skb, ETH_HLEN, &ip, sizeof(ip)) < 0 || load(skb, ETH_HLEN + sizeof(ip), &o, sizeof(o)) < 0)
 		return DROP_TRUNCATED;
 	if (o.type != IPOPT_DSR || o.len != sizeof(o) || ip.ihl != 5 + sizeof(o) / 4)
 		return DROP_DSR_INVALID;
-	if (f->frag == FRAG_LATER || (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP))
+	front.addr[0] = o.addr;
+	if (!dsr_acceptable(f) || !dsr_frontend_known(&front, bpf_ntohs(o.port), 4, f->proto))
 		return DROP_DSR_INVALID;
-	if (!endpoint_is_local(&f->daddr, 4) || !dsr_frontend_known(&o, f->proto))
-		return DROP_DSR_INVALID;
-	/* The reply: backend -> client, from the frontend. */
-	k.saddr = f->daddr;
-	k.daddr = f->saddr;
-	k.sport = f->dport;
-	k.dport = f->sport;
-	k.proto = f->proto;
-	k.family = 4;
-	k.dir = NAT_DIR_REPLY;
-	k.pad = 0;
-	e.saddr.addr[0] = o.addr;
-	e.sport = bpf_ntohs(o.port);
-	e.daddr = f->saddr;
-	e.dport = f->sport;
-	if (bpf_map_update_elem(&nat_flows, &k, &e, BPF_ANY) < 0)
-		return DROP_CT_CREATE_FAILED;
+	ret = dsr_remember(f, &front, bpf_ntohs(o.port));
+	if (ret)
+		return ret;
 	ip.ihl = 5;
 	ip.tot_len = bpf_htons(bpf_ntohs(ip.tot_len) - sizeof(o));
 	ip.check = 0;
 	ip.check = csum_fold(bpf_csum_diff(NULL, 0, (__be32 *)&ip, sizeof(ip), 0));
 	if (bpf_skb_adjust_room(skb, -(__s32)sizeof(o), BPF_ADJ_ROOM_NET, 0) < 0 ||
 	    bpf_skb_store_bytes(skb, ETH_HLEN, &ip, sizeof(ip), 0) < 0)
+		return DROP_NAT_FAILED;
+	return 0;
+}
+
+/* The same for IPv6: the Destination Options header goes whole, and the
+ * IPv6 header names what followed it. */
+static __noinline int dsr_accept6(struct __sk_buff *skb, const struct flow *f)
+{
+	struct ip6_lens h;
+	struct dsr_opt6 o;
+	int ret;
+
+	if (load(skb, ETH_HLEN + 4, &h, sizeof(h)) < 0 ||
+	    load(skb, ETH_HLEN + sizeof(struct ipv6hdr), &o, sizeof(o)) < 0)
+		return DROP_TRUNCATED;
+	if (o.hdrlen != (sizeof(o) - 8) / 8 || o.type != IP6OPT_DSR || o.len != sizeof(o) - 4 ||
+	    bpf_ntohs(h.payload_len) < sizeof(o))
+		return DROP_DSR_INVALID;
+	if (!dsr_acceptable(f) || !dsr_frontend_known((struct ip_addr *)o.addr, bpf_ntohs(o.port), 6, f->proto))
+		return DROP_DSR_INVALID;
+	ret = dsr_remember(f, (struct ip_addr *)o.addr, bpf_ntohs(o.port));
+	if (ret)
+		return ret;
+	h.nexthdr = o.nexthdr;
+	h.payload_len = bpf_htons(bpf_ntohs(h.payload_len) - sizeof(o));
+	if (bpf_skb_adjust_room(skb, -(__s32)sizeof(o), BPF_ADJ_ROOM_NET, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + 4, &h, sizeof(h), 0) < 0)
 		return DROP_NAT_FAILED;
 	return 0;
 }
@@ -244,15 +338,30 @@ static __always_inline bool ipv4_has_dsr_option(struct __sk_buff *skb)
 	       load(skb, ETH_HLEN + sizeof(struct iphdr), &type, 1) == 0 && type == IPOPT_DSR;
 }
 
-/* Applies a flow's OUT entry to one of its packets; for DSR, the option goes
- * on every UDP datagram and on a TCP SYN (the backend's node keeps it from
- * there). Returns the TC action or minus a drop reason. */
+/* Whether the IPv6 packet's first extension header is Destination Options
+ * whose first option is the DSR option; other options are the node's. */
+static __always_inline bool ipv6_has_dsr_option(struct __sk_buff *skb)
+{
+	__u8 nh, type;
+
+	return load(skb, ETH_HLEN + 6, &nh, 1) == 0 && nh == IPPROTO_DSTOPTS &&
+	       load(skb, ETH_HLEN + sizeof(struct ipv6hdr) + 2, &type, 1) == 0 && type == IP6OPT_DSR;
+}
+
+/* Applies a flow's OUT entry to one of its packets; for DSR, the option
+ * naming the frontend (the packet's destination until the rewrite) goes on
+ * every UDP datagram and on a TCP SYN (the backend's node keeps it from
+ * there), and the L4 header moves by its length. Returns the TC action or
+ * minus a drop reason. */
 static __noinline int nodeport_out(struct __sk_buff *skb, struct flow *f, const struct nat_entry *e)
 {
-	if (nat_apply(skb, f, e) < 0)
-		return -DROP_NAT_FAILED;
 	if ((e->flags & NAT_F_DSR) && (f->proto == IPPROTO_UDP || (f->tcp_flags & TCP_FLAG_SYN)) &&
-	    f->frag != FRAG_LATER && dsr_add(skb, e->dsr_addr, e->dsr_port) < 0)
+	    f->frag != FRAG_LATER) {
+		if ((f->family == 4 ? dsr_add4(skb, f->daddr.addr[0], f->dport) : dsr_add6(skb, &f->daddr, f->dport)) < 0)
+			return -DROP_NAT_FAILED;
+		f->l4_off += f->family == 4 ? sizeof(struct dsr_opt) : sizeof(struct dsr_opt6);
+	}
+	if (nat_apply(skb, f, e) < 0)
 		return -DROP_NAT_FAILED;
 	if (e->flags & NAT_F_FORWARD)
 		return netdev_forward(skb, f);
@@ -288,10 +397,8 @@ static __noinline int nodeport_new(struct __sk_buff *skb, struct flow *f, const 
 		k.pad = 0;
 		if (bpf_map_update_elem(&nat_flows, &k, &back, BPF_ANY) < 0)
 			return -DROP_CT_CREATE_FAILED;
-	} else if (nodeport_dsr && f->family == 4) {
+	} else if (nodeport_dsr) {
 		out.flags = NAT_F_FORWARD | NAT_F_DSR;
-		out.dsr_addr = f->daddr.addr[0];
-		out.dsr_port = f->dport;
 	} else {
 		/* SNAT: the backend answers this node, which answers the client
 		 * from the frontend. */
@@ -441,8 +548,8 @@ int from_netdev(struct __sk_buff *skb)
 		event_fill_flow(&ev, &f);
 		return netdev_pass(skb, &ev, 1, ret);
 	}
-	if (f.family == 4 && ipv4_has_dsr_option(skb)) {
-		ret = dsr_accept(skb, &f);
+	if (f.family == 4 ? ipv4_has_dsr_option(skb) : ipv6_has_dsr_option(skb)) {
+		ret = f.family == 4 ? dsr_accept4(skb, &f) : dsr_accept6(skb, &f);
 		if (ret)
 			return netdev_drop(skb, &ev, ret);
 		return netdev_pass(skb, &ev, 1, TC_ACT_OK);

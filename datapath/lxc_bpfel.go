@@ -382,12 +382,11 @@ type lxcNatEntry struct {
 		_    structs.HostLayout
 		Addr [4]uint32
 	}
-	Sport   uint16
-	Dport   uint16
-	Flags   uint8
-	Pad     uint8
-	DsrPort uint16
-	DsrAddr uint32
+	Sport uint16
+	Dport uint16
+	Flags uint8
+	Pad   uint8
+	Pad2  uint16
 }
 
 type lxcNatFlags uint32

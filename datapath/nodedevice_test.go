@@ -418,3 +418,55 @@ func TestTheNodeDeviceTakesAHopOffWhatItRoutes(t *testing.T) {
 		})
 	}
 }
+
+// DSR over IPv6: the frontend travels in a Destination Options header of
+// its own (IPv6 has no header options), and the backend's node takes it off.
+func TestDSRCarriesTheFrontendOverIPv6(t *testing.T) {
+	nodeIP2v6 := netip.MustParseAddr("fd00:172:30::12")
+	front, back, cl := ap(nodeIP6, 30080), ap(podB6, 8080), ap(client6, 40000)
+	n1 := datapathtest.LoadConfig(t, datapath.Config{NodeDevice: datapath.NodeDevice{IPv4: nodeIP, IPv6: nodeIP6, DSR: true}})
+	must(t, n1.UpsertService(nodePortSvc(9, front, back)))
+	res := runNet(t, n1, datapath.FromNetdev, build(t, tcpSpec(cl, front, "SYN")))
+	if res.Code != datapath.TCActRedirect {
+		t.Fatalf("DSR: code %d", res.Code)
+	}
+	// Next header 60 (Destination Options), then 24 bytes: TCP next, length
+	// 2 (8-byte units past the first 8), option 0x1e of 20 bytes: the
+	// frontend's port, two zero bytes, its address.
+	opt := append([]byte{6, 2, 0x1e, 20, byte(front.Port() >> 8), byte(front.Port()), 0, 0}, nodeIP6.AsSlice()...)
+	if res.Out[14+6] != 60 || !bytes.Equal(res.Out[54:78], opt) {
+		t.Fatalf("the packet should carry the DSR header %x: %x", opt, res.Out[14:78])
+	}
+	if plen := int(res.Out[18])<<8 | int(res.Out[19]); plen != len(res.Out)-54 {
+		t.Fatalf("payload length %d, want %d", plen, len(res.Out)-54)
+	}
+	// Without the header the packet is the translated one, TCP checksum
+	// intact (its pseudo-header does not cover extension headers).
+	plain := append(append([]byte(nil), res.Out[:54]...), res.Out[78:]...)
+	plain[14+6] = 6
+	plain[18], plain[19] = byte((len(plain)-54)>>8), byte(len(plain)-54)
+	expectSeg(t, "DSR packet", decode(t, plain), cl, back)
+
+	// Node 2 holds pod B: it takes the header off and remembers the frontend.
+	n2 := nodeSetup(t, datapath.NodeDevice{IPv4: nodeIP2, IPv6: nodeIP2v6, DSR: true})
+	must(t, n2.SyncIPCache(append(podIPCache(), datapath.IPCacheEntry{Prefix: netip.PrefixFrom(nodeIP6, 128), Identity: remoteNodeID})))
+	must(t, n2.UpsertService(nodePortSvc(9, ap(nodeIP2v6, 30080), back)))
+	res2 := runNet(t, n2, datapath.FromNetdev, res.Out)
+	if res2.Code != datapath.TCActOK {
+		t.Fatalf("node 2: code %d", res2.Code)
+	}
+	if !bytes.Equal(res2.Out[:len(plain)], plain) {
+		t.Fatalf("node 2 should strip the header whole:\n got  %x\n want %x", res2.Out, plain)
+	}
+	res2 = runNet(t, n2, datapath.ToNetdev, build(t, tcpSpec(back, cl, "SYN", "ACK")))
+	expectSeg(t, "the direct reply", decode(t, res2.Out), front, cl)
+
+	// A forged header naming an address that is no frontend is dropped.
+	forged := append([]byte(nil), res.Out...)
+	copy(forged[62:78], netip.MustParseAddr("2001:4860:4860::8888").AsSlice())
+	expectDropped(t, oneEvent(t, runNet(t, n2, datapath.FromNetdev, forged)), "DSR_INVALID")
+	// So is one with a wrong length.
+	forged = append([]byte(nil), res.Out...)
+	forged[54+3] = 16
+	expectDropped(t, oneEvent(t, runNet(t, n2, datapath.FromNetdev, forged)), "DSR_INVALID")
+}

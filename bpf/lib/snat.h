@@ -45,7 +45,8 @@ struct nat_key {
 	__u8 pad;
 };
 
-/* The tuple a matching packet gets, and for DSR the frontend it names. */
+/* The tuple a matching packet gets. (A DSR flow's frontend is its key's
+ * destination: the option is added before the rewrite.) */
 struct nat_entry {
 	struct ip_addr saddr;
 	struct ip_addr daddr;
@@ -53,8 +54,7 @@ struct nat_entry {
 	__u16 dport;
 	__u8 flags; /* enum nat_flags */
 	__u8 pad;
-	__u16 dsr_port;
-	__be32 dsr_addr;
+	__u16 pad2;
 };
 
 struct {
