@@ -62,7 +62,6 @@ const (
 	skipNoSCTP  = "this kernel has no SCTP"
 	skipSCTP    = "SCTP probes are not built in sim mode yet"
 	skipOutside = "a world source needs the node it enters the cluster at (from: {ip, via: NODE}) in sim mode"
-	skipWorld   = "sim sends no probe to addresses outside the cluster that no spec.world server holds"
 )
 
 // sctpSkipReason says why an SCTP probe is skipped: the kernel cannot open an
@@ -118,11 +117,18 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	}
 	// A world source's packets go to its node whatever their destination,
 	// and the nodes route the world to the outside host: nothing leaves
-	// the machine. From inside the cluster, only sim's own ranges, the
-	// scenario's LoadBalancer and external IPs, and its world servers are
-	// sent to.
+	// the machine. A world address no spec.world server holds gets a
+	// stand-in server there, so the probe is sent all the same.
 	if !worldSource && p.To.Frontend == "" && !inSim(to) && !s.serves(to, p.Port, p.Protocol) {
-		return engine.Observation{Skipped: skipWorld, Evidence: "destination " + to.String()}
+		s.worldMu.Lock()
+		if s.world == nil {
+			s.world = newWorld(r.name)
+		}
+		err := s.world.standIn(to, p.Port, p.Protocol)
+		s.worldMu.Unlock()
+		if err != nil {
+			return engine.Observation{Err: err}
+		}
 	}
 	from, src, err := r.origin(s, p)
 	if err != nil {

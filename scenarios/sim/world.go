@@ -22,6 +22,9 @@ type world struct {
 	cluster string
 	servers map[netip.Addr]*worldServer
 	addrs   map[netip.Addr]bool // added to the outside host by this session
+	// standIns answer probes to world addresses the scenario declares no
+	// server for, one per address, port and protocol.
+	standIns map[standInKey]*workload.Server
 }
 
 type worldServer struct {
@@ -30,7 +33,7 @@ type worldServer struct {
 }
 
 func newWorld(cluster string) *world {
-	return &world{cluster: cluster, servers: map[netip.Addr]*worldServer{}, addrs: map[netip.Addr]bool{}}
+	return &world{cluster: cluster, servers: map[netip.Addr]*worldServer{}, addrs: map[netip.Addr]bool{}, standIns: map[standInKey]*workload.Server{}}
 }
 
 // quiet keeps the servers' start-up lines out of the scenario report.
@@ -45,6 +48,7 @@ func (w *world) sync(want []engine.WorldServer) error {
 	for _, ws := range want {
 		ports := worldPorts(ws)
 		keep[ws.IP] = true
+		w.stopStandIns(ws.IP) // the scenario's own server takes the address
 		if cur := w.servers[ws.IP]; cur != nil && cur.ports == workload.FormatPorts(ports) {
 			continue
 		}
@@ -113,10 +117,62 @@ func (w *world) serves(c *engine.Cluster, a netip.Addr, port uint16, proto strin
 	return c.Serves(a, port, proto)
 }
 
+// standIn makes the outside host answer a probe to a, a world address no
+// spec.world server holds: the address (enough for ICMP) and, for TCP or
+// UDP, a server on the probe's port answering as a world server does. So a
+// verdict towards the world is judged on real traffic: an allowed probe
+// must reach the stand-in, and a dropped one is dropped by the datapath,
+// not for want of a listener. Everything stays on the outside host, a
+// namespace of the sim: nothing leaves the machine.
+func (w *world) standIn(a netip.Addr, port uint16, proto string) error {
+	if err := w.addAddr(a); err != nil {
+		return err
+	}
+	proto = strings.ToUpper(proto)
+	if proto != "TCP" && proto != "UDP" {
+		return nil
+	}
+	key := standInKey{a, port, proto}
+	if w.standIns[key] != nil {
+		return nil
+	}
+	var srv *workload.Server
+	err := network.Do(network.OutsideNetns(w.cluster), func() error {
+		var err error
+		srv, err = workload.Start(workload.Options{Pod: worldName(a), Host: a.String(),
+			Ports: []workload.Port{{Number: int(port), Protocol: proto, Mux: proto == "TCP"}}, Log: quiet})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("stand-in world server %s/%s on the outside host: %w", netip.AddrPortFrom(a, port), proto, err)
+	}
+	w.standIns[key] = srv
+	return nil
+}
+
+type standInKey struct {
+	addr  netip.Addr
+	port  uint16
+	proto string
+}
+
+func (w *world) stopStandIns(a netip.Addr) {
+	for key, srv := range w.standIns {
+		if key.addr == a {
+			srv.Close()
+			delete(w.standIns, key)
+		}
+	}
+}
+
 // close stops the servers and takes the session's addresses away.
 func (w *world) close() error {
 	for a := range w.servers {
 		w.stop(a)
+	}
+	for key, srv := range w.standIns {
+		srv.Close()
+		delete(w.standIns, key)
 	}
 	var errs []error
 	for a := range w.addrs {

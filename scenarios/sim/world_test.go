@@ -71,6 +71,41 @@ func TestAWorldServerOnTheOutsideHostAnswersLiveProbes(t *testing.T) {
 	if v, ev, _ := tcpProbe(outside, "203.0.113.11:8080"); v != "rejected" {
 		t.Errorf("a port no world server has: %s (%s), want rejected", v, ev)
 	}
+	// A world address no spec.world server holds gets a stand-in server
+	// for the probe's port (or only the address, for a ping).
+	for _, si := range []struct {
+		addr   string
+		port   uint16
+		proto  string
+		run    func() (string, string, string)
+		answer string
+	}{
+		{"8.8.8.8", 443, "TCP", func() (string, string, string) { return tcpProbe(node, "8.8.8.8:443") }, "world:8.8.8.8 443 172.30.0.11"},
+		{"8.8.8.8", 53, "UDP", func() (string, string, string) { return udpProbe(node, "8.8.8.8:53") }, "world:8.8.8.8 53 172.30.0.11"},
+		{"2001:db8::99", 80, "TCP", func() (string, string, string) { return tcpProbe(node, "[2001:db8::99]:80") }, "world:2001:db8::99 80 fd00:172:30::11"},
+	} {
+		if err := w.standIn(netip.MustParseAddr(si.addr), si.port, si.proto); err != nil {
+			t.Fatal(err)
+		}
+		if verdict, evidence, answer := si.run(); verdict != "allowed" || answer != si.answer {
+			t.Errorf("stand-in %s %d/%s: %s (%s), answer %q; want allowed, %q", si.addr, si.port, si.proto, verdict, evidence, answer, si.answer)
+		}
+	}
+	if err := w.standIn(netip.MustParseAddr("1.1.1.1"), 0, "ICMP"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ev := pingProbe(node, netip.MustParseAddr("1.1.1.1")); v != "allowed" {
+		t.Errorf("ping from node-1 to a stand-in address: %s (%s)", v, ev)
+	}
+	// A spec.world server on a stand-in's address takes it over.
+	taken := engine.WorldServer{IP: netip.MustParseAddr("8.8.8.8"), Ports: []engine.WorldPort{{Port: 443, Protocol: "TCP"}}}
+	if err := w.sync(append(c.World[:2:2], taken)); err != nil {
+		t.Fatalf("a spec.world server on a stand-in's address: %v", err)
+	}
+	if v, ev, _ := udpProbe(node, "8.8.8.8:53"); v == "allowed" {
+		t.Errorf("the stand-in outlived the scenario's own server on its address: %s", ev)
+	}
+
 	// A changed spec.world replaces the server; a closed session takes its
 	// servers and addresses away.
 	if err := w.sync(c.World[1:]); err != nil {
@@ -86,6 +121,9 @@ func TestAWorldServerOnTheOutsideHostAnswersLiveProbes(t *testing.T) {
 		out, err := os.ReadFile("/proc/net/if_inet6")
 		if err == nil && strings.Contains(string(out), "20010db8000000000000000000000011") {
 			return fmt.Errorf("2001:db8::11 is still on the outside host")
+		}
+		if err == nil && strings.Contains(string(out), "20010db8000000000000000000000099") {
+			return fmt.Errorf("the stand-in's 2001:db8::99 is still on the outside host")
 		}
 		return err
 	})
