@@ -22,6 +22,9 @@ func FuzzNodeDeviceDecides(f *testing.F) {
 		{build(f, tcpSpec(ap(podA, 40000), ap(netip.MustParseAddr("203.0.113.11"), 80), "SYN"))},
 		{build(f, tcpSpec(ap(remoteBE, 8080), ap(nodeIP, 61000), "SYN", "ACK"))},
 		{withDSROption(f, build(f, tcpSpec(ap(client, 40002), ap(podB, 8080), "SYN")), nodeIP, 30080)},
+		{withDSRHeader6(build(f, tcpSpec(ap(client6, 40002), ap(podB6, 8080), "SYN")), nodeIP6, 30080)},
+		{icmpAbout(f, web.Addr(), 3, 4, build(f, tcpSpec(ap(nodeIP, 61000), web, "ACK")))},
+		{icmpAbout(f, podA, 3, 3, build(f, udpSpec(web, ap(podA, 41000))))},
 	} {
 		f.Add(s.spec, false)
 		f.Add(s.spec, true)
@@ -70,4 +73,15 @@ func FuzzNodeDeviceDecides(f *testing.F) {
 			t.Fatalf("pass reported as %s", res.Events[0])
 		}
 	})
+}
+
+// withDSRHeader6 puts the IPv6 DSR Destination Options header naming
+// addr:port after an IPv6 frame's header.
+func withDSRHeader6(frame []byte, addr netip.Addr, port uint16) []byte {
+	opt := append([]byte{frame[14+6], 2, 0x1e, 20, byte(port >> 8), byte(port), 0, 0}, addr.AsSlice()...)
+	out := append(append(append([]byte(nil), frame[:54]...), opt...), frame[54:]...)
+	out[14+6] = 60
+	n := len(out) - 54
+	out[18], out[19] = byte(n>>8), byte(n)
+	return out
 }

@@ -33,7 +33,7 @@ func ipPacket(frame []byte) []byte {
 
 // icmpAbout builds an IPv4 ICMP error from src about the packet in frame,
 // quoting all of it byte for byte, sent to that packet's source.
-func icmpAbout(t *testing.T, src netip.Addr, typ, code uint8, frame []byte) []byte {
+func icmpAbout(t testing.TB, src netip.Addr, typ, code uint8, frame []byte) []byte {
 	t.Helper()
 	f := build(t, packet.Spec{Src: src, Dst: decode(t, frame).src.Addr(), Protocol: "ICMP", ICMPType: typ, ICMPCode: code})
 	l4 := 14 + int(f[14]&0xf)*4

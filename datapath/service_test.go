@@ -106,7 +106,7 @@ type seg struct {
 // decode reads a frame's addresses and ports and checks every checksum in
 // it: gopacket serializes the decoded layers again with checksums computed,
 // and the bytes must be the frame's own.
-func decode(t *testing.T, frame []byte) seg {
+func decode(t testing.TB, frame []byte) seg {
 	t.Helper()
 	p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
 	if el := p.ErrorLayer(); el != nil {
