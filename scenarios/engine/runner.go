@@ -211,3 +211,13 @@ func (h *HTTPRequest) Wire(to netip.AddrPort) []byte {
 	b.WriteString("Content-Length: 0\r\n\r\n")
 	return []byte(b.String())
 }
+
+// Header is the value of the request's header name (case-insensitive), or "".
+func (h *HTTPRequest) Header(name string) string {
+	for k, v := range h.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}

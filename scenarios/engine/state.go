@@ -156,6 +156,11 @@ func newState(s *format.Scenario) (*state, error) {
 
 func newPod(ns, name, node string, p format.Pod, ips []netip.Addr) *corev1.Pod {
 	c := corev1.Container{Name: "main", Image: "kestrel.dev/echo"}
+	if p.Server != "" {
+		// The image names the server (workload.ServerOfImage), as a real
+		// manifest's quay.io/cilium/json-mock does.
+		c.Image = "kestrel.dev/" + p.Server
+	}
 	for _, port := range p.Ports {
 		c.Ports = append(c.Ports, corev1.ContainerPort{
 			Name:          port.Name,

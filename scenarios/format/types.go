@@ -73,7 +73,10 @@ type Pod struct {
 	Ports  []ContainerPort   `yaml:"ports"`
 	IP     string            `yaml:"ip"`
 	IPs    []string          `yaml:"ips"`
-	Line   int               `yaml:"-"`
+	// Server is what its HTTP ports answer as: json-mock (the echo server
+	// of `cilium connectivity test`), or the echo (default).
+	Server string `yaml:"server"`
+	Line   int    `yaml:"-"`
 }
 
 // ContainerPort is "PORT/PROTO" or {name, port, protocol}.

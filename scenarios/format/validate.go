@@ -130,6 +130,9 @@ func (v *validator) pods(s *Scenario) {
 		if p.Node != "" && !oneOf(p.Node, s.Spec.Nodes...) {
 			v.at(p.Line, path, "node %q is not in spec.nodes %v", p.Node, s.Spec.Nodes)
 		}
+		if p.Server != "" && p.Server != "json-mock" {
+			v.at(v.line(path+".server"), path+".server", "unknown server %q (json-mock, or leave it out for the echo)", p.Server)
+		}
 		for j := range p.Ports {
 			v.containerPort(&p.Ports[j], fmt.Sprintf("%s.ports[%d]", path, j))
 		}

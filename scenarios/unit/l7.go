@@ -88,7 +88,7 @@ func (s *session) probeRequest(p engine.Probe) engine.Observation {
 	// No proxy on the way: the connection is a plain one, reply included.
 	o := s.Probe(context.Background(), conn)
 	if o.Verdict == "allowed" {
-		o.Status = workload.HTTPStatus(p.HTTP.Method, p.HTTP.Path)
+		o.Status = workload.Status(serverOf(p), p.HTTP.Method, p.HTTP.Path, p.HTTP.Header("Authorization"))
 	}
 	return o
 }
@@ -215,7 +215,17 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 			return
 		}
 	}
-	obs.Status = workload.HTTPStatus(req.Method, p.HTTP.Path)
+	// The proxy may have rewritten the request's headers (headerMatches).
+	obs.Status = workload.Status(serverOf(p), req.Method, p.HTTP.Path, req.Header.Get("Authorization"))
+}
+
+// serverOf is what the probe's destination answers as: a pod's image names
+// it (workload.ServerOfImage); anything else is the echo.
+func serverOf(p engine.Probe) string {
+	if pod := p.To.Pod; pod != nil && len(pod.Spec.Containers) > 0 {
+		return workload.ServerOfImage(pod.Spec.Containers[0].Image)
+	}
+	return workload.ServerEcho
 }
 
 // httpRequest is the probe's request as the proxy reads it off the wire.

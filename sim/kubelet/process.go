@@ -27,14 +27,19 @@ type proc struct {
 }
 
 // containerArgv is what runs for a container: its command if it has one,
-// else the built-in echo servers on its declared ports, told their namespace
+// else the built-in echo servers on its declared ports (json-mock's answers
+// for a json-mock image, workload.ServerOfImage), told their namespace
 // so that ps (and sim's leftover check) shows which cluster they belong to.
 func containerArgv(kestrelBin, netnsName string, pod *corev1.Pod, c corev1.Container) []string {
 	if len(c.Command) > 0 {
 		return append(append([]string{}, c.Command...), c.Args...)
 	}
-	return []string{kestrelBin, "sim", "workload", "--pod", pod.Namespace + "/" + pod.Name,
+	argv := []string{kestrelBin, "sim", "workload", "--pod", pod.Namespace + "/" + pod.Name,
 		"--ports", workload.FormatPorts(workloadPorts(c)), "--netns", netnsName}
+	if srv := workload.ServerOfImage(c.Image); srv != workload.ServerEcho {
+		argv = append(argv, "--server", srv)
+	}
+	return argv
 }
 
 // workloadPorts are a container's ports as the workload serves them; ports

@@ -19,11 +19,6 @@ type HTTPReply struct {
 	Client string `json:"client"` // the client address the server saw
 }
 
-// HTTPStatus is the status the workload's HTTP server answers a request
-// with; the unit-mode scenario runner, which has no server, takes the same
-// answer from here.
-func HTTPStatus(method, path string) int { return http.StatusOK }
-
 func (s *Server) startHTTP(i int, addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -54,7 +49,7 @@ func (s *Server) httpHandler(port int) http.Handler {
 			client = host
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(HTTPStatus(r.Method, r.URL.Path))
+		w.WriteHeader(Status(s.opts.Server, r.Method, r.URL.Path, r.Header.Get("Authorization")))
 		json.NewEncoder(w).Encode(HTTPReply{Pod: s.opts.Pod, Port: port, Method: r.Method, Path: r.URL.Path, Client: client})
 	})
 }

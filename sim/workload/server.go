@@ -17,6 +17,8 @@ type Options struct {
 	Ports []Port
 	Host  string // address to bind; empty means every address
 	Log   *slog.Logger
+	// Server is what the HTTP ports answer as: ServerEcho or ServerJSONMock.
+	Server string
 }
 
 // Server holds the listeners of one pod's ports.

@@ -127,7 +127,7 @@ func newSimSchedulerCmd() *cobra.Command {
 }
 
 func newSimWorkloadCmd() *cobra.Command {
-	var pod, ports, httpPorts, host, netnsName string
+	var pod, ports, httpPorts, host, netnsName, server string
 	cmd := &cobra.Command{
 		Use:    "workload --pod NS/NAME --ports 80/TCP,81/UDP [--http 8080,...]",
 		Short:  "Serve echo servers on a pod's ports (in the current network namespace)",
@@ -144,13 +144,17 @@ func newSimWorkloadCmd() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			return workload.Run(ctx, workload.Options{Pod: pod, Ports: list, Host: host})
+			if server != workload.ServerEcho && server != workload.ServerJSONMock {
+				return fmt.Errorf("--server %q: want %q or nothing", server, workload.ServerJSONMock)
+			}
+			return workload.Run(ctx, workload.Options{Pod: pod, Ports: list, Host: host, Server: server})
 		},
 	}
 	cmd.Flags().StringVar(&pod, "pod", "", "pod as namespace/name, named in every reply")
 	cmd.Flags().StringVar(&ports, "ports", "", "ports: NUMBER[/TCP|UDP|SCTP[/http]],...")
 	cmd.Flags().StringVar(&httpPorts, "http", "", "TCP ports to serve HTTP on, comma-separated")
 	cmd.Flags().StringVar(&host, "host", "", "address to bind (default: all)")
+	cmd.Flags().StringVar(&server, "server", "", "what the HTTP ports answer as: json-mock (cilium connectivity test's echo), or the echo (default)")
 	cmd.Flags().StringVar(&netnsName, "netns", "", "the namespace the kubelet started it in; unused, it names the cluster in ps")
 	cmd.MarkFlagRequired("pod")
 	return cmd
