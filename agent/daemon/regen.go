@@ -72,6 +72,12 @@ func (d *Daemon) regenerate() (err error) {
 		}
 		pols = append(pols, p.Parsed)
 	}
+	// A policy whose headerMatches Secret cannot be read stays in force and
+	// its match fails closed (the proxy denies what it would decide);
+	// `kestrel status` names it.
+	for _, e := range policy.CheckSecrets(pols, snap.Secrets) {
+		problems = append(problems, e.Error()+" (the header match fails closed)")
+	}
 	d.policyErrors = problems
 	d.policies = len(pols)
 	pods := podsForResolve(snap.Pods, records)
@@ -80,6 +86,7 @@ func (d *Daemon) regenerate() (err error) {
 		Namespaces:  snap.Namespaces,
 		Pods:        pods,
 		Policies:    pols,
+		Secrets:     snap.Secrets,
 		// Keep identity numbers across regenerations.
 		PreviousIdentities: d.identityAlloc,
 	})

@@ -27,6 +27,7 @@ type Watcher struct {
 	dynamic                                       dynamicinformer.DynamicSharedInformerFactory
 	pods, namespaces, nodes, netpols, cnps, ccnps cache.SharedIndexInformer
 	cidrGroups, services, endpointSlices          cache.SharedIndexInformer
+	secrets                                       cache.SharedIndexInformer // what headerMatches read
 }
 
 // WatcherOption changes what a Watcher watches.
@@ -62,6 +63,7 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 	w.cnps = w.dynamic.ForResource(CNPResource).Informer()
 	w.ccnps = w.dynamic.ForResource(CCNPResource).Informer()
 	w.cidrGroups = w.dynamic.ForResource(CIDRGroupResource).Informer()
+	w.secrets = w.typed.Core().V1().Secrets().Informer()
 	w.streams = []stream{
 		{name: "pods", informer: w.pods, feedsPolicy: true},
 		{name: "namespaces", informer: w.namespaces, feedsPolicy: true},
@@ -70,6 +72,7 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 		{name: CNPResource.Resource, informer: w.cnps, feedsPolicy: true},
 		{name: CCNPResource.Resource, informer: w.ccnps, feedsPolicy: true},
 		{name: CIDRGroupResource.Resource, informer: w.cidrGroups, feedsPolicy: true},
+		{name: "secrets", informer: w.secrets, feedsPolicy: true},
 	}
 	if !wo.noServices {
 		w.services = w.typed.Core().V1().Services().Informer()
@@ -156,6 +159,8 @@ type Snapshot struct {
 	Pods       []*corev1.Pod // every pod, with or without an address
 	Nodes      []*corev1.Node
 	Policies   []PolicyObject // parsed and rejected alike
+	// Secrets are every Secret's data by namespace/name (headerMatches).
+	Secrets map[string]map[string][]byte
 	// Services and EndpointSlices feed load balancing, not policy.
 	Services       []*corev1.Service
 	EndpointSlices []*discoveryv1.EndpointSlice
@@ -189,6 +194,10 @@ func (w *Watcher) Snapshot() Snapshot {
 		}
 	}
 	s.Policies = w.policies.parseAll(raw)
+	s.Secrets = map[string]map[string][]byte{}
+	for _, sec := range listTyped[*corev1.Secret](w.secrets) {
+		s.Secrets[sec.Namespace+"/"+sec.Name] = sec.Data
+	}
 	return s
 }
 

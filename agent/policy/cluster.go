@@ -44,6 +44,7 @@ type cluster struct {
 	// addrs what each address identity stands for.
 	addrIDs map[identity.NumericIdentity][]identity.NumericIdentity
 	addrs   map[identity.NumericIdentity]podAddr
+	secrets Secrets // what headerMatches read
 }
 
 // namespaceLabels returns a namespace's labels plus kubernetes.io/metadata.name,
@@ -73,6 +74,7 @@ func newCluster(in Input, prefixes []netip.Prefix, blocks []cidrSet, groups cidr
 		groups:   groups,
 		addrIDs:  map[identity.NumericIdentity][]identity.NumericIdentity{},
 		addrs:    map[identity.NumericIdentity]podAddr{},
+		secrets:  in.Secrets,
 	}
 	var sets []identity.Labels
 	for _, p := range in.Pods {

@@ -276,6 +276,9 @@ type HeaderMatch struct {
 	Name     string     `json:"name"`
 	Secret   *SecretRef `json:"secret,omitempty"`
 	Value    string     `json:"value,omitempty"`
+	// Unresolved, set by resolution in place of Secret, says why the
+	// Secret's value could not be read: the proxy never matches the rule.
+	Unresolved string `json:"-"`
 }
 
 // KafkaRule matches Kafka requests.

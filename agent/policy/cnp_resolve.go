@@ -208,7 +208,7 @@ func (x *ciliumCtx) apply(path string, dir Direction, ps peerSpec, requires []id
 		}
 		x.b.http = nil
 		if proxy != 0 && pr.Rules != nil {
-			x.b.http = pr.Rules.HTTP
+			x.b.http = resolveHeaderSecrets(pr.Rules.HTTP, x.o.Namespace, x.c.secrets)
 		}
 		if len(pr.Ports) == 0 {
 			x.b.add(dir, peers, []portSpec{{Proxy: proxy}}, deny, origin)

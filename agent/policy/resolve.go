@@ -27,6 +27,10 @@ type Input struct {
 	// sets and prefixes it numbered keep their numbers (an agent passes its
 	// last result's, so identities do not shift under running traffic).
 	PreviousIdentities *identity.Allocator
+	// Secrets are the Secrets headerMatches may name (CheckSecrets refuses
+	// policies that need a missing one; once accepted, a missing Secret
+	// makes its match fail closed).
+	Secrets Secrets
 }
 
 // IPCacheEntry maps a prefix to the identity of the addresses in it.

@@ -51,6 +51,9 @@ func Expand(s *format.Scenario) (*Plan, error) {
 				return nil, err
 			}
 		}
+		if err := x.checkSecrets(s.Spec.Objects); err != nil {
+			return nil, err
+		}
 		step, err := x.step("", s.Spec.Probes, s.Spec.Reachability)
 		if err != nil {
 			return nil, err
@@ -102,12 +105,14 @@ func (x *expander) mutate(fs format.Step, i int) error {
 			return x.errorf(fs.Line, "spec.steps[%d].delete: %v", i, err)
 		}
 	}
+	var applied []format.Object
 	for _, ref := range fs.Apply {
 		if ref.Inline != nil {
 			if err := x.st.apply(*ref.Inline); err != nil {
 				return err
 			}
 			x.catalogue = append(x.catalogue, *ref.Inline)
+			applied = append(applied, *ref.Inline)
 			continue
 		}
 		o, err := x.lookup(ref.Name, x.catalogue)
@@ -117,6 +122,10 @@ func (x *expander) mutate(fs format.Step, i int) error {
 		if err := x.st.apply(o); err != nil {
 			return err
 		}
+		applied = append(applied, o)
+	}
+	if err := x.checkSecrets(applied); err != nil {
+		return err
 	}
 	for j, sl := range fs.SetLabels {
 		if sl.Pod != "" {

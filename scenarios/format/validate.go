@@ -277,6 +277,8 @@ func (v *validator) object(path string) (Object, bool) {
 		strictObject[corev1.Namespace](v, n, path)
 	case "ServiceAccount":
 		strictObject[corev1.ServiceAccount](v, n, path)
+	case "Secret":
+		strictObject[corev1.Secret](v, n, path)
 	case "Pod":
 		if pod := strictObject[corev1.Pod](v, n, path); pod != nil {
 			v.podObject(pod, path)

@@ -30,6 +30,7 @@ var resources = map[string]schema.GroupVersionResource{
 	"CiliumCIDRGroup":                {Group: "cilium.io", Version: "v2", Resource: "ciliumcidrgroups"},
 	"Service":                        {Version: "v1", Resource: "services"},
 	"ServiceAccount":                 {Version: "v1", Resource: "serviceaccounts"},
+	"Secret":                         {Version: "v1", Resource: "secrets"},
 	"EndpointSlice":                  {Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"},
 }
 

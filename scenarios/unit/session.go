@@ -87,11 +87,16 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 	if err != nil {
 		return err
 	}
+	secrets, err := engine.SecretsOf(c.Manifests)
+	if err != nil {
+		return err
+	}
 	res, err := policy.Resolve(policy.Input{
 		ClusterName: "default",
 		Namespaces:  c.Namespaces,
 		Pods:        c.Pods,
 		Policies:    objs,
+		Secrets:     secrets,
 	})
 	if err != nil {
 		return err

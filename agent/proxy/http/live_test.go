@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -153,9 +154,26 @@ func TestHTTPProxyThroughTheDatapath(t *testing.T) {
 			t.Fatalf("%s %s: %d %q, want 403 %q", c.method, c.path, code, body, AccessDenied)
 		}
 	}
+	// An allowed request's decision is observed once its answer is
+	// relayed, so it may land after the client has read that answer.
+	deadline := time.Now().Add(5 * time.Second)
 	r.mu.Lock()
+	for len(r.records) < 3 && time.Now().Before(deadline) {
+		r.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+		r.mu.Lock()
+	}
 	defer r.mu.Unlock()
-	records := r.records
+	records := slices.Clone(r.records)
+	// The allowed request came first; its record may not have.
+	slices.SortStableFunc(records, func(a, b Record) int {
+		if a.Allowed == b.Allowed {
+			return 0
+		} else if a.Allowed {
+			return -1
+		}
+		return 1
+	})
 	if len(records) != 3 || !records[0].Allowed || records[0].Status != 200 || records[1].Allowed || records[1].Status != 403 ||
 		records[1].Client.Addr() != n.PodIP || records[1].Server != netip.AddrPortFrom(server, 80) {
 		t.Fatalf("decisions: %v", records)

@@ -22,6 +22,10 @@ const AccessDenied = "Access denied\r\n"
 type Matcher struct {
 	wildcard bool
 	rules    []rule
+	// effects: some rule rewrites headers on a mismatch, so every rule is
+	// tried (each one that matches does its rewrites), as Cilium does,
+	// instead of stopping at the first match.
+	effects bool
 }
 
 type rule struct {
@@ -38,11 +42,15 @@ type headerCond struct {
 }
 
 // headerMatch is one `headerMatches` entry. Without a mismatch action a
-// mismatch fails the rule; with one, the rule still matches and the action
-// is done to the forwarded request.
+// mismatch fails the rule (an empty value asks only for the header's
+// presence); with one, the rule still matches and the action is done to
+// the forwarded request: LOG nothing, ADD appends the value, DELETE removes
+// the header, REPLACE sets it to the value.
 type headerMatch struct {
 	name, value, mismatch string
-	secret                bool // values from Secrets are not read yet: such a rule never matches
+	// unresolved: the value's Secret could not be read (agent/policy
+	// resolveHeaderSecrets); the rule never matches, whatever the action.
+	unresolved bool
 }
 
 // Compile builds the matcher of a redirected entry. Rules were validated at
@@ -68,7 +76,10 @@ func Compile(rules []policy.HTTPRule, wildcard bool) (*Matcher, error) {
 			c.headers = append(c.headers, headerCond{name: strings.TrimSuffix(name, ":"), value: strings.TrimSpace(value), exact: exact})
 		}
 		for _, h := range r.HeaderMatches {
-			c.matches = append(c.matches, headerMatch{name: h.Name, value: h.Value, mismatch: h.Mismatch, secret: h.Secret != nil})
+			// A Secret still named here was never resolved: fail closed.
+			c.matches = append(c.matches, headerMatch{name: h.Name, value: h.Value, mismatch: h.Mismatch,
+				unresolved: h.Unresolved != "" || h.Secret != nil})
+			m.effects = m.effects || (h.Mismatch != "" && h.Mismatch != "LOG")
 		}
 		m.rules = append(m.rules, c)
 	}
@@ -78,15 +89,19 @@ func Compile(rules []policy.HTTPRule, wildcard bool) (*Matcher, error) {
 // Allows judges req. An allowed request may have been rewritten by a
 // matching rule's headerMatches mismatch actions.
 func (m *Matcher) Allows(req *http.Request) bool {
-	if m.wildcard {
+	if m.wildcard && !m.effects {
 		return true
 	}
+	allowed := m.wildcard
 	for _, r := range m.rules {
 		if r.allows(req) {
-			return true
+			allowed = true
+			if !m.effects {
+				break
+			}
 		}
 	}
-	return false
+	return allowed
 }
 
 func (r *rule) allows(req *http.Request) bool {
@@ -109,10 +124,11 @@ func (r *rule) allows(req *http.Request) bool {
 	}
 	var actions []headerMatch
 	for _, h := range r.matches {
-		if h.secret {
+		if h.unresolved {
 			return false
 		}
-		if contains(req.Header.Values(h.name), h.value) {
+		vs := req.Header.Values(h.name)
+		if (h.value == "" && len(vs) > 0) || (h.value != "" && contains(vs, h.value)) {
 			continue
 		}
 		if h.mismatch == "" {
