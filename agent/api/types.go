@@ -143,7 +143,14 @@ type Peer struct {
 type L7Flow struct {
 	Type      string    `json:"type"` // http
 	HTTP      *HTTPFlow `json:"http,omitempty"`
+	TLS       *TLSFlow  `json:"tls,omitempty"`
 	LatencyNs uint64    `json:"latencyNs"`
+}
+
+// TLSFlow is one TLS handshake the server-name proxy judged.
+type TLSFlow struct {
+	ServerName string `json:"serverName"`       // the ClientHello's SNI, empty when none
+	NotTLS     bool   `json:"notTLS,omitempty"` // the client sent no ClientHello
 }
 
 // HTTPFlow is one HTTP exchange; Code is the status the client got (403

@@ -56,7 +56,7 @@ func (d *Daemon) startProxies(ctx context.Context) error {
 		go func() { <-ctx.Done(); ln.Close() }()
 		d.log.Info("HTTP proxy listening", "direction", p.dir, "port", p.port)
 	}
-	return nil
+	return d.startTLSProxies(ctx)
 }
 
 // recordL7 keeps one proxy decision as a flow with its HTTP fields.

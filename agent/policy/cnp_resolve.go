@@ -206,7 +206,10 @@ func (x *ciliumCtx) apply(path string, dir Direction, ps peerSpec, requires []id
 			proxy = proxyPortFor(pr, dir)
 			x.note("%s.toPorts[%d]: %s redirected to proxy port %d", path, i, l7Kind(pr), proxy)
 		}
-		x.b.http = nil
+		x.b.http, x.b.serverNames = nil, nil
+		if proxy != 0 {
+			x.b.serverNames = pr.ServerNames
+		}
 		if proxy != 0 && pr.Rules != nil {
 			x.b.http = resolveHeaderSecrets(pr.Rules.HTTP, x.o.Namespace, x.c.secrets)
 		}

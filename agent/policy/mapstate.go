@@ -73,6 +73,9 @@ type Entry struct {
 	Origins    []Origin
 	HTTP       []HTTPRule
 	L7Wildcard bool
+	// ServerNames are the TLS server names (ServerNameMatches patterns) of
+	// every rule redirecting the key for them.
+	ServerNames []string
 }
 
 // EndpointPolicy is the complete policy state of one endpoint. A direction whose

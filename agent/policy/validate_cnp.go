@@ -284,6 +284,7 @@ func validatePortRules(c *checker, rs []PortRule, path string) {
 		if r.Listener != nil && (r.Listener.EnvoyConfig == nil || r.Listener.Name == "") {
 			c.fail(p+".listener", "envoyConfig and name are required")
 		}
+		validateTLS(c, r, p)
 	}
 }
 

@@ -67,6 +67,32 @@ func (t *Table) Set(res *policy.Result, st *datapathstate.State, locals []datapa
 // the datapath's lookup picks for it (policy.EndpointPolicy.Lookup). A
 // connection the datapath did not redirect is refused.
 func (t *Table) Resolve(dir policy.Direction, client, orig netip.AddrPort) (*httpproxy.Connection, error) {
+	r, err := t.ResolveEntry(dir, client, orig)
+	if err != nil {
+		return nil, err
+	}
+	m, err := httpproxy.Compile(r.Entry.HTTP, r.Entry.L7Wildcard)
+	if err != nil {
+		return nil, err
+	}
+	return &httpproxy.Connection{Matcher: m, EndpointID: r.EndpointID, Dial: r.Dial,
+		SrcIdentity: r.SrcIdentity, DstIdentity: r.DstIdentity, Policies: r.Policies}, nil
+}
+
+// Resolved is what any proxy needs of a redirected connection: the policy
+// entry that redirected it (its L7 rules), who is who, and how to dial
+// upstream with the datapath's proxy mark.
+type Resolved struct {
+	Entry                    policy.Entry
+	EndpointID               uint32
+	SrcIdentity, DstIdentity uint32
+	Policies                 []string
+	Dial                     func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// ResolveEntry finds a redirected connection's entry as Resolve does, for
+// every parser.
+func (t *Table) ResolveEntry(dir policy.Direction, client, orig netip.AddrPort) (*Resolved, error) {
 	local := orig.Addr()
 	if dir == policy.Egress {
 		local = client.Addr()
@@ -88,11 +114,7 @@ func (t *Table) Resolve(dir policy.Direction, client, orig netip.AddrPort) (*htt
 	if !ok || e.Deny || e.ProxyPort == 0 {
 		return nil, fmt.Errorf("%s -> %s: endpoint %s has no redirect for identity %d on %d", client, orig, ep.Pod, pf.RemoteIdentity, orig.Port())
 	}
-	m, err := httpproxy.Compile(e.HTTP, e.L7Wildcard)
-	if err != nil {
-		return nil, err
-	}
-	c := &httpproxy.Connection{Matcher: m, EndpointID: ep.ID}
+	c := &Resolved{Entry: e, EndpointID: ep.ID}
 	for _, o := range e.Origins {
 		c.Policies = append(c.Policies, o.String())
 	}

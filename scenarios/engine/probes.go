@@ -39,6 +39,9 @@ func (x *expander) probes(fp format.Probe) ([]Probe, error) {
 		if fp.HTTP != nil {
 			p.HTTP = &HTTPRequest{Method: fp.HTTP.Method, Path: fp.HTTP.Path, Headers: fp.HTTP.Headers}
 		}
+		if fp.TLS != nil {
+			p.TLS = &TLSRequest{ServerName: fp.TLS.ServerName}
+		}
 		if g := fp.GRPC; g != nil {
 			// A unary call as gRPC sends it: its path names it.
 			p.HTTP = &HTTPRequest{Method: "POST", Path: "/" + g.Service + "/" + g.Method,

@@ -96,6 +96,7 @@ type Probe struct {
 	Exchange string // connect | packet | request
 	Flags    []string
 	HTTP     *HTTPRequest // with exchange request
+	TLS      *TLSRequest  // with exchange request: a handshake (then HTTP inside, if set)
 	Expect   Expectation
 	// Independent probes (the cells of a reachability matrix) share no state
 	// with each other, so a runner may run them at the same time.
@@ -110,6 +111,11 @@ type HTTPRequest struct {
 	// HTTP2 sends it over cleartext HTTP/2 (a gRPC call); the proxy judges
 	// it by the same rules.
 	HTTP2 bool
+}
+
+// TLSRequest is a TLS handshake sending ServerName as its SNI.
+type TLSRequest struct {
+	ServerName string
 }
 
 // Expectation is what the scenario says must be observed.

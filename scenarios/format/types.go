@@ -138,6 +138,7 @@ type Probe struct {
 	Packet     *Packet  `yaml:"packet"`
 	HTTP       *HTTP    `yaml:"http"`
 	GRPC       *GRPC    `yaml:"grpc"`
+	TLS        *TLS     `yaml:"tls"`
 	Expect     Expect   `yaml:"expect"`
 	Line       int      `yaml:"-"`
 }
@@ -186,6 +187,12 @@ type HTTP struct {
 type GRPC struct {
 	Service string `yaml:"service"` // package.Service
 	Method  string `yaml:"method"`
+}
+
+// TLS is a TLS handshake of an `exchange: request` probe: a ClientHello
+// naming ServerName (SNI), then the http request inside if one is given.
+type TLS struct {
+	ServerName string `yaml:"serverName"`
 }
 
 // Expect is what must be observed.

@@ -461,7 +461,7 @@ func (v *validator) probe(p *Probe, path string) {
 	}
 	if p.Exchange == "request" {
 		switch {
-		case p.HTTP == nil && p.GRPC == nil:
+		case p.HTTP == nil && p.GRPC == nil && p.TLS == nil:
 			bad("exchange: request needs the request: http or grpc (tls, dns and kafka requests are not built yet)")
 		case p.Protocol != "TCP":
 			bad("an http request goes over TCP; protocol is %s", p.Protocol)
@@ -478,6 +478,7 @@ func (v *validator) probe(p *Probe, path string) {
 			bad("http.path must start with /, got %q", p.HTTP.Path)
 		}
 	}
+	validateTLSProbe(p, bad)
 	if p.Expect.Verdict == "l7-denied" && p.Exchange != "request" {
 		bad("expect.verdict l7-denied goes with exchange: request")
 	}

@@ -79,6 +79,10 @@ func markers() []marker {
 		}},
 		cilium("CiliumNetworkPolicy", true),
 		cilium("CiliumClusterwideNetworkPolicy", false),
+		// Secrets feed policy too (headerMatches values).
+		{gvr: resources["Secret"], namespaced: true, object: map[string]any{
+			"apiVersion": "v1", "kind": "Secret", "metadata": meta(true),
+		}},
 		{gvr: resources["CiliumCIDRGroup"], object: map[string]any{
 			"apiVersion": "cilium.io/v2", "kind": "CiliumCIDRGroup", "metadata": meta(false),
 			"spec": map[string]any{"externalCIDRs": []any{}},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -45,7 +46,13 @@ func httpProbe(ns string, to netip.AddrPort, h *engine.HTTPRequest) (string, str
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		return verdictOf(err), fmt.Sprintf("HTTP %s %s to %s: %v", h.Method, h.Path, to, err), 0
+		ev := fmt.Sprintf("HTTP %s %s to %s: %v", h.Method, h.Path, to, err)
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// Connected, then cut off unanswered: a proxy refused the
+			// stream (the TLS proxy resets what is no ClientHello).
+			return "l7-denied", ev, 0
+		}
+		return verdictOf(err), ev, 0
 	}
 	return answerVerdict(h, to, resp)
 }

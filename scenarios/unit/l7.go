@@ -13,20 +13,21 @@ import (
 	"github.com/kestrelnet/kestrel/agent/policy"
 	"github.com/kestrelnet/kestrel/agent/proxy"
 	httpproxy "github.com/kestrelnet/kestrel/agent/proxy/http"
+	tlsproxy "github.com/kestrelnet/kestrel/agent/proxy/tls"
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/packet"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
-// openProxyListeners gives a test datapath the HTTP proxies' listening
+// openProxyListeners gives a test datapath the HTTP and TLS proxies' listening
 // sockets in its namespace, as an agent has them on its node: the programs'
 // socket lookups find them, so a redirected flow is REDIRECTED (and one
 // whose proxy port nobody listens on still drops PROXY_UNAVAILABLE). Nothing
 // is ever accepted: unit mode decides requests in-process.
 func openProxyListeners(dp *datapath.Datapath) ([]net.Listener, error) {
 	var out []net.Listener
-	for _, port := range []uint16{policy.ProxyPortHTTPIngress, policy.ProxyPortHTTPEgress} {
+	for _, port := range []uint16{policy.ProxyPortHTTPIngress, policy.ProxyPortHTTPEgress, policy.ProxyPortOtherIngress, policy.ProxyPortOtherEgress} {
 		var ln net.Listener
 		var err error
 		if e := dp.InTestNamespace(func() { ln, err = datapath.ListenProxy(context.Background(), port) }); e != nil {
@@ -87,7 +88,7 @@ func (s *session) probeRequest(p engine.Probe) engine.Observation {
 	}
 	// No proxy on the way: the connection is a plain one, reply included.
 	o := s.Probe(context.Background(), conn)
-	if o.Verdict == "allowed" {
+	if o.Verdict == "allowed" && p.HTTP != nil {
 		o.Status = workload.Status(serverOf(p), p.HTTP.Method, p.HTTP.Path, p.HTTP.Header("Authorization"))
 	}
 	return o
@@ -140,27 +141,57 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 	orig := netip.AddrPortFrom(fwd.Dst, fwd.DstPort)
 	table := &proxy.Table{CT: h.node.dp}
 	table.Set(s.resolved, s.states[h.node.name], s.locals[h.node.name])
-	conn, err := table.Resolve(dir, client, orig)
-	if err != nil {
-		obs.Err = fmt.Errorf("the %s proxy on %s: %w", dir, h.node.name, err)
-		return
+	var req *http.Request
+	var conn *proxy.Resolved
+	var err error
+	var allowed bool
+	var what string
+	switch {
+	case port == policy.ProxyPortOtherIngress || port == policy.ProxyPortOtherEgress:
+		// The TLS proxy: the ClientHello's server name decides.
+		if conn, err = table.ResolveEntry(dir, client, orig); err != nil {
+			obs.Err = fmt.Errorf("the %s TLS proxy on %s: %w", dir, h.node.name, err)
+			return
+		}
+		name := ""
+		if p.TLS != nil {
+			name = p.TLS.ServerName
+		}
+		allowed = p.TLS != nil && tlsproxy.Allows(conn.Entry, name)
+		what = fmt.Sprintf("TLS server name %q", name)
+	default:
+		hc, err := table.Resolve(dir, client, orig)
+		if err != nil {
+			obs.Err = fmt.Errorf("the %s proxy on %s: %w", dir, h.node.name, err)
+			return
+		}
+		conn = &proxy.Resolved{EndpointID: hc.EndpointID, SrcIdentity: hc.SrcIdentity, DstIdentity: hc.DstIdentity, Policies: hc.Policies}
+		if p.TLS != nil || p.HTTP == nil {
+			// A handshake is no HTTP request: the HTTP proxy answers 400 and
+			// closes, and the client's handshake fails.
+			what = "a TLS handshake"
+			break
+		}
+		if req, err = httpRequest(p.HTTP, orig); err != nil {
+			obs.Err = err
+			return
+		}
+		allowed = hc.Matcher.Allows(req)
+		what = req.Method + " " + req.RequestURI
 	}
-	req, err := httpRequest(p.HTTP, orig)
-	if err != nil {
-		obs.Err = err
-		return
-	}
-	allowed := conn.Matcher.Allows(req)
 	verdict := "forwarded"
 	if !allowed {
 		verdict = "dropped"
 	}
 	obs.Flows = append(obs.Flows, engine.Flow{Direction: dir.String(), Verdict: verdict, Policies: conn.Policies,
 		SrcID: conn.SrcIdentity, DstID: conn.DstIdentity})
-	*evidence = append(*evidence, fmt.Sprintf("%s proxy@%s: %s %s %s by %s", dir, h.node.name, req.Method, req.RequestURI,
-		map[bool]string{true: "allowed", false: "denied (403)"}[allowed], strings.Join(conn.Policies, ",")))
+	*evidence = append(*evidence, fmt.Sprintf("%s proxy@%s: %s %s by %s", dir, h.node.name, what,
+		map[bool]string{true: "allowed", false: "denied"}[allowed], strings.Join(conn.Policies, ",")))
 	if !allowed {
-		obs.Verdict, obs.Status = "l7-denied", http.StatusForbidden
+		obs.Verdict = "l7-denied"
+		if req != nil {
+			obs.Status = http.StatusForbidden
+		}
 		return
 	}
 	// The proxy's upstream connection: from the node, to the original
@@ -216,7 +247,12 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 		}
 	}
 	// The proxy may have rewritten the request's headers (headerMatches).
-	obs.Status = workload.Status(serverOf(p), req.Method, p.HTTP.Path, req.Header.Get("Authorization"))
+	switch {
+	case req != nil:
+		obs.Status = workload.Status(serverOf(p), req.Method, p.HTTP.Path, req.Header.Get("Authorization"))
+	case p.HTTP != nil:
+		obs.Status = workload.Status(serverOf(p), p.HTTP.Method, p.HTTP.Path, p.HTTP.Header("Authorization"))
+	}
 }
 
 // serverOf is what the probe's destination answers as: a pod's image names

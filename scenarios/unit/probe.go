@@ -31,6 +31,11 @@ func (s *session) Probe(_ context.Context, p engine.Probe) engine.Observation {
 	case p.To.Service != "" || p.To.Frontend != "":
 		return s.probeService(p)
 	}
+	if p.Exchange == "request" && p.From.Pod != nil {
+		// Redirected or not at the client's hook; without a redirect it
+		// becomes a connect, to a pod or to the world.
+		return s.probeRequest(p)
+	}
 	if _, _, ok := netdevHooks(); ok && s.toWorld(p) {
 		client, err := s.podHop(p.From, datapath.FromContainer)
 		if err != nil {
