@@ -206,12 +206,13 @@ func (x *ciliumCtx) apply(path string, dir Direction, ps peerSpec, requires []id
 			proxy = proxyPortFor(pr, dir)
 			x.note("%s.toPorts[%d]: %s redirected to proxy port %d", path, i, l7Kind(pr), proxy)
 		}
-		x.b.http, x.b.serverNames = nil, nil
+		x.b.http, x.b.serverNames, x.b.kafka = nil, nil, nil
 		if proxy != 0 {
 			x.b.serverNames = pr.ServerNames
 		}
 		if proxy != 0 && pr.Rules != nil {
 			x.b.http = resolveHeaderSecrets(pr.Rules.HTTP, x.o.Namespace, x.c.secrets)
+			x.b.kafka = pr.Rules.Kafka
 		}
 		if len(pr.Ports) == 0 {
 			x.b.add(dir, peers, []portSpec{{Proxy: proxy}}, deny, origin)

@@ -24,8 +24,9 @@ type builder struct {
 	pol *EndpointPolicy
 	// http are the HTTP rules of the toPorts element being added.
 	http []HTTPRule
-	// serverNames are its TLS server names.
+	// serverNames are its TLS server names, kafka its Kafka rules.
 	serverNames []string
+	kafka       []KafkaRule
 	// addrIDs are the address identities of split pod identities: a key
 	// for such a pod identity is written for its addresses' identities too.
 	addrIDs map[identity.NumericIdentity][]identity.NumericIdentity
@@ -70,6 +71,7 @@ func (b *builder) addKey(k Key, deny bool, proxy uint16, o Origin) {
 	if !deny && proxy != 0 {
 		e.HTTP = append(e.HTTP, b.http...)
 		e.ServerNames = append(e.ServerNames, b.serverNames...)
+		e.Kafka = append(e.Kafka, b.kafka...)
 	}
 	if e.Deny {
 		e.ProxyPort = 0

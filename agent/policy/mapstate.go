@@ -76,6 +76,8 @@ type Entry struct {
 	// ServerNames are the TLS server names (ServerNameMatches patterns) of
 	// every rule redirecting the key for them.
 	ServerNames []string
+	// Kafka are the Kafka rules of every rule redirecting the key for them.
+	Kafka []KafkaRule
 }
 
 // EndpointPolicy is the complete policy state of one endpoint. A direction whose

@@ -277,6 +277,7 @@ func validatePortRules(c *checker, rs []PortRule, path string) {
 				c.fail(p+".rules", "only one of http, kafka, dns and l7proto may be set")
 			}
 			validateHTTPRules(c, r.Rules.HTTP, p+".rules.http")
+			validateKafkaRules(c, r.Rules.Kafka, p+".rules.kafka")
 			for j, d := range r.Rules.DNS {
 				validateFQDN(c, d, fmt.Sprintf("%s.rules.dns[%d]", p, j))
 			}

@@ -43,7 +43,7 @@ func portWarnings(warn func(path, what string), path string, ports []PortRule) {
 	for k, p := range ports {
 		// HTTP rules have their proxy (agent/proxy/http); the other
 		// parsers' ports have no listener yet.
-		if needsProxy(p) && proxyPortFor(p, Ingress) != ProxyPortHTTPIngress && !sniOnly(p) {
+		if needsProxy(p) && proxyPortFor(p, Ingress) != ProxyPortHTTPIngress && !sniOnly(p) && !kafkaOnly(p) {
 			warn(fmt.Sprintf("%s.toPorts[%d]", path, k), "these L7 rules need a proxy that is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)")
 		}
 	}

@@ -14,10 +14,14 @@ spec:
   ingress:
     - toPorts:
         - ports: [{port: "80", protocol: TCP}]
-          rules: {kafka: [{topic: t}]}
+          rules: {l7proto: r2d2, l7: [{cmd: READ}]}
         - ports: [{port: "8080", protocol: TCP}]
         - ports: [{port: "8081", protocol: TCP}]
           rules: {http: [{method: GET}]}
+        - ports: [{port: "9092", protocol: TCP}]
+          rules: {kafka: [{topic: t}]}
+        - ports: [{port: "443", protocol: TCP}]
+          serverNames: [a.io]
   egress:
     - toFQDNs: [{matchName: example.com}]
 `), "l7.yaml")
@@ -36,7 +40,9 @@ spec:
 	if strings.Contains(got, "toPorts[1]") {
 		t.Errorf("a port without L7 rules was warned about:\n%s", got)
 	}
-	if strings.Contains(got, "toPorts[2]") {
-		t.Errorf("HTTP rules, which the HTTP proxy enforces, were warned about:\n%s", got)
+	for _, i := range []string{"toPorts[2]", "toPorts[3]", "toPorts[4]"} {
+		if strings.Contains(got, i) {
+			t.Errorf("%s: HTTP, Kafka or TLS rules, which their proxies enforce, were warned about:\n%s", i, got)
+		}
 	}
 }
