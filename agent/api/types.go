@@ -141,10 +141,22 @@ type Peer struct {
 
 // L7Flow is what an L7 proxy saw of one request.
 type L7Flow struct {
-	Type      string    `json:"type"` // http
-	HTTP      *HTTPFlow `json:"http,omitempty"`
-	TLS       *TLSFlow  `json:"tls,omitempty"`
-	LatencyNs uint64    `json:"latencyNs"`
+	Type      string     `json:"type"` // http
+	HTTP      *HTTPFlow  `json:"http,omitempty"`
+	TLS       *TLSFlow   `json:"tls,omitempty"`
+	Kafka     *KafkaFlow `json:"kafka,omitempty"`
+	LatencyNs uint64     `json:"latencyNs"`
+}
+
+// KafkaFlow is one Kafka request the Kafka proxy judged; ErrorCode is the
+// authorization error a denied one was answered with.
+type KafkaFlow struct {
+	APIKey        string   `json:"apiKey"`
+	APIVersion    int16    `json:"apiVersion"`
+	CorrelationID int32    `json:"correlationId"`
+	ClientID      string   `json:"clientID,omitempty"`
+	Topics        []string `json:"topics,omitempty"`
+	ErrorCode     int16    `json:"errorCode,omitempty"`
 }
 
 // TLSFlow is one TLS handshake the server-name proxy judged.

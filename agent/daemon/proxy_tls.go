@@ -20,7 +20,7 @@ func (d *Daemon) startTLSProxies(ctx context.Context) error {
 	for _, p := range []struct {
 		dir  policy.Direction
 		port uint16
-	}{{policy.Ingress, policy.ProxyPortOtherIngress}, {policy.Egress, policy.ProxyPortOtherEgress}} {
+	}{{policy.Ingress, policy.ProxyPortTLSIngress}, {policy.Egress, policy.ProxyPortTLSEgress}} {
 		ln, err := datapath.ListenProxy(ctx, p.port)
 		if err != nil {
 			return err
@@ -34,7 +34,7 @@ func (d *Daemon) startTLSProxies(ctx context.Context) error {
 		go func() { <-ctx.Done(); ln.Close() }()
 		d.log.Info("TLS proxy listening", "direction", p.dir, "port", p.port)
 	}
-	return nil
+	return d.startKafkaProxies(ctx)
 }
 
 // recordTLS keeps one TLS decision as a flow with its server name.

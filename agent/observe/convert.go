@@ -83,6 +83,12 @@ func ToProto(f api.Flow, cluster string) *flowpb.Flow {
 		if h := f.L7.HTTP; h != nil {
 			out.L7.Record = &flowpb.Layer7_Http{Http: &flowpb.HTTP{Code: uint32(h.Code), Method: h.Method, Url: h.URL, Protocol: h.Protocol}}
 		}
+		if k := f.L7.Kafka; k != nil {
+			// Hubble's Kafka record has one topic; several are joined.
+			out.L7.Type = flowpb.L7FlowType_REQUEST
+			out.L7.Record = &flowpb.Layer7_Kafka{Kafka: &flowpb.Kafka{ErrorCode: int32(k.ErrorCode), ApiVersion: int32(k.APIVersion),
+				ApiKey: k.APIKey, CorrelationId: k.CorrelationID, Topic: strings.Join(k.Topics, ",")}}
+		}
 	}
 	out.Summary = summary(f)
 	if h := out.GetL7().GetHttp(); h != nil {

@@ -18,8 +18,10 @@ const (
 	ProxyPortDNSEgress    uint16 = 10004
 	ProxyPortKafkaIngress uint16 = 10005
 	ProxyPortKafkaEgress  uint16 = 10006
-	ProxyPortOtherIngress uint16 = 10007 // l7proto, listeners, TLS server names
+	ProxyPortOtherIngress uint16 = 10007 // l7proto, listeners: no proxy yet
 	ProxyPortOtherEgress  uint16 = 10008
+	ProxyPortTLSIngress   uint16 = 10009 // serverNames alone (agent/proxy/tls)
+	ProxyPortTLSEgress    uint16 = 10010
 )
 
 // proxyPortFor is the port of the parser a toPorts element's rules need.
@@ -32,6 +34,8 @@ func proxyPortFor(r PortRule, dir Direction) uint16 {
 		in, out = ProxyPortDNSIngress, ProxyPortDNSEgress
 	case r.Rules != nil && r.Rules.Kafka != nil:
 		in, out = ProxyPortKafkaIngress, ProxyPortKafkaEgress
+	case sniOnly(r):
+		in, out = ProxyPortTLSIngress, ProxyPortTLSEgress
 	}
 	if dir == Egress {
 		return out

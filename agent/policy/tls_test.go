@@ -76,7 +76,7 @@ func TestTLSRulesAreCheckedAndReachTheirEntry(t *testing.T) {
     - toPorts: [{ports: [{port: "443", protocol: TCP}], serverNames: [one.one.one.one, "**.cilium.io"]}]
 `)
 	_, e, ok := r.Endpoints["x/a"].Policy.Lookup(Egress, 0, ProtoTCP, 443)
-	if !ok || e.ProxyPort != ProxyPortOtherEgress || len(e.ServerNames) != 2 || e.L7Wildcard {
+	if !ok || e.ProxyPort != ProxyPortTLSEgress || len(e.ServerNames) != 2 || e.L7Wildcard {
 		t.Errorf("egress 443: %+v, want the TLS proxy's port with both names", e)
 	}
 }

@@ -39,6 +39,9 @@ func (x *expander) probes(fp format.Probe) ([]Probe, error) {
 		if fp.HTTP != nil {
 			p.HTTP = &HTTPRequest{Method: fp.HTTP.Method, Path: fp.HTTP.Path, Headers: fp.HTTP.Headers}
 		}
+		if k := fp.Kafka; k != nil {
+			p.Kafka = &KafkaRequest{APIKey: k.APIKey, Topic: k.Topic, ClientID: k.ClientID}
+		}
 		if fp.TLS != nil {
 			p.TLS = &TLSRequest{ServerName: fp.TLS.ServerName}
 		}

@@ -97,6 +97,7 @@ type Probe struct {
 	Flags    []string
 	HTTP     *HTTPRequest // with exchange request
 	TLS      *TLSRequest  // with exchange request: a handshake (then HTTP inside, if set)
+	Kafka    *KafkaRequest // with exchange request
 	Expect   Expectation
 	// Independent probes (the cells of a reachability matrix) share no state
 	// with each other, so a runner may run them at the same time.

@@ -139,6 +139,7 @@ type Probe struct {
 	HTTP       *HTTP    `yaml:"http"`
 	GRPC       *GRPC    `yaml:"grpc"`
 	TLS        *TLS     `yaml:"tls"`
+	Kafka      *Kafka   `yaml:"kafka"`
 	Expect     Expect   `yaml:"expect"`
 	Line       int      `yaml:"-"`
 }
@@ -193,6 +194,14 @@ type GRPC struct {
 // naming ServerName (SNI), then the http request inside if one is given.
 type TLS struct {
 	ServerName string `yaml:"serverName"`
+}
+
+// Kafka is one Kafka request of an `exchange: request` probe: apiKey
+// (default produce) naming topic, sent with clientID.
+type Kafka struct {
+	APIKey   string `yaml:"apiKey"`
+	Topic    string `yaml:"topic"`
+	ClientID string `yaml:"clientID"`
 }
 
 // Expect is what must be observed.

@@ -461,7 +461,7 @@ func (v *validator) probe(p *Probe, path string) {
 	}
 	if p.Exchange == "request" {
 		switch {
-		case p.HTTP == nil && p.GRPC == nil && p.TLS == nil:
+		case p.HTTP == nil && p.GRPC == nil && p.TLS == nil && p.Kafka == nil:
 			bad("exchange: request needs the request: http or grpc (tls, dns and kafka requests are not built yet)")
 		case p.Protocol != "TCP":
 			bad("an http request goes over TCP; protocol is %s", p.Protocol)
@@ -479,6 +479,7 @@ func (v *validator) probe(p *Probe, path string) {
 		}
 	}
 	validateTLSProbe(p, bad)
+	validateKafkaProbe(p, bad)
 	if p.Expect.Verdict == "l7-denied" && p.Exchange != "request" {
 		bad("expect.verdict l7-denied goes with exchange: request")
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestEverySuiteLoads(t *testing.T) {
-	for _, suite := range []string{"netpol-e2e", "cilium-l3l4", "conntrack", "fail-closed", "connectivity", "objects", "services", "services-external", "l7-http", "l7-connectivity", "l7-tls"} {
+	for _, suite := range []string{"netpol-e2e", "cilium-l3l4", "conntrack", "fail-closed", "connectivity", "objects", "services", "services-external", "l7-http", "l7-connectivity", "l7-tls", "l7-kafka"} {
 		t.Run(suite, func(t *testing.T) {
 			files, err := engine.Load(suite)
 			if err != nil {

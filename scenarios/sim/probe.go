@@ -152,7 +152,9 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 		q.protocol = protoTCP
 		if p.Exchange == "request" {
 			var status int
-			if p.TLS != nil {
+			if p.Kafka != nil {
+				verdict, evidence = kafkaProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.Kafka)
+			} else if p.TLS != nil {
 				verdict, evidence, status = tlsProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.TLS, p.HTTP)
 			} else {
 				verdict, evidence, status = httpProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.HTTP)

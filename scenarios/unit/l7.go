@@ -13,6 +13,7 @@ import (
 	"github.com/kestrelnet/kestrel/agent/policy"
 	"github.com/kestrelnet/kestrel/agent/proxy"
 	httpproxy "github.com/kestrelnet/kestrel/agent/proxy/http"
+	kafkaproxy "github.com/kestrelnet/kestrel/agent/proxy/kafka"
 	tlsproxy "github.com/kestrelnet/kestrel/agent/proxy/tls"
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/packet"
@@ -20,14 +21,15 @@ import (
 	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
-// openProxyListeners gives a test datapath the HTTP and TLS proxies' listening
+// openProxyListeners gives a test datapath the HTTP, TLS and Kafka proxies' listening
 // sockets in its namespace, as an agent has them on its node: the programs'
 // socket lookups find them, so a redirected flow is REDIRECTED (and one
 // whose proxy port nobody listens on still drops PROXY_UNAVAILABLE). Nothing
 // is ever accepted: unit mode decides requests in-process.
 func openProxyListeners(dp *datapath.Datapath) ([]net.Listener, error) {
 	var out []net.Listener
-	for _, port := range []uint16{policy.ProxyPortHTTPIngress, policy.ProxyPortHTTPEgress, policy.ProxyPortOtherIngress, policy.ProxyPortOtherEgress} {
+	for _, port := range []uint16{policy.ProxyPortHTTPIngress, policy.ProxyPortHTTPEgress, policy.ProxyPortTLSIngress, policy.ProxyPortTLSEgress,
+		policy.ProxyPortKafkaIngress, policy.ProxyPortKafkaEgress} {
 		var ln net.Listener
 		var err error
 		if e := dp.InTestNamespace(func() { ln, err = datapath.ListenProxy(context.Background(), port) }); e != nil {
@@ -147,7 +149,28 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 	var allowed bool
 	var what string
 	switch {
-	case port == policy.ProxyPortOtherIngress || port == policy.ProxyPortOtherEgress:
+	case port == policy.ProxyPortKafkaIngress || port == policy.ProxyPortKafkaEgress:
+		// The Kafka proxy: the probe's request as kmsg reads it.
+		if conn, err = table.ResolveEntry(dir, client, orig); err != nil {
+			obs.Err = fmt.Errorf("the %s Kafka proxy on %s: %w", dir, h.node.name, err)
+			return
+		}
+		what = "a request that is no Kafka request"
+		if p.Kafka != nil {
+			wire, err := p.Kafka.Wire()
+			if err != nil {
+				obs.Err = err
+				return
+			}
+			kreq, err := kafkaproxy.ParseRequest(wire, nil)
+			if err != nil {
+				obs.Err = err
+				return
+			}
+			allowed = kafkaproxy.Compile(conn.Entry.Kafka, conn.Entry.L7Wildcard).Allows(kreq)
+			what = fmt.Sprintf("Kafka %s topic %q client %q", p.Kafka.APIKey, p.Kafka.Topic, p.Kafka.ClientID)
+		}
+	case port == policy.ProxyPortTLSIngress || port == policy.ProxyPortTLSEgress:
 		// The TLS proxy: the ClientHello's server name decides.
 		if conn, err = table.ResolveEntry(dir, client, orig); err != nil {
 			obs.Err = fmt.Errorf("the %s TLS proxy on %s: %w", dir, h.node.name, err)

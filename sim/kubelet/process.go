@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,7 +44,7 @@ func containerArgv(kestrelBin, netnsName string, pod *corev1.Pod, c corev1.Conta
 }
 
 // workloadPorts are a container's ports as the workload serves them; ports
-// named http* get HTTP.
+// named http* get HTTP, kafka* a Kafka broker.
 func workloadPorts(c corev1.Container) []workload.Port {
 	var ports []workload.Port
 	for _, p := range c.Ports {
@@ -52,7 +53,8 @@ func workloadPorts(c corev1.Container) []workload.Port {
 			proto = "TCP"
 		}
 		ports = append(ports, workload.Port{Number: int(p.ContainerPort), Protocol: proto,
-			HTTP: proto == "TCP" && len(p.Name) >= 4 && p.Name[:4] == "http"})
+			HTTP:  proto == "TCP" && strings.HasPrefix(p.Name, "http"),
+			Kafka: proto == "TCP" && strings.HasPrefix(p.Name, "kafka")})
 	}
 	return ports
 }

@@ -14,6 +14,7 @@ type Port struct {
 	Number   int    // 0 picks an ephemeral port (tests)
 	Protocol string // TCP, UDP or SCTP
 	HTTP     bool   // serve HTTP instead of the line protocol (TCP only)
+	Kafka    bool   // serve a Kafka broker instead (TCP only)
 	// Mux serves TLS (any server name), HTTP and the line protocol on one
 	// TCP port, told apart by the client's first bytes: the servers
 	// outside the cluster, whatever client a scenario points at them.
@@ -25,11 +26,15 @@ func (p Port) String() string {
 	if p.HTTP {
 		s += "/http"
 	}
+	if p.Kafka {
+		s += "/kafka"
+	}
 	return s
 }
 
-// ParsePorts reads "80/TCP,81/UDP,8080/TCP/http,90": protocol defaults to
-// TCP, a third field "http" selects HTTP.
+// ParsePorts reads "80/TCP,81/UDP,8080/TCP/http,9092/TCP/kafka,90":
+// protocol defaults to TCP, a third field "http" selects HTTP, "kafka" a
+// Kafka broker.
 func ParsePorts(s string) ([]Port, error) {
 	var ports []Port
 	if strings.TrimSpace(s) == "" {
@@ -51,10 +56,16 @@ func ParsePorts(s string) ([]Port, error) {
 			return nil, fmt.Errorf("port %q: protocol %q is not TCP, UDP or SCTP", item, fields[1])
 		}
 		if len(fields) > 2 {
-			if !strings.EqualFold(fields[2], "http") || p.Protocol != "TCP" {
-				return nil, fmt.Errorf("port %q: only TCP ports take the http flag", item)
+			switch {
+			case p.Protocol != "TCP":
+				return nil, fmt.Errorf("port %q: only TCP ports take the http or kafka flag", item)
+			case strings.EqualFold(fields[2], "http"):
+				p.HTTP = true
+			case strings.EqualFold(fields[2], "kafka"):
+				p.Kafka = true
+			default:
+				return nil, fmt.Errorf("port %q: the third field is http or kafka", item)
 			}
-			p.HTTP = true
 		}
 		if len(fields) > 3 {
 			return nil, fmt.Errorf("port %q: too many fields", item)

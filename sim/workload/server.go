@@ -49,6 +49,8 @@ func Start(opts Options) (*Server, error) {
 			err = s.startMux(i, addr)
 		case p.HTTP:
 			err = s.startHTTP(i, addr)
+		case p.Kafka:
+			err = s.startKafka(i, addr)
 		default:
 			err = s.startTCP(i, addr)
 		}

@@ -31,9 +31,10 @@ type Record struct {
 	Client    netip.AddrPort
 	Server    netip.AddrPort
 	Conn      *proxy.Resolved
-	Key       int16
-	Version   int16
-	ClientID  string
+	Key         int16
+	Version     int16
+	Correlation int32
+	ClientID    string
 	Topics    []string
 	Allowed   bool
 	// ErrorCode is the authorization error a denied request was answered
@@ -164,7 +165,7 @@ func (s *Server) serveConn(c net.Conn) {
 			break
 		}
 		rec := Record{Time: time.Now(), Direction: s.Direction, Client: client, Server: orig, Conn: conn,
-			Key: req.Key, Version: req.Version, ClientID: req.ClientID, Topics: req.Topics}
+			Key: req.Key, Version: req.Version, Correlation: req.Correlation, ClientID: req.ClientID, Topics: req.Topics}
 		if m.Allows(req) {
 			rec.Allowed = true
 			s.observe(rec)

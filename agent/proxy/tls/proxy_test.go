@@ -109,7 +109,7 @@ func TestTLSProxyAllowsOnlyMatchingServerNames(t *testing.T) {
 	var recs []Record
 	s := &Server{Direction: policy.Egress, Observe: func(r Record) { mu.Lock(); recs = append(recs, r); mu.Unlock() },
 		Resolver: fixed{&proxy.Resolved{
-			Entry: policy.Entry{ProxyPort: policy.ProxyPortOtherEgress, ServerNames: []string{"one.one.one.one", "*.cilium.io"}},
+			Entry: policy.Entry{ProxyPort: policy.ProxyPortTLSEgress, ServerNames: []string{"one.one.one.one", "*.cilium.io"}},
 			Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 				return (&net.Dialer{}).DialContext(ctx, network, srvLn.Addr().String())
 			}}}}
