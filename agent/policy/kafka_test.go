@@ -21,7 +21,7 @@ func TestKafkaRulesAreCheckedAndReachTheirEntry(t *testing.T) {
           - {apiVersion: "x"}
           - {apiVersion: "-1"}
           - {topic: "bad topic"}
-          - {topic: "` + strings.Repeat("a", 256) + `"}
+          - {topic: "`+strings.Repeat("a", 256)+`"}
           - {role: Consume, topic: ok.topic_1-2}
 `), "kafka.yaml")
 	for _, want := range []string{

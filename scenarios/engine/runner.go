@@ -95,8 +95,8 @@ type Probe struct {
 	ICMPType uint8
 	Exchange string // connect | packet | request
 	Flags    []string
-	HTTP     *HTTPRequest // with exchange request
-	TLS      *TLSRequest  // with exchange request: a handshake (then HTTP inside, if set)
+	HTTP     *HTTPRequest  // with exchange request
+	TLS      *TLSRequest   // with exchange request: a handshake (then HTTP inside, if set)
 	Kafka    *KafkaRequest // with exchange request
 	Expect   Expectation
 	// Independent probes (the cells of a reachability matrix) share no state

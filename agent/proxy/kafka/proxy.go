@@ -26,17 +26,17 @@ type Resolver interface {
 
 // Record is one decision, for the agent's flows.
 type Record struct {
-	Time      time.Time
-	Direction policy.Direction
-	Client    netip.AddrPort
-	Server    netip.AddrPort
-	Conn      *proxy.Resolved
+	Time        time.Time
+	Direction   policy.Direction
+	Client      netip.AddrPort
+	Server      netip.AddrPort
+	Conn        *proxy.Resolved
 	Key         int16
 	Version     int16
 	Correlation int32
 	ClientID    string
-	Topics    []string
-	Allowed   bool
+	Topics      []string
+	Allowed     bool
 	// ErrorCode is the authorization error a denied request was answered
 	// with (0 when allowed, or when no answer could be given).
 	ErrorCode int16
