@@ -8,15 +8,15 @@ export BPF2GO_CC := clang-19
 export BPF2GO_STRIP := llvm-strip-19
 export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 
-APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client wrk
 SUITES := scenarios/library
 
-.PHONY: help deps generate build hubble test e2e bench bench-pipeline bench-sim run
+.PHONY: help deps generate build hubble test fuzz e2e bench bench-pipeline bench-sim bench-l7 run
 
 help: ## List the documented targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, protobuf-compiler, iptables, nftables, ipset, iperf3, etcd; Kubernetes v1.31.4 for sim: control plane, and kube-proxy for bench), then build bin/ (and bin/hubble)
+deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, protobuf-compiler, iptables, nftables, ipset, iperf3, wrk, etcd; Kubernetes v1.31.4 for sim: control plane, and kube-proxy for bench), then build bin/ (and bin/hubble)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
@@ -43,11 +43,20 @@ test: build ## Vet, run every test (privileged ones on this kernel), then the sc
 	go vet ./...
 	go vet -tags e2e ./e2e/...
 	go test -count=1 ./...
+	$(MAKE) fuzz
 	./bin/kestrel scenario run --mode unit --junit bin/junit-unit.xml $(SUITES)
 	@# The regression gate: datapath-cost ratios against the committed baseline (about 35 s).
 	@# 25%: over 5 runs the medians moved up to 8% between runs on the shared 2-core VM (bench/README.md).
 	./bin/kestrel bench run --datapath-only --runs 5 --out bin/bench-ci
 	./bin/kestrel bench compare bench/baseline/datapath-ratios.json bin/bench-ci/results.json --threshold 25%
+
+FUZZTIME ?= 15s
+fuzz: ## Run the L7 request parsers' fuzz targets (HTTP, Kafka) for FUZZTIME each (CI: 15s; 10m before resolving a parser change)
+	go test -run '^$$' -fuzz FuzzProxyForwardsOnlyAllowedRequests -fuzztime $(FUZZTIME) ./agent/proxy/http/
+	go test -run '^$$' -fuzz FuzzKafkaRequests -fuzztime $(FUZZTIME) ./agent/proxy/kafka/
+
+bench-l7: ## HTTP through the L7 proxy vs no L7 rule: wrk from a pod through the attached datapath, median of 5 interleaved 5 s runs (needs wrk)
+	KESTREL_L7_WRK=5 go test -count=1 -run TestHTTPProxyLoadWrk -v ./agent/proxy/http/
 
 e2e: deps build ## Ginkgo suites (connectivity, faults, lifecycle) on sim clusters they bring up and down, one at a time
 	go test -tags e2e -p 1 -count=1 -timeout 30m -v ./e2e/... -args -ginkgo.v -ginkgo.no-color
