@@ -379,6 +379,14 @@ func TestPolicyRevisionIsTheSlowestStream(t *testing.T) {
 	if _, err := c.cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	c.eventually("the pod stream reaches 905", func() bool { return c.d.StreamRevision("pods") >= 905 })
+	if st := c.d.Status(ctx); st.PolicyRevision >= 900 {
+		t.Fatalf("policy revision %d passed 900 while the Secret stream (headerMatches values) is at %d", st.PolicyRevision, st.Revisions["secrets"])
+	}
+	sec := &corev1.Secret{ObjectMeta: meta("default", "marker", "906")}
+	if _, err := c.cs.CoreV1().Secrets("default").Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	c.eventually("every policy stream has passed 900", func() bool { return c.d.Status(ctx).PolicyRevision == 900 })
 }
 
