@@ -191,6 +191,9 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 	}
 	close(owed)
+	// The client is gone or refused: what the upstream still owes gets a
+	// while to arrive (a produce's timeout), not forever.
+	up.SetReadDeadline(time.Now().Add(30 * time.Second))
 	<-done
 }
 
