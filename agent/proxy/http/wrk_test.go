@@ -150,4 +150,3 @@ func envInt(name string, def int) int {
 	}
 	return def
 }
-
