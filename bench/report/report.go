@@ -39,6 +39,18 @@ func Write(dir string, res *metrics.Results) error {
 			plots = append(plots, pl.file)
 		}
 	}
+	for _, bp := range []struct{ file, title, suffix string }{
+		{"steady-stream.png", "Single-stream throughput through a service (bare veth: the ceiling)", "/stream-gbit-per-s"},
+		{"steady-pingpong.png", "1-byte ping-pong rate through a service (bare veth: the ceiling)", "/pingpong-per-s"},
+	} {
+		ok, err := barPlot(filepath.Join(dir, bp.file), bp.title, res, "steady/", bp.suffix)
+		if err != nil {
+			return fmt.Errorf("%s: %w", bp.file, err)
+		}
+		if ok {
+			plots = append(plots, bp.file)
+		}
+	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(markdown(res, plots)), 0o644)
 }
 
@@ -150,6 +162,9 @@ func markdown(res *metrics.Results, plots []string) string {
 	fmt.Fprintf(&b, "- started: %s\n- kernel: %s\n- CPU: %s (%d CPUs)\n", m.Started, m.Kernel, m.CPU, m.CPUs)
 	if m.Layout != "" {
 		fmt.Fprintf(&b, "- layout: %s\n", m.Layout)
+	}
+	if len(m.Load) > 0 {
+		fmt.Fprintf(&b, "- load average (1 5 15 min): start %s, end %s; took %s\n", m.Load["start"], m.Load["end"], m.Load["took"])
 	}
 	keys := make([]string, 0, len(m.Versions))
 	for k := range m.Versions {
