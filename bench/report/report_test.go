@@ -22,6 +22,9 @@ func TestWriteMakesThePlotsAndTheReport(t *testing.T) {
 		}
 	}
 	res.Metrics = append(res.Metrics, metrics.Summarize("datapath-cost/kestrel/services=1000/service-new-ns-per-pkt", "ns", metrics.Lower, []float64{3000, 3100}))
+	for _, n := range []string{"0", "10", "1000"} {
+		res.Metrics = append(res.Metrics, metrics.Summarize("policy/kestrel-per-packet/rules="+n+"/allowed/connect-p50", "us", metrics.Lower, []float64{80, 90}))
+	}
 	for _, target := range []string{"bare-veth", "kestrel-socket-lb"} {
 		res.Metrics = append(res.Metrics, metrics.Summarize("steady/"+target+"/stream-gbit-per-s", "Gbit/s", metrics.Higher, []float64{20, 25}),
 			metrics.Summarize("steady/"+target+"/pingpong-per-s", "1/s", metrics.Higher, []float64{20000, 21000}))
@@ -30,7 +33,7 @@ func TestWriteMakesThePlotsAndTheReport(t *testing.T) {
 	if err := Write(dir, res); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"latency-p50.png", "latency-p99.png", "bystander-p50.png", "datapath-cost.png", "steady-stream.png", "steady-pingpong.png"} {
+	for _, f := range []string{"latency-p50.png", "latency-p99.png", "bystander-p50.png", "datapath-cost.png", "steady-stream.png", "steady-pingpong.png", "policy-p50.png"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)

@@ -18,13 +18,15 @@ type Profile struct {
 	DatapathSamples int
 	// SteadySeconds is each steady-state run's length (ping-pong, stream).
 	SteadySeconds time.Duration
+	// PolicyRules are the egress policy sizes of the policy-scaling runs.
+	PolicyRules []int
 }
 
 var (
 	// Quick runs in a few minutes: 1k and 10k services.
 	Quick = Profile{Name: "quick", Sizes: []int{1_000, 10_000}, Backends: 10, Runs: 3, Connects: 100,
-		DatapathSizes: []int{1_000, 10_000}, DatapathSamples: 5, SteadySeconds: time.Second}
+		DatapathSizes: []int{1_000, 10_000}, DatapathSamples: 5, SteadySeconds: time.Second, PolicyRules: []int{10, 1_000, 10_000}}
 	// Full adds 50k and 100k services and more repetitions.
 	Full = Profile{Name: "full", Sizes: []int{1_000, 10_000, 50_000, 100_000}, Backends: 10, Runs: 5, Connects: 300,
-		DatapathSizes: []int{1_000, 10_000, 100_000}, DatapathSamples: 5, SteadySeconds: 3 * time.Second}
+		DatapathSizes: []int{1_000, 10_000, 100_000}, DatapathSamples: 5, SteadySeconds: 3 * time.Second, PolicyRules: []int{10, 1_000, 10_000}}
 )

@@ -161,7 +161,8 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	// Policy scaling last, with the largest size's services present.
+	return r.policyScaling(ctx)
 }
 
 // startPods makes the echo backends on their node and a client pod on each
