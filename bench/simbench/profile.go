@@ -18,6 +18,9 @@ type Profile struct {
 	DatapathSamples int
 	// SteadySeconds is each steady-state run's length (ping-pong, stream).
 	SteadySeconds time.Duration
+	// SyncTimeout is how long after a size's last write a datapath may take
+	// to program it before it is left out of that size's measurements.
+	SyncTimeout time.Duration
 	// PolicyRules are the egress policy sizes of the policy-scaling runs.
 	PolicyRules []int
 }
@@ -25,8 +28,8 @@ type Profile struct {
 var (
 	// Quick runs in a few minutes: 1k and 10k services.
 	Quick = Profile{Name: "quick", Sizes: []int{1_000, 10_000}, Backends: 10, Runs: 3, Connects: 100,
-		DatapathSizes: []int{1_000, 10_000}, DatapathSamples: 5, SteadySeconds: time.Second, PolicyRules: []int{10, 1_000, 10_000}}
+		DatapathSizes: []int{1_000, 10_000}, DatapathSamples: 5, SteadySeconds: time.Second, PolicyRules: []int{10, 1_000, 10_000}, SyncTimeout: 5 * time.Minute}
 	// Full adds 50k and 100k services and more repetitions.
 	Full = Profile{Name: "full", Sizes: []int{1_000, 10_000, 50_000, 100_000}, Backends: 10, Runs: 5, Connects: 300,
-		DatapathSizes: []int{1_000, 10_000, 100_000}, DatapathSamples: 5, SteadySeconds: 3 * time.Second, PolicyRules: []int{10, 1_000, 10_000}}
+		DatapathSizes: []int{1_000, 10_000, 100_000}, DatapathSamples: 5, SteadySeconds: 3 * time.Second, PolicyRules: []int{10, 1_000, 10_000}, SyncTimeout: 30 * time.Minute}
 )

@@ -74,8 +74,10 @@ func newBenchRunCmd() *cobra.Command {
 				res.Metrics = append(res.Metrics, lat...)
 				if err != nil {
 					res.Machine.Load["end"] = machine.LoadAverage()
+					res.Machine.Load["took"] = time.Since(start).Round(time.Second).String() + " (stopped: " + err.Error() + ")"
 					// Keep what was measured: a partial result says where it stopped.
 					res.Write(filepath.Join(out, "results.json"))
+					report.Write(out, res)
 					return err
 				}
 			}
