@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/kestrelnet/kestrel/bench/metrics"
 )
@@ -52,6 +53,7 @@ func barPlot(path, title string, res *metrics.Results, family, suffix string) (b
 	p.Add(bars, whiskers)
 	p.NominalX(names...)
 	p.X.Tick.Label.Rotation = 0.5
-	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = -0.9, -0.2
+	// Rotated names end at their bar, so the longest stays on the canvas.
+	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
 	return true, p.Save(9*vg.Inch, 5*vg.Inch, path)
 }
