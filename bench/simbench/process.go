@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/kestrelnet/kestrel/sim/cluster"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
@@ -62,4 +63,18 @@ func cpuSeconds(pid int) (float64, error) {
 		ticks += v
 	}
 	return float64(ticks) / clockTicks, nil
+}
+
+// signalGroup sends sig to the process group of d's process (the sim
+// starts each in a session of its own): kube-proxy and the iptables-restore
+// or nft it is running.
+func (d datapath) signalGroup(state string, sig syscall.Signal) error {
+	pid, err := d.pid(state)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(-pid, sig); err != nil {
+		return fmt.Errorf("%s: %s to process group %d: %w", d.Name, sig, pid, err)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -146,6 +147,7 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	for _, n := range r.p.Sizes {
+		r.continueLagging()
 		cpu, err := r.cpuNow()
 		if err != nil {
 			return err
@@ -164,8 +166,20 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	// Policy scaling last, with the largest size's services present.
+	// Policy scaling last, with the largest size's services present (a
+	// lagging datapath stays stopped: the cluster goes down after).
 	return r.policyScaling(ctx)
+}
+
+// continueLagging continues the datapaths stopped for lagging behind the
+// last size: they go on programming it.
+func (r *runner) continueLagging() {
+	for _, d := range datapaths {
+		if r.lagging[d.Name] {
+			d.signalGroup(r.state, syscall.SIGCONT)
+		}
+	}
+	r.lagging = nil
 }
 
 // startPods makes the echo backends on their node and a client pod on each

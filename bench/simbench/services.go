@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -136,6 +137,11 @@ func (r *runner) waitSynced(ctx context.Context, n int, cpuBefore map[string]flo
 	// than 10 min at a load average of 20.
 	deadline := written.Add(r.p.SyncTimeout)
 	r.lagging = map[string]bool{}
+	defer func() {
+		if len(r.lagging) > 0 {
+			r.progress(fmt.Sprintf("%d services: stopped the lagging datapaths (SIGSTOP) while the others are measured", n))
+		}
+	}()
 	r.progress(fmt.Sprintf("%d services: waiting for every datapath to program them", n))
 	pending := map[string]bool{}
 	for _, d := range datapaths {
@@ -180,6 +186,17 @@ func (r *runner) waitSynced(ctx context.Context, n int, cpuBefore map[string]flo
 				names = append(names, name)
 			}
 			sort.Strings(names)
+			for _, d := range datapaths {
+				if !pending[d.Name] {
+					continue
+				}
+				// Stopped (with the restore it runs) while the others are
+				// measured at this size, so that its programming does not
+				// take their CPU; continued before the next size.
+				if err := d.signalGroup(r.state, syscall.SIGSTOP); err != nil {
+					return err
+				}
+			}
 			for _, name := range names {
 				r.lagging[name] = true
 				r.out = append(r.out, metrics.Summarize(fmt.Sprintf("sync/%s/services=%d/not-programmed-after", name, n), "s", metrics.Lower, []float64{r.p.SyncTimeout.Seconds()}))
