@@ -20,7 +20,7 @@ import (
 // with its version flag; a missing one is recorded as absent).
 func Describe(profile string, tools map[string][]string) metrics.Machine {
 	m := metrics.Machine{Profile: profile, CPUs: runtime.NumCPU(), Started: time.Now().UTC().Format(time.RFC3339),
-		Versions: map[string]string{"go": runtime.Version()}}
+		Versions: map[string]string{"go": runtime.Version()}, Load: map[string]string{"start": LoadAverage()}}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		m.Kernel = unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])
@@ -56,4 +56,17 @@ func Describe(profile string, tools map[string][]string) metrics.Machine {
 		m.Versions[name] = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}
 	return m
+}
+
+// LoadAverage is the 1, 5 and 15 minute load averages from /proc/loadavg.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown: " + string(b)
+	}
+	return strings.Join(f[:3], " ")
 }

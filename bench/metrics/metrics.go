@@ -26,6 +26,9 @@ type Machine struct {
 	Versions map[string]string `json:"versions"`
 	// Layout says how the datapaths were measured (which nodes, in what order).
 	Layout string `json:"layout,omitempty"`
+	// Load is the load average (1, 5, 15 min, /proc/loadavg) when the run
+	// started and when it ended: the machine may be shared.
+	Load map[string]string `json:"load,omitempty"`
 }
 
 // Metric is one measurement over several runs. Names are stable across

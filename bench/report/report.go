@@ -24,14 +24,15 @@ func Write(dir string, res *metrics.Results) error {
 	var plots []string
 	for _, pl := range []struct {
 		file, title, suffix string
-		family              string
+		family, key         string
 	}{
-		{"latency-p50.png", "TCP connect through a service VIP (middle service), p50", "/middle/connect-p50", "latency/"},
-		{"latency-p99.png", "TCP connect through a service VIP (middle service), p99", "/middle/connect-p99", "latency/"},
-		{"bystander-p50.png", "Direct pod connect with N services present, p50", "/direct/connect-p50", "latency/"},
-		{"datapath-cost.png", "Datapath cost of a new flow to a service (BPF_PROG_TEST_RUN)", "/service-new-ns-per-pkt", "datapath-cost/"},
+		{"latency-p50.png", "TCP connect through a service VIP (middle service), p50", "/middle/connect-p50", "latency/", "services"},
+		{"latency-p99.png", "TCP connect through a service VIP (middle service), p99", "/middle/connect-p99", "latency/", "services"},
+		{"bystander-p50.png", "Direct pod connect with N services present, p50", "/direct/connect-p50", "latency/", "services"},
+		{"datapath-cost.png", "Datapath cost of a new flow to a service (BPF_PROG_TEST_RUN)", "/service-new-ns-per-pkt", "datapath-cost/", "services"},
+		{"policy-p50.png", "Pod connect allowed by the last of N egress policy rules, p50", "/allowed/connect-p50", "policy/", "rules"},
 	} {
-		ok, err := linePlot(filepath.Join(dir, pl.file), pl.title, res, pl.family, pl.suffix)
+		ok, err := linePlot(filepath.Join(dir, pl.file), pl.title, res, pl.family, pl.key, pl.suffix)
 		if err != nil {
 			return fmt.Errorf("%s: %w", pl.file, err)
 		}
@@ -39,19 +40,31 @@ func Write(dir string, res *metrics.Results) error {
 			plots = append(plots, pl.file)
 		}
 	}
+	for _, bp := range []struct{ file, title, suffix string }{
+		{"steady-stream.png", "Single-stream throughput through a service (bare veth: the ceiling)", "/stream-gbit-per-s"},
+		{"steady-pingpong.png", "1-byte ping-pong rate through a service (bare veth: the ceiling)", "/pingpong-per-s"},
+	} {
+		ok, err := barPlot(filepath.Join(dir, bp.file), bp.title, res, "steady/", bp.suffix)
+		if err != nil {
+			return fmt.Errorf("%s: %w", bp.file, err)
+		}
+		if ok {
+			plots = append(plots, bp.file)
+		}
+	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(markdown(res, plots)), 0o644)
 }
 
-// series groups metrics family/<datapath>/services=<N><suffix> by datapath:
+// series groups metrics family/<datapath>/<key>=<N><suffix> by datapath:
 // N to the metric.
-func series(res *metrics.Results, family, suffix string) map[string]map[int]metrics.Metric {
+func series(res *metrics.Results, family, key, suffix string) map[string]map[int]metrics.Metric {
 	out := map[string]map[int]metrics.Metric{}
 	for _, m := range res.Metrics {
 		if !strings.HasPrefix(m.Name, family) || !strings.HasSuffix(m.Name, suffix) {
 			continue
 		}
 		mid := strings.TrimSuffix(strings.TrimPrefix(m.Name, family), suffix)
-		dp, size, ok := strings.Cut(mid, "/services=")
+		dp, size, ok := strings.Cut(mid, "/"+key+"=")
 		if !ok {
 			continue
 		}
@@ -74,11 +87,11 @@ var palette = []color.Color{
 }
 
 // linePlot draws median (with min-max bars) against the number of services
-// on a log scale, one line per datapath. The 0-services points have
-// no place on a log axis and are left out. It reports whether there was
+// (or rules) on a log scale, one line per datapath. The 0 points have no
+// place on a log axis and are left out. It reports whether there was
 // anything to draw.
-func linePlot(path, title string, res *metrics.Results, family, suffix string) (bool, error) {
-	s := series(res, family, suffix)
+func linePlot(path, title string, res *metrics.Results, family, key, suffix string) (bool, error) {
+	s := series(res, family, key, suffix)
 	dps := make([]string, 0, len(s))
 	for dp := range s {
 		dps = append(dps, dp)
@@ -86,7 +99,7 @@ func linePlot(path, title string, res *metrics.Results, family, suffix string) (
 	sort.Strings(dps)
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "services"
+	p.X.Label.Text = key
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	// Linear from 0: the values of one plot often lie within a factor of
 	// two, where a log axis would show no tick at all.
@@ -150,6 +163,9 @@ func markdown(res *metrics.Results, plots []string) string {
 	fmt.Fprintf(&b, "- started: %s\n- kernel: %s\n- CPU: %s (%d CPUs)\n", m.Started, m.Kernel, m.CPU, m.CPUs)
 	if m.Layout != "" {
 		fmt.Fprintf(&b, "- layout: %s\n", m.Layout)
+	}
+	if len(m.Load) > 0 {
+		fmt.Fprintf(&b, "- load average (1 5 15 min): start %s, end %s; took %s\n", m.Load["start"], m.Load["end"], m.Load["took"])
 	}
 	keys := make([]string, 0, len(m.Versions))
 	for k := range m.Versions {

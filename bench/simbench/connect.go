@@ -173,3 +173,7 @@ func connectLoop(dst netip.AddrPort, n int) (times []time.Duration, failed int, 
 	}
 	return times, failed, firstErr
 }
+
+// InNetns runs fn on a thread inside the network namespace at nsPath (for
+// `kestrel bench steady-client`).
+func InNetns(nsPath string, fn func() error) error { return inNetns(nsPath, fn) }

@@ -73,13 +73,19 @@ func (r *runner) endpointChanges(ctx context.Context, n int) error {
 	if err := set(r.backends[0]); err != nil {
 		return err
 	}
+	var ready []datapath
 	for _, d := range datapaths {
+		if !r.lagging[d.Name] {
+			ready = append(ready, d)
+		}
+	}
+	for _, d := range ready {
 		if _, err := untilOnly(d, "echo-0 ", 30, time.Now()); err != nil {
 			return fmt.Errorf("%s: %w", d.Name, err)
 		}
 	}
 	current := 0
-	for _, d := range datapaths {
+	for _, d := range ready {
 		r.progress(fmt.Sprintf("%d services: %s, endpoint change to reachable (%d changes)", n, d.Name, r.p.Runs))
 		var took []float64
 		for range r.p.Runs {
@@ -98,7 +104,7 @@ func (r *runner) endpointChanges(ctx context.Context, n int) error {
 			took = append(took, first.Seconds()*1e3)
 		}
 		// Every datapath has the last state before the next one is timed.
-		for _, other := range datapaths {
+		for _, other := range ready {
 			if _, err := untilOnly(other, fmt.Sprintf("echo-%d ", current), 30, time.Now()); err != nil {
 				return fmt.Errorf("%s: %w", other.Name, err)
 			}

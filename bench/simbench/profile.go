@@ -3,6 +3,8 @@
 // direct, with N services present.
 package simbench
 
+import "time"
+
 // Profile is how much a run measures.
 type Profile struct {
 	Name string
@@ -14,13 +16,20 @@ type Profile struct {
 	// The datapath-cost family (BPF_PROG_TEST_RUN).
 	DatapathSizes   []int
 	DatapathSamples int
+	// SteadySeconds is each steady-state run's length (ping-pong, stream).
+	SteadySeconds time.Duration
+	// SyncTimeout is how long after a size's last write a datapath may take
+	// to program it before it is left out of that size's measurements.
+	SyncTimeout time.Duration
+	// PolicyRules are the egress policy sizes of the policy-scaling runs.
+	PolicyRules []int
 }
 
 var (
 	// Quick runs in a few minutes: 1k and 10k services.
 	Quick = Profile{Name: "quick", Sizes: []int{1_000, 10_000}, Backends: 10, Runs: 3, Connects: 100,
-		DatapathSizes: []int{1_000, 10_000}, DatapathSamples: 5}
+		DatapathSizes: []int{1_000, 10_000}, DatapathSamples: 5, SteadySeconds: time.Second, PolicyRules: []int{10, 1_000, 10_000}, SyncTimeout: 5 * time.Minute}
 	// Full adds 50k and 100k services and more repetitions.
 	Full = Profile{Name: "full", Sizes: []int{1_000, 10_000, 50_000, 100_000}, Backends: 10, Runs: 5, Connects: 300,
-		DatapathSizes: []int{1_000, 10_000, 100_000}, DatapathSamples: 5}
+		DatapathSizes: []int{1_000, 10_000, 100_000}, DatapathSamples: 5, SteadySeconds: 3 * time.Second, PolicyRules: []int{10, 1_000, 10_000}, SyncTimeout: 30 * time.Minute}
 )

@@ -50,7 +50,7 @@ func countRules(d datapath) (int, error) {
 // recordRules adds each kube-proxy's rule count at n services.
 func (r *runner) recordRules(n int) {
 	for _, d := range datapaths {
-		if d.Mode == "" {
+		if d.Mode == "" || r.lagging[d.Name] {
 			continue
 		}
 		c, err := countRules(d)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,7 +65,7 @@ func Layout() string {
 	for _, d := range datapaths {
 		parts = append(parts, fmt.Sprintf("%s on node-%d", d.Name, d.Node))
 	}
-	return fmt.Sprintf("one sim cluster, separate nodes measured one after the other: %s; %d echo backends on node-%d (Kestrel agent); clients connect from a pod on their node",
+	return fmt.Sprintf("one sim cluster, separate nodes measured one after the other: %s; %d echo backends on node-%d (Kestrel agent); clients connect from a pod on their node, as a process in the pod's cgroup (kestrel-socket-lb, the kube-proxies) or outside it (kestrel-per-packet: the socket programs do not apply); every datapath follows the API writes as they come and is polled at once after the last one",
 		strings.Join(parts, ", "), 10, backendNode)
 }
 
@@ -104,7 +105,7 @@ func Run(ctx context.Context, p Profile, binDir, logDir string, progress func(st
 	if err != nil {
 		return nil, Layout(), err
 	}
-	r := &runner{p: p, kube: kube, progress: progress, state: info.StateDir, logDir: logDir}
+	r := &runner{p: p, kube: kube, progress: progress, state: info.StateDir, logDir: logDir, binDir: binDir}
 	err = r.run(ctx)
 	return r.out, Layout(), err
 }
@@ -115,11 +116,16 @@ type runner struct {
 	progress func(string)
 	state    string
 	logDir   string
+	binDir   string // kestrel's, for the pods' client processes
 
-	backends []netip.Addr
-	clients  map[int]string // node -> pod netns path
-	vips     []netip.Addr   // services in creation order
-	out      []metrics.Metric
+	backends   []netip.Addr
+	clients    map[int]string // node -> client pod's netns path
+	clientUIDs map[int]string // node -> client pod's UID
+	vips       []netip.Addr   // services in creation order
+	out        []metrics.Metric
+	// lagging names the datapaths that had not programmed the current
+	// size within SyncTimeout: left out of its measurements.
+	lagging map[string]bool
 }
 
 const echoPort = 8080
@@ -135,11 +141,21 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.measure(ctx, 0); err != nil {
 		return err
 	}
+	// Steady state through one service of its own (so every later size
+	// has one service more than it says, on every datapath alike).
+	if err := r.steadyState(ctx); err != nil {
+		return err
+	}
 	for _, n := range r.p.Sizes {
+		r.continueLagging()
+		cpu, err := r.cpuNow()
+		if err != nil {
+			return err
+		}
 		if err := r.createServices(ctx, n); err != nil {
 			return err
 		}
-		if err := r.waitSynced(ctx, n); err != nil {
+		if err := r.waitSynced(ctx, n, cpu); err != nil {
 			return err
 		}
 		r.recordRules(n)
@@ -150,7 +166,20 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	// Policy scaling last, with the largest size's services present (a
+	// lagging datapath stays stopped: the cluster goes down after).
+	return r.policyScaling(ctx)
+}
+
+// continueLagging continues the datapaths stopped for lagging behind the
+// last size: they go on programming it.
+func (r *runner) continueLagging() {
+	for _, d := range datapaths {
+		if r.lagging[d.Name] {
+			d.signalGroup(r.state, syscall.SIGCONT)
+		}
+	}
+	r.lagging = nil
 }
 
 // startPods makes the echo backends on their node and a client pod on each
@@ -196,13 +225,14 @@ func (r *runner) startPods(ctx context.Context) error {
 			}
 		}
 		if len(ready) == len(want) {
-			r.backends, r.clients = nil, map[int]string{}
+			r.backends, r.clients, r.clientUIDs = nil, map[int]string{}, map[int]string{}
 			for i := range r.p.Backends {
 				r.backends = append(r.backends, netip.MustParseAddr(ready[fmt.Sprintf("echo-%d", i)].Status.PodIP))
 			}
 			for _, d := range datapaths {
 				p := ready[fmt.Sprintf("client-node-%d", d.Node)]
 				r.clients[d.Node] = network.NetnsPath(network.PodNetns(ClusterName, string(p.UID)))
+				r.clientUIDs[d.Node] = string(p.UID)
 			}
 			return nil
 		}
@@ -233,10 +263,13 @@ func probes(n int) map[string]int {
 	return map[string]int{"first": 0, "middle": n / 2, "last": n - 1}
 }
 
-// measure connects from each datapath's client, one datapath after the
-// other: to each probe service and directly to a backend.
+// measure connects from each client, one after the other: to each probe
+// service and directly to a backend.
 func (r *runner) measure(ctx context.Context, n int) error {
-	for _, d := range datapaths {
+	for _, c := range clients {
+		if r.lagging[c.dp.Name] {
+			continue
+		}
 		targets := map[string]netip.AddrPort{"direct": netip.AddrPortFrom(r.backends[0], echoPort)}
 		if n > 0 {
 			for name, i := range probes(n) {
@@ -248,27 +281,32 @@ func (r *runner) measure(ctx context.Context, n int) error {
 			names = append(names, k)
 		}
 		sort.Strings(names)
-		r.progress(fmt.Sprintf("%d services: %s connects (%s)", n, d.Name, strings.Join(names, ", ")))
+		r.progress(fmt.Sprintf("%d services: %s connects (%s)", n, c.Name, strings.Join(names, ", ")))
 		p50s := map[string][]float64{}
 		for _, target := range names {
 			dst := targets[target]
 			// Warm-up: neighbour entries, caches; not counted.
-			if _, failed, err := connectTimesFailing(r.clients[d.Node], dst, 5); failed > 0 {
-				r.progress(fmt.Sprintf("%s, %d services, %s (%s): %d of 5 warm-up connects failed: %v", d.Name, n, target, dst, failed, err))
-				r.saveFlows(ctx, d, fmt.Sprintf("services-%d-%s-warmup", n, target))
+			if _, failed, err := r.connects(c, dst, 5); failed > 0 {
+				r.progress(fmt.Sprintf("%s, %d services, %s (%s): %d of 5 warm-up connects failed: %v", c.Name, n, target, dst, failed, err))
+				r.saveFlows(ctx, c.dp, fmt.Sprintf("%s-services-%d-%s-warmup", c.Name, n, target))
 			}
 			var p50, p99 []float64
-			failures := 0
+			failures, made := 0, 0
+			before, err := r.socketTranslations(ctx, c)
+			if err != nil {
+				return err
+			}
 			for range r.p.Runs {
-				times, failed, err := connectTimesFailing(r.clients[d.Node], dst, r.p.Connects)
+				times, failed, err := r.connects(c, dst, r.p.Connects)
 				if failed > 0 {
 					failures += failed
-					r.progress(fmt.Sprintf("%s, %d services, %s (%s): %d of %d connects failed: %v", d.Name, n, target, dst, failed, r.p.Connects, err))
-					r.saveFlows(ctx, d, fmt.Sprintf("services-%d-%s", n, target))
+					r.progress(fmt.Sprintf("%s, %d services, %s (%s): %d connects failed: %v", c.Name, n, target, dst, failed, err))
+					r.saveFlows(ctx, c.dp, fmt.Sprintf("%s-services-%d-%s", c.Name, n, target))
 				}
 				if len(times) == 0 {
-					return fmt.Errorf("%s, %d services, %s (%s): every connect failed: %w", d.Name, n, target, dst, err)
+					return fmt.Errorf("%s, %d services, %s (%s): every connect failed: %w", c.Name, n, target, dst, err)
 				}
+				made += len(times)
 				us := make([]float64, len(times))
 				for i, t := range times {
 					us[i] = float64(t.Nanoseconds()) / 1e3
@@ -277,11 +315,20 @@ func (r *runner) measure(ctx context.Context, n int) error {
 				p50 = append(p50, metrics.Percentile(us, 50))
 				p99 = append(p99, metrics.Percentile(us, 99))
 			}
+			if target != "direct" {
+				after, err := r.socketTranslations(ctx, c)
+				if err != nil {
+					return err
+				}
+				if err := checkSocketLB(c, dst.String(), after-before, made); err != nil {
+					return err
+				}
+			}
 			if failures > 0 {
-				r.out = append(r.out, metrics.Summarize(fmt.Sprintf("latency/%s/services=%d/%s/connect-failures", d.Name, n, target), "connects", metrics.Lower, []float64{float64(failures)}))
+				r.out = append(r.out, metrics.Summarize(fmt.Sprintf("latency/%s/services=%d/%s/connect-failures", c.Name, n, target), "connects", metrics.Lower, []float64{float64(failures)}))
 			}
 			p50s[target] = p50
-			name := fmt.Sprintf("latency/%s/services=%d/%s", d.Name, n, target)
+			name := fmt.Sprintf("latency/%s/services=%d/%s", c.Name, n, target)
 			r.out = append(r.out, metrics.Summarize(name+"/connect-p50", "us", metrics.Lower, p50),
 				metrics.Summarize(name+"/connect-p99", "us", metrics.Lower, p99))
 		}
@@ -293,7 +340,7 @@ func (r *runner) measure(ctx context.Context, n int) error {
 			for i := range ratios {
 				ratios[i] = p50s[target][i] / p50s["direct"][i]
 			}
-			r.out = append(r.out, metrics.Summarize(fmt.Sprintf("latency/%s/services=%d/%s/over-direct-p50", d.Name, n, target),
+			r.out = append(r.out, metrics.Summarize(fmt.Sprintf("latency/%s/services=%d/%s/over-direct-p50", c.Name, n, target),
 				metrics.UnitRatio, metrics.Lower, ratios))
 		}
 	}

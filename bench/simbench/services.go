@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +18,7 @@ import (
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/bench/metrics"
 	"github.com/kestrelnet/kestrel/sim/cluster"
+	"github.com/kestrelnet/kestrel/sim/network"
 )
 
 // managedBy marks the EndpointSlices the bench writes itself: the Services
@@ -103,55 +106,137 @@ func (r *runner) createService(ctx context.Context, i int) (netip.Addr, error) {
 	return vip, nil
 }
 
-// waitSynced waits until every datapath has programmed the n services, and
-// records how long each took after the last API write: the Kestrel agent
-// reports them (`kestrel service list`), kube-proxy's metrics show no
-// pending change and a sync after the last write.
-func (r *runner) waitSynced(ctx context.Context, n int) error {
-	written := time.Now()
-	// iptables-nft took 132-300 s at 10k services here, by load.
-	deadline := written.Add(10 * time.Minute)
+// cpuNow reads the CPU time of each datapath's process (with the
+// children it waited for: kube-proxy's iptables-restore and nft runs).
+func (r *runner) cpuNow() (map[string]float64, error) {
+	out := map[string]float64{}
 	for _, d := range datapaths {
-		r.progress(fmt.Sprintf("%d services: waiting for %s to program them", n, d.Name))
-		var done bool
-		for !done {
-			if d.Mode == "" {
-				svcs, err := api.NewClient(cluster.AgentSocket(ClusterName, fmt.Sprintf("node-%d", d.Node))).Services(ctx)
-				if err == nil {
-					count := 0
-					for _, s := range svcs.Services {
-						if strings.HasPrefix(s.Service, Namespace+"/") {
-							count++
-						}
-					}
-					done = count >= n
-				}
-			} else {
-				st, err := cluster.ReadKubeProxyState(ctx, d.Node)
-				done = err == nil && st.Pending == 0 && st.LastSync > float64(written.UnixNano())/1e9
-			}
-			if done && n > 0 {
-				// The metrics say so; a connect to the last service
-				// created says its rules are really there.
-				_, err := connectTimes(r.clients[d.Node], netip.AddrPortFrom(r.vips[n-1], 80), 1)
-				done = err == nil
-			}
-			if done {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s has not programmed %d services after %s", d.Name, n, deadline.Sub(written))
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
+		pid, err := d.pid(r.state)
+		if err != nil {
+			return nil, err
 		}
-		// Sequential waits: a later datapath's time includes the earlier
-		// waits only when it was slower than them, which is what this says.
-		took := time.Since(written).Seconds()
-		r.out = append(r.out, metrics.Summarize(fmt.Sprintf("sync/%s/services=%d/programmed-after-last-write", d.Name, n), "s", metrics.Lower, []float64{took}))
+		if out[d.Name], err = cpuSeconds(pid); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// waitSynced waits until every datapath has programmed the n services,
+// polling them all at once, and records for each how long after the last
+// API write it got there and the CPU time its process spent from the
+// first write of this size until then (cpuBefore, read before the
+// writes): what following the writes and programming them cost it. Done
+// is: the Kestrel agent reports the n services (`kestrel service list`),
+// kube-proxy's metrics show no pending change and a sync after the last
+// write; then a connect to the last service created succeeds. A datapath
+// not there within the profile's SyncTimeout is marked lagging.
+func (r *runner) waitSynced(ctx context.Context, n int, cpuBefore map[string]float64) error {
+	written := time.Now()
+	// iptables-nft took 132-300 s at 10k services here, by load, and more
+	// than 10 min at a load average of 20.
+	deadline := written.Add(r.p.SyncTimeout)
+	r.lagging = map[string]bool{}
+	defer func() {
+		if len(r.lagging) > 0 {
+			r.progress(fmt.Sprintf("%d services: stopped the lagging datapaths (SIGSTOP) while the others are measured", n))
+		}
+	}()
+	r.progress(fmt.Sprintf("%d services: waiting for every datapath to program them", n))
+	pending := map[string]bool{}
+	for _, d := range datapaths {
+		pending[d.Name] = true
+	}
+	for len(pending) > 0 {
+		for _, d := range datapaths {
+			if !pending[d.Name] {
+				continue
+			}
+			done, err := r.programmed(ctx, d, n, written)
+			if err != nil {
+				return err
+			}
+			if !done {
+				continue
+			}
+			took := time.Since(written).Seconds()
+			pid, err := d.pid(r.state)
+			if err != nil {
+				return err
+			}
+			cpu, err := cpuSeconds(pid)
+			if err != nil {
+				return err
+			}
+			delete(pending, d.Name)
+			r.progress(fmt.Sprintf("%d services: %s programmed them %.1f s after the last write (%.1f s CPU since the first)", n, d.Name, took, cpu-cpuBefore[d.Name]))
+			r.out = append(r.out,
+				metrics.Summarize(fmt.Sprintf("sync/%s/services=%d/programmed-after-last-write", d.Name, n), "s", metrics.Lower, []float64{took}),
+				metrics.Summarize(fmt.Sprintf("sync/%s/services=%d/program-cpu", d.Name, n), "s", metrics.Lower, []float64{cpu - cpuBefore[d.Name]}))
+		}
+		if len(pending) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			// A missed sync is a figure too: recorded as the time waited,
+			// and that datapath is left out of this size's measurements
+			// (it goes on programming meanwhile, on the same cores).
+			var names []string
+			for name := range pending {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			for _, d := range datapaths {
+				if !pending[d.Name] {
+					continue
+				}
+				// Stopped (with the restore it runs) while the others are
+				// measured at this size, so that its programming does not
+				// take their CPU; continued before the next size.
+				if err := d.signalGroup(r.state, syscall.SIGSTOP); err != nil {
+					return err
+				}
+			}
+			for _, name := range names {
+				r.lagging[name] = true
+				r.out = append(r.out, metrics.Summarize(fmt.Sprintf("sync/%s/services=%d/not-programmed-after", name, n), "s", metrics.Lower, []float64{r.p.SyncTimeout.Seconds()}))
+			}
+			r.progress(fmt.Sprintf("%d services: %s had not programmed them %s after the last write: left out at this size", n, strings.Join(names, ", "), r.p.SyncTimeout))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	return nil
+}
+
+// programmed says whether d has programmed n services, by its own account
+// and by a connect through the last one.
+func (r *runner) programmed(ctx context.Context, d datapath, n int, since time.Time) (bool, error) {
+	var done bool
+	if d.Mode == "" {
+		svcs, err := api.NewClient(cluster.AgentSocket(ClusterName, network.NodeName(d.Node))).Services(ctx)
+		if err == nil {
+			count := 0
+			for _, s := range svcs.Services {
+				if strings.HasPrefix(s.Service, Namespace+"/") && s.Service != Namespace+"/"+steadyService {
+					count++
+				}
+			}
+			done = count >= n
+		}
+	} else {
+		st, err := cluster.ReadKubeProxyState(ctx, d.Node)
+		done = err == nil && st.Pending == 0 && st.LastSync > float64(since.UnixNano())/1e9
+	}
+	if done && n > 0 {
+		// The metrics say so; a connect to the last service created says
+		// its rules are really there.
+		_, err := connectTimes(r.clients[d.Node], netip.AddrPortFrom(r.vips[n-1], 80), 1)
+		done = err == nil
+	}
+	return done, nil
 }

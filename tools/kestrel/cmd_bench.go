@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 
 func init() {
 	benchCmd := &cobra.Command{Use: "bench", Short: "Kestrel against the real kube-proxy: run the benchmarks, compare two runs"}
-	benchCmd.AddCommand(newBenchRunCmd(), newBenchCompareCmd(), newBenchReportCmd(), newBenchBaselineCmd())
+	benchCmd.AddCommand(newBenchRunCmd(), newBenchCompareCmd(), newBenchReportCmd(), newBenchBaselineCmd(), newBenchSteadyClientCmd())
 	rootCmd.AddCommand(benchCmd)
 }
 
@@ -72,11 +73,16 @@ func newBenchRunCmd() *cobra.Command {
 				res.Machine.Layout = layout
 				res.Metrics = append(res.Metrics, lat...)
 				if err != nil {
+					res.Machine.Load["end"] = machine.LoadAverage()
+					res.Machine.Load["took"] = time.Since(start).Round(time.Second).String() + " (stopped: " + err.Error() + ")"
 					// Keep what was measured: a partial result says where it stopped.
 					res.Write(filepath.Join(out, "results.json"))
+					report.Write(out, res)
 					return err
 				}
 			}
+			res.Machine.Load["end"] = machine.LoadAverage()
+			res.Machine.Load["took"] = time.Since(start).Round(time.Second).String()
 			if err := res.Write(filepath.Join(out, "results.json")); err != nil {
 				return err
 			}
@@ -184,4 +190,33 @@ func newBenchBaselineCmd() *cobra.Command {
 			return res.Write(args[1])
 		},
 	}
+}
+
+func newBenchSteadyClientCmd() *cobra.Command {
+	var nsPath, target, mode string
+	var d time.Duration
+	cmd := &cobra.Command{
+		Use:    "steady-client --netns PATH --target ADDR:PORT --mode pingpong|stream --duration D",
+		Short:  "One steady-state run from inside a pod's namespace (a process of the pod); prints JSON",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var res simbench.SteadyResult
+			err := simbench.InNetns(nsPath, func() (err error) {
+				res, err = simbench.SteadyClient(target, mode, d)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+		},
+	}
+	cmd.Flags().StringVar(&nsPath, "netns", "", "network namespace path to connect from")
+	cmd.Flags().StringVar(&target, "target", "", "server address:port")
+	cmd.Flags().StringVar(&mode, "mode", simbench.ModePingPong, "pingpong or stream")
+	cmd.Flags().DurationVar(&d, "duration", time.Second, "how long to measure")
+	cmd.MarkFlagRequired("netns")
+	cmd.MarkFlagRequired("target")
+	return cmd
 }
