@@ -8,7 +8,7 @@ export BPF2GO_CC := clang-19
 export BPF2GO_STRIP := llvm-strip-19
 export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 
-APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client prometheus
 SUITES := scenarios/library
 
 .PHONY: help deps generate build hubble test e2e bench bench-pipeline bench-sim run
@@ -16,7 +16,7 @@ SUITES := scenarios/library
 help: ## List the documented targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, protobuf-compiler, iptables, nftables, ipset, iperf3, etcd; Kubernetes v1.31.4 for sim: control plane, and kube-proxy for bench), then build bin/ (and bin/hubble)
+deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, protobuf-compiler, iptables, nftables, ipset, iperf3, etcd, prometheus (promtool); Kubernetes v1.31.4 for sim: control plane, and kube-proxy for bench), then build bin/ (and bin/hubble)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \

@@ -82,7 +82,7 @@ func (d *Daemon) RecordFlow(ev datapath.Event) {
 		}
 	}
 	d.keepFlow(f)
-	d.metrics.observeFlow(ev)
+	d.metrics.observeFlow(f, d.cfg.ClusterName)
 }
 
 // FlowsAfter returns the kept flows after seq, and a channel closed when

@@ -28,6 +28,10 @@ const (
 	traceFromLxc = 5
 )
 
+// kestrelReasonMark precedes our name of a reason Cilium lacks in a
+// dropped flow's summary.
+const kestrelReasonMark = "; Kestrel drop reason: "
+
 // Cilium's policy match types (Flow.policy_match_type), by our names.
 var policyMatchTypes = map[string]uint32{"l3-only": 1, "l3-l4": 2, "l4-only": 3, "all": 4}
 
@@ -91,7 +95,7 @@ func ToProto(f api.Flow, cluster string) *flowpb.Flow {
 	if _, mapped := ciliumDropReasons[f.Reason]; out.Verdict == flowpb.Verdict_DROPPED && !mapped {
 		// A Kestrel-only reason is DROP_REASON_UNKNOWN in Cilium's field;
 		// the summary, which hubble prints, names it.
-		out.Summary += "; Kestrel drop reason: " + f.Reason
+		out.Summary += kestrelReasonMark + f.Reason
 	}
 	policies := policiesOf(f.Policies)
 	if len(policies) == 0 {

@@ -6,17 +6,22 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/kestrelnet/kestrel/agent/observe/promtooltest"
 	"github.com/kestrelnet/kestrel/e2e/framework"
 	"github.com/kestrelnet/kestrel/sim/cluster"
+	"github.com/kestrelnet/kestrel/sim/network"
 )
 
 // scenario denies all ingress in namespace x: every probe to x/a is dropped
@@ -194,6 +199,28 @@ var _ = Describe("the hubble CLI against the relay", Ordered, func() {
 		Expect(out).To(ContainSubstring("Healthcheck (via " + cluster.RelayAddress + "): Ok"))
 		Expect(out).To(MatchRegexp(`Current/Max Flows: [0-9,]+/32,768`))
 		Expect(out).To(ContainSubstring("Connected Nodes: 2/2"))
+	})
+
+	It("the agents' and the relay's metrics pass promtool, with the drops under Cilium's reasons", func(ctx SpecContext) {
+		var drops bool
+		for i := range c.Nodes() {
+			url := fmt.Sprintf("http://%s/metrics", net.JoinHostPort(network.NodeIP(i+1).String(), strconv.Itoa(cluster.AgentMetricsPort)))
+			body := promtooltest.Scrape(GinkgoT(), url)
+			promtooltest.Check(GinkgoT(), body)
+			text := string(body)
+			Expect(text).To(ContainSubstring("cilium_endpoint "), url)
+			if strings.Contains(text, `hubble_drop_total{protocol="TCP",reason="POLICY_DENIED"}`) {
+				drops = true
+				Expect(text).To(ContainSubstring(`cilium_drop_count_total{direction="INGRESS",reason="Policy denied"}`))
+				Expect(text).To(MatchRegexp(`hubble_flows_processed_total\{protocol="TCP",subtype="",type="Drop",verdict="DROPPED"\} \d+`))
+				Expect(text).To(MatchRegexp(`hubble_policy_verdicts_total\{action="dropped",direction="ingress",match="none"\} \d+`))
+			}
+		}
+		Expect(drops).To(BeTrue(), "no agent counted the scenario's denied SYNs in hubble_drop_total")
+		body := promtooltest.Scrape(GinkgoT(), "http://"+cluster.RelayMetricsAddress+"/metrics")
+		promtooltest.Check(GinkgoT(), body)
+		Expect(string(body)).To(ContainSubstring(fmt.Sprintf(`hubble_relay_pool_peer_connection_status{status="READY"} %d`, len(c.Nodes()))))
+		Expect(string(body)).To(MatchRegexp(`grpc_server_handled_total\{grpc_code="OK",grpc_method="GetFlows",grpc_service="observer.Observer",grpc_type="server_stream"\} [1-9]`))
 	})
 
 	It("list nodes names every node as Connected", func(ctx SpecContext) {

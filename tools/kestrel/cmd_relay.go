@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,10 +22,13 @@ import (
 // the relay without flags.
 const DefaultRelayAddress = cluster.RelayAddress
 
+// DefaultRelayMetricsAddress is hubble-relay's metrics port, on localhost.
+const DefaultRelayMetricsAddress = cluster.RelayMetricsAddress
+
 func init() { rootCmd.AddCommand(newRelayCmd()) }
 
 func newRelayCmd() *cobra.Command {
-	var listen, stateDir string
+	var listen, stateDir, metricsAddr string
 	var peers []string
 	cmd := &cobra.Command{
 		Use:   "relay [--listen-address ADDR] (--peer NODE=ADDR ... | --state-dir DIR)",
@@ -45,15 +51,26 @@ hubble.sock files under DIR/nodes, looked up again on every request.`,
 			if err != nil {
 				return fmt.Errorf("--listen-address: %w", err)
 			}
-			srv := observe.NewGRPCServer(relay)
+			srv, metrics := observe.NewRelayGRPCServer(relay)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			go func() { <-ctx.Done(); srv.Stop() }()
+			if metricsAddr != "" {
+				mln, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return fmt.Errorf("--metrics-listen-address: %w", err)
+				}
+				msrv := &http.Server{Handler: metrics, ReadHeaderTimeout: 10 * time.Second}
+				go msrv.Serve(mln) //nolint:errcheck
+				defer msrv.Close()
+				fmt.Fprintf(cmd.OutOrStdout(), "relay metrics on http://%s/metrics\n", mln.Addr())
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "hubble relay serving on %s\n", ln.Addr())
 			return srv.Serve(ln)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen-address", DefaultRelayAddress, "address to serve on (host:port, or a unix socket path)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-listen-address", DefaultRelayMetricsAddress, "address to serve Prometheus metrics on (hubble-relay's port); empty: off")
 	cmd.Flags().StringArrayVar(&peers, "peer", nil, "a node's Hubble Observer, NODE=ADDR (ADDR: unix socket path or host:port); repeatable")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "a sim cluster's state directory: relay every agent under it")
 	return cmd
