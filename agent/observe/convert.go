@@ -39,7 +39,7 @@ var policyMatchTypes = map[string]uint32{"l3-only": 1, "l3-l4": 2, "l4-only": 3,
 func ToProto(f api.Flow, cluster string) *flowpb.Flow {
 	out := &flowpb.Flow{
 		Time:            timestamppb.New(timeOf(f)),
-		Uuid:            "",
+		Uuid:            flowUUID(f, 'f'),
 		Type:            flowpb.FlowType_L3_L4,
 		NodeName:        f.Node,
 		Verdict:         verdictOf(f.Verdict),
@@ -233,6 +233,7 @@ func ToProtos(f api.Flow, cluster string) []*flowpb.Flow {
 	}
 	pv := proto.Clone(main).(*flowpb.Flow)
 	pv.EventType = &flowpb.CiliumEventType{Type: eventPolicyVerdict}
+	pv.Uuid = flowUUID(f, 'p')
 	pv.TraceObservationPoint = flowpb.TraceObservationPoint_UNKNOWN_POINT
 	return []*flowpb.Flow{pv, main}
 }

@@ -47,7 +47,7 @@ func (fs Filters) Match(f *flowpb.Flow) bool {
 func matchFilter(flt *flowpb.FlowFilter, f *flowpb.Flow) bool {
 	if len(flt.HttpHeader)+len(flt.DnsQuery)+len(flt.SourceFqdn)+len(flt.DestinationFqdn)+len(flt.SourceService)+
 		len(flt.DestinationService)+len(flt.SourceIpXlated)+
-		len(flt.Interface)+len(flt.TraceId)+len(flt.IpTraceId)+len(flt.Uuid)+len(flt.NodeLabels) > 0 {
+		len(flt.Interface)+len(flt.TraceId)+len(flt.IpTraceId)+len(flt.NodeLabels) > 0 {
 		return false
 	}
 	if len(flt.Encrypted) > 0 && !anyOf(flt.Encrypted, func(b bool) bool { return !b }) {
@@ -89,6 +89,7 @@ func matchFilter(flt *flowpb.FlowFilter, f *flowpb.Flow) bool {
 		len(flt.EventType) == 0 || anyOf(flt.EventType, func(e *flowpb.EventTypeFilter) bool {
 			return e.GetType() == f.GetEventType().GetType() && (!e.GetMatchSubType() || e.GetSubType() == f.GetEventType().GetSubType())
 		}),
+		len(flt.Uuid) == 0 || anyOf(flt.Uuid, func(u string) bool { return u == f.GetUuid() }),
 		len(flt.TcpFlags) == 0 || anyOf(flt.TcpFlags, func(want *flowpb.TCPFlags) bool { return tcpFlagsMatch(want, f) }),
 	}
 	for _, ok := range checks {
