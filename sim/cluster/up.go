@@ -234,6 +234,9 @@ const (
 	// RelayMetricsAddress is where the relay serves its Prometheus
 	// metrics, hubble-relay's port.
 	RelayMetricsAddress = "localhost:9966"
+	// ServiceMapAddress is where the relay serves the service map page,
+	// hubble-ui's port.
+	ServiceMapAddress = "localhost:12000"
 )
 
 // AgentMetricsPort is where each agent serves its Prometheus metrics, on
