@@ -56,16 +56,6 @@ var kestrelOnlyDropReasons = map[string]string{
 	"ICMP_ERROR_UNRELATED": "Cilium judges an ICMP error about no tracked flow by policy, as a new flow",
 }
 
-// DropReasonLabel is the reason label of hubble_drop_total for one of our
-// reasons: Cilium's enum name where it has one, else our own name (Cilium's
-// DROP_REASON_UNKNOWN would lump every Kestrel-only reason together).
-func DropReasonLabel(name string) string {
-	if c, ok := ciliumDropReasons[name]; ok {
-		return c.Name
-	}
-	return name
-}
-
 // DropReasonText is the reason label of cilium_drop_count_total: Cilium's
 // agent's text for the reason ("Policy denied"), else our own name.
 func DropReasonText(name string) string {
