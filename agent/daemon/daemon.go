@@ -89,7 +89,9 @@ type Daemon struct {
 	flows     flowRing
 	flowAdded chan struct{} // closed (and replaced) when a flow is added
 	peers     atomic.Pointer[peerIndex]
-	startTime time.Time
+	// flowServices names the Services at flows' ends (regeneration).
+	flowServices atomic.Pointer[serviceIndex]
+	startTime    time.Time
 
 	// events are the agent's notifications for Hubble; policyVersions
 	// and policyObjects the policies last reported (d.mu).

@@ -38,16 +38,18 @@ var policyMatchTypes = map[string]uint32{"l3-only": 1, "l3-l4": 2, "l4-only": 3,
 // ToProto turns one of the agent's flows into Hubble's flow.
 func ToProto(f api.Flow, cluster string) *flowpb.Flow {
 	out := &flowpb.Flow{
-		Time:            timestamppb.New(timeOf(f)),
-		Uuid:            flowUUID(f, 'f'),
-		Type:            flowpb.FlowType_L3_L4,
-		NodeName:        f.Node,
-		Verdict:         verdictOf(f.Verdict),
-		PolicyMatchType: policyMatchTypes[f.MatchType],
-		IsReply:         wrapperspb.Bool(f.IsReply),
-		Reply:           f.IsReply,
-		Source:          endpointOf(f.SrcPeer, f.SrcIdentity, cluster),
-		Destination:     endpointOf(f.DstPeer, f.DstIdentity, cluster),
+		Time:               timestamppb.New(timeOf(f)),
+		Uuid:               flowUUID(f, 'f'),
+		Type:               flowpb.FlowType_L3_L4,
+		NodeName:           f.Node,
+		Verdict:            verdictOf(f.Verdict),
+		PolicyMatchType:    policyMatchTypes[f.MatchType],
+		IsReply:            wrapperspb.Bool(f.IsReply),
+		Reply:              f.IsReply,
+		Source:             endpointOf(f.SrcPeer, f.SrcIdentity, cluster),
+		Destination:        endpointOf(f.DstPeer, f.DstIdentity, cluster),
+		SourceService:      serviceOf(f.SrcPeer.Service),
+		DestinationService: serviceOf(f.DstPeer.Service),
 	}
 	// The endpoint id is that of the pod whose hook saw the packet: the
 	// source on egress, the destination on ingress.
@@ -137,6 +139,15 @@ func endpointOf(p api.Peer, id uint32, cluster string) *flowpb.Endpoint {
 		ep.ClusterName = cluster
 	}
 	return ep
+}
+
+// serviceOf is Hubble's Service for "namespace/name" (nil for none).
+func serviceOf(name string) *flowpb.Service {
+	ns, n, ok := strings.Cut(name, "/")
+	if !ok {
+		return nil
+	}
+	return &flowpb.Service{Namespace: ns, Name: n}
 }
 
 func layer4(f api.Flow) *flowpb.Layer4 {

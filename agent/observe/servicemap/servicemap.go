@@ -93,8 +93,8 @@ func streamFlows(w http.ResponseWriter, r *http.Request, obs observerpb.Observer
 	}
 }
 
-// Node is a graph node: a workload (or a pod without one), or a reserved
-// entity (world, host, ...) by identity.
+// Node is a graph node: a workload (or a pod without one), a Service, or a
+// reserved entity (world, host, ...) by identity.
 type Node struct {
 	ID        string `json:"id"`
 	Label     string `json:"label"`
@@ -113,6 +113,10 @@ type Edge struct {
 	Protocol string    `json:"protocol"`
 	Port     uint32    `json:"port,omitempty"`
 	Policies []string  `json:"policies,omitempty"` // Kind/namespace/name that allowed or denied it
+	// Service is the Service the destination is a frontend or backend of:
+	// the page draws the flow to the Service, and the Service to its
+	// backend.
+	Service *Node `json:"service,omitempty"`
 }
 
 // EdgeOf is the edge of a connection's flow; replies, and the policy
@@ -144,6 +148,9 @@ func EdgeOf(f *flowpb.Flow) (Edge, bool) {
 		e.Protocol = "ICMPv4"
 	case l4.GetICMPv6() != nil:
 		e.Protocol = "ICMPv6"
+	}
+	if svc := f.GetDestinationService(); svc.GetName() != "" {
+		e.Service = &Node{ID: svc.GetNamespace() + "/Service/" + svc.GetName(), Label: svc.GetName(), Namespace: svc.GetNamespace(), Kind: "Service"}
 	}
 	for _, ps := range [][]*flowpb.Policy{f.GetIngressAllowedBy(), f.GetEgressAllowedBy(), f.GetIngressDeniedBy(), f.GetEgressDeniedBy()} {
 		for _, p := range ps {

@@ -60,8 +60,10 @@ func TestFlowsStreamAsEdges(t *testing.T) {
 	src.add(api.Flow{TimeUnixNs: now, Node: "node-1", Src: "10.0.1.2", Dst: "10.0.0.2", SrcPort: 40000, DstPort: 80, Protocol: 6,
 		Direction: "ingress", Verdict: "dropped", Reason: "POLICY_DENIED", TCPFlags: 0x02, SrcPeer: peer("y", "b"), DstPeer: peer("x", "a"),
 		EnforcedBy: []string{"NetworkPolicy/x/deny-ingress"}})
+	dst := peer("y", "b")
+	dst.Service = "y/dns"
 	src.add(api.Flow{TimeUnixNs: now + 1, Node: "node-1", Src: "10.0.1.3", Dst: "10.0.2.2", SrcPort: 40001, DstPort: 53, Protocol: 17,
-		Direction: "egress", Verdict: "forwarded", CT: "new", SrcPeer: peer("z", "c"), DstPeer: peer("y", "b")})
+		Direction: "egress", Verdict: "forwarded", CT: "new", SrcPeer: peer("z", "c"), DstPeer: dst})
 
 	ln, err := observe.Listen(t.TempDir() + "/hubble.sock")
 	if err != nil {
@@ -84,7 +86,8 @@ func TestFlowsStreamAsEdges(t *testing.T) {
 		d.Protocol != "TCP" || d.Port != 80 || len(d.Policies) != 1 || d.Policies[0] != "NetworkPolicy/x/deny-ingress" {
 		t.Errorf("dropped edge %+v", d)
 	}
-	if f.Src.ID != "z/Pod/c" || f.Dst.ID != "y/Pod/b" || f.Verdict != "FORWARDED" || f.Protocol != "UDP" || f.Port != 53 {
+	if f.Src.ID != "z/Pod/c" || f.Dst.ID != "y/Pod/b" || f.Verdict != "FORWARDED" || f.Protocol != "UDP" || f.Port != 53 ||
+		f.Service == nil || f.Service.ID != "y/Service/dns" || d.Service != nil {
 		t.Errorf("forwarded edge %+v", f)
 	}
 	if got := readEdges(t, web.URL+"/api/flows?namespace=x", 1); got[0].Dst.Namespace != "x" {

@@ -11,11 +11,13 @@ const cy = cytoscape({
   wheelSensitivity: 0.3,
   style: [
     { selector: 'node', style: { label: 'data(label)', 'text-valign': 'bottom', 'font-size': 11, 'background-color': '#607d8b' } },
+    { selector: 'node.service', style: { shape: 'hexagon', 'background-color': '#6a1b9a' } },
     { selector: 'node.reserved', style: { shape: 'round-rectangle', 'background-color': '#9e9e9e' } },
     { selector: 'node.namespace', style: { 'text-valign': 'top', 'background-opacity': 0.06, 'border-width': 1, 'border-color': '#90a4ae', shape: 'round-rectangle' } },
     { selector: 'edge', style: { width: 2, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', label: 'data(label)', 'font-size': 9, 'text-rotation': 'autorotate' } },
     ...Object.entries(colours).map(([v, c]) => ({ selector: `edge.${v}`, style: { 'line-color': c, 'target-arrow-color': c, color: c } })),
     { selector: 'edge.DROPPED', style: { 'line-style': 'dashed' } },
+    { selector: 'edge.backs', style: { 'line-color': '#9e9e9e', 'target-arrow-color': '#9e9e9e', 'line-style': 'dotted', width: 1 } },
   ],
 });
 
@@ -33,7 +35,8 @@ function ensureNode(n) {
     if (cy.getElementById(parent).empty()) cy.add({ group: 'nodes', data: { id: parent, label: n.namespace }, classes: 'namespace' });
     data.parent = parent;
   }
-  cy.add({ group: 'nodes', data, classes: n.kind === 'reserved' || n.kind === 'ip' ? 'reserved' : 'workload' });
+  const classes = n.kind === 'reserved' || n.kind === 'ip' ? 'reserved' : n.kind === 'Service' ? 'service' : 'workload';
+  cy.add({ group: 'nodes', data, classes });
   relayout();
 }
 
@@ -41,7 +44,17 @@ function addFlow(e) {
   ensureNode(e.src);
   ensureNode(e.dst);
   const port = e.port ? `${e.protocol}/${e.port}` : e.protocol;
-  const id = `${e.src.id}→${e.dst.id}|${port}|${e.verdict}`;
+  // A flow to a Service's backend goes to the Service, which backs onto it.
+  let to = e.dst.id;
+  if (e.service) {
+    ensureNode(e.service);
+    to = e.service.id;
+    const backs = `${e.service.id}⇢${e.dst.id}`;
+    if (cy.getElementById(backs).empty()) {
+      cy.add({ group: 'edges', classes: 'backs', data: { id: backs, source: e.service.id, target: e.dst.id, verdict: 'BACKEND', label: '' } });
+    }
+  }
+  const id = `${e.src.id}→${to}|${port}|${e.verdict}`;
   const edge = cy.getElementById(id);
   if (edge.nonempty()) {
     edge.data('count', edge.data('count') + 1);
@@ -49,11 +62,11 @@ function addFlow(e) {
     return;
   }
   cy.add({ group: 'edges', classes: e.verdict,
-    data: { id, source: e.src.id, target: e.dst.id, verdict: e.verdict, reason: e.reason || '', port, count: 1,
+    data: { id, source: e.src.id, target: to, backend: e.dst.id, verdict: e.verdict, reason: e.reason || '', port, count: 1,
       policies: (e.policies || []).join(', '), label: label(port, e, 1) } });
   const li = document.createElement('li');
   li.className = e.verdict;
-  li.textContent = `${name(e.src)} → ${name(e.dst)} ${port} ${e.verdict}${e.reason ? ' ' + e.reason : ''}` +
+  li.textContent = `${name(e.src)} → ${e.service ? name(e.service) + ' → ' : ''}${name(e.dst)} ${port} ${e.verdict}${e.reason ? ' ' + e.reason : ''}` +
     (e.policies && e.policies.length ? ` (${e.policies.join(', ')})` : '');
   document.getElementById('edges').appendChild(li);
 }
@@ -92,6 +105,6 @@ follow('');
 
 // For tests and the console: the graph as data.
 window.kestrelServiceMap = {
-  nodes: () => cy.nodes('.workload, .reserved').map((n) => n.data()),
-  edges: () => cy.edges().map((e) => e.data()),
+  nodes: () => cy.nodes('.workload, .reserved, .service').map((n) => n.data()),
+  edges: () => cy.edges().not('.backs').map((e) => e.data()),
 };
