@@ -17,6 +17,8 @@ const cy = cytoscape({
     { selector: 'edge', style: { width: 2, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', label: 'data(label)', 'font-size': 9, 'text-rotation': 'autorotate' } },
     ...Object.entries(colours).map(([v, c]) => ({ selector: `edge.${v}`, style: { 'line-color': c, 'target-arrow-color': c, color: c } })),
     { selector: 'edge.DROPPED', style: { 'line-style': 'dashed' } },
+    { selector: 'edge.quiet', style: { label: '' } },
+    { selector: 'edge.quiet.DROPPED', style: { label: 'data(label)' } },
     { selector: 'edge.backs', style: { 'line-color': '#9e9e9e', 'target-arrow-color': '#9e9e9e', 'line-style': 'dotted', width: 1 } },
   ],
 });
@@ -24,7 +26,16 @@ const cy = cytoscape({
 let layoutTimer = null;
 function relayout() {
   clearTimeout(layoutTimer);
-  layoutTimer = setTimeout(() => cy.layout({ name: 'cose', animate: false, randomize: false, nodeDimensionsIncludeLabels: true }).run(), 200);
+  // Many edges make their labels unreadable: past a few dozen only the
+  // dropped ones keep theirs (the list beside the map names every edge).
+  layoutTimer = setTimeout(() => {
+    cy.edges().toggleClass('quiet', cy.edges().length > 40);
+    cy.layout({
+      name: 'cose', animate: false, randomize: false, nodeDimensionsIncludeLabels: true,
+      nodeRepulsion: () => 600000, idealEdgeLength: () => 120, nestingFactor: 0.8, gravity: 0.5,
+      componentSpacing: 120, nodeOverlap: 40, padding: 30,
+    }).run();
+  }, 200);
 }
 
 function ensureNode(n) {
@@ -69,6 +80,7 @@ function addFlow(e) {
   li.textContent = `${name(e.src)} → ${e.service ? name(e.service) + ' → ' : ''}${name(e.dst)} ${port} ${e.verdict}${e.reason ? ' ' + e.reason : ''}` +
     (e.policies && e.policies.length ? ` (${e.policies.join(', ')})` : '');
   document.getElementById('edges').appendChild(li);
+  relayout();
 }
 
 function name(n) {
