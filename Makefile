@@ -8,20 +8,23 @@ export BPF2GO_CC := clang-19
 export BPF2GO_STRIP := llvm-strip-19
 export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 
-APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client wrk
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client prometheus chromium wrk
 SUITES := scenarios/library
 
-.PHONY: help deps generate build hubble test fuzz e2e bench bench-pipeline bench-sim bench-l7 run
+.PHONY: help deps generate build hubble test fuzz e2e bench bench-pipeline bench-sim bench-flows bench-l7 run
 
 help: ## List the documented targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, protobuf-compiler, iptables, nftables, ipset, iperf3, wrk, etcd; Kubernetes v1.31.4 for sim: control plane, and kube-proxy for bench), then build bin/ (and bin/hubble)
+deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, protobuf-compiler, iptables, nftables, ipset, iperf3, wrk, etcd, prometheus (promtool), chromium, nodejs/npm and the service map's npm packages; Kubernetes v1.31.4 for sim: control plane, and kube-proxy for bench), then build bin/ (and bin/hubble)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else echo "deps: all present"; fi
+	@# Node.js from Debian unless some node and npm are already installed (NodeSource's nodejs carries npm and conflicts with Debian's npm).
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@agent/observe/servicemap/ui/build.sh --deps-only
 	@go mod download
 	@sim/controlplane/build-k8s.sh
 	@$(MAKE) --no-print-directory build bin/hubble
@@ -73,6 +76,10 @@ bench-sim: build ## connect() latency on a 2-node sim cluster: to a pod, to a Cl
 	@mkdir -p bin
 	set -o pipefail; KESTREL_BENCH_SIM=1 flock /tmp/kestrel-sim.lock go test -tags e2e -run '^$$' -bench Connect -benchtime 1x -timeout 30m ./e2e/perf/ | sed -E 's/#[0-9]+-/-/' | tee bin/bench-sim.txt
 	go tool benchstat bin/bench-sim.txt
+
+bench-flows: ## Flows from the ring buffer to the Hubble API: paced rates (loss or not), the drain rate, and the lost-event counter when the agent falls behind
+	@mkdir -p bin
+	set -o pipefail; go test -run '^$$' -bench FlowPipeline -benchtime 1x -timeout 20m ./agent/daemon/ | tee bin/bench-flows.txt
 
 run: deps build ## Install what is missing, then run the conformance suites in unit mode and on a 3-node sim cluster, and diff the verdicts
 	./bin/kestrel scenario run --mode unit,sim --up --nodes 3 --junit bin/junit.xml $(SUITES)

@@ -137,6 +137,9 @@ type Peer struct {
 	// Workload is the pod's controller, as Kind/name (a ReplicaSet made by a
 	// Deployment is named as the Deployment, as Cilium does); empty if none.
 	Workload string `json:"workload,omitempty"`
+	// Service is the Service (namespace/name) whose frontend or backend the
+	// address and port are; empty if none.
+	Service string `json:"service,omitempty"`
 }
 
 // L7Flow is what an L7 proxy saw of one request.

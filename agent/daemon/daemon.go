@@ -17,11 +17,16 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/kestrelnet/kestrel/agent/datapathstate"
 	"github.com/kestrelnet/kestrel/agent/endpoint"
 	"github.com/kestrelnet/kestrel/agent/healthcheck"
+	flowpb "github.com/kestrelnet/kestrel/agent/hubbleapi/flow"
 	"github.com/kestrelnet/kestrel/agent/identity"
 	"github.com/kestrelnet/kestrel/agent/k8s"
+	"github.com/kestrelnet/kestrel/agent/observe"
+	"github.com/kestrelnet/kestrel/agent/policy"
 	"github.com/kestrelnet/kestrel/agent/proxy"
 	"github.com/kestrelnet/kestrel/agent/service"
 	"github.com/kestrelnet/kestrel/datapath"
@@ -80,12 +85,20 @@ type Daemon struct {
 	epMu  sync.Mutex
 	links map[string]Links // by container id
 
-	flowMu     sync.Mutex
-	flows      flowRing
-	flowAdded  chan struct{} // closed (and replaced) when a flow is added
-	peers      atomic.Pointer[peerIndex]
-	startTime  time.Time
-	monoToUnix int64 // add to a CLOCK_MONOTONIC time to get Unix time, in ns
+	flowMu    sync.Mutex
+	flows     flowRing
+	flowAdded chan struct{} // closed (and replaced) when a flow is added
+	peers     atomic.Pointer[peerIndex]
+	// flowServices names the Services at flows' ends (regeneration).
+	flowServices atomic.Pointer[serviceIndex]
+	startTime    time.Time
+
+	// events are the agent's notifications for Hubble; policyVersions
+	// and policyObjects the policies last reported (d.mu).
+	events         observe.AgentEvents
+	policyVersions map[string]string
+	policyObjects  map[string]policy.Object
+	monoToUnix     int64 // add to a CLOCK_MONOTONIC time to get Unix time, in ns
 
 	l7 proxy.Table // what the L7 proxies resolve connections against
 
@@ -178,6 +191,8 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 		watchOpts = append(watchOpts, k8s.WithoutServices())
 	}
 	d.watch = k8s.NewWatcher(cs, dyn, log, events, d.trigger, watchOpts...)
+	d.events.Add(&flowpb.AgentEvent{Type: flowpb.AgentEventType_AGENT_STARTED, Notification: &flowpb.AgentEvent_AgentStart{
+		AgentStart: &flowpb.TimeNotification{Time: timestamppb.New(d.startTime)}}})
 	// Adopt before the API is served, so a registration cannot race it.
 	d.adopt()
 	return d, nil

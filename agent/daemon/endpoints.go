@@ -12,6 +12,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/agent/endpoint"
+	flowpb "github.com/kestrelnet/kestrel/agent/hubbleapi/flow"
 	"github.com/kestrelnet/kestrel/datapath"
 )
 
@@ -40,11 +41,15 @@ func (d *Daemon) PutEndpoint(ctx context.Context, req api.EndpointRequest) (api.
 		d.links[rec.ContainerID] = l
 	}
 	d.mu.Lock()
+	_, existed := d.registry.Get(rec.ContainerID)
 	rec, err = d.registry.Put(rec)
 	d.mu.Unlock()
 	d.epMu.Unlock()
 	if err != nil {
 		return api.EndpointResponse{}, fmt.Errorf("record endpoint: %w", err)
+	}
+	if !existed {
+		d.endpointEvent(flowpb.AgentEventType_ENDPOINT_CREATED, rec.ID, rec.Namespace, rec.Name)
 	}
 	d.log.Info("endpoint registered", "container", rec.ContainerID, "pod", rec.Pod(), "id", rec.ID, "ips", rec.IPs, "mac", rec.MAC, "device", rec.HostInterface)
 	d.trigger()
@@ -142,6 +147,9 @@ func (d *Daemon) DeleteEndpoint(_ context.Context, containerID string) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if rec, ok := d.registry.Get(containerID); ok {
+		defer d.endpointEvent(flowpb.AgentEventType_ENDPOINT_DELETED, rec.ID, rec.Namespace, rec.Name)
+	}
 	if ep, ok := d.installed[containerID]; ok {
 		if err := d.dp.DeleteEndpoint(ep); err != nil {
 			return fmt.Errorf("remove endpoint %s from the datapath: %w", containerID, err)

@@ -81,8 +81,12 @@ func (d *Daemon) RecordFlow(ev datapath.Event) {
 			f.EnforcedBy = peers.enforcers(ev.EndpointID, ev.Direction)
 		}
 	}
+	if svcs := d.flowServices.Load(); svcs != nil {
+		f.SrcPeer.Service = svcs.lookup(ev.Src, ev.SrcPort, ev.Protocol)
+		f.DstPeer.Service = svcs.lookup(ev.Dst, ev.DstPort, ev.Protocol)
+	}
 	d.keepFlow(f)
-	d.metrics.observeFlow(ev)
+	d.metrics.observeFlow(f, d.cfg.ClusterName)
 }
 
 // FlowsAfter returns the kept flows after seq, and a channel closed when

@@ -27,6 +27,7 @@ import (
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/agent/daemon"
 	"github.com/kestrelnet/kestrel/agent/k8s"
+	"github.com/kestrelnet/kestrel/agent/observe/promtooltest"
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/datapathtest"
 )
@@ -168,10 +169,11 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 	// The drop shows in the agent's Prometheus metrics, read from the datapath.
 	go d.RunMaintenance(ctx, dp, "medium", time.Hour)
 	waitFor(t, "the denied SYN in the metrics", func() bool {
-		return strings.Contains(scrape(t, d), `cilium_drop_count_total{direction="EGRESS",reason="POLICY_DENIED"}`)
+		return strings.Contains(scrape(t, d), `cilium_drop_count_total{direction="EGRESS",reason="Policy denied"}`)
 	})
-	if m := scrape(t, d); !strings.Contains(m, `cilium_forward_count_total{direction="EGRESS"}`) || !strings.Contains(m, "cilium_endpoint 1") {
-		t.Fatalf("metrics lack the forwarded packets or the endpoint:\n%s", m)
+	metrics := scrape(t, d)
+	if !strings.Contains(metrics, `cilium_forward_count_total{direction="EGRESS"}`) || !strings.Contains(metrics, "cilium_endpoint 1") {
+		t.Fatalf("metrics lack the forwarded packets or the endpoint:\n%s", metrics)
 	}
 
 	must(t, cs.NetworkingV1().NetworkPolicies("default").Delete(ctx, "only-9090", metav1.DeleteOptions{}))
@@ -188,6 +190,8 @@ func TestAgentEnforcesNetworkPolicyOnRealTraffic(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fs, "links", "c0ffee-ingress")); !os.IsNotExist(err) {
 		t.Fatalf("link still pinned after delete: %v", err)
 	}
+	// Last: it skips where promtool is missing.
+	promtooltest.Check(t, []byte(metrics))
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -7,12 +7,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/kestrelnet/kestrel/datapath"
+	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/agent/observe"
 )
 
 // Prometheus metrics under Cilium's agent names and Hubble's flow names, so
 // existing dashboards read them. Datapath counters are read at scrape time
-// from the per-CPU map; flow metrics count the flows the agent reads.
+// from the per-CPU map; flow metrics count the flows the agent reads. Drop
+// reasons are Cilium's where it has the reason (its agent's text in
+// cilium_drop_count_total, its enum name in hubble_drop_total), else ours.
 
 var (
 	dropCount = prometheus.NewDesc("cilium_drop_count_total",
@@ -40,10 +43,7 @@ var (
 // agentMetrics are the metrics the agent updates as it works.
 type agentMetrics struct {
 	regeneration *prometheus.HistogramVec
-	flows        *prometheus.CounterVec
-	drops        *prometheus.CounterVec
-	verdicts     *prometheus.CounterVec
-	tcpFlags     *prometheus.CounterVec
+	flows        *observe.FlowMetrics
 }
 
 func newAgentMetrics() *agentMetrics {
@@ -52,65 +52,16 @@ func newAgentMetrics() *agentMetrics {
 			Name: "cilium_policy_regeneration_time_stats_seconds", Help: "Policy regeneration time stats labeled by the scope",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"scope"}),
-		flows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hubble_flows_processed_total", Help: "Total number of flows processed",
-		}, []string{"type", "subtype", "verdict"}),
-		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hubble_drop_total", Help: "Number of drops",
-		}, []string{"reason", "protocol"}),
-		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hubble_policy_verdicts_total", Help: "Total number of Cilium network policy verdicts",
-		}, []string{"direction", "match", "action"}),
-		tcpFlags: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hubble_tcp_flags_total", Help: "TCP flag occurrences",
-		}, []string{"flag", "family"}),
+		flows: observe.NewFlowMetrics(),
 	}
 }
 
-// observeFlow counts one flow in the Hubble metrics.
-func (m *agentMetrics) observeFlow(ev datapath.Event) {
-	verdict := ev.Verdict.String()
-	m.flows.WithLabelValues("L3_L4", "", verdict).Inc()
-	if ev.Verdict == datapath.VerdictDropped {
-		m.drops.WithLabelValues(ev.Reason.String(), protocolName(ev.Protocol)).Inc()
+// observeFlow counts one flow in Hubble's metrics, as the Observer serves
+// it (a policy verdict beside its trace or drop).
+func (m *agentMetrics) observeFlow(f api.Flow, cluster string) {
+	for _, pf := range observe.ToProtos(f, cluster) {
+		m.flows.Observe(pf)
 	}
-	if ev.MatchType.String() != "none" || strings.HasPrefix(ev.Reason.String(), "POLICY_") {
-		action := "forwarded"
-		if ev.Verdict == datapath.VerdictDropped {
-			action = "dropped"
-		}
-		m.verdicts.WithLabelValues(ev.Direction.String(), ev.MatchType.String(), action).Inc()
-	}
-	if ev.Protocol == 6 {
-		family := "IPv4"
-		if ev.Src.Is6() {
-			family = "IPv6"
-		}
-		for _, f := range []struct {
-			bit  uint8
-			name string
-		}{{0x02, "SYN"}, {0x10, "ACK"}, {0x01, "FIN"}, {0x04, "RST"}} {
-			if ev.TCPFlags&f.bit != 0 {
-				m.tcpFlags.WithLabelValues(f.name, family).Inc()
-			}
-		}
-	}
-}
-
-func protocolName(p uint8) string {
-	switch p {
-	case 6:
-		return "TCP"
-	case 17:
-		return "UDP"
-	case 132:
-		return "SCTP"
-	case 1:
-		return "ICMPv4"
-	case 58:
-		return "ICMPv6"
-	}
-	return "Unknown"
 }
 
 // Describe implements prometheus.Collector for the scrape-time metrics.
@@ -156,14 +107,16 @@ func (d *Daemon) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(forwardBytes, prometheus.CounterValue, float64(c.Bytes), dir)
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(dropCount, prometheus.CounterValue, float64(c.Packets), k.Reason.String(), dir)
-		ch <- prometheus.MustNewConstMetric(dropBytes, prometheus.CounterValue, float64(c.Bytes), k.Reason.String(), dir)
+		reason := observe.DropReasonText(k.Reason.String())
+		ch <- prometheus.MustNewConstMetric(dropCount, prometheus.CounterValue, float64(c.Packets), reason, dir)
+		ch <- prometheus.MustNewConstMetric(dropBytes, prometheus.CounterValue, float64(c.Bytes), reason, dir)
 	}
 }
 
 // MetricsHandler serves the agent's metrics in the Prometheus exposition format.
 func (d *Daemon) MetricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(d, d.metrics.regeneration, d.metrics.flows, d.metrics.drops, d.metrics.verdicts, d.metrics.tcpFlags)
+	reg.MustRegister(d, d.metrics.regeneration)
+	reg.MustRegister(d.metrics.flows.Collectors()...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }

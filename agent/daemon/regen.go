@@ -80,6 +80,7 @@ func (d *Daemon) regenerate() (err error) {
 	}
 	d.policyErrors = problems
 	d.policies = len(pols)
+	d.policyEvents(pols, snap.Revision)
 	pods := podsForResolve(snap.Pods, records)
 	res, err := policy.Resolve(policy.Input{
 		ClusterName: d.cfg.ClusterName,
@@ -121,6 +122,9 @@ func (d *Daemon) regenerate() (err error) {
 	}
 	for _, r := range records {
 		if _, ok := st.Endpoints[r.ContainerID]; ok && !pending[r.ContainerID] {
+			if d.installedSeq[r.ContainerID] != r.Seq {
+				d.regeneratedEvent(d.installed[r.ContainerID].ID, peers.peer(firstIP(r.IPs), d.installed[r.ContainerID].Identity).Labels)
+			}
 			d.installedSeq[r.ContainerID] = r.Seq
 		}
 		if ep, ok := res.Endpoints[r.Pod()]; ok && d.installed[r.ContainerID].ID != 0 {

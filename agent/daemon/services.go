@@ -30,6 +30,8 @@ func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 	d.svcMu.Lock()
 	d.services = st
 	d.svcMu.Unlock()
+	idx := buildServiceIndex(st)
+	d.flowServices.Store(&idx)
 	// The health check ports follow the state whether or not the maps
 	// take it: they report the node's local endpoints, not the maps.
 	d.syncHealth(snap, st.HealthChecks)

@@ -2,12 +2,15 @@ package daemon
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kestrelnet/kestrel/datapath"
 )
 
 func TestTheAgentReportsAndWritesServicesFromTheAPI(t *testing.T) {
@@ -45,6 +48,23 @@ func TestTheAgentReportsAndWritesServicesFromTheAPI(t *testing.T) {
 	}
 	if st := c.d.Status(context.Background()); st.Revisions["services"] == 0 || st.Revisions["endpointslices"] == 0 {
 		t.Fatalf("service streams not in the revisions: %v", st.Revisions)
+	}
+
+	// Flows name the Service at their ends: a connection to the backend
+	// (socket LB already chose it) and the reply from it; another port of
+	// the same pod is no Service's.
+	client, backend := netip.MustParseAddr("10.244.0.9"), netip.MustParseAddr("10.244.0.5")
+	for _, ev := range []datapath.Event{
+		{Src: client, Dst: backend, SrcPort: 40000, DstPort: 8080, Protocol: 6, Verdict: datapath.VerdictForwarded},
+		{Src: backend, Dst: client, SrcPort: 8080, DstPort: 40000, Protocol: 6, Verdict: datapath.VerdictForwarded, CT: datapath.CTReply},
+		{Src: client, Dst: backend, SrcPort: 40001, DstPort: 9090, Protocol: 6, Verdict: datapath.VerdictForwarded},
+	} {
+		c.d.RecordFlow(ev)
+	}
+	flows := c.d.Flows(0).Flows
+	if n := len(flows); n != 3 || flows[0].DstPeer.Service != "default/web" || flows[0].SrcPeer.Service != "" ||
+		flows[1].SrcPeer.Service != "default/web" || flows[2].DstPeer.Service != "" {
+		t.Fatalf("flows' services: %+v", flows)
 	}
 }
 

@@ -28,22 +28,28 @@ const (
 	traceFromLxc = 5
 )
 
+// kestrelReasonMark precedes our name of a reason Cilium lacks in a
+// dropped flow's summary.
+const kestrelReasonMark = "; Kestrel drop reason: "
+
 // Cilium's policy match types (Flow.policy_match_type), by our names.
 var policyMatchTypes = map[string]uint32{"l3-only": 1, "l3-l4": 2, "l4-only": 3, "all": 4}
 
 // ToProto turns one of the agent's flows into Hubble's flow.
 func ToProto(f api.Flow, cluster string) *flowpb.Flow {
 	out := &flowpb.Flow{
-		Time:            timestamppb.New(timeOf(f)),
-		Uuid:            "",
-		Type:            flowpb.FlowType_L3_L4,
-		NodeName:        f.Node,
-		Verdict:         verdictOf(f.Verdict),
-		PolicyMatchType: policyMatchTypes[f.MatchType],
-		IsReply:         wrapperspb.Bool(f.IsReply),
-		Reply:           f.IsReply,
-		Source:          endpointOf(f.SrcPeer, f.SrcIdentity, cluster),
-		Destination:     endpointOf(f.DstPeer, f.DstIdentity, cluster),
+		Time:               timestamppb.New(timeOf(f)),
+		Uuid:               flowUUID(f, 'f'),
+		Type:               flowpb.FlowType_L3_L4,
+		NodeName:           f.Node,
+		Verdict:            verdictOf(f.Verdict),
+		PolicyMatchType:    policyMatchTypes[f.MatchType],
+		IsReply:            wrapperspb.Bool(f.IsReply),
+		Reply:              f.IsReply,
+		Source:             endpointOf(f.SrcPeer, f.SrcIdentity, cluster),
+		Destination:        endpointOf(f.DstPeer, f.DstIdentity, cluster),
+		SourceService:      serviceOf(f.SrcPeer.Service),
+		DestinationService: serviceOf(f.DstPeer.Service),
 	}
 	// The endpoint id is that of the pod whose hook saw the packet: the
 	// source on egress, the destination on ingress.
@@ -97,7 +103,7 @@ func ToProto(f api.Flow, cluster string) *flowpb.Flow {
 	if _, mapped := ciliumDropReasons[f.Reason]; out.Verdict == flowpb.Verdict_DROPPED && !mapped {
 		// A Kestrel-only reason is DROP_REASON_UNKNOWN in Cilium's field;
 		// the summary, which hubble prints, names it.
-		out.Summary += "; Kestrel drop reason: " + f.Reason
+		out.Summary += kestrelReasonMark + f.Reason
 	}
 	policies := policiesOf(f.Policies)
 	if len(policies) == 0 {
@@ -139,6 +145,15 @@ func endpointOf(p api.Peer, id uint32, cluster string) *flowpb.Endpoint {
 		ep.ClusterName = cluster
 	}
 	return ep
+}
+
+// serviceOf is Hubble's Service for "namespace/name" (nil for none).
+func serviceOf(name string) *flowpb.Service {
+	ns, n, ok := strings.Cut(name, "/")
+	if !ok {
+		return nil
+	}
+	return &flowpb.Service{Namespace: ns, Name: n}
 }
 
 func layer4(f api.Flow) *flowpb.Layer4 {
@@ -235,6 +250,7 @@ func ToProtos(f api.Flow, cluster string) []*flowpb.Flow {
 	}
 	pv := proto.Clone(main).(*flowpb.Flow)
 	pv.EventType = &flowpb.CiliumEventType{Type: eventPolicyVerdict}
+	pv.Uuid = flowUUID(f, 'p')
 	pv.TraceObservationPoint = flowpb.TraceObservationPoint_UNKNOWN_POINT
 	return []*flowpb.Flow{pv, main}
 }

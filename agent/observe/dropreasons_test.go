@@ -29,7 +29,7 @@ func TestEveryDropReasonIsMappedOrKestrelOnly(t *testing.T) {
 			t.Errorf("%s is both mapped (to %s) and listed as Kestrel-only", name, c.Name)
 		case !mapped && !only:
 			t.Errorf("%s has no Cilium counterpart and is not listed as Kestrel-only", name)
-		case mapped && (c.Number < 130 || c.Name == ""):
+		case mapped && (c.Number < 130 || c.Name == "" || c.Text == ""):
 			t.Errorf("%s maps to %+v, outside Cilium's drop reasons (130 and up)", name, c)
 		}
 	}

@@ -42,12 +42,11 @@ func (fs Filters) Match(f *flowpb.Flow) bool {
 }
 
 // matchFilter applies every field of one filter. Fields about what our flows
-// never carry (HTTP headers, DNS, FQDNs, services, translated addresses,
+// never carry (HTTP headers, DNS, FQDNs, translated addresses,
 // interfaces, trace ids, encryption) match no flow when given.
 func matchFilter(flt *flowpb.FlowFilter, f *flowpb.Flow) bool {
-	if len(flt.HttpHeader)+len(flt.DnsQuery)+len(flt.SourceFqdn)+len(flt.DestinationFqdn)+len(flt.SourceService)+
-		len(flt.DestinationService)+len(flt.SourceIpXlated)+
-		len(flt.Interface)+len(flt.TraceId)+len(flt.IpTraceId)+len(flt.Uuid)+len(flt.NodeLabels) > 0 {
+	if len(flt.HttpHeader)+len(flt.DnsQuery)+len(flt.SourceFqdn)+len(flt.DestinationFqdn)+len(flt.SourceIpXlated)+
+		len(flt.Interface)+len(flt.TraceId)+len(flt.IpTraceId)+len(flt.NodeLabels) > 0 {
 		return false
 	}
 	if len(flt.Encrypted) > 0 && !anyOf(flt.Encrypted, func(b bool) bool { return !b }) {
@@ -89,6 +88,9 @@ func matchFilter(flt *flowpb.FlowFilter, f *flowpb.Flow) bool {
 		len(flt.EventType) == 0 || anyOf(flt.EventType, func(e *flowpb.EventTypeFilter) bool {
 			return e.GetType() == f.GetEventType().GetType() && (!e.GetMatchSubType() || e.GetSubType() == f.GetEventType().GetSubType())
 		}),
+		len(flt.SourceService) == 0 || anyOf(flt.SourceService, func(s string) bool { return serviceMatches(s, f.GetSourceService()) }),
+		len(flt.DestinationService) == 0 || anyOf(flt.DestinationService, func(s string) bool { return serviceMatches(s, f.GetDestinationService()) }),
+		len(flt.Uuid) == 0 || anyOf(flt.Uuid, func(u string) bool { return u == f.GetUuid() }),
 		len(flt.TcpFlags) == 0 || anyOf(flt.TcpFlags, func(want *flowpb.TCPFlags) bool { return tcpFlagsMatch(want, f) }),
 	}
 	for _, ok := range checks {
@@ -132,6 +134,19 @@ func podMatches(want string, ep *flowpb.Endpoint) bool {
 		ns, prefix = "", want
 	}
 	return (ns == "" || ns == ep.GetNamespace()) && strings.HasPrefix(ep.GetPodName(), prefix)
+}
+
+// serviceMatches takes "namespace/name-prefix" or a name prefix, as the
+// pod filters do.
+func serviceMatches(want string, svc *flowpb.Service) bool {
+	if svc.GetName() == "" {
+		return false
+	}
+	ns, prefix, hasNS := strings.Cut(want, "/")
+	if !hasNS {
+		ns, prefix = "", want
+	}
+	return (ns == "" || ns == svc.GetNamespace()) && strings.HasPrefix(svc.GetName(), prefix)
 }
 
 func protocolMatches(want string, f *flowpb.Flow) bool {

@@ -79,3 +79,24 @@ func withWorkload(p api.Peer, w string) api.Peer {
 	p.Workload = w
 	return p
 }
+
+// A flow to a Service's backend carries the Service, and --to-service
+// (namespace/name prefix, or a name prefix) selects it.
+func TestServiceFilters(t *testing.T) {
+	dst := podPeer("y", "b", "b")
+	dst.Service = "y/web"
+	f := ToProto(api.Flow{Src: "10.0.0.1", Dst: "10.0.0.2", Protocol: 6, DstPort: 80, Direction: "egress", Verdict: "forwarded",
+		SrcPeer: podPeer("x", "a", "a"), DstPeer: dst}, "default")
+	if s := f.GetDestinationService(); s.GetNamespace() != "y" || s.GetName() != "web" || f.GetSourceService() != nil {
+		t.Fatalf("services %v %v", f.GetSourceService(), s)
+	}
+	for want, match := range map[string]bool{"y/web": true, "y/we": true, "web": true, "x/web": false, "y/api": false} {
+		fs := Filters{Allow: []*flowpb.FlowFilter{{DestinationService: []string{want}}}}
+		if fs.Match(f) != match {
+			t.Errorf("--to-service %s: match %v, want %v", want, !match, match)
+		}
+	}
+	if (Filters{Allow: []*flowpb.FlowFilter{{SourceService: []string{"y/web"}}}}).Match(f) {
+		t.Error("--from-service matched a flow from no Service")
+	}
+}

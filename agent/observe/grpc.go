@@ -15,8 +15,8 @@ import (
 
 // NewGRPCServer serves obs with the gRPC health service beside it, which
 // `hubble status` asks first.
-func NewGRPCServer(obs observerpb.ObserverServer) *grpc.Server {
-	s := grpc.NewServer()
+func NewGRPCServer(obs observerpb.ObserverServer, opts ...grpc.ServerOption) *grpc.Server {
+	s := grpc.NewServer(opts...)
 	observerpb.RegisterObserverServer(s, obs)
 	h := health.NewServer()
 	// hubble asks for its observer's service name, not the overall status.

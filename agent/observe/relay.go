@@ -225,3 +225,39 @@ func (r *Relay) ServerStatus(ctx context.Context, _ *observerpb.ServerStatusRequ
 }
 
 func wrapUInt32(v uint32) *wrapperspb.UInt32Value { return wrapperspb.UInt32(v) }
+
+// GetNamespaces merges the connected peers' namespaces.
+func (r *Relay) GetNamespaces(ctx context.Context, req *observerpb.GetNamespacesRequest) (*observerpb.GetNamespacesResponse, error) {
+	peers := r.peers()
+	answers := make([][]*observerpb.Namespace, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		cl, err := r.client(p)
+		if err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if resp, err := cl.GetNamespaces(ctx, req); err == nil {
+				answers[i] = resp.GetNamespaces()
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[[2]string]bool{}
+	var out []*observerpb.Namespace
+	for _, a := range answers {
+		for _, ns := range a {
+			k := [2]string{ns.GetCluster(), ns.GetNamespace()}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, ns)
+			}
+		}
+	}
+	sortNamespaces(out)
+	return &observerpb.GetNamespacesResponse{Namespaces: out}, nil
+}

@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"google.golang.org/grpc"
@@ -161,4 +162,41 @@ func (s *Server) GetNodes(context.Context, *observerpb.GetNodesRequest) (*observ
 		Name: s.src.NodeName(), Version: Version, State: relaypb.NodeState_NODE_CONNECTED,
 		UptimeNs: uint64(uptime), NumFlows: kept, MaxFlows: capacity, SeenFlows: seen,
 	}}}, nil
+}
+
+// namespaceWindow is how far back GetNamespaces looks: Hubble lists the
+// namespaces that had flows in the last hour.
+const namespaceWindow = time.Hour
+
+// GetNamespaces lists the namespaces of the pods in the kept flows of the
+// last hour, sorted by cluster then name.
+func (s *Server) GetNamespaces(context.Context, *observerpb.GetNamespacesRequest) (*observerpb.GetNamespacesResponse, error) {
+	kept, _ := s.src.FlowsAfter(0)
+	since := time.Now().Add(-namespaceWindow).UnixNano()
+	seen := map[string]bool{}
+	for _, f := range kept.Flows {
+		if f.TimeUnixNs < since {
+			continue
+		}
+		for _, p := range []api.Peer{f.SrcPeer, f.DstPeer} {
+			if p.Namespace != "" {
+				seen[p.Namespace] = true
+			}
+		}
+	}
+	var out []*observerpb.Namespace
+	for ns := range seen {
+		out = append(out, &observerpb.Namespace{Cluster: s.cluster, Namespace: ns})
+	}
+	sortNamespaces(out)
+	return &observerpb.GetNamespacesResponse{Namespaces: out}, nil
+}
+
+func sortNamespaces(ns []*observerpb.Namespace) {
+	sort.Slice(ns, func(i, j int) bool {
+		if ns[i].GetCluster() != ns[j].GetCluster() {
+			return ns[i].GetCluster() < ns[j].GetCluster()
+		}
+		return ns[i].GetNamespace() < ns[j].GetNamespace()
+	})
 }

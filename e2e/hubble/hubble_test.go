@@ -6,17 +6,24 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/kestrelnet/kestrel/agent/observe/promtooltest"
 	"github.com/kestrelnet/kestrel/e2e/framework"
 	"github.com/kestrelnet/kestrel/sim/cluster"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
+	"github.com/kestrelnet/kestrel/sim/network"
 )
 
 // scenario denies all ingress in namespace x: every probe to x/a is dropped
@@ -194,6 +201,104 @@ var _ = Describe("the hubble CLI against the relay", Ordered, func() {
 		Expect(out).To(ContainSubstring("Healthcheck (via " + cluster.RelayAddress + "): Ok"))
 		Expect(out).To(MatchRegexp(`Current/Max Flows: [0-9,]+/32,768`))
 		Expect(out).To(ContainSubstring("Connected Nodes: 2/2"))
+	})
+
+	It("the agents' and the relay's metrics pass promtool, with the drops under Cilium's reasons", func(ctx SpecContext) {
+		var drops bool
+		for i := range c.Nodes() {
+			url := fmt.Sprintf("http://%s/metrics", net.JoinHostPort(network.NodeIP(i+1).String(), strconv.Itoa(cluster.AgentMetricsPort)))
+			body := promtooltest.Scrape(GinkgoT(), url)
+			promtooltest.Check(GinkgoT(), body)
+			text := string(body)
+			Expect(text).To(ContainSubstring("cilium_endpoint "), url)
+			if strings.Contains(text, `hubble_drop_total{protocol="TCP",reason="POLICY_DENIED"}`) {
+				drops = true
+				Expect(text).To(ContainSubstring(`cilium_drop_count_total{direction="INGRESS",reason="Policy denied"}`))
+				Expect(text).To(MatchRegexp(`hubble_flows_processed_total\{protocol="TCP",subtype="",type="Drop",verdict="DROPPED"\} \d+`))
+				Expect(text).To(MatchRegexp(`hubble_policy_verdicts_total\{action="dropped",direction="ingress",match="none"\} \d+`))
+			}
+		}
+		Expect(drops).To(BeTrue(), "no agent counted the scenario's denied SYNs in hubble_drop_total")
+		body := promtooltest.Scrape(GinkgoT(), "http://"+cluster.RelayMetricsAddress+"/metrics")
+		promtooltest.Check(GinkgoT(), body)
+		Expect(string(body)).To(ContainSubstring(fmt.Sprintf(`hubble_relay_pool_peer_connection_status{status="READY"} %d`, len(c.Nodes()))))
+		Expect(string(body)).To(MatchRegexp(`grpc_server_handled_total\{grpc_code="OK",grpc_method="GetFlows",grpc_service="observer.Observer",grpc_type="server_stream"\} [1-9]`))
+	})
+
+	It("the service map shows the scenario's pods and the denied connections as dropped edges, in headless Chromium", func(ctx SpecContext) {
+		root, err := framework.RepoRoot()
+		Expect(err).NotTo(HaveOccurred())
+		ui := filepath.Join(root, "agent", "observe", "servicemap", "ui")
+		_, err = os.Stat(filepath.Join(ui, "node_modules", "playwright-core"))
+		Expect(err).NotTo(HaveOccurred(), "playwright-core is not installed: run make deps (npm ci in %s)", ui)
+		Expect(os.MkdirAll(filepath.Join(root, "bin"), 0o755)).To(Succeed())
+		shot := filepath.Join(root, "bin", "servicemap.png")
+		pods := []string{}
+		for _, ns := range []string{"x", "y", "z"} {
+			for _, p := range []string{"a", "b", "c"} {
+				pods = append(pods, ns+"/"+p)
+			}
+		}
+		podsJSON, _ := json.Marshal(pods)
+		cmd := exec.CommandContext(ctx, "node", filepath.Join(ui, "test", "servicemap.mjs"), "http://"+cluster.ServiceMapAddress+"/", shot, string(podsJSON), "y")
+		cmd.Stderr = GinkgoWriter
+		out, err := cmd.Output()
+		Expect(err).NotTo(HaveOccurred(), "the page did not show the pods and a dropped edge: %s", out)
+		type edge struct {
+			Source, Target, Verdict, Reason, Port, Policies string
+		}
+		var seen struct {
+			All, Filtered struct {
+				Nodes []struct{ Namespace, Pod string }
+				Edges []edge
+			}
+			Errors []string
+		}
+		Expect(json.Unmarshal(out, &seen)).To(Succeed(), string(out))
+		Expect(seen.Errors).To(BeEmpty())
+		var denied []edge
+		for _, e := range seen.All.Edges {
+			if e.Verdict == "DROPPED" && e.Target == "x/Pod/a" {
+				denied = append(denied, e)
+			}
+		}
+		// Every other pod's SYN to x/a is a dropped edge, naming the policy.
+		Expect(len(denied)).To(BeNumerically(">=", 8), "dropped edges into x/a: %+v", seen.All.Edges)
+		for _, e := range denied {
+			Expect(e.Reason).To(Equal("POLICY_DENIED"))
+			Expect(e.Port).To(Equal("TCP/80"))
+			Expect(e.Policies).To(Equal("NetworkPolicy/x/deny-ingress"))
+		}
+		Expect(seen.Filtered.Edges).NotTo(BeEmpty())
+		for _, e := range seen.Filtered.Edges {
+			Expect(strings.HasPrefix(e.Source, "y/") || strings.HasPrefix(e.Target, "y/")).To(BeTrue(), "edge %+v has no end in y", e)
+		}
+		info, err := os.Stat(shot)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.Size()).To(BeNumerically(">", 10_000))
+		GinkgoWriter.Printf("service map screenshot: %s\n", shot)
+	})
+
+	It("lists the namespaces with flows, gives each flow a UUID that selects it, and an agent's events", func(ctx SpecContext) {
+		out := run(ctx, "list", "namespaces", "--server", cluster.RelayAddress)
+		for _, ns := range []string{"x", "y", "z"} {
+			Expect(out).To(MatchRegexp(`(?m)^%s(\s|$)`, ns))
+		}
+		type withUUID struct {
+			Flow struct {
+				UUID string `json:"uuid"`
+			} `json:"flow"`
+		}
+		var f withUUID
+		Expect(json.Unmarshal([]byte(strings.SplitN(run(ctx, "observe", "--server", cluster.RelayAddress, "--last", "1", "-o", "json"), "\n", 2)[0]), &f)).To(Succeed())
+		Expect(f.Flow.UUID).To(MatchRegexp(`^[0-9a-f-]{36}$`))
+		again := parseFlows(run(ctx, "observe", "--server", cluster.RelayAddress, "--uuid", f.Flow.UUID, "-o", "json"))
+		Expect(again).To(HaveLen(1))
+		sock := filepath.Join(controlplane.DefaultStateDir(c.Name()), "nodes", c.Nodes()[0], "hubble.sock")
+		events := run(ctx, "observe", "agent-events", "--server", "unix://"+sock, "--last", "100", "-o", "json")
+		Expect(events).To(ContainSubstring(`"AGENT_STARTED"`))
+		Expect(events).To(ContainSubstring(`"ENDPOINT_CREATED"`))
+		Expect(events).To(ContainSubstring(`"POLICY_UPDATED"`))
 	})
 
 	It("list nodes names every node as Connected", func(ctx SpecContext) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -166,7 +168,8 @@ func startNode(o Options, state string, i int) error {
 		filepath.Join(o.BinDir, "kestrel-agent"),
 		"--node", node, "--kubeconfig", filepath.Join(state, "kubeconfig"),
 		"--socket", agentSocket(state, node),
-		"--bpffs", pinDir(o.Name, node), "--node-ip", network.NodeIP(i).String()}}
+		"--bpffs", pinDir(o.Name, node), "--node-ip", network.NodeIP(i).String(),
+		"--prometheus-serve-addr", net.JoinHostPort(network.NodeIP(i).String(), strconv.Itoa(AgentMetricsPort))}}
 	mode, kubeProxy := o.KubeProxy[i]
 	if kubeProxy {
 		// kube-proxy serves its own /healthz on the node's port 10256.
@@ -228,7 +231,17 @@ func KestrelBin(state string) (string, error) {
 const (
 	RelayProcess = "hubble-relay"
 	RelayAddress = "localhost:4245"
+	// RelayMetricsAddress is where the relay serves its Prometheus
+	// metrics, hubble-relay's port.
+	RelayMetricsAddress = "localhost:9966"
+	// ServiceMapAddress is where the relay serves the service map page,
+	// hubble-ui's port.
+	ServiceMapAddress = "localhost:12000"
 )
+
+// AgentMetricsPort is where each agent serves its Prometheus metrics, on
+// its node's IP: cilium-agent's port.
+const AgentMetricsPort = 9962
 
 // AgentProcess is the name the node's agent runs under (its pid and log files).
 func AgentProcess(node string) string { return node + "-agent" }

@@ -95,6 +95,8 @@ func newSimStatusCmd() *cobra.Command {
 			}
 			if _, running := controlplane.RunningPID(state, cluster.RelayProcess); running {
 				fmt.Fprintf(out, "Hubble relay: %s (hubble observe --server %s)\n", cluster.RelayAddress, cluster.RelayAddress)
+				fmt.Fprintf(out, "Service map: http://%s/  metrics: http://%s/metrics (relay), <node-ip>:%d (agents)\n",
+					cluster.ServiceMapAddress, cluster.RelayMetricsAddress, cluster.AgentMetricsPort)
 			}
 			if rep.Ready {
 				fmt.Fprintf(out, "API: ready (kubeconfig %s)\n", rep.Kubeconfig)

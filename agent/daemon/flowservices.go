@@ -1,0 +1,54 @@
+package daemon
+
+import (
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kestrelnet/kestrel/agent/service"
+)
+
+// serviceIndex names the Service behind an address and port: one of its
+// frontends, or one of its backends. A flow's ends are looked up in it, so
+// Hubble's source/destination_service and the service map name the
+// Service a connection went to (with socket LB the datapath only ever sees
+// the backend). It is replaced whole at each regeneration.
+type serviceIndex map[serviceKey]string // namespace/name
+
+type serviceKey struct {
+	addr  netip.Addr
+	port  uint16
+	proto uint8
+}
+
+var protocolNumbers = map[corev1.Protocol]uint8{corev1.ProtocolTCP: 6, corev1.ProtocolUDP: 17, corev1.ProtocolSCTP: 132}
+
+// buildServiceIndex indexes the state's frontends and backends. A backend
+// of several Services is named by the first in the state's order
+// (frontends sorted by address), so the choice is stable; host ports are
+// no Services and are left out.
+func buildServiceIndex(st service.State) serviceIndex {
+	x := serviceIndex{}
+	add := func(k serviceKey, name string) {
+		if _, ok := x[k]; !ok {
+			x[k] = name
+		}
+	}
+	for _, f := range st.Frontends {
+		if f.Kind == service.HostPort {
+			continue
+		}
+		proto := protocolNumbers[f.Protocol]
+		name := f.Service.NamespacedName.String()
+		add(serviceKey{f.Addr, f.Port, proto}, name)
+		for _, b := range f.Backends {
+			add(serviceKey{b.Addr, b.Port, proto}, name)
+		}
+	}
+	return x
+}
+
+// lookup names the Service of addr:port, or "".
+func (x serviceIndex) lookup(addr netip.Addr, port uint16, proto uint8) string {
+	return x[serviceKey{addr.Unmap(), port, proto}]
+}
