@@ -462,7 +462,7 @@ func (v *validator) probe(p *Probe, path string) {
 	if p.Exchange == "request" {
 		switch {
 		case p.HTTP == nil && p.GRPC == nil && p.TLS == nil && p.Kafka == nil:
-			bad("exchange: request needs the request: http or grpc (tls, dns and kafka requests are not built yet)")
+			bad("exchange: request needs the request: http, grpc, tls or kafka (dns requests are not built yet)")
 		case p.Protocol != "TCP":
 			bad("an http request goes over TCP; protocol is %s", p.Protocol)
 		case p.To.Service != "":
