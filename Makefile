@@ -8,7 +8,7 @@ export BPF2GO_CC := clang-19
 export BPF2GO_STRIP := llvm-strip-19
 export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 
-APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client prometheus chromium wrk
+APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client prometheus chromium wrk docker.io mmdebstrap
 SUITES := scenarios/library
 
 .PHONY: help deps generate build hubble test fuzz e2e bench bench-pipeline bench-sim bench-flows bench-l7 run
@@ -16,7 +16,7 @@ SUITES := scenarios/library
 help: ## List the documented targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, protobuf-compiler, iptables, nftables, ipset, iperf3, wrk, etcd, prometheus (promtool), chromium, nodejs/npm and the service map's npm packages; Kubernetes v1.31.4 for sim: control plane, and kube-proxy for bench), then build bin/ (and bin/hubble)
+deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, protobuf-compiler, iptables, nftables, ipset, iperf3, wrk, etcd, prometheus (promtool), chromium, nodejs/npm and the service map's npm packages; Kubernetes v1.31.4 for sim: control plane, and kube-proxy for bench; docker.io and mmdebstrap for kind), then build bin/ (and bin/hubble), start dockerd (with kestrel-runc where needed)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
@@ -28,6 +28,9 @@ deps: ## Install what is missing (apt: clang-19, llvm-19, libbpf-dev, bpftool, p
 	@go mod download
 	@sim/controlplane/build-k8s.sh
 	@$(MAKE) --no-print-directory build bin/hubble
+	@# kind: dockerd's runtime fix only where the bounding set lacks CAP_SYS_RESOURCE, then dockerd up.
+	@./bin/kestrel kind runtime-fix
+	@kind/dockerd-up.sh
 
 generate: ## Regenerate the bpf2go bindings and objects (needs clang-19) and the Hubble API Go (needs protoc)
 	go generate ./...
