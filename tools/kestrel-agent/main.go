@@ -22,7 +22,6 @@ import (
 	"golang.org/x/sys/unix"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/kestrelnet/kestrel/agent/api"
@@ -40,15 +39,18 @@ type options struct {
 	hubbleSocket, hubbleListen                                     string
 	monitorInterval, ctGCInterval                                  time.Duration
 	ctTCPMax, ctAnyMax                                             uint
+	// In a cluster's DaemonSet (kestrel install): kind/README.md.
+	cniConfDir, cniBinDir, cniIPAMDir string
+	installCNI, cleanup, nodeRoutes   bool
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.node, "node", "", "name of this node's Node object (required)")
-	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (required)")
+	flag.StringVar(&o.node, "node", "", "name of this node's Node object (required; default $NODE_NAME)")
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster; empty: the cluster this runs in as a pod (in-cluster config)")
 	flag.StringVar(&o.socket, "socket", "", "unix socket of the agent API; endpoints.json is kept next to it (required)")
 	flag.StringVar(&o.bpffs, "bpffs", "", "directory on a mounted bpf filesystem for this agent's pins (required)")
-	flag.StringVar(&o.nodeIP, "node-ip", "", "this node's address, given the host identity (required)")
+	flag.StringVar(&o.nodeIP, "node-ip", "", "this node's address, given the host identity (required; default $NODE_IP)")
 	flag.StringVar(&o.clusterName, "cluster-name", "default", "cluster name in pod identities")
 	flag.StringVar(&o.prometheusAddr, "prometheus-serve-addr", "", "address to serve Prometheus metrics on (e.g. :9962); empty: off")
 	flag.StringVar(&o.healthzAddr, "healthz-bind-address", "0.0.0.0:10256", "address to serve /healthz and /livez on, as kube-proxy's flag; empty: off")
@@ -70,7 +72,30 @@ func main() {
 	flag.StringVar(&o.nativeCIDR6, "ipv6-native-routing-cidr", "", "IPv6 destinations pods reach with their own address (not masqueraded)")
 	flag.BoolVar(&o.l7Proxy, "enable-l7-proxy", true, "run the HTTP proxies that L7 policy rules redirect to (without them such flows are dropped as PROXY_UNAVAILABLE)")
 	flag.BoolVar(&o.kubeProxyReplacement, "kube-proxy-replacement", true, "serve Services in the datapath (ClusterIPs, NodePorts, the service range's SERVICE_UNALLOCATED drop); false: kube-proxy serves them on this node, and the agent writes no services, no service range and no node device programs (policy and CNI as before)")
+	flag.StringVar(&o.cniConfDir, "cni-conf-dir", "", "write the node's CNI configuration (05-kestrel.conflist) here once the agent serves; empty: someone else writes it (sim)")
+	flag.StringVar(&o.cniBinDir, "cni-bin-dir", "/opt/cni/bin", "where --install-cni puts kestrel-cni, and --cleanup removes it")
+	flag.StringVar(&o.cniIPAMDir, "cni-ipam-dir", "/var/lib/kestrel/ipam", "the CNI plugin's address allocations (in the written CNI configuration)")
+	flag.BoolVar(&o.installCNI, "install-cni", false, "copy the kestrel-cni beside this program into --cni-bin-dir and exit (the DaemonSet's init container)")
+	flag.BoolVar(&o.cleanup, "cleanup", false, "remove everything Kestrel left on this node (CNI configuration and plugin, pins and so attached programs, node routes, IPAM state) and exit")
+	flag.BoolVar(&o.nodeRoutes, "auto-direct-node-routes", false, "route every other node's pod ranges via its InternalIP (nodes on one L2 network, as kind's)")
 	flag.Parse()
+	// The downward API's values, where a DaemonSet gives them.
+	fromEnv(&o.node, "NODE_NAME")
+	fromEnv(&o.nodeIP, "NODE_IP")
+	if o.installCNI || o.cleanup {
+		log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", o.node)
+		var err error
+		if o.installCNI {
+			err = installCNIBinary(o.cniBinDir)
+		} else {
+			err = cleanup(o, log)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kestrel-agent:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "kestrel-agent:", err)
 		os.Exit(1)
@@ -85,7 +110,7 @@ func run(o options) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", o.node)
 	// client-go logs through klog; one format keeps the log readable.
 	klog.SetSlogLogger(log.With("component", "client-go"))
-	for name, v := range map[string]string{"node": o.node, "kubeconfig": o.kubeconfig, "socket": o.socket, "bpffs": o.bpffs, "node-ip": o.nodeIP} {
+	for name, v := range map[string]string{"node": o.node, "socket": o.socket, "bpffs": o.bpffs, "node-ip": o.nodeIP} {
 		if v == "" {
 			return fmt.Errorf("--%s is required", name)
 		}
@@ -97,9 +122,9 @@ func run(o options) error {
 	if err := checkBPFFS(o.bpffs); err != nil {
 		return err
 	}
-	rc, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	rc, err := restConfig(o.kubeconfig)
 	if err != nil {
-		return fmt.Errorf("--kubeconfig: %w", err)
+		return err
 	}
 	rc.UserAgent = "kestrel-agent/" + o.node
 	rc.QPS, rc.Burst = 50, 100
@@ -238,6 +263,16 @@ func run(o options) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(ctx, ln, d, log) }()
 	log.Info("serving the agent API", "socket", o.socket)
+	if o.cniConfDir != "" {
+		go func() {
+			if err := writeCNIConf(ctx, cs, o.node, o.cniConfDir, o.socket, o.cniIPAMDir, log); err != nil && ctx.Err() == nil {
+				log.Error("cannot write the CNI configuration", "err", err)
+			}
+		}()
+	}
+	if o.nodeRoutes {
+		go syncNodeRoutes(ctx, cs, o.node, log)
+	}
 	runErr := d.Run(ctx)
 	stop()
 	if err := <-serveErr; err != nil && runErr == nil {
