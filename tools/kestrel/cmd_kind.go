@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	kindcluster "github.com/kestrelnet/kestrel/kind/cluster"
 	"github.com/kestrelnet/kestrel/kind/image"
 	"github.com/kestrelnet/kestrel/kind/runtimefix"
 	"github.com/kestrelnet/kestrel/sim/controlplane"
@@ -20,7 +21,69 @@ var kindCmd = &cobra.Command{
 
 func init() {
 	rootCmd.AddCommand(kindCmd)
-	kindCmd.AddCommand(newKindRuntimeFixCmd(), newKindImageCmd())
+	kindCmd.AddCommand(newKindRuntimeFixCmd(), newKindImageCmd(), newKindUpCmd(), newKindDownCmd(), newKindKubeconfigCmd())
+}
+
+func newKindUpCmd() *cobra.Command {
+	var name string
+	var workers int
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "up [--name N] [--workers K]",
+		Short: "Create a kind cluster from the offline images, Kestrel its CNI and kube-proxy replacement; return when nodes are Ready, agents healthy and CoreDNS available",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if workers < 0 {
+				return fmt.Errorf("--workers: %d is negative", workers)
+			}
+			o, err := image.DefaultOptions(controlplane.KubernetesVersion)
+			if err != nil {
+				return err
+			}
+			o.Log = cmd.ErrOrStderr()
+			info, err := kindcluster.Up(cmd.Context(), kindcluster.Options{Name: name, Workers: workers, Images: o,
+				Version: controlplane.KubernetesVersion, Wait: wait, Log: cmd.ErrOrStderr()})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "kind cluster %q is up: %d nodes in %s\nkubectl --kubeconfig %s get nodes\n",
+				info.Name, len(info.Nodes), info.Took.Round(time.Second/10), info.Kubeconfig)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
+	cmd.Flags().IntVar(&workers, "workers", 1, "number of worker nodes (besides the control plane)")
+	cmd.Flags().DurationVar(&wait, "wait", 5*time.Minute, "how long to wait for nodes, agents and CoreDNS")
+	return cmd
+}
+
+func newKindDownCmd() *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "down [--name N]",
+		Short: "Delete the kind cluster's nodes and kubeconfig (idempotent; the images and kind's docker network stay)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return kindcluster.Down(name)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
+	return cmd
+}
+
+func newKindKubeconfigCmd() *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "kubeconfig [--name N]",
+		Short: "Print the path of the kind cluster's admin kubeconfig",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), kindcluster.KubeconfigPath(name))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
+	return cmd
 }
 
 func newKindImageCmd() *cobra.Command {
