@@ -27,6 +27,16 @@ func Add(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return types.NewError(types.ErrInvalidEnvironmentVariables, err.Error(), "")
 	}
+	if len(pod.IPs) == 0 {
+		// No KESTREL_IP: the annotation may come through the runtime (annotations.go).
+		if v, err := requestedFromRuntimeConfig(args.StdinData); err != nil {
+			return types.NewError(types.ErrInvalidNetworkConfig, err.Error(), "")
+		} else if v != "" {
+			if pod.IPs, err = parseRequestedIPs(v); err != nil {
+				return types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("pod annotation %s: %v", ipAnnotation, err), "")
+			}
+		}
+	}
 	podNS, err := netns.GetFromPath(args.Netns)
 	if err != nil {
 		return types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("open pod netns %s: %v", args.Netns, err), "")

@@ -150,6 +150,12 @@ for i in $(seq 100); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done; 
 		"--change", `CMD []`,
 		"--change", "LABEL io.kestrel.kind.inputs="+strings.TrimPrefix(tag, NodeRepo+":"),
 		name, tag)
+	if err != nil {
+		return err
+	}
+	// systemd stops cleanly on SIGRTMIN+3; import and commit cannot set a stop
+	// signal, a one-line build can.
+	_, err = docker(ctx, strings.NewReader("FROM "+tag+"\nSTOPSIGNAL SIGRTMIN+3\n"), "build", "-q", "-t", tag, "-")
 	return err
 }
 

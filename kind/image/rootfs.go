@@ -49,21 +49,22 @@ func baseImage(ctx context.Context, o Options) (string, error) {
 	if _, err := exec.LookPath("mmdebstrap"); err != nil {
 		return "", fmt.Errorf("mmdebstrap not found: run `make deps` (apt-get install mmdebstrap)")
 	}
-	dir, err := os.MkdirTemp(o.CacheDir, "rootfs-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "rootfs.tar")
-	o.logf("base image %s: mmdebstrap %s (%d packages)", tag, debianSuite, len(nodePackages))
-	cmd := exec.CommandContext(ctx, "mmdebstrap", "--variant=minbase", "--include="+strings.Join(nodePackages, ","),
-		"--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
-		"--customize-hook="+rootfsHook, debianSuite, out)
-	if o.Verbose {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	}
-	if b, err := runCaptured(cmd, o.Verbose); err != nil {
-		return "", fmt.Errorf("mmdebstrap: %w\n%s", err, tail(b, 30))
+	// The tar stays until docker has it, so a failed import does not cost the
+	// debootstrap again.
+	out := filepath.Join(o.CacheDir, "rootfs-"+strings.TrimPrefix(tag, "kestrel-kind-base:")+".tar")
+	if _, err := os.Stat(out); err != nil {
+		o.logf("base image %s: mmdebstrap %s (%d packages)", tag, debianSuite, len(nodePackages))
+		tmp := out + ".tmp"
+		cmd := exec.CommandContext(ctx, "mmdebstrap", "--variant=minbase", "--include="+strings.Join(nodePackages, ","),
+			"--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
+			"--customize-hook="+rootfsHook, "--format=tar", debianSuite, tmp)
+		if b, err := runCaptured(cmd, o.Verbose); err != nil {
+			os.Remove(tmp)
+			return "", fmt.Errorf("mmdebstrap: %w\n%s", err, tail(b, 30))
+		}
+		if err := os.Rename(tmp, out); err != nil {
+			return "", err
+		}
 	}
 	f, err := os.Open(out)
 	if err != nil {
@@ -72,17 +73,17 @@ func baseImage(ctx context.Context, o Options) (string, error) {
 	defer f.Close()
 	if _, err := docker(ctx, f, "import",
 		"--change", "ENV container=docker",
-		"--change", "STOPSIGNAL SIGRTMIN+3",
 		"--change", `ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]`,
 		"--change", "LABEL io.kestrel.kind.inputs="+strings.TrimPrefix(tag, "kestrel-kind-base:"),
 		"-", tag); err != nil {
 		return "", err
 	}
-	return tag, nil
+	return tag, os.Remove(out)
 }
 
 func runCaptured(cmd *exec.Cmd, verbose bool) ([]byte, error) {
 	if verbose {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		return nil, cmd.Run()
 	}
 	return cmd.CombinedOutput()

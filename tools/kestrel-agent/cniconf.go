@@ -13,6 +13,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kestrelnet/kestrel/agent/cni"
 )
 
 // cniConfName sorts first in the runtime's conf dir, so the runtime picks Kestrel's.
@@ -64,6 +66,8 @@ func writeCNIConf(ctx context.Context, cs kubernetes.Interface, node, dir, socke
 			"podCIDRs":    cidrs,
 			"gateway":     gateway,
 			"ipamDir":     ipamDir,
+			// containerd then passes the pod's annotations (kestrel.dev/ip).
+			"capabilities": map[string]bool{cni.PodAnnotationsCapability: true},
 		}},
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")
