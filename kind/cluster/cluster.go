@@ -6,6 +6,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -141,6 +142,9 @@ func Up(ctx context.Context, o Options) (Info, error) {
 	if err := loadImages(ctx, ns, res.Agent, res.Workload); err != nil {
 		return info, err
 	}
+	if err := writeImages(o.Name, res); err != nil {
+		return info, err
+	}
 	cs, dyn, err := clients(info.Kubeconfig)
 	if err != nil {
 		return info, err
@@ -173,6 +177,30 @@ func Down(name string) error {
 		return err
 	}
 	return nil
+}
+
+// ImagesPath records which images Up loaded into the cluster (the scenario runner
+// starts pods from the workload image named there).
+func ImagesPath(name string) string {
+	return filepath.Join(filepath.Dir(KubeconfigPath(name)), "images.json")
+}
+
+func writeImages(name string, res image.Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(ImagesPath(name), b, 0o644)
+}
+
+// LoadedImages reads what Up recorded.
+func LoadedImages(name string) (image.Result, error) {
+	var res image.Result
+	b, err := os.ReadFile(ImagesPath(name))
+	if err != nil {
+		return res, fmt.Errorf("kind cluster %q: %w (was it brought up by `kestrel kind up`?)", name, err)
+	}
+	return res, json.Unmarshal(b, &res)
 }
 
 // loadImages puts docker images into every node's containerd (kind load docker-image).

@@ -164,7 +164,7 @@ func (r *Runner) ensurePod(ctx context.Context, want *corev1.Pod) error {
 		Spec: corev1.PodSpec{
 			NodeName:                      want.Spec.NodeName,
 			ServiceAccountName:            want.Spec.ServiceAccountName,
-			Containers:                    scenarioContainers(want.Spec.Containers),
+			Containers:                    r.backend.Containers(want),
 			TerminationGracePeriodSeconds: new(int64),
 		},
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
-	"github.com/kestrelnet/kestrel/sim/cluster"
 )
 
 // flowLatency is how long after a packet its flow is surely in the agents'
@@ -26,7 +25,7 @@ const flowKeep = time.Minute
 // flowLog gathers the flows every node's agent reports (GET /v1/flows), so a
 // probe's drop reason and flows can be checked as in unit mode.
 type flowLog struct {
-	stateDir string
+	backend Backend
 
 	mu        sync.Mutex
 	cursors   map[string]flowCursor // by agent socket
@@ -40,8 +39,8 @@ type flowCursor struct {
 	seq      uint64
 }
 
-func newFlowLog(stateDir string) *flowLog {
-	return &flowLog{stateDir: stateDir, cursors: map[string]flowCursor{}}
+func newFlowLog(b Backend) *flowLog {
+	return &flowLog{backend: b, cursors: map[string]flowCursor{}}
 }
 
 // monotonicNow is CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns.
@@ -60,7 +59,7 @@ func (l *flowLog) refresh(ctx context.Context, notBefore uint64) error {
 		return nil
 	}
 	began := monotonicNow()
-	sockets, err := cluster.AgentSockets(l.stateDir)
+	sockets, err := l.backend.AgentSockets()
 	if err != nil {
 		return err
 	}

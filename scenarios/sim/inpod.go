@@ -50,6 +50,10 @@ func inServiceRange(a netip.Addr) bool {
 // socket LB serves a node's connections to its own NodePorts and to
 // ClusterIPs, as Cilium's does for the host.
 func (r *Runner) podProcess(s *session, from engine.Peer, to netip.Addr) (bin, cgroup string, ok bool, err error) {
+	if !r.backend.Outside() {
+		// No per-pod cgroups here: probes stay in the runner (no socket LB).
+		return "", "", false, nil
+	}
 	if from.Pod == nil && from.Node != "" {
 		idx, found := s.nodes[from.Node]
 		if !found {

@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
-	"github.com/kestrelnet/kestrel/sim/network"
 )
 
 // nodeMap places a scenario's nodes on the sim cluster's, by position: the
@@ -30,13 +29,14 @@ func (r *Runner) mapNodes(ctx context.Context, c *engine.Cluster) (nodeMap, erro
 	m := nodeMap{}
 	for i, name := range c.Nodes {
 		idx := i + 1
+		node, ok := r.backend.Node(idx)
+		if !ok {
+			return nil, fmt.Errorf("the scenario needs %d nodes and %s cluster %q has fewer", len(c.Nodes), r.backend.Mode(), r.name)
+		}
 		for _, want := range c.PodCIDRs[name] {
-			sim := network.PodCIDR(idx)
-			if want.Addr().Is6() {
-				sim = network.PodCIDR6(idx)
-			}
-			if want != sim {
-				return nil, fmt.Errorf("scenario node %s has pod CIDR %s; sim's %s has %s", name, want, network.NodeName(idx), sim)
+			have := r.backend.PodCIDR(idx, want.Addr().Is6())
+			if want != have {
+				return nil, fmt.Errorf("scenario node %s has pod CIDR %s; %s's %s has %s", name, want, r.backend.Mode(), node, have)
 			}
 		}
 		m[name] = idx
@@ -45,7 +45,7 @@ func (r *Runner) mapNodes(ctx context.Context, c *engine.Cluster) (nodeMap, erro
 }
 
 // placePods returns c's pods bound to the sim nodes that stand for theirs.
-func (m nodeMap) placePods(c *engine.Cluster) (*engine.Cluster, error) {
+func (m nodeMap) placePods(b Backend, c *engine.Cluster) (*engine.Cluster, error) {
 	out := *c
 	out.Pods = nil
 	for _, p := range c.Pods {
@@ -54,7 +54,7 @@ func (m nodeMap) placePods(c *engine.Cluster) (*engine.Cluster, error) {
 			return nil, fmt.Errorf("pod %s/%s: node %q is not in the scenario's nodes", p.Namespace, p.Name, p.Spec.NodeName)
 		}
 		q := p.DeepCopy()
-		q.Spec.NodeName = network.NodeName(idx)
+		q.Spec.NodeName, _ = b.Node(idx)
 		out.Pods = append(out.Pods, q)
 	}
 	return &out, nil
@@ -62,13 +62,10 @@ func (m nodeMap) placePods(c *engine.Cluster) (*engine.Cluster, error) {
 
 // hostIP is the sim address of the scenario node a probe names, in the
 // family of the address the engine gave it.
-func (m nodeMap) hostIP(p engine.Peer) (netip.Addr, error) {
+func (m nodeMap) hostIP(b Backend, p engine.Peer) (netip.Addr, error) {
 	idx, ok := m[p.Node]
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("node %q is not in the scenario's nodes", p.Node)
 	}
-	if p.IP.Is6() {
-		return network.NodeIP6(idx), nil
-	}
-	return network.NodeIP(idx), nil
+	return b.NodeIP(idx, p.IP.Is6()), nil
 }

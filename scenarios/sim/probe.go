@@ -109,7 +109,7 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	}
 	to := p.To.IP
 	if p.To.Node != "" {
-		ip, err := nodes.hostIP(p.To)
+		ip, err := nodes.hostIP(r.backend, p.To)
 		if err != nil {
 			return engine.Observation{Err: err}
 		}
@@ -119,7 +119,11 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	// and the nodes route the world to the outside host: nothing leaves
 	// the machine. A world address no spec.world server holds gets a
 	// stand-in server there, so the probe is sent all the same.
-	if !worldSource && p.To.Frontend == "" && !inSim(to) && !s.serves(to, p.Port, p.Protocol) {
+	if !worldSource && p.To.Frontend == "" && !r.backend.Routed(to) && !s.serves(to, p.Port, p.Protocol) {
+		if !r.backend.Outside() {
+			// No outside host to stand in for the world.
+			return engine.Observation{Skipped: skipNoOutside, Evidence: "destination " + to.String()}
+		}
 		s.worldMu.Lock()
 		if s.world == nil {
 			s.world = newWorld(r.name)
@@ -227,7 +231,7 @@ func (s *session) scenarioAddr(a netip.Addr) netip.Addr {
 		return a
 	}
 	for name, idx := range s.nodes {
-		if a != network.NodeIP(idx) && a != network.NodeIP6(idx) {
+		if a != s.r.backend.NodeIP(idx, false) && a != s.r.backend.NodeIP(idx, true) {
 			continue
 		}
 		for _, e := range s.cluster.NodeIPs[name] {
@@ -265,14 +269,22 @@ func (r *Runner) origin(s *session, p engine.Probe) (origin, netip.Addr, error) 
 		if !ok || live.uid == "" {
 			return origin{}, netip.Addr{}, fmt.Errorf("pod %s/%s is not running", p.From.Pod.Namespace, p.From.Pod.Name)
 		}
-		return origin{netns: network.PodNetns(r.name, live.uid)}, p.From.IP, nil
+		ns, err := r.backend.PodNetns(live.uid)
+		return origin{netns: ns}, p.From.IP, err
 	case p.From.Node != "":
 		idx, ok := s.nodes[p.From.Node]
 		if !ok {
 			return origin{}, netip.Addr{}, fmt.Errorf("node %q is not in the scenario's nodes", p.From.Node)
 		}
-		src, err := s.nodes.hostIP(p.From)
-		return origin{netns: network.NodeNetns(r.name, idx)}, src, err
+		src, err := s.nodes.hostIP(r.backend, p.From)
+		if err != nil {
+			return origin{}, src, err
+		}
+		ns, err := r.backend.NodeNetns(idx)
+		return origin{netns: ns}, src, err
+	}
+	if !r.backend.Outside() {
+		return origin{}, netip.Addr{}, errNoOutside(r.backend, "a probe from the world via "+p.From.Via)
 	}
 	idx, ok := s.nodes[p.From.Via]
 	if !ok {

@@ -9,7 +9,7 @@ import (
 )
 
 func TestProbesSimCannotSendAreSkippedWithAReason(t *testing.T) {
-	r := &Runner{name: "kestrel", live: newLiveState()}
+	r := &Runner{name: "kestrel", backend: simBackend{name: "kestrel"}, live: newLiveState()}
 	pod := engine.Peer{Node: "node-1", IP: netip.MustParseAddr("172.18.0.2")}
 	nodes := nodeMap{"node-1": 1}
 	cases := []struct {
@@ -56,7 +56,7 @@ func TestSimRangesCoverBothFamilies(t *testing.T) {
 func TestNodeProbesUseTheNodesAddressOfTheProbesFamily(t *testing.T) {
 	nodes := nodeMap{"kind-worker": 2}
 	for engineIP, want := range map[string]string{"172.18.0.3": "172.30.0.12", "fc00:f853:ccd:e793::3": "fd00:172:30::12"} {
-		got, err := nodes.hostIP(engine.Peer{Node: "kind-worker", IP: netip.MustParseAddr(engineIP)})
+		got, err := nodes.hostIP(simBackend{}, engine.Peer{Node: "kind-worker", IP: netip.MustParseAddr(engineIP)})
 		if err != nil || got.String() != want {
 			t.Errorf("hostIP for %s = %v, %v; want %s", engineIP, got, err, want)
 		}
@@ -66,7 +66,7 @@ func TestNodeProbesUseTheNodesAddressOfTheProbesFamily(t *testing.T) {
 // A server's answer names the backend of a service probe and the client
 // address it saw; a sim node's address is reported as the scenario's node.
 func TestAnAnswerGivesTheBackendAndTheClientInTheScenariosAddresses(t *testing.T) {
-	s := &session{nodes: nodeMap{"kind-worker": 2}, cluster: &engine.Cluster{NodeIPs: map[string][]netip.Addr{
+	s := &session{r: &Runner{backend: simBackend{}}, nodes: nodeMap{"kind-worker": 2}, cluster: &engine.Cluster{NodeIPs: map[string][]netip.Addr{
 		"kind-worker": {netip.MustParseAddr("172.18.0.3"), netip.MustParseAddr("fc00:f853:ccd:e793::3")},
 	}}}
 	svc := engine.Probe{To: engine.Peer{Service: "x/web"}}

@@ -27,6 +27,7 @@ type Options struct {
 type Runner struct {
 	name     string
 	stateDir string
+	backend  Backend
 	kube     kubernetes.Interface
 	dyn      dynamic.Interface
 	live     *liveState // objects this runner made, across scenarios
@@ -42,9 +43,20 @@ func NewRunner(o Options) (*Runner, error) {
 		o.StateDir = controlplane.DefaultStateDir(o.Name)
 	}
 	kubeconfig := filepath.Join(o.StateDir, "kubeconfig")
+	r, err := NewRunnerFor(simBackend{name: o.Name, stateDir: o.StateDir}, kubeconfig, "kestrel sim up")
+	if err != nil {
+		return nil, err
+	}
+	r.stateDir = o.StateDir
+	return r, nil
+}
+
+// NewRunnerFor connects to the cluster of another backend through its kubeconfig;
+// upCmd is what a user runs to bring it up, for the error when it is not.
+func NewRunnerFor(b Backend, kubeconfig, upCmd string) (*Runner, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("sim cluster %q is not up (no usable %s; run `kestrel sim up`): %w", o.Name, kubeconfig, err)
+		return nil, fmt.Errorf("%s cluster %q is not up (no usable %s; run `%s`): %w", b.Mode(), b.Name(), kubeconfig, upCmd, err)
 	}
 	cfg.QPS, cfg.Burst = 200, 400
 	kube, err := kubernetes.NewForConfig(cfg)
@@ -56,12 +68,12 @@ func NewRunner(o Options) (*Runner, error) {
 		return nil, err
 	}
 	if _, err := kube.Discovery().ServerVersion(); err != nil {
-		return nil, fmt.Errorf("sim cluster %q does not answer: %w", o.Name, err)
+		return nil, fmt.Errorf("%s cluster %q does not answer: %w", b.Mode(), b.Name(), err)
 	}
-	return &Runner{name: o.Name, stateDir: o.StateDir, kube: kube, dyn: dyn, live: newLiveState(), flows: newFlowLog(o.StateDir)}, nil
+	return &Runner{name: b.Name(), backend: b, kube: kube, dyn: dyn, live: newLiveState(), flows: newFlowLog(b)}, nil
 }
 
-func (*Runner) Mode() string { return "sim" }
+func (r *Runner) Mode() string { return r.backend.Mode() }
 
 func (r *Runner) Begin(_ context.Context, scenario string) (engine.Session, error) {
 	return &session{r: r, scenario: scenario}, nil

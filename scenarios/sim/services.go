@@ -12,7 +12,6 @@ import (
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/agent/service"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
-	"github.com/kestrelnet/kestrel/sim/cluster"
 )
 
 // servicesTimeout bounds the wait for the agents to translate the services
@@ -64,7 +63,7 @@ func (r *Runner) waitServices(ctx context.Context, want map[string][]netip.AddrP
 	if len(want) == 0 {
 		return nil
 	}
-	sockets, err := cluster.AgentSockets(r.stateDir)
+	sockets, err := r.backend.AgentSockets()
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
-	"github.com/kestrelnet/kestrel/sim/cluster"
 )
 
 type session struct {
@@ -55,16 +54,22 @@ func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
 		return err
 	}
 	s.cluster = c
-	s.worldMu.Lock()
-	if s.world == nil {
-		s.world = newWorld(s.r.name)
+	if !s.r.backend.Outside() {
+		if len(c.World) > 0 {
+			return errNoOutside(s.r.backend, "spec.world servers")
+		}
+	} else {
+		s.worldMu.Lock()
+		if s.world == nil {
+			s.world = newWorld(s.r.name)
+		}
+		err = s.world.sync(c.World)
+		s.worldMu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
-	err = s.world.sync(c.World)
-	s.worldMu.Unlock()
-	if err != nil {
-		return err
-	}
-	if c, err = nodes.placePods(c); err != nil {
+	if c, err = nodes.placePods(s.r.backend, c); err != nil {
 		return err
 	}
 	s.nodes = nodes
@@ -157,7 +162,7 @@ func podState(p *corev1.Pod) string {
 // waitAgents waits until every node's agent reports a policy revision at or
 // past rev: then everything written before rev is enforced (marker.go).
 func (r *Runner) waitAgents(ctx context.Context, rev uint64) error {
-	sockets, err := cluster.AgentSockets(r.stateDir)
+	sockets, err := r.backend.AgentSockets()
 	if err != nil {
 		return err
 	}

@@ -150,3 +150,7 @@ func (p *proc) stop(grace time.Duration) {
 	case <-time.After(5 * time.Second):
 	}
 }
+
+// WorkloadPorts are a container's ports as the built-in servers serve them; other
+// clusters' runners (scenarios/kindmode) start the same servers from them.
+func WorkloadPorts(c corev1.Container) []workload.Port { return workloadPorts(c) }

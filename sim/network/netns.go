@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -16,7 +17,12 @@ import (
 // cannot be put back, it stays locked so the runtime retires it instead of
 // handing a thread in the wrong namespace to other goroutines.
 func Do(netnsName string, fn func() error) error {
-	target, err := netns.GetFromName(netnsName)
+	open := netns.GetFromName
+	if filepath.IsAbs(netnsName) {
+		// A path, as /proc/PID/ns/net (kind's pods are no named namespaces).
+		open = netns.GetFromPath
+	}
+	target, err := open(netnsName)
 	if err != nil {
 		return fmt.Errorf("open netns %s: %w", netnsName, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/scenarios/kindmode"
 	"github.com/kestrelnet/kestrel/scenarios/sim"
 	"github.com/kestrelnet/kestrel/scenarios/unit"
 	"github.com/kestrelnet/kestrel/sim/cluster"
@@ -61,6 +62,13 @@ func newScenarioRunCmd() *cobra.Command {
 				}
 				defer down()
 			}
+			if up && slices.Contains(list, "kind") {
+				down, err := kindUpForRun(cmd, cluster, nodes)
+				if err != nil {
+					return err
+				}
+				defer down()
+			}
 			out := cmd.OutOrStdout()
 			var reports []*engine.Report
 			ok := true
@@ -93,8 +101,8 @@ func newScenarioRunCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&modes, "mode", "unit", "runner(s): unit (BPF_PROG_TEST_RUN), sim, kind, or a comma-separated list to compare")
-	cmd.Flags().StringVar(&cluster, "cluster", "kestrel", "with sim: the sim cluster's name")
-	cmd.Flags().BoolVar(&up, "up", false, "with sim: bring the cluster up first if it is not, and down afterwards if it was not up")
+	cmd.Flags().StringVar(&cluster, "cluster", "kestrel", "with sim or kind: the cluster's name")
+	cmd.Flags().BoolVar(&up, "up", false, "with sim or kind: bring the cluster up first if it is not, and down afterwards if it was not up")
 	cmd.Flags().IntVar(&nodes, "nodes", 2, "with --up: nodes of a cluster brought up for the run")
 	cmd.Flags().StringVar(&junit, "junit", "", "also write a JUnit XML report to FILE (FILE-<mode>.xml with several modes)")
 	cmd.Flags().StringVar(&filter, "filter", "", `run only probes whose "scenario/probe" name matches REGEX`)
@@ -161,7 +169,7 @@ func newRunner(mode, cluster string) (engine.Runner, error) {
 	case "unit":
 		return unit.NewRunner()
 	case "kind":
-		return nil, fmt.Errorf("--mode %s: not available yet (unit and sim run today)", mode)
+		return kindmode.NewRunner(context.Background(), cluster)
 	}
 	return nil, fmt.Errorf("--mode %q: unknown mode (unit, sim or kind)", mode)
 }

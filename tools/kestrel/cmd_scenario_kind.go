@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	kindcluster "github.com/kestrelnet/kestrel/kind/cluster"
+	"github.com/kestrelnet/kestrel/kind/image"
+	"github.com/kestrelnet/kestrel/sim/controlplane"
+)
+
+// kindUpForRun brings a kind cluster of `nodes` nodes (one control plane, the rest
+// workers) up unless it already exists; the returned func takes down only a
+// cluster this run brought up.
+func kindUpForRun(cmd *cobra.Command, name string, nodes int) (func(), error) {
+	if _, err := os.Stat(kindcluster.ImagesPath(name)); err == nil {
+		return func() {}, nil
+	}
+	if nodes < 1 {
+		return nil, fmt.Errorf("--nodes: %d, want at least 1", nodes)
+	}
+	o, err := image.DefaultOptions(controlplane.KubernetesVersion)
+	if err != nil {
+		return nil, err
+	}
+	o.Log = cmd.ErrOrStderr()
+	info, err := kindcluster.Up(context.Background(), kindcluster.Options{Name: name, Workers: nodes - 1, Images: o,
+		Version: controlplane.KubernetesVersion, Wait: 5 * time.Minute, Log: cmd.ErrOrStderr()})
+	if err != nil {
+		// A half-made cluster is not left behind.
+		_ = kindcluster.Down(name)
+		return nil, fmt.Errorf("--up: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "kind cluster %q up with %d nodes in %s\n", name, len(info.Nodes), info.Took.Round(time.Second/10))
+	return func() {
+		if err := kindcluster.Down(name); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "kind down: %v\n", err)
+		}
+	}, nil
+}
