@@ -1,6 +1,6 @@
 // Package framework gives the e2e suites one Cluster interface over the
 // providers that make clusters: sim (network namespaces and a real control
-// plane, the default) and, later, kind behind the same interface.
+// plane, the default) and kind (kind/README.md) behind the same interface.
 package framework
 
 import (
@@ -65,8 +65,10 @@ func FromEnv() (Cluster, error) {
 	switch p := os.Getenv("KESTREL_E2E_PROVIDER"); p {
 	case "", "sim":
 		return NewSim(name)
+	case "kind":
+		return NewKind(name)
 	default:
-		return nil, fmt.Errorf("KESTREL_E2E_PROVIDER=%s: only sim is built (kind comes behind the same interface)", p)
+		return nil, fmt.Errorf("KESTREL_E2E_PROVIDER=%s: unknown (sim or kind)", p)
 	}
 }
 

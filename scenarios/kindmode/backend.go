@@ -37,8 +37,8 @@ type node struct {
 	container string // docker container (= node name)
 }
 
-// backend is a kind cluster for sim.Runner.
-type backend struct {
+// Backend is a kind cluster for sim.Runner (and the e2e framework's kind provider).
+type Backend struct {
 	name          string
 	workloadImage string
 	nodes         []node // ordered by IPv4 pod CIDR: the scenario's i-th node has 10.244.(i-1).0/24
@@ -64,7 +64,12 @@ func NewRunner(ctx context.Context, name string) (*sim.Runner, error) {
 	return sim.NewRunnerFor(b, kubeconfig, "kestrel kind up --name "+name)
 }
 
-func newBackend(ctx context.Context, name, kubeconfig, image string) (*backend, error) {
+// Open reads kind cluster name's nodes; image is the workload image its scenario pods run.
+func Open(ctx context.Context, name, image string) (*Backend, error) {
+	return newBackend(ctx, name, kindcluster.KubeconfigPath(name), image)
+}
+
+func newBackend(ctx context.Context, name, kubeconfig, image string) (*Backend, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kind cluster %q is not up (no usable %s; run `kestrel kind up --name %s`): %w", name, kubeconfig, name, err)
@@ -77,7 +82,7 @@ func newBackend(ctx context.Context, name, kubeconfig, image string) (*backend, 
 	if err != nil {
 		return nil, fmt.Errorf("kind cluster %q: %w", name, err)
 	}
-	b := &backend{name: name, workloadImage: image, pids: map[string]int{}, podPIDs: map[string]int{}}
+	b := &Backend{name: name, workloadImage: image, pids: map[string]int{}, podPIDs: map[string]int{}}
 	for _, n := range nl.Items {
 		nd := node{name: n.Name, container: n.Name}
 		for _, a := range n.Status.Addresses {
@@ -120,17 +125,17 @@ func newBackend(ctx context.Context, name, kubeconfig, image string) (*backend, 
 	return b, nil
 }
 
-func (b *backend) Mode() string { return "kind" }
-func (b *backend) Name() string { return b.name }
+func (b *Backend) Mode() string { return "kind" }
+func (b *Backend) Name() string { return b.name }
 
-func (b *backend) Node(i int) (string, bool) {
+func (b *Backend) Node(i int) (string, bool) {
 	if i < 1 || i > len(b.nodes) {
 		return "", false
 	}
 	return b.nodes[i-1].name, true
 }
 
-func (b *backend) NodeIP(i int, v6 bool) netip.Addr {
+func (b *Backend) NodeIP(i int, v6 bool) netip.Addr {
 	if i < 1 || i > len(b.nodes) {
 		return netip.Addr{}
 	}
@@ -140,7 +145,7 @@ func (b *backend) NodeIP(i int, v6 bool) netip.Addr {
 	return b.nodes[i-1].ip4
 }
 
-func (b *backend) PodCIDR(i int, v6 bool) netip.Prefix {
+func (b *Backend) PodCIDR(i int, v6 bool) netip.Prefix {
 	if i < 1 || i > len(b.nodes) {
 		return netip.Prefix{}
 	}
@@ -151,7 +156,7 @@ func (b *backend) PodCIDR(i int, v6 bool) netip.Prefix {
 }
 
 // containerPID is the host PID of a node container's init (docker inspect).
-func (b *backend) containerPID(container string) (int, error) {
+func (b *Backend) containerPID(container string) (int, error) {
 	b.mu.Lock()
 	pid, ok := b.pids[container]
 	b.mu.Unlock()
@@ -177,7 +182,7 @@ func alive(pid int) bool {
 	return err == nil
 }
 
-func (b *backend) NodeNetns(i int) (string, error) {
+func (b *Backend) NodeNetns(i int) (string, error) {
 	if i < 1 || i > len(b.nodes) {
 		return "", fmt.Errorf("no kind node %d", i)
 	}
@@ -191,7 +196,7 @@ func (b *backend) NodeNetns(i int) (string, error) {
 // PodNetns finds a process of the pod on this machine by its cgroup, which names
 // the pod's UID (kubelet's cgroup per pod, "pod<uid>", with "_" for "-" under
 // systemd's driver), and returns its network namespace.
-func (b *backend) PodNetns(uid string) (string, error) {
+func (b *Backend) PodNetns(uid string) (string, error) {
 	b.mu.Lock()
 	pid, ok := b.podPIDs[uid]
 	b.mu.Unlock()
@@ -236,7 +241,7 @@ func inPod(pid int, uid string) bool {
 
 // AgentSockets: each node's agent socket, reached through the node's root
 // (/run in the node; /var/run there is a link to it).
-func (b *backend) AgentSockets() ([]string, error) {
+func (b *Backend) AgentSockets() ([]string, error) {
 	var out []string
 	for _, n := range b.nodes {
 		pid, err := b.containerPID(n.container)
@@ -248,9 +253,36 @@ func (b *backend) AgentSockets() ([]string, error) {
 	return out, nil
 }
 
+// AgentSocket is one node's agent socket.
+func (b *Backend) AgentSocket(nodeName string) (string, error) {
+	pid, err := b.containerPID(nodeName)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(fmt.Sprintf("/proc/%d/root", pid), "run", "kestrel", "agent.sock"), nil
+}
+
+// NodeNetnsByName is NodeNetns for a node's name.
+func (b *Backend) NodeNetnsByName(nodeName string) (string, error) {
+	pid, err := b.containerPID(nodeName)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", pid), nil
+}
+
+// NodeNames are the nodes in the scenario's order.
+func (b *Backend) NodeNames() []string {
+	var out []string
+	for _, n := range b.nodes {
+		out = append(out, n.name)
+	}
+	return out
+}
+
 // Containers run the built-in servers on the declared ports from the workload
 // image, as sim's kubelet does in-process.
-func (b *backend) Containers(p *corev1.Pod) []corev1.Container {
+func (b *Backend) Containers(p *corev1.Pod) []corev1.Container {
 	out := make([]corev1.Container, len(p.Spec.Containers))
 	for i, c := range p.Spec.Containers {
 		out[i] = corev1.Container{Name: c.Name, Image: b.workloadImage, ImagePullPolicy: corev1.PullIfNotPresent,
@@ -261,7 +293,7 @@ func (b *backend) Containers(p *corev1.Pod) []corev1.Container {
 	return out
 }
 
-func (b *backend) Routed(a netip.Addr) bool {
+func (b *Backend) Routed(a netip.Addr) bool {
 	for _, p := range b.ranges {
 		if p.Contains(a) {
 			return true
@@ -270,4 +302,4 @@ func (b *backend) Routed(a netip.Addr) bool {
 	return false
 }
 
-func (b *backend) Outside() bool { return false }
+func (b *Backend) Outside() bool { return false }
