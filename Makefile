@@ -11,7 +11,7 @@ export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client prometheus chromium wrk docker.io mmdebstrap
 SUITES := scenarios/library
 
-.PHONY: help deps generate build hubble test fuzz e2e bench bench-pipeline bench-sim bench-flows bench-l7 run
+.PHONY: help deps generate build hubble test fuzz e2e bench bench-pipeline bench-sim bench-flows bench-l7 run kind-image e2e-kind kind-netpol
 
 help: ## List the documented targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,15 @@ bench-l7: ## HTTP through the L7 proxy vs no L7 rule: wrk from a pod through the
 
 e2e: deps build ## Ginkgo suites (connectivity, faults, lifecycle) on sim clusters they bring up and down, one at a time
 	go test -tags e2e -p 1 -count=1 -timeout 30m -v ./e2e/... -args -ginkgo.v -ginkgo.no-color
+
+kind-image: build ## Build, offline, the kind node image, the agent image and the workload image (cached by their inputs; kind/README.md)
+	./bin/kestrel kind image
+
+e2e-kind: build ## The Ginkgo connectivity suite on a kind cluster it brings up and down (Kestrel the CNI; images from kind-image)
+	KESTREL_E2E_PROVIDER=kind KESTREL_E2E_CLUSTER=kestrel-e2e go test -tags e2e -p 1 -count=1 -timeout 40m -v ./e2e/connectivity/ -args -ginkgo.v -ginkgo.no-color
+
+kind-netpol: build ## The Kubernetes NetworkPolicy e2e suite in unit mode and on a 2-node kind cluster (brought up and down), verdicts compared
+	./bin/kestrel scenario run --mode unit,kind --up --nodes 2 --cluster kestrel-netpol --junit bin/junit-kind-netpol.xml scenarios/library/netpol-e2e
 
 bench: deps build ## Kestrel against the real kube-proxy, quick profile (<10 min, a sim cluster): bin/bench/{results.json,report.md,*.png}
 	flock /tmp/kestrel-sim.lock sh -c './bin/kestrel bench run --quick --out bin/bench; rc=$$?; ./bin/kestrel sim down; exit $$rc'

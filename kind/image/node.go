@@ -142,7 +142,8 @@ for i in $(seq 100); do ctr version >/dev/null 2>&1 && exit 0; sleep 0.1; done; 
 		}
 	}
 	if _, err := docker(ctx, nil, "exec", name, "bash", "-c",
-		`kill $(cat /tmp/containerd.pid); while kill -0 $(cat /tmp/containerd.pid) 2>/dev/null; do sleep 0.1; done; rm -f /tmp/containerd.*`); err != nil {
+		// The container's init (sleep) reaps nothing: a zombie counts as gone.
+		`p=$(cat /tmp/containerd.pid); kill $p; while [ -e /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status; do sleep 0.1; done; rm -f /tmp/containerd.*`); err != nil {
 		return err
 	}
 	_, err = docker(ctx, nil, "commit",
