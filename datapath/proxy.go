@@ -84,7 +84,7 @@ func InstallProxyRouting(h *netlink.Handle) error {
 // packet with a socket it would have to forward (ip_forward). The datapath
 // assigns the proxy's socket itself, so nothing depends on early demux.
 func ProxySysctls() error {
-	for _, f := range []string{"/proc/sys/net/ipv4/tcp_early_demux", "/proc/sys/net/ipv4/udp_early_demux"} {
+	for _, f := range []string{SysctlDir + "/net/ipv4/tcp_early_demux", SysctlDir + "/net/ipv4/udp_early_demux"} {
 		if err := os.WriteFile(f, []byte("0"), 0o644); err != nil {
 			return fmt.Errorf("proxy sysctls: %w", err)
 		}
@@ -103,7 +103,7 @@ func ProxyDeviceSysctls(ifindex int) error {
 	if err != nil {
 		return fmt.Errorf("proxy device sysctls: %w", err)
 	}
-	f := "/proc/sys/net/ipv4/conf/" + ifc.Name + "/accept_local"
+	f := SysctlDir + "/net/ipv4/conf/" + ifc.Name + "/accept_local"
 	if err := os.WriteFile(f, []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("proxy device sysctls: %w", err)
 	}

@@ -145,6 +145,7 @@ func Build(ctx context.Context, o Options, k8sVersion string) (Result, error) {
 		return res, err
 	}
 	h.str("node setup", nodeSetup)
+	h.str("bpffs unit", bpffsUnit)
 	h.str("storage", storageManifest)
 	for _, p := range []string{"kubelet", "kubeadm", "kubectl"} {
 		if err := h.file(p, filepath.Join(o.BinDir, p)); err != nil {

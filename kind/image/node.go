@@ -60,11 +60,28 @@ metadata:
 provisioner: kubernetes.io/host-path
 `
 
+// bpffsUnit mounts the BPF file system at boot, as systemd hosts have it: the
+// agents pin their maps and links there (systemd does not mount it in a container).
+const bpffsUnit = `[Unit]
+Description=BPF file system (Kestrel's agents pin their maps and links there)
+DefaultDependencies=no
+Before=kubelet.service
+
+[Mount]
+What=bpffs
+Where=/sys/fs/bpf
+Type=bpf
+Options=rw,nosuid,nodev,noexec,relatime,mode=700
+
+[Install]
+WantedBy=multi-user.target
+`
+
 // nodeSetup runs in the build container: the runtime spec kind's Dockerfile makes
 // (with kind's hook that mounts product_uuid, without rlimits), then the units.
 const nodeSetup = `set -e
 ctr oci spec | jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' | jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json
-systemctl enable kubelet.service containerd.service undo-mount-hacks.service
+systemctl enable kubelet.service containerd.service undo-mount-hacks.service sys-fs-bpf.mount
 systemctl mask systemd-binfmt.service
 mkdir -p /etc/kubernetes/manifests`
 
@@ -96,6 +113,7 @@ func buildNode(ctx context.Context, o Options, base, tag, kindDir, k8sVersion st
 	files = append(files,
 		entry{Path: "etc/containerd/config.toml", Mode: 0o644, Data: cfg},
 		entry{Path: "kind/version", Mode: 0o644, Data: []byte(k8sVersion)},
+		entry{Path: "etc/systemd/system/sys-fs-bpf.mount", Mode: 0o644, Data: []byte(bpffsUnit)},
 		entry{Path: "kind/manifests/default-storage.yaml", Mode: 0o644, Data: []byte(storageManifest)},
 		// Debian's containerd and ctr, where kind's units and scripts look.
 		entry{Path: "usr/local/bin/containerd", Link: "/usr/bin/containerd"},

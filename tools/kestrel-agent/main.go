@@ -77,6 +77,7 @@ func main() {
 	flag.StringVar(&o.cniIPAMDir, "cni-ipam-dir", "/var/lib/kestrel/ipam", "the CNI plugin's address allocations (in the written CNI configuration)")
 	flag.BoolVar(&o.installCNI, "install-cni", false, "copy the kestrel-cni beside this program into --cni-bin-dir and exit (the DaemonSet's init container)")
 	flag.BoolVar(&o.cleanup, "cleanup", false, "remove everything Kestrel left on this node (CNI configuration and plugin, pins and so attached programs, node routes, IPAM state) and exit")
+	flag.StringVar(&datapath.SysctlDir, "proc-sys-dir", "/proc/sys", "where to write the node's sysctls (a DaemonSet pod mounts the node's /proc/sys/net under it: its own /proc/sys is read-only)")
 	flag.BoolVar(&o.nodeRoutes, "auto-direct-node-routes", false, "route every other node's pod ranges via its InternalIP (nodes on one L2 network, as kind's)")
 	flag.Parse()
 	// The downward API's values, where a DaemonSet gives them.
