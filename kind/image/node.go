@@ -61,17 +61,18 @@ provisioner: kubernetes.io/host-path
 `
 
 // bpffsUnit mounts the BPF file system at boot, as systemd hosts have it: the
-// agents pin their maps and links there (systemd does not mount it in a container).
+// agents pin their maps and links there. systemd neither mounts it in a
+// container nor accepts a .mount unit for it (an API file system), so a
+// oneshot service does.
 const bpffsUnit = `[Unit]
 Description=BPF file system (Kestrel's agents pin their maps and links there)
 DefaultDependencies=no
 Before=kubelet.service
 
-[Mount]
-What=bpffs
-Where=/sys/fs/bpf
-Type=bpf
-Options=rw,nosuid,nodev,noexec,relatime,mode=700
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf -o mode=700 bpf /sys/fs/bpf'
 
 [Install]
 WantedBy=multi-user.target
@@ -81,7 +82,7 @@ WantedBy=multi-user.target
 // (with kind's hook that mounts product_uuid, without rlimits), then the units.
 const nodeSetup = `set -e
 ctr oci spec | jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' | jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json
-systemctl enable kubelet.service containerd.service undo-mount-hacks.service sys-fs-bpf.mount
+systemctl enable kubelet.service containerd.service undo-mount-hacks.service kestrel-bpffs.service
 systemctl mask systemd-binfmt.service
 mkdir -p /etc/kubernetes/manifests`
 
@@ -113,7 +114,7 @@ func buildNode(ctx context.Context, o Options, base, tag, kindDir, k8sVersion st
 	files = append(files,
 		entry{Path: "etc/containerd/config.toml", Mode: 0o644, Data: cfg},
 		entry{Path: "kind/version", Mode: 0o644, Data: []byte(k8sVersion)},
-		entry{Path: "etc/systemd/system/sys-fs-bpf.mount", Mode: 0o644, Data: []byte(bpffsUnit)},
+		entry{Path: "etc/systemd/system/kestrel-bpffs.service", Mode: 0o644, Data: []byte(bpffsUnit)},
 		entry{Path: "kind/manifests/default-storage.yaml", Mode: 0o644, Data: []byte(storageManifest)},
 		// Debian's containerd and ctr, where kind's units and scripts look.
 		entry{Path: "usr/local/bin/containerd", Link: "/usr/bin/containerd"},

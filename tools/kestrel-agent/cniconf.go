@@ -58,7 +58,8 @@ func writeCNIConf(ctx context.Context, cs kubernetes.Interface, node, dir, socke
 		}
 	}
 	conf := map[string]any{
-		"cniVersion": "1.1.0",
+		// 1.0.0: containerd 1.6 (Debian bookworm's, in kind's nodes) rejects 1.1.0 results.
+		"cniVersion": "1.0.0",
 		"name":       "kestrel",
 		"plugins": []map[string]any{{
 			"type":        "kestrel-cni",
