@@ -236,8 +236,9 @@ func clients(kubeconfig string) (kubernetes.Interface, dynamic.Interface, error)
 	return cs, dyn, err
 }
 
-// waitReady waits for every node Ready and CoreDNS available (its readiness means
-// it reached the API through the kubernetes Service, which Kestrel serves).
+// waitReady waits for every node Ready, CoreDNS available (its readiness means it
+// reached the API through the kubernetes Service, which Kestrel serves) and
+// answering a query sent to the cluster DNS Service.
 func waitReady(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last string
@@ -280,6 +281,9 @@ func readiness(ctx context.Context, cs kubernetes.Interface) string {
 	}
 	if d.Spec.Replicas == nil || d.Status.AvailableReplicas < *d.Spec.Replicas {
 		return fmt.Sprintf("coredns %d/%d available", d.Status.AvailableReplicas, ptrOr(d.Spec.Replicas))
+	}
+	if err := checkDNS(ctx, cs); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -5,7 +5,6 @@
 package kindmode
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/netip"
@@ -193,50 +192,21 @@ func (b *Backend) NodeNetns(i int) (string, error) {
 	return fmt.Sprintf("/proc/%d/ns/net", pid), nil
 }
 
-// PodNetns finds a process of the pod on this machine by its cgroup, which names
-// the pod's UID (kubelet's cgroup per pod, "pod<uid>", with "_" for "-" under
-// systemd's driver), and returns its network namespace.
+// PodNetns is the network namespace of a process of the pod (kind/cluster.PodPID).
 func (b *Backend) PodNetns(uid string) (string, error) {
 	b.mu.Lock()
 	pid, ok := b.podPIDs[uid]
 	b.mu.Unlock()
-	if ok && alive(pid) && inPod(pid, uid) {
-		return fmt.Sprintf("/proc/%d/ns/net", pid), nil
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return "", err
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+	if !ok || !alive(pid) || !kindcluster.InPod(pid, uid) {
+		var err error
+		if pid, err = kindcluster.PodPID(uid); err != nil {
+			return "", err
 		}
-		if inPod(pid, uid) {
-			b.mu.Lock()
-			b.podPIDs[uid] = pid
-			b.mu.Unlock()
-			return fmt.Sprintf("/proc/%d/ns/net", pid), nil
-		}
+		b.mu.Lock()
+		b.podPIDs[uid] = pid
+		b.mu.Unlock()
 	}
-	return "", fmt.Errorf("no process of pod %s on this machine", uid)
-}
-
-func inPod(pid int, uid string) bool {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	under := strings.ReplaceAll(uid, "-", "_")
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.Contains(l, "pod"+uid) || strings.Contains(l, "pod"+under) {
-			return true
-		}
-	}
-	return false
+	return fmt.Sprintf("/proc/%d/ns/net", pid), nil
 }
 
 // AgentSockets: each node's agent socket, reached through the node's root

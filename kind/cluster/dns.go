@@ -1,0 +1,58 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kestrelnet/kestrel/sim/network"
+)
+
+// checkDNS asks the cluster DNS Service for the kubernetes Service's name from
+// inside a CoreDNS pod's network namespace: the query goes to the kube-dns
+// ClusterIP, which Kestrel translates, and CoreDNS answers from the API it reached
+// through the kubernetes Service, which Kestrel also serves.
+func checkDNS(ctx context.Context, cs kubernetes.Interface) error {
+	svc, err := cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	api, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	pods, err := cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+	if err != nil || len(pods.Items) == 0 {
+		return fmt.Errorf("no CoreDNS pod (%v)", err)
+	}
+	pid, err := PodPID(string(pods.Items[0].UID))
+	if err != nil {
+		return err
+	}
+	server := net.JoinHostPort(svc.Spec.ClusterIP, "53")
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, netw, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", server)
+	}}
+	var addrs []string
+	err = network.Do(fmt.Sprintf("/proc/%d/ns/net", pid), func() error {
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		var err error
+		addrs, err = r.LookupHost(qctx, "kubernetes.default.svc.cluster.local")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("DNS through %s from pod %s: %w", server, pods.Items[0].Name, err)
+	}
+	for _, a := range addrs {
+		if a == api.Spec.ClusterIP {
+			return nil
+		}
+	}
+	return fmt.Errorf("DNS through %s: kubernetes.default is %v, want %s", server, addrs, api.Spec.ClusterIP)
+}
