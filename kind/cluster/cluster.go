@@ -75,6 +75,12 @@ func Config(workers int, needOOMPatch bool) *v1alpha4.Cluster {
 	}
 	cfg.Networking.DisableDefaultCNI = true
 	cfg.Networking.KubeProxyMode = "none"
+	// Dual-stack, as sim: pod ranges 10.244.i.0/24 and fd00:10:244:i::/64 per
+	// node, services 10.96.0.0/16 and fd00:10:96::/112 (kind's defaults).
+	cfg.Networking.IPFamily = v1alpha4.DualStackFamily
+	// The cluster DNS moves off 10.96.0.10 (kubeadm's choice), which scenarios'
+	// services take (relocateDNS).
+	cfg.KubeadmConfigPatches = []string{"kind: KubeletConfiguration\nclusterDNS: [\"" + DNSServiceIP + "\"]\n"}
 	if needOOMPatch {
 		cfg.ContainerdConfigPatches = []string{restrictOOM}
 	}
@@ -132,6 +138,13 @@ func Up(ctx context.Context, o Options) (Info, error) {
 		}
 		o.logf("kind created %d nodes in %s", o.Workers+1, time.Since(t).Round(time.Second/10))
 	}
+	cs, dyn, err := clients(info.Kubeconfig)
+	if err != nil {
+		return info, err
+	}
+	if err := relocateDNS(ctx, cs); err != nil {
+		return info, err
+	}
 	ns, err := p.ListInternalNodes(o.Name)
 	if err != nil {
 		return info, err
@@ -145,11 +158,8 @@ func Up(ctx context.Context, o Options) (Info, error) {
 	if err := writeImages(o.Name, res); err != nil {
 		return info, err
 	}
-	cs, dyn, err := clients(info.Kubeconfig)
-	if err != nil {
-		return info, err
-	}
 	params := install.Defaults()
+	params.ServiceCIDR = ServiceCIDRs
 	params.Image = res.Agent
 	params.ClusterName = o.Name
 	params.APIServerHost = o.Name + "-control-plane"

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -55,4 +56,40 @@ func checkDNS(ctx context.Context, cs kubernetes.Interface) error {
 		}
 	}
 	return fmt.Errorf("DNS through %s: kubernetes.default is %v, want %s", server, addrs, api.Spec.ClusterIP)
+}
+
+// DNSServiceIP is the cluster DNS Service's address on Kestrel's kind clusters:
+// kubeadm gives it the service range's tenth address, 10.96.0.10, which the
+// scenario engine hands to scenarios' services (as sim has no cluster DNS).
+const DNSServiceIP = "10.96.255.10"
+
+// ServiceCIDRs are kind's service ranges (dual-stack), the agents'
+// --service-cluster-ip-range.
+const ServiceCIDRs = "10.96.0.0/16,fd00:10:96::/112"
+
+// relocateDNS recreates the kube-dns Service at DNSServiceIP (a ClusterIP cannot
+// change in place); the kubelets already point pods there (KubeletConfiguration
+// clusterDNS). Already there: nothing to do.
+func relocateDNS(ctx context.Context, cs kubernetes.Interface) error {
+	svcs := cs.CoreV1().Services("kube-system")
+	svc, err := svcs.Get(ctx, "kube-dns", metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("kube-dns: %w", err)
+	}
+	if svc.Spec.ClusterIP == DNSServiceIP {
+		return nil
+	}
+	if err := svcs.Delete(ctx, "kube-dns", metav1.DeleteOptions{}); err != nil {
+		return fmt.Errorf("kube-dns: %w", err)
+	}
+	fresh := svc.DeepCopy()
+	fresh.ResourceVersion, fresh.UID = "", ""
+	fresh.Spec.ClusterIP, fresh.Spec.ClusterIPs = DNSServiceIP, []string{DNSServiceIP}
+	fresh.Spec.IPFamilies = nil
+	single := corev1.IPFamilyPolicySingleStack
+	fresh.Spec.IPFamilyPolicy = &single
+	if _, err := svcs.Create(ctx, fresh, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("kube-dns at %s: %w", DNSServiceIP, err)
+	}
+	return nil
 }
