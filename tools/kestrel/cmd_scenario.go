@@ -95,6 +95,9 @@ func newScenarioRunCmd() *cobra.Command {
 				ok = ok && len(diffs) == 0
 			}
 			if !ok {
+				if slices.Contains(list, "kind") {
+					collectKindLogs(cmd, cluster)
+				}
 				return errors.New("scenarios failed")
 			}
 			return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,4 +42,14 @@ func kindUpForRun(cmd *cobra.Command, name string, nodes int) (func(), error) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "kind down: %v\n", err)
 		}
 	}, nil
+}
+
+// collectKindLogs saves the kind cluster's logs and Kestrel's node state after a
+// failed run, before --up takes the cluster down.
+func collectKindLogs(cmd *cobra.Command, name string) {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("kestrel-kind-logs-%s-%s", name, time.Now().UTC().Format("20060102T150405")))
+	if err := kindcluster.CollectLogs(context.Background(), name, dir); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "kind logs: %v\n", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "kind cluster %q logs and node state: %s\n", name, dir)
 }
