@@ -6,6 +6,8 @@ import (
 	"net"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -35,16 +37,12 @@ func checkDNS(ctx context.Context, cs kubernetes.Interface) error {
 		return err
 	}
 	server := net.JoinHostPort(svc.Spec.ClusterIP, "53")
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, netw, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", server)
-	}}
 	var addrs []string
+	// One exchange in this goroutine: network.Do moves only this thread into the
+	// pod's namespace, and Go's resolver would dial from others.
 	err = network.Do(fmt.Sprintf("/proc/%d/ns/net", pid), func() error {
-		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
 		var err error
-		addrs, err = r.LookupHost(qctx, "kubernetes.default.svc.cluster.local")
+		addrs, err = queryA(server, "kubernetes.default.svc.cluster.local.")
 		return err
 	})
 	if err != nil {
@@ -56,6 +54,50 @@ func checkDNS(ctx context.Context, cs kubernetes.Interface) error {
 		}
 	}
 	return fmt.Errorf("DNS through %s: kubernetes.default is %v, want %s", server, addrs, api.Spec.ClusterIP)
+}
+
+// queryA asks server for name's A records over UDP.
+func queryA(server, name string) ([]string, error) {
+	n, err := dnsmessage.NewName(name)
+	if err != nil {
+		return nil, err
+	}
+	msg := dnsmessage.Message{Header: dnsmessage.Header{ID: 0x4b45, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: n, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}}}
+	q, err := msg.Pack()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.Dial("udp", server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(3 * time.Second)); err != nil {
+		return nil, err
+	}
+	if _, err := conn.Write(q); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 1500)
+	m, err := conn.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	var resp dnsmessage.Message
+	if err := resp.Unpack(buf[:m]); err != nil {
+		return nil, err
+	}
+	if resp.Header.RCode != dnsmessage.RCodeSuccess {
+		return nil, fmt.Errorf("rcode %s", resp.Header.RCode)
+	}
+	var out []string
+	for _, a := range resp.Answers {
+		if r, ok := a.Body.(*dnsmessage.AResource); ok {
+			out = append(out, net.IP(r.A[:]).String())
+		}
+	}
+	return out, nil
 }
 
 // DNSServiceIP is the cluster DNS Service's address on Kestrel's kind clusters:
