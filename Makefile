@@ -72,7 +72,7 @@ kind-image: build ## Build, offline, the kind node image, the agent image and th
 
 e2e-kind: build ## The Ginkgo connectivity suite's scenario specs on a kind cluster it brings up and down (Kestrel the CNI; images from kind-image)
 	@# The NodePort, healthCheckNodePort and ClusterIP specs start sim workloads and need sim's outside host: sim only for now.
-	KESTREL_E2E_PROVIDER=kind KESTREL_E2E_CLUSTER=kestrel-e2e go test -tags e2e -p 1 -count=1 -timeout 40m -v ./e2e/connectivity/ -args -ginkgo.v -ginkgo.no-color -ginkgo.focus='^connectivity 
+	KESTREL_E2E_PROVIDER=kind KESTREL_E2E_CLUSTER=kestrel-e2e go test -tags e2e -p 1 -count=1 -timeout 40m -v ./e2e/connectivity/ -args -ginkgo.v -ginkgo.no-color -ginkgo.focus='^connectivity'
 
 kind-netpol: build ## The Kubernetes NetworkPolicy e2e suite in unit mode and on a 2-node kind cluster (brought up and down), verdicts compared
 	./bin/kestrel scenario run --mode unit,kind --up --nodes 2 --cluster kestrel-netpol --junit bin/junit-kind-netpol.xml scenarios/library/netpol-e2e
