@@ -64,7 +64,7 @@ bench-l7: ## HTTP through the L7 proxy vs no L7 rule: wrk from a pod through the
 e2e: deps build ## Ginkgo suites (connectivity, faults, lifecycle) on sim clusters they bring up and down, one at a time
 	go test -tags e2e -p 1 -count=1 -timeout 30m -v ./e2e/... -args -ginkgo.v -ginkgo.no-color
 
-bench: deps build ## Kestrel against the real kube-proxy, quick profile (<10 min, a sim cluster): bin/bench/{results.json,report.md,*.png}
+bench: deps build ## Kestrel against the real kube-proxy, quick profile (7 min on a quiet 2-core VM, 16 at load 15: bench/README.md; a sim cluster): bin/bench/{results.json,report.md,*.png}
 	flock /tmp/kestrel-sim.lock sh -c './bin/kestrel bench run --quick --out bin/bench; rc=$$?; ./bin/kestrel sim down; exit $$rc'
 
 bench-pipeline: ## Datapath cost per packet over many flows vs the empty program (BPF_PROG_TEST_RUN), 6 runs, median and spread
