@@ -77,7 +77,7 @@ e2e-kind: build ## The Ginkgo connectivity suite's scenario specs on a kind clus
 kind-netpol: build ## The Kubernetes NetworkPolicy e2e suite in unit mode and on a 2-node kind cluster (brought up and down), verdicts compared
 	./bin/kestrel scenario run --mode unit,kind --up --nodes 2 --cluster kestrel-netpol --junit bin/junit-kind-netpol.xml scenarios/library/netpol-e2e
 
-bench: deps build ## Kestrel against the real kube-proxy, quick profile (<10 min, a sim cluster): bin/bench/{results.json,report.md,*.png}
+bench: deps build ## Kestrel against the real kube-proxy, quick profile (7 min on a quiet 2-core VM, 16 at load 15: bench/README.md; a sim cluster): bin/bench/{results.json,report.md,*.png}
 	flock /tmp/kestrel-sim.lock sh -c './bin/kestrel bench run --quick --out bin/bench; rc=$$?; ./bin/kestrel sim down; exit $$rc'
 
 bench-pipeline: ## Datapath cost per packet over many flows vs the empty program (BPF_PROG_TEST_RUN), 6 runs, median and spread

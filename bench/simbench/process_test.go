@@ -15,7 +15,9 @@ func TestCPUSecondsCountsWaitedChildren(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", "end=$(($(date +%s)+1)); while [ $(date +%s) -le $end ]; do :; done")
+	// A fixed amount of work (about 0.3 s of CPU here), not a time: on a
+	// loaded machine a loop bounded by wall time gets little CPU.
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
@@ -25,8 +27,8 @@ func TestCPUSecondsCountsWaitedChildren(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The loop runs for 1-2 s of wall time; on a loaded machine it gets
-	// less CPU than that, but surely a tenth of it.
+	// Its CPU counts in full (ticks of 10 ms: a few lost to rounding), and
+	// no more than the wall time it took plus this process's own.
 	if got := after - before; got < 0.1 || got > wall+0.5 {
 		t.Fatalf("CPU seconds went up by %.2f over a child that ran %.2f s", got, wall)
 	}
