@@ -45,6 +45,8 @@ type cluster struct {
 	addrIDs map[identity.NumericIdentity][]identity.NumericIdentity
 	addrs   map[identity.NumericIdentity]podAddr
 	secrets Secrets // what headerMatches read
+	// fqdns are the names the DNS proxy saw answered (Input.FQDNs).
+	fqdns map[string][]netip.Addr
 }
 
 // namespaceLabels returns a namespace's labels plus kubernetes.io/metadata.name,
@@ -75,6 +77,7 @@ func newCluster(in Input, prefixes []netip.Prefix, blocks []cidrSet, groups cidr
 		addrIDs:  map[identity.NumericIdentity][]identity.NumericIdentity{},
 		addrs:    map[identity.NumericIdentity]podAddr{},
 		secrets:  in.Secrets,
+		fqdns:    in.FQDNs,
 	}
 	var sets []identity.Labels
 	for _, p := range in.Pods {

@@ -144,7 +144,7 @@ func applyCiliumPolicy(c *cluster, pi *podInfo, o *Object, b *builder, req requi
 		}
 		for i, e := range r.Egress {
 			p := fmt.Sprintf("%s.egress[%d]", paths[ri], i)
-			x.apply(p, Egress, egressPeers(e.EgressCommon, len(e.ToFQDNs)), egReq, e.ToPorts, e.ICMPs, false)
+			x.apply(p, Egress, x.c.fqdnPeers(egressPeers(e.EgressCommon, 0), e.ToFQDNs), egReq, e.ToPorts, e.ICMPs, false)
 			if e.Authentication != nil && e.Authentication.Mode != "disabled" {
 				x.note("%s.authentication: mode %s is not enforced yet", p, e.Authentication.Mode)
 			}
@@ -206,13 +206,13 @@ func (x *ciliumCtx) apply(path string, dir Direction, ps peerSpec, requires []id
 			proxy = proxyPortFor(pr, dir)
 			x.note("%s.toPorts[%d]: %s redirected to proxy port %d", path, i, l7Kind(pr), proxy)
 		}
-		x.b.http, x.b.serverNames, x.b.kafka = nil, nil, nil
+		x.b.http, x.b.dns, x.b.serverNames, x.b.kafka = nil, nil, nil, nil
 		if proxy != 0 {
 			x.b.serverNames = pr.ServerNames
 		}
 		if proxy != 0 && pr.Rules != nil {
 			x.b.http = resolveHeaderSecrets(pr.Rules.HTTP, x.o.Namespace, x.c.secrets)
-			x.b.kafka = pr.Rules.Kafka
+			x.b.dns, x.b.kafka = pr.Rules.DNS, pr.Rules.Kafka
 		}
 		if len(pr.Ports) == 0 {
 			x.b.add(dir, peers, []portSpec{{Proxy: proxy}}, deny, origin)

@@ -27,6 +27,8 @@ type builder struct {
 	// serverNames are its TLS server names, kafka its Kafka rules.
 	serverNames []string
 	kafka       []KafkaRule
+	// dns are the DNS rules of the toPorts element being added.
+	dns []FQDNSelector
 	// addrIDs are the address identities of split pod identities: a key
 	// for such a pod identity is written for its addresses' identities too.
 	addrIDs map[identity.NumericIdentity][]identity.NumericIdentity
@@ -72,6 +74,7 @@ func (b *builder) addKey(k Key, deny bool, proxy uint16, o Origin) {
 		e.HTTP = append(e.HTTP, b.http...)
 		e.ServerNames = append(e.ServerNames, b.serverNames...)
 		e.Kafka = append(e.Kafka, b.kafka...)
+		e.DNS = append(e.DNS, b.dns...)
 	}
 	if e.Deny {
 		e.ProxyPort = 0

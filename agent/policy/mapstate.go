@@ -78,6 +78,9 @@ type Entry struct {
 	ServerNames []string
 	// Kafka are the Kafka rules of every rule redirecting the key for them.
 	Kafka []KafkaRule
+	// DNS holds the DNS rules (matchName/matchPattern on queries) of every
+	// policy rule that redirects the key to the DNS proxy.
+	DNS []FQDNSelector
 }
 
 // EndpointPolicy is the complete policy state of one endpoint. A direction whose

@@ -31,6 +31,9 @@ type Input struct {
 	// policies that need a missing one; once accepted, a missing Secret
 	// makes its match fail closed).
 	Secrets Secrets
+	// FQDNs are the live addresses the DNS proxy saw answered, by absolute
+	// name (fqdn.Cache.Names): toFQDNs selectors select them.
+	FQDNs map[string][]netip.Addr
 }
 
 // IPCacheEntry maps a prefix to the identity of the addresses in it.
@@ -83,6 +86,7 @@ func Resolve(in Input) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	prefixes = append(prefixes, fqdnPrefixes(pols, in.FQDNs)...)
 	c := newCluster(in, prefixes, blocks, groups)
 	res := &Result{Endpoints: map[string]*Endpoint{}, IPCache: c.ipcache(), Identities: c.alloc}
 	for _, pi := range c.pods {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"github.com/kestrelnet/kestrel/agent/fqdn"
 	"net/netip"
 	"sort"
 	"strings"
@@ -376,6 +377,16 @@ func validateICMPs(c *checker, rs []ICMPRule, path string) {
 func validateFQDN(c *checker, f FQDNSelector, path string) {
 	if (f.MatchName == "") == (f.MatchPattern == "") {
 		c.fail(path, "exactly one of matchName and matchPattern is required")
+		return
+	}
+	if f.MatchName != "" {
+		if err := fqdn.ValidateName(f.MatchName); err != nil {
+			c.failErr(path+".matchName", err)
+		}
+		return
+	}
+	if err := fqdn.ValidatePattern(f.MatchPattern); err != nil {
+		c.failErr(path+".matchPattern", err)
 	}
 }
 

@@ -28,9 +28,6 @@ func Warnings(o *Object) []string {
 		for j, eg := range r.Egress {
 			path := fmt.Sprintf("%s.egress[%d]", rule, j)
 			portWarnings(warn, path, eg.ToPorts)
-			if len(eg.ToFQDNs) > 0 {
-				warn(path+".toFQDNs", "DNS-based peers are not built yet: they select no peer, so the traffic they name is dropped (POLICY_DENIED)")
-			}
 			if len(eg.ToServices) > 0 {
 				warn(path+".toServices", "service peers are not built yet: they select no peer, so the traffic they name is dropped (POLICY_DENIED)")
 			}
@@ -41,9 +38,9 @@ func Warnings(o *Object) []string {
 
 func portWarnings(warn func(path, what string), path string, ports []PortRule) {
 	for k, p := range ports {
-		// HTTP rules have their proxy (agent/proxy/http); the other
-		// parsers' ports have no listener yet.
-		if needsProxy(p) && proxyPortFor(p, Ingress) != ProxyPortHTTPIngress && !sniOnly(p) && !kafkaOnly(p) {
+		// HTTP, DNS, Kafka and TLS server-name rules have their proxies
+		// (agent/proxy/...); the other parsers' ports have no listener yet.
+		if needsProxy(p) && proxyPortFor(p, Ingress) != ProxyPortHTTPIngress && proxyPortFor(p, Ingress) != ProxyPortDNSIngress && !sniOnly(p) && !kafkaOnly(p) {
 			warn(fmt.Sprintf("%s.toPorts[%d]", path, k), "these L7 rules need a proxy that is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)")
 		}
 	}

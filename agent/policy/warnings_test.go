@@ -24,6 +24,9 @@ spec:
           serverNames: [a.io]
   egress:
     - toFQDNs: [{matchName: example.com}]
+    - toPorts:
+        - ports: [{port: "53", protocol: ANY}]
+          rules: {dns: [{matchPattern: "*"}]}
 `), "l7.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +34,6 @@ spec:
 	got := strings.Join(Warnings(&objs[0]), "\n")
 	for _, want := range []string{
 		"spec.ingress[0].toPorts[0]: these L7 rules need a proxy that is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)",
-		"spec.egress[0].toFQDNs: DNS-based peers are not built yet",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("warnings lack %q:\n%s", want, got)
@@ -44,5 +46,8 @@ spec:
 		if strings.Contains(got, i) {
 			t.Errorf("%s: HTTP, Kafka or TLS rules, which their proxies enforce, were warned about:\n%s", i, got)
 		}
+	}
+	if strings.Contains(got, "egress") {
+		t.Errorf("toFQDNs or DNS rules, which the DNS proxy enforces, were warned about:\n%s", got)
 	}
 }
