@@ -57,9 +57,10 @@ test: build ## Vet, run every test (privileged ones on this kernel), then the sc
 	./bin/kestrel bench compare bench/baseline/datapath-ratios.json bin/bench-ci/results.json --threshold 25%
 
 FUZZTIME ?= 15s
-fuzz: ## Run the L7 request parsers' fuzz targets (HTTP, Kafka) for FUZZTIME each (CI: 15s; 10m before resolving a parser change)
+fuzz: ## Run the L7 request parsers' fuzz targets (HTTP, Kafka, DNS) for FUZZTIME each (CI: 15s; 10m before resolving a parser change)
 	go test -run '^$$' -fuzz FuzzProxyForwardsOnlyAllowedRequests -fuzztime $(FUZZTIME) ./agent/proxy/http/
 	go test -run '^$$' -fuzz FuzzKafkaRequests -fuzztime $(FUZZTIME) ./agent/proxy/kafka/
+	go test -run '^$$' -fuzz FuzzDNSProxyForwardsOnlyAllowedQueries -fuzztime $(FUZZTIME) ./agent/proxy/dns/
 
 bench-l7: ## HTTP through the L7 proxy vs no L7 rule: wrk from a pod through the attached datapath, median of 5 interleaved 5 s runs (needs wrk)
 	KESTREL_L7_WRK=5 go test -count=1 -run TestHTTPProxyLoadWrk -v ./agent/proxy/http/
