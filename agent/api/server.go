@@ -89,6 +89,7 @@ func NewHandler(b Backend) http.Handler {
 			writeJSON(w, http.StatusOK, ss.Services())
 		})
 	}
+	registerFQDN(mux, b)
 	mux.HandleFunc("GET "+PathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		if err := b.Healthz(r.Context()); err != nil {
 			writeError(w, err)

@@ -144,8 +144,9 @@ type Peer struct {
 
 // L7Flow is what an L7 proxy saw of one request.
 type L7Flow struct {
-	Type      string     `json:"type"` // http
+	Type      string     `json:"type"` // http, dns, tls, kafka
 	HTTP      *HTTPFlow  `json:"http,omitempty"`
+	DNS       *DNSFlow   `json:"dns,omitempty"`
 	TLS       *TLSFlow   `json:"tls,omitempty"`
 	Kafka     *KafkaFlow `json:"kafka,omitempty"`
 	LatencyNs uint64     `json:"latencyNs"`
@@ -166,6 +167,17 @@ type KafkaFlow struct {
 type TLSFlow struct {
 	ServerName string `json:"serverName"`       // the ClientHello's SNI, empty when none
 	NotTLS     bool   `json:"notTLS,omitempty"` // the client sent no ClientHello
+}
+
+// DNSFlow is one DNS query the DNS proxy judged: Rcode is the one the
+// client got (REFUSED from the proxy for a denied query), IPs the addresses
+// the answer gave (learned for toFQDNs before it was released).
+type DNSFlow struct {
+	Query  string   `json:"query"`
+	QTypes []string `json:"qtypes,omitempty"`
+	Rcode  int      `json:"rcode"`
+	IPs    []string `json:"ips,omitempty"`
+	TTL    uint32   `json:"ttl,omitempty"`
 }
 
 // HTTPFlow is one HTTP exchange; Code is the status the client got (403

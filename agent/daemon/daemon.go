@@ -21,6 +21,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/agent/datapathstate"
 	"github.com/kestrelnet/kestrel/agent/endpoint"
+	"github.com/kestrelnet/kestrel/agent/fqdn"
 	"github.com/kestrelnet/kestrel/agent/healthcheck"
 	flowpb "github.com/kestrelnet/kestrel/agent/hubbleapi/flow"
 	"github.com/kestrelnet/kestrel/agent/identity"
@@ -61,6 +62,10 @@ type Config struct {
 	// to (Cilium's --enable-l7-proxy); without them such flows drop as
 	// PROXY_UNAVAILABLE.
 	EnableL7Proxy bool
+	// ToFQDNsMinTTL is the shortest time an address the DNS proxy saw
+	// answered stays selected by toFQDNs (Cilium's --tofqdns-min-ttl); 0
+	// keeps each answer's own TTL.
+	ToFQDNsMinTTL time.Duration
 	// SocketLBCgroup is where the socket-level load balancer is attached,
 	// for the status; empty when it is off.
 	SocketLBCgroup string
@@ -100,7 +105,8 @@ type Daemon struct {
 	policyObjects  map[string]policy.Object
 	monoToUnix     int64 // add to a CLOCK_MONOTONIC time to get Unix time, in ns
 
-	l7 proxy.Table // what the L7 proxies resolve connections against
+	l7    proxy.Table // what the L7 proxies resolve connections against
+	fqdns fqdn.Cache  // names the DNS proxy saw answered, for toFQDNs
 
 	maint   maintenance
 	metrics *agentMetrics

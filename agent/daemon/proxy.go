@@ -56,7 +56,10 @@ func (d *Daemon) startProxies(ctx context.Context) error {
 		go func() { <-ctx.Done(); ln.Close() }()
 		d.log.Info("HTTP proxy listening", "direction", p.dir, "port", p.port)
 	}
-	return d.startTLSProxies(ctx)
+	if err := d.startTLSProxies(ctx); err != nil {
+		return err
+	}
+	return d.startDNSProxies(ctx)
 }
 
 // recordL7 keeps one proxy decision as a flow with its HTTP fields.

@@ -90,6 +90,7 @@ func (d *Daemon) regenerate() (err error) {
 		Secrets:     snap.Secrets,
 		// Keep identity numbers across regenerations.
 		PreviousIdentities: d.identityAlloc,
+		FQDNs:              d.fqdns.Names(),
 	})
 	if err != nil {
 		return fmt.Errorf("resolve policy: %w", err)

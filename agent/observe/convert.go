@@ -95,10 +95,22 @@ func ToProto(f api.Flow, cluster string) *flowpb.Flow {
 			out.L7.Record = &flowpb.Layer7_Kafka{Kafka: &flowpb.Kafka{ErrorCode: int32(k.ErrorCode), ApiVersion: int32(k.APIVersion),
 				ApiKey: k.APIKey, CorrelationId: k.CorrelationID, Topic: strings.Join(k.Topics, ",")}}
 		}
+		if d := f.L7.DNS; d != nil {
+			out.L7.Record = &flowpb.Layer7_Dns{Dns: &flowpb.DNS{Query: d.Query, Ips: d.IPs, Ttl: d.TTL, Rcode: uint32(max(d.Rcode, 0)), Qtypes: d.QTypes, ObservationSource: "proxy"}}
+		}
 	}
 	out.Summary = summary(f)
 	if h := out.GetL7().GetHttp(); h != nil {
 		out.Summary = fmt.Sprintf("HTTP/%s %d %s %s", strings.TrimPrefix(h.GetProtocol(), "HTTP/"), h.GetCode(), h.GetMethod(), h.GetUrl())
+	}
+	if d := out.GetL7().GetDns(); d != nil {
+		// As Cilium's DNS proxy summaries read.
+		q := fmt.Sprintf("(Proxy %s %s)", d.GetQuery(), strings.Join(d.GetQtypes(), ","))
+		if d.GetRcode() == 0 {
+			out.Summary = fmt.Sprintf("DNS Answer %q TTL: %d %s", strings.Join(d.GetIps(), ","), d.GetTtl(), q)
+		} else {
+			out.Summary = fmt.Sprintf("DNS Answer RCode: %s %s", dnsRcodeName(d.GetRcode()), q)
+		}
 	}
 	if _, mapped := ciliumDropReasons[f.Reason]; out.Verdict == flowpb.Verdict_DROPPED && !mapped {
 		// A Kestrel-only reason is DROP_REASON_UNKNOWN in Cilium's field;
@@ -253,4 +265,20 @@ func ToProtos(f api.Flow, cluster string) []*flowpb.Flow {
 	pv.Uuid = flowUUID(f, 'p')
 	pv.TraceObservationPoint = flowpb.TraceObservationPoint_UNKNOWN_POINT
 	return []*flowpb.Flow{pv, main}
+}
+
+// dnsRcodeName names the rcodes a DNS proxy answers with, as Cilium's
+// summaries do; others by number.
+func dnsRcodeName(rc uint32) string {
+	switch rc {
+	case 1:
+		return "Format Error"
+	case 2:
+		return "Server Failure"
+	case 3:
+		return "Non-Existent Domain"
+	case 5:
+		return "Refused"
+	}
+	return fmt.Sprint(rc)
 }

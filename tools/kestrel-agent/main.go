@@ -42,6 +42,7 @@ type options struct {
 	// In a cluster's DaemonSet (kestrel install): kind/README.md.
 	cniConfDir, cniBinDir, cniIPAMDir string
 	installCNI, cleanup, nodeRoutes   bool
+	fqdnMinTTL                        uint
 }
 
 func main() {
@@ -71,6 +72,7 @@ func main() {
 	flag.StringVar(&o.nativeCIDR4, "ipv4-native-routing-cidr", "", "IPv4 destinations pods reach with their own address (not masqueraded)")
 	flag.StringVar(&o.nativeCIDR6, "ipv6-native-routing-cidr", "", "IPv6 destinations pods reach with their own address (not masqueraded)")
 	flag.BoolVar(&o.l7Proxy, "enable-l7-proxy", true, "run the HTTP proxies that L7 policy rules redirect to (without them such flows are dropped as PROXY_UNAVAILABLE)")
+	flag.UintVar(&o.fqdnMinTTL, "tofqdns-min-ttl", 0, "seconds an address the DNS proxy saw answered stays selected by toFQDNs at least, whatever its TTL (0: the answer's TTL)")
 	flag.BoolVar(&o.kubeProxyReplacement, "kube-proxy-replacement", true, "serve Services in the datapath (ClusterIPs, NodePorts, the service range's SERVICE_UNALLOCATED drop); false: kube-proxy serves them on this node, and the agent writes no services, no service range and no node device programs (policy and CNI as before)")
 	flag.StringVar(&o.cniConfDir, "cni-conf-dir", "", "write the node's CNI configuration (05-kestrel.conflist) here once the agent serves; empty: someone else writes it (sim)")
 	flag.StringVar(&o.cniBinDir, "cni-bin-dir", "/opt/cni/bin", "where --install-cni puts kestrel-cni, and --cleanup removes it")
@@ -223,6 +225,7 @@ func run(o options) error {
 		LinkPinDir:    filepath.Join(o.bpffs, "links"),
 		RegistryPath:  filepath.Join(filepath.Dir(o.socket), "endpoints.json"),
 		EnableL7Proxy: o.l7Proxy,
+		ToFQDNsMinTTL: time.Duration(o.fqdnMinTTL) * time.Second,
 	}, daemon.Kernel{Datapath: dp}, cs, dyn, log)
 	if err != nil {
 		return err
