@@ -36,9 +36,18 @@ type PlannedProbe struct {
 // then runs its probes and then its reachability cells; top-level probes run last
 // on the final state. Errors name the file and line.
 func Expand(s *format.Scenario) (*Plan, error) {
+	addClusterDNS(s)
 	st, err := newState(s)
 	if err != nil {
 		return nil, err
+	}
+	// The kube-dns Service is there from the start, whatever the steps do.
+	if svc, err := kubeDNSService(s); err != nil {
+		return nil, err
+	} else if svc != nil {
+		if err := st.apply(*svc); err != nil {
+			return nil, err
+		}
 	}
 	if err := assignClusterIPs(s); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kestrelnet/kestrel/agent/fqdn"
 	"github.com/kestrelnet/kestrel/scenarios/format"
 )
 
@@ -45,6 +46,12 @@ func (x *expander) probes(fp format.Probe) ([]Probe, error) {
 		if fp.TLS != nil {
 			p.TLS = &TLSRequest{ServerName: fp.TLS.ServerName}
 		}
+		if q := fp.DNS; q != nil {
+			p.DNS = &DNSRequest{Query: fqdn.Canonical(q.Query), Type: q.Type}
+			for _, a := range fp.Expect.Answer {
+				p.Expect.Answer = append(p.Expect.Answer, netip.MustParseAddr(a))
+			}
+		}
 		if g := fp.GRPC; g != nil {
 			// A unary call as gRPC sends it: its path names it.
 			p.HTTP = &HTTPRequest{Method: "POST", Path: "/" + g.Service + "/" + g.Method,
@@ -74,6 +81,11 @@ func (x *expander) probes(fp format.Probe) ([]Probe, error) {
 		}
 		if p.To, err = x.peer(fp.To, fam, fp.Line); err != nil {
 			return nil, err
+		}
+		if p.To.FQDN != "" {
+			if p.Resolver, err = x.resolverPeer(p.To.IP.Is6(), fp.Line); err != nil {
+				return nil, err
+			}
 		}
 		portRef := fp.Port
 		if fp.To.Service != "" {
@@ -168,14 +180,7 @@ func (x *expander) peer(fp format.Peer, fam string, line int) (Peer, error) {
 		}
 		return Peer{}, x.errorf(fp.Line, "no node %q with an %s address (nodes: %v)", fp.Node, fam, x.st.nodes)
 	case fp.FQDN != "":
-		if fp.IP == "" {
-			return Peer{}, x.errorf(fp.Line, "fqdn %q needs ip: the address it resolves to in this scenario", fp.FQDN)
-		}
-		a, err := netip.ParseAddr(fp.IP)
-		if err != nil {
-			return Peer{}, x.errorf(fp.Line, "%q is not an IP address", fp.IP)
-		}
-		return Peer{FQDN: fp.FQDN, IP: a}, nil
+		return x.fqdnPeer(fp, want6)
 	case fp.IP != "":
 		a, err := netip.ParseAddr(fp.IP)
 		if err != nil {

@@ -202,6 +202,7 @@ func Check(e Expectation, o Observation) []string {
 	if e.Status != 0 && o.Verdict == "allowed" && o.Status != e.Status {
 		problems = append(problems, fmt.Sprintf("http status: expected %d, observed %d", e.Status, o.Status))
 	}
+	problems = append(problems, answerProblems(e, o)...)
 	if f := e.Flow; f != nil && !o.EventsUnobserved && !slices.ContainsFunc(o.Flows, func(fl Flow) bool { return flowMatches(*f, fl) }) {
 		problems = append(problems, fmt.Sprintf("flow: expected one with %s, observed none among %d", describeFlow(*f), len(o.Flows)))
 	}

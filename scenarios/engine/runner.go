@@ -31,6 +31,7 @@ type Cluster struct {
 	Pods       []*corev1.Pod // Status.PodIPs and Spec.NodeName are always filled in
 	Manifests  []Manifest
 	World      []WorldServer // servers outside the cluster (spec.world)
+	DNS        *ClusterDNS   // the cluster DNS (spec.dns), nil when not given
 }
 
 // WorldServer is a server outside the cluster at IP: HTTP on port 80, TLS
@@ -98,6 +99,10 @@ type Probe struct {
 	HTTP     *HTTPRequest  // with exchange request
 	TLS      *TLSRequest   // with exchange request: a handshake (then HTTP inside, if set)
 	Kafka    *KafkaRequest // with exchange request
+	DNS      *DNSRequest   // with exchange request: a query to To
+	// Resolver is the cluster DNS server pod (the probe's family) that a
+	// probe to an FQDN resolves its name through first; nil otherwise.
+	Resolver *Peer
 	Expect   Expectation
 	// Independent probes (the cells of a reachability matrix) share no state
 	// with each other, so a runner may run them at the same time.
@@ -131,6 +136,8 @@ type Expectation struct {
 	SourceIP *Peer
 	Flow     *FlowExpectation
 	Status   int // the server's HTTP status, with exchange request (0: not checked)
+	// Answer is the addresses a dns request must be answered (any order).
+	Answer []netip.Addr
 }
 
 // FlowExpectation is the subset of an emitted flow event the scenario checks.
@@ -149,7 +156,9 @@ type Observation struct {
 	// addresses (a live runner maps its node addresses back to the
 	// scenario's); invalid when the runner could not tell.
 	SourceIP netip.Addr
-	Status   int    // HTTP status the client got, with exchange request
+	Status   int // HTTP status the client got, with exchange request
+	// Answer is the addresses a dns request was answered.
+	Answer   []netip.Addr
 	Flows    []Flow // events emitted for the probe's frames, in order
 	Evidence string // free text: hook, return codes, which rule decided
 	Err      error  // the probe could not be run at all (counts as a failure)

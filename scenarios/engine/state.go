@@ -27,6 +27,7 @@ type state struct {
 	shorthand map[string]bool
 	placed    map[string]placement
 	world     []WorldServer // spec.world: the same for the whole scenario
+	dns       *ClusterDNS   // spec.dns: the same for the whole scenario
 }
 
 const nsNameLabel = "kubernetes.io/metadata.name"
@@ -42,6 +43,7 @@ func newState(s *format.Scenario) (*state, error) {
 		nsLabels:  map[string]map[string]string{},
 		shorthand: map[string]bool{},
 		placed:    map[string]placement{},
+		dns:       clusterDNSOf(s),
 	}
 	for _, w := range s.Spec.World {
 		ws := WorldServer{IP: netip.MustParseAddr(w.IP)}
@@ -272,6 +274,7 @@ func (st *state) cluster() *Cluster {
 	for _, w := range st.world {
 		c.World = append(c.World, WorldServer{IP: w.IP, Ports: slices.Clone(w.Ports)})
 	}
+	c.DNS = st.dns.clone()
 	for _, ns := range st.nsOrder {
 		c.Namespaces = append(c.Namespaces, &corev1.Namespace{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},

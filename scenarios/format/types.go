@@ -55,6 +55,7 @@ type Spec struct {
 	Probes          []Probe                      `yaml:"probes"`
 	Reachability    Reachabilities               `yaml:"reachability"`
 	World           []WorldServer                `yaml:"world"`
+	DNS             *ClusterDNS                  `yaml:"dns"`
 }
 
 // WorldServer is a server outside the cluster: HTTP on 80, TLS with any
@@ -126,22 +127,23 @@ type SetLabels struct {
 
 // Probe is one check between two peers.
 type Probe struct {
-	Name       string   `yaml:"name"`
-	Modes      []string `yaml:"modes"`
-	From       Peer     `yaml:"from"`
-	To         Peer     `yaml:"to"`
-	Protocol   string   `yaml:"protocol"`
-	Port       PortRef  `yaml:"port"`
-	SourcePort uint16   `yaml:"sourcePort"`
-	Family     string   `yaml:"family"`
-	Exchange   string   `yaml:"exchange"`
-	Packet     *Packet  `yaml:"packet"`
-	HTTP       *HTTP    `yaml:"http"`
-	GRPC       *GRPC    `yaml:"grpc"`
-	TLS        *TLS     `yaml:"tls"`
-	Kafka      *Kafka   `yaml:"kafka"`
-	Expect     Expect   `yaml:"expect"`
-	Line       int      `yaml:"-"`
+	Name       string    `yaml:"name"`
+	Modes      []string  `yaml:"modes"`
+	From       Peer      `yaml:"from"`
+	To         Peer      `yaml:"to"`
+	Protocol   string    `yaml:"protocol"`
+	Port       PortRef   `yaml:"port"`
+	SourcePort uint16    `yaml:"sourcePort"`
+	Family     string    `yaml:"family"`
+	Exchange   string    `yaml:"exchange"`
+	Packet     *Packet   `yaml:"packet"`
+	HTTP       *HTTP     `yaml:"http"`
+	GRPC       *GRPC     `yaml:"grpc"`
+	DNS        *DNSQuery `yaml:"dns"`
+	TLS        *TLS      `yaml:"tls"`
+	Kafka      *Kafka    `yaml:"kafka"`
+	Expect     Expect    `yaml:"expect"`
+	Line       int       `yaml:"-"`
 }
 
 // Peer is one end of a probe: a pod ("ns/name") or exactly one of the other fields.
@@ -213,6 +215,8 @@ type Expect struct {
 	Flow     *FlowExpect `yaml:"flow"`
 	// Status is the server's own HTTP status, with exchange: request.
 	Status int `yaml:"status"`
+	// Answer is the addresses a dns request must be answered.
+	Answer []string `yaml:"answer"`
 }
 
 // SourceIP is the client address the server must have seen: an address, or

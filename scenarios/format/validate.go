@@ -33,6 +33,8 @@ type validator struct {
 	*errs
 	doc   *yamldoc.Doc
 	nodes []string // spec.nodes, once known
+	// dnsServer is spec.dns.server, the target of dns requests without to.
+	dnsServer string
 }
 
 // line is where the value at path starts (or its nearest enclosing field).
@@ -70,6 +72,10 @@ func (v *validator) scenario(s *Scenario) {
 	}
 	v.pods(s)
 	v.world(s)
+	v.clusterDNS(s)
+	if s.Spec.DNS != nil {
+		v.dnsServer = s.Spec.DNS.Server
+	}
 	v.nodes = s.Spec.Nodes
 	objects := map[string]bool{}
 	for i := range s.Spec.Objects {
@@ -406,9 +412,10 @@ func (v *validator) peer(p *Peer, path string) {
 func (v *validator) probe(p *Probe, path string) {
 	p.Line = v.line(path)
 	bad := func(format string, args ...any) { v.at(p.Line, path, format, args...) }
-	if !v.has(path+".from") || !v.has(path+".to") {
+	if !v.has(path+".from") || (!v.has(path+".to") && p.DNS == nil) {
 		bad("from and to are required")
 	}
+	v.dnsProbe(p, path, bad)
 	if v.has(path + ".from") {
 		v.peer(&p.From, path+".from")
 	}
@@ -461,8 +468,9 @@ func (v *validator) probe(p *Probe, path string) {
 	}
 	if p.Exchange == "request" {
 		switch {
-		case p.HTTP == nil && p.GRPC == nil && p.TLS == nil && p.Kafka == nil:
-			bad("exchange: request needs the request: http, grpc, tls or kafka (dns requests are not built yet)")
+		case p.HTTP == nil && p.GRPC == nil && p.TLS == nil && p.Kafka == nil && p.DNS == nil:
+			bad("exchange: request needs the request: http, grpc, tls, kafka or dns")
+		case p.DNS != nil:
 		case p.Protocol != "TCP":
 			bad("an http request goes over TCP; protocol is %s", p.Protocol)
 		case p.To.Service != "":

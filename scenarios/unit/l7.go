@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -26,10 +27,10 @@ import (
 // socket lookups find them, so a redirected flow is REDIRECTED (and one
 // whose proxy port nobody listens on still drops PROXY_UNAVAILABLE). Nothing
 // is ever accepted: unit mode decides requests in-process.
-func openProxyListeners(dp *datapath.Datapath) ([]net.Listener, error) {
-	var out []net.Listener
-	for _, port := range []uint16{policy.ProxyPortHTTPIngress, policy.ProxyPortHTTPEgress, policy.ProxyPortTLSIngress, policy.ProxyPortTLSEgress,
-		policy.ProxyPortKafkaIngress, policy.ProxyPortKafkaEgress} {
+func openProxyListeners(dp *datapath.Datapath) ([]io.Closer, error) {
+	var out []io.Closer
+	for _, port := range []uint16{policy.ProxyPortHTTPIngress, policy.ProxyPortHTTPEgress, policy.ProxyPortDNSIngress, policy.ProxyPortDNSEgress,
+		policy.ProxyPortTLSIngress, policy.ProxyPortTLSEgress, policy.ProxyPortKafkaIngress, policy.ProxyPortKafkaEgress} {
 		var ln net.Listener
 		var err error
 		if e := dp.InTestNamespace(func() { ln, err = datapath.ListenProxy(context.Background(), port) }); e != nil {
@@ -43,7 +44,14 @@ func openProxyListeners(dp *datapath.Datapath) ([]net.Listener, error) {
 		}
 		out = append(out, ln)
 	}
-	return out, nil
+	udp, err := openDNSProxySockets(dp)
+	if err != nil {
+		for _, l := range out {
+			l.Close()
+		}
+		return nil, err
+	}
+	return append(out, udp...), nil
 }
 
 // probeRequest is an `exchange: request` probe: the connection's SYN

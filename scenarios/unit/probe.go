@@ -24,8 +24,12 @@ type hop struct {
 	pod  string
 }
 
-func (s *session) Probe(_ context.Context, p engine.Probe) engine.Observation {
+func (s *session) Probe(ctx context.Context, p engine.Probe) engine.Observation {
 	switch {
+	case p.DNS != nil:
+		return s.probeDNS(p)
+	case p.Resolver != nil:
+		return s.probeFQDN(ctx, p)
 	case p.From.Via != "":
 		return s.probeWorld(p)
 	case p.To.Service != "" || p.To.Frontend != "":

@@ -8,7 +8,7 @@ package unit
 import (
 	"context"
 	"fmt"
-	"net"
+	"io"
 	"sync"
 
 	"github.com/kestrelnet/kestrel/datapath"
@@ -22,7 +22,7 @@ type Runner struct {
 	mu   sync.Mutex
 	idle map[string][]*datapath.Datapath // by deviceKey
 	// proxies are each loaded datapath's proxy listeners (l7.go).
-	proxies map[*datapath.Datapath][]net.Listener
+	proxies map[*datapath.Datapath][]io.Closer
 }
 
 type pooled struct {
@@ -38,7 +38,7 @@ func NewRunner() (*Runner, error) {
 	if err := datapath.CheckKernel(); err != nil {
 		return nil, fmt.Errorf("unit mode needs the eBPF datapath: %w", err)
 	}
-	return &Runner{idle: map[string][]*datapath.Datapath{}, proxies: map[*datapath.Datapath][]net.Listener{}}, nil
+	return &Runner{idle: map[string][]*datapath.Datapath{}, proxies: map[*datapath.Datapath][]io.Closer{}}, nil
 }
 
 func (*Runner) Mode() string { return "unit" }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kestrelnet/kestrel/agent/datapathstate"
+	"github.com/kestrelnet/kestrel/agent/fqdn"
 	"github.com/kestrelnet/kestrel/agent/identity"
 	"github.com/kestrelnet/kestrel/agent/policy"
 	"github.com/kestrelnet/kestrel/agent/service"
@@ -32,6 +33,10 @@ type session struct {
 	resolved *policy.Result
 	states   map[string]*datapathstate.State
 	locals   map[string][]datapathstate.Local
+	// cluster is the state last synced; fqdns what the DNS proxy learned
+	// (dns.go): toFQDNs selects it at every Sync.
+	cluster *engine.Cluster
+	fqdns   fqdn.Cache
 }
 
 type node struct {
@@ -97,6 +102,7 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 		Pods:        c.Pods,
 		Policies:    objs,
 		Secrets:     secrets,
+		FQDNs:       s.fqdns.Names(),
 	})
 	if err != nil {
 		return err
@@ -158,6 +164,7 @@ func (s *session) Sync(_ context.Context, c *engine.Cluster) error {
 	s.podByIP = byIP
 	s.nodeIPs, s.podCIDRs = c.NodeIPs, c.PodCIDRs
 	s.resolved, s.states, s.locals = res, states, locals
+	s.cluster = c
 	return nil
 }
 
