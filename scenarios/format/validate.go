@@ -488,7 +488,9 @@ func (v *validator) probe(p *Probe, path string) {
 	}
 	validateTLSProbe(p, bad)
 	validateKafkaProbe(p, bad)
-	if p.Expect.Verdict == "l7-denied" && p.Exchange != "request" {
+	// A target named by fqdn is l7-denied when the DNS proxy refuses its
+	// name: the connection never starts.
+	if p.Expect.Verdict == "l7-denied" && p.Exchange != "request" && p.To.FQDN == "" {
 		bad("expect.verdict l7-denied goes with exchange: request")
 	}
 	if s := p.Expect.Status; s != 0 && (p.Exchange != "request" || p.Expect.Verdict != "allowed" || s < 100 || s > 599) {

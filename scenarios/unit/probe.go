@@ -36,8 +36,9 @@ func (s *session) Probe(ctx context.Context, p engine.Probe) engine.Observation 
 		return s.probeService(p)
 	}
 	if p.Exchange == "request" && p.From.Pod != nil {
-		// Redirected or not at the client's hook; without a redirect it
-		// becomes a connect, to a pod or to the world.
+		// The request's SYN crosses the client's hook; a redirect is
+		// decided by the proxy in-process, and without one the request
+		// is a connect, to a pod or to the world (probeToWorld).
 		return s.probeRequest(p)
 	}
 	if _, _, ok := netdevHooks(); ok && s.toWorld(p) {
