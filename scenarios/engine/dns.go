@@ -27,9 +27,8 @@ type DNSRequest struct {
 	Type  string // A | AAAA
 }
 
-// addClusterDNS makes spec.dns's server a pod (labelled k8s-app: kube-dns,
-// serving 53 over UDP and TCP) unless the scenario declares it, before pods
-// are placed.
+// addClusterDNS makes spec.dns's server a pod (labelled k8s-app: kube-dns)
+// unless the scenario declares it, before pods are placed.
 func addClusterDNS(s *format.Scenario) {
 	d := s.Spec.DNS
 	if d == nil {
@@ -45,8 +44,9 @@ func addClusterDNS(s *format.Scenario) {
 			return
 		}
 	}
-	s.Spec.Pods = append(s.Spec.Pods, format.Pod{Name: d.Server, Labels: map[string]string{format.KubeDNSLabel: "kube-dns"},
-		Ports: []format.ContainerPort{{Name: "dns", Port: 53, Protocol: "UDP"}, {Name: "dns-tcp", Port: 53, Protocol: "TCP"}}, Line: d.Line})
+	// No container ports: the runner serves port 53 in the pod's
+	// namespace itself (sim: scenarios/sim/dns.go), not the pod's echo.
+	s.Spec.Pods = append(s.Spec.Pods, format.Pod{Name: d.Server, Labels: map[string]string{format.KubeDNSLabel: "kube-dns"}, Line: d.Line})
 }
 
 // kubeDNSService is the kube-dns Service in front of the server pod, as

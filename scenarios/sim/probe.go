@@ -106,6 +106,10 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 		return engine.Observation{Skipped: sctpSkipReason()}
 	case worldSource && p.From.Via == "":
 		return engine.Observation{Skipped: skipOutside, Evidence: "source " + p.From.IP.String()}
+	case p.DNS != nil:
+		return r.dnsProbe(ctx, s, p)
+	case p.Resolver != nil:
+		return r.fqdnProbe(ctx, s, p)
 	}
 	to := p.To.IP
 	if p.To.Node != "" {

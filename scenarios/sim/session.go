@@ -29,11 +29,13 @@ type session struct {
 
 	worldMu sync.Mutex // batched probes add world source addresses at once
 	world   *world
+	dns     *dnsServer // the cluster DNS (dns.go)
 }
 
 // Objects stay for the next scenario's Sync to reuse or remove; the world
 // servers and addresses of the outside host go with the scenario.
 func (s *session) Close() error {
+	s.stopDNS()
 	s.worldMu.Lock()
 	defer s.worldMu.Unlock()
 	if s.world == nil {
@@ -77,6 +79,9 @@ func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
 		return err
 	}
 	if err := s.r.waitPodsReady(ctx, c.Pods); err != nil {
+		return err
+	}
+	if err := s.syncDNS(c); err != nil {
 		return err
 	}
 	rev, err := s.r.bumpMarkers(ctx)
