@@ -37,6 +37,11 @@ func (d *Daemon) startDNSProxies(ctx context.Context) error {
 		closers := []func() error{ln.Close}
 		for _, network := range []string{"udp4", "udp6"} {
 			pc, err := dnsproxy.ListenUDP(ctx, network, p.port)
+			if err != nil && network == "udp6" {
+				// A node without IPv6 has no IPv6 queries to serve.
+				d.log.Warn("DNS proxy without IPv6 over UDP", "direction", p.dir, "err", err)
+				continue
+			}
 			if err != nil {
 				return err
 			}
