@@ -26,7 +26,7 @@ func TestZone(t *testing.T) {
 		},
 		[]*discoveryv1.EndpointSlice{{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "x", Name: "db-1", Labels: map[string]string{discoveryv1.LabelServiceName: "db"}},
-			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.10"}}, {Addresses: []string{"10.244.0.11"}, Conditions: discoveryv1.EndpointConditions{Ready: &f}}},
+			Endpoints:  []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.10"}}, {Addresses: []string{"10.244.0.11"}, Conditions: discoveryv1.EndpointConditions{Ready: &f}}},
 		}})
 	for _, c := range []struct {
 		name  string
