@@ -165,7 +165,17 @@ func (r *Runner) dnsProbe(ctx context.Context, s *session, p engine.Probe) engin
 		return engine.Observation{Err: err}
 	}
 	if !inSim(p.To.IP) && !s.serves(p.To.IP, p.Port, p.Protocol) {
-		return engine.Observation{Skipped: skipWorld, Evidence: "destination " + p.To.IP.String()}
+		// A resolver outside the cluster: a stand-in on the outside host,
+		// as for any probe to the world (probe.go).
+		s.worldMu.Lock()
+		if s.world == nil {
+			s.world = newWorld(r.name)
+		}
+		err := s.world.standIn(p.To.IP, p.Port, p.Protocol)
+		s.worldMu.Unlock()
+		if err != nil {
+			return engine.Observation{Err: err}
+		}
 	}
 	q := probeFlows{src: src, dst: p.To.IP, port: p.Port, since: monotonicNow(), protocol: protoUDP}
 	proto := "udp"
