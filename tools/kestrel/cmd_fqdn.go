@@ -36,7 +36,7 @@ func newFQDNCacheListCmd() *cobra.Command {
 			defer cancel()
 			c, err := api.NewClient(socket).FQDNCache(ctx)
 			if err != nil {
-				return fmt.Errorf("agent at %s: %w", socket, err)
+				return err // the client's error names the agent's socket
 			}
 			switch output {
 			case "json":
