@@ -75,8 +75,8 @@ func (v *validator) dnsProbe(p *Probe, path string, bad func(string, ...any)) {
 	if p.Exchange != "request" {
 		bad("dns is given only with exchange: request")
 	}
-	if p.HTTP != nil || p.GRPC != nil {
-		bad("a request is one of http, grpc and dns")
+	if p.HTTP != nil || p.GRPC != nil || p.TLS != nil || p.Kafka != nil {
+		bad("a request is one of http, grpc, tls, kafka and dns")
 	}
 	if err := fqdn.ValidateName(p.DNS.Query); err != nil {
 		v.at(v.line(path+".dns.query"), path+".dns.query", "%v", err)
