@@ -95,7 +95,7 @@ type Daemon struct {
 	flowAdded chan struct{} // closed (and replaced) when a flow is added
 	peers     atomic.Pointer[peerIndex]
 	// flowServices names the Services at flows' ends (regeneration).
-	flowServices atomic.Pointer[serviceIndex]
+	flowServices atomic.Pointer[lazyServiceIndex]
 	startTime    time.Time
 
 	// events are the agent's notifications for Hubble; policyVersions
@@ -119,6 +119,7 @@ type Daemon struct {
 	svcMu    sync.Mutex
 	services service.State            // the last load-balancing state computed
 	lbIDs    datapathstate.ServiceIDs // datapath service ids, under mu (regeneration)
+	svcCache *service.Cache           // each Service's part of the state, under mu (regeneration)
 
 	mu            sync.Mutex
 	installed     map[string]datapath.Endpoint // by container id, as last written
@@ -171,6 +172,7 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 	d := &Daemon{
 		cfg: cfg, log: log, dp: dp, registry: reg,
 		cookies:       datapathstate.NewCookies(),
+		svcCache:      service.NewCache(),
 		kick:          make(chan struct{}, 1),
 		links:         map[string]Links{},
 		installed:     map[string]datapath.Endpoint{},

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -28,7 +29,11 @@ var protocolNumbers = map[corev1.Protocol]uint8{corev1.ProtocolTCP: 6, corev1.Pr
 // (frontends sorted by address), so the choice is stable; host ports are
 // no Services and are left out.
 func buildServiceIndex(st service.State) serviceIndex {
-	x := serviceIndex{}
+	n := 0
+	for _, f := range st.Frontends {
+		n += 1 + len(f.Backends)
+	}
+	x := make(serviceIndex, n)
 	add := func(k serviceKey, name string) {
 		if _, ok := x[k]; !ok {
 			x[k] = name
@@ -51,4 +56,25 @@ func buildServiceIndex(st service.State) serviceIndex {
 // lookup names the Service of addr:port, or "".
 func (x serviceIndex) lookup(addr netip.Addr, port uint16, proto uint8) string {
 	return x[serviceKey{addr.Unmap(), port, proto}]
+}
+
+// lazyServiceIndex is a State's serviceIndex, built by the first flow that
+// looks something up: at 10k services the index is 100k entries, and
+// building it at every regeneration delayed the services' write to the
+// datapath for flows that mostly come later, if at all.
+type lazyServiceIndex struct {
+	once sync.Once
+	st   service.State
+	x    serviceIndex
+}
+
+func newLazyServiceIndex(st service.State) *lazyServiceIndex { return &lazyServiceIndex{st: st} }
+
+// lookup names the Service of addr:port, or "".
+func (l *lazyServiceIndex) lookup(addr netip.Addr, port uint16, proto uint8) string {
+	l.once.Do(func() {
+		l.x = buildServiceIndex(l.st)
+		l.st = service.State{}
+	})
+	return l.x.lookup(addr, port, proto)
 }

@@ -26,12 +26,12 @@ func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 		Services:       snap.Services,
 		EndpointSlices: snap.EndpointSlices,
 		Pods:           snap.Pods,
+		Cache:          d.svcCache,
 	})
 	d.svcMu.Lock()
 	d.services = st
 	d.svcMu.Unlock()
-	idx := buildServiceIndex(st)
-	d.flowServices.Store(&idx)
+	d.flowServices.Store(newLazyServiceIndex(st))
 	// The health check ports follow the state whether or not the maps
 	// take it: they report the node's local endpoints, not the maps.
 	d.syncHealth(snap, st.HealthChecks)

@@ -1,7 +1,6 @@
 package datapathstate
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/kestrelnet/kestrel/agent/service"
@@ -11,7 +10,7 @@ import (
 // lbFrontendKey names a datapath service: one frontend address, port and
 // protocol.
 type lbFrontendKey struct {
-	frontend string
+	frontend netip.AddrPort
 	protocol uint8
 	scope    uint8
 }
@@ -45,6 +44,8 @@ func (a *ServiceIDs) forgetAllBut(live map[lbFrontendKey]bool) {
 	}
 }
 
+var protocols = map[string]uint8{"TCP": datapath.ProtoTCP, "UDP": datapath.ProtoUDP, "SCTP": datapath.ProtoSCTP}
+
 // Services turns the load-balancing state into the datapath's services.
 // ClusterIPs are served to the node's pods; NodePorts, LoadBalancer IPs,
 // externalIPs and hostPorts also to traffic entering by the node's device
@@ -53,10 +54,10 @@ func (a *ServiceIDs) forgetAllBut(live map[lbFrontendKey]bool) {
 // and the internal one with every endpoint for the node's own pods, which
 // kube-proxy short-circuits the same way.
 func Services(st service.State, ids *ServiceIDs) []datapath.Service {
-	var out []datapath.Service
-	live := map[lbFrontendKey]bool{}
+	out := make([]datapath.Service, 0, len(st.Frontends))
+	live := make(map[lbFrontendKey]bool, len(st.Frontends))
 	for _, f := range st.Frontends {
-		proto, ok := map[string]uint8{"TCP": datapath.ProtoTCP, "UDP": datapath.ProtoUDP, "SCTP": datapath.ProtoSCTP}[string(f.Protocol)]
+		proto, ok := protocols[string(f.Protocol)]
 		// A NodePort on the unspecified address (no node address of the
 		// family is known) has nothing to match packets against.
 		if !ok || f.Addr.IsUnspecified() {
@@ -66,11 +67,14 @@ func Services(st service.State, ids *ServiceIDs) []datapath.Service {
 		entry := func(scope datapath.ServiceScope, action service.Action, backends []service.Backend) datapath.Service {
 			s := datapath.Service{Frontend: front, Protocol: proto, AffinityTimeout: f.AffinityTimeout,
 				External: f.Kind != service.ClusterIP, Scope: scope, SourceRanges: f.SourceRanges}
-			s.ID = ids.idFor(lbFrontendKey{fmt.Sprint(front), proto, uint8(scope)}, live)
+			s.ID = ids.idFor(lbFrontendKey{front, proto, uint8(scope)}, live)
 			switch action {
 			case service.Reject:
 				s.Reject = true
 			case service.Forward:
+				if len(backends) > 0 {
+					s.Backends = make([]netip.AddrPort, 0, len(backends))
+				}
 				for _, b := range backends {
 					s.Backends = append(s.Backends, netip.AddrPortFrom(b.Addr, b.Port))
 				}

@@ -39,6 +39,9 @@ type Input struct {
 	// Pods give hostPorts: every container port with a hostPort of a pod
 	// bound to this node.
 	Pods []*corev1.Pod
+	// Cache, if not nil, keeps the services' parts between Builds; the
+	// State is the same with or without it.
+	Cache *Cache
 }
 
 // claims records who holds each frontend key and node port, so a second
@@ -46,8 +49,45 @@ type Input struct {
 type claims struct {
 	keys      map[FrontendKey]string
 	nodePorts map[string]string
-	backends  map[FrontendKey]bool
+	backends  map[backendKey]bool
 	frontends int
+	// Scratch maps of take, emptied and reused from one call to the next:
+	// with thousands of services their allocation was most of its cost.
+	seenNP map[string]bool
+	mine   map[FrontendKey]Kind
+	added  []backendKey // backends the object being taken added
+}
+
+// backendKey is a backend in the claims: a FrontendKey with the protocol as
+// a number, which hashes faster than its name (100k backends a Build).
+type backendKey struct {
+	addr  netip.Addr
+	port  uint16
+	proto uint8
+}
+
+func protoNumber(p corev1.Protocol) uint8 {
+	switch p {
+	case corev1.ProtocolTCP:
+		return 6
+	case corev1.ProtocolUDP:
+		return 17
+	case corev1.ProtocolSCTP:
+		return 132
+	}
+	return 0
+}
+
+// scratch empties the maps take works in, dropping ones a big object grew
+// (clearing a map costs its capacity, not its length).
+func (cl *claims) scratch() {
+	const big = 256
+	if cl.mine == nil || len(cl.mine) > big || len(cl.seenNP) > big {
+		cl.seenNP, cl.mine = map[string]bool{}, map[FrontendKey]Kind{}
+		return
+	}
+	clear(cl.seenNP)
+	clear(cl.mine)
 }
 
 // Build computes the node's load-balancing state. Services are taken oldest
@@ -64,7 +104,12 @@ func Build(in Input) State {
 		cfg.BackendCapacity = DefaultBackendCapacity
 	}
 	st := State{ServiceCIDRs: append([]netip.Prefix(nil), cfg.ServiceCIDRs...)}
-	cl := &claims{keys: map[FrontendKey]string{}, nodePorts: map[string]string{}, backends: map[FrontendKey]bool{}}
+	// Sized as the last Build's, so that they are not grown step by step.
+	var hint [2]int
+	if in.Cache != nil {
+		hint = in.Cache.sizes
+	}
+	cl := &claims{keys: make(map[FrontendKey]string, hint[0]), nodePorts: map[string]string{}, backends: make(map[backendKey]bool, hint[1])}
 
 	slices := indexSlices(in.EndpointSlices)
 	var services []*corev1.Service
@@ -74,14 +119,28 @@ func Build(in Input) State {
 		}
 	}
 	sort.SliceStable(services, func(i, j int) bool { return older(&services[i].ObjectMeta, &services[j].ObjectMeta) })
+	var cached map[*corev1.Service]cacheEntry
+	if in.Cache != nil {
+		cached = in.Cache.start(cfg)
+	}
 	for _, svc := range services {
 		name := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
-		var eps [2]endpointsByPort
-		eps[0] = collectEndpoints(slices[name], false, cfg.NodeName)
-		eps[1] = collectEndpoints(slices[name], true, cfg.NodeName)
-		ss, err := buildService(svc, eps, &cfg)
+		e, ok := built(cached, svc, slices[name])
+		if !ok {
+			var eps [2]endpointsByPort
+			eps[0] = collectEndpoints(slices[name], false, cfg.NodeName)
+			eps[1] = collectEndpoints(slices[name], true, cfg.NodeName)
+			e.slices = slices[name]
+			e.ss, e.err = buildService(svc, eps, &cfg)
+		}
+		if in.Cache != nil {
+			in.Cache.entries[svc] = e
+		}
+		ss, err := e.ss, e.err
+		var frontends []Frontend
 		if err == nil && ss != nil {
-			ss.frontends, err = cl.take("Service "+name.String(), ss.frontends, ss.nodePorts, &cfg)
+			// ss may be cached: what the claims leave goes elsewhere.
+			frontends, err = cl.take("Service "+name.String(), ss.frontends, ss.nodePorts, &cfg)
 		}
 		if err != nil {
 			st.Status = append(st.Status, Status{Object: "Service " + name.String(), Error: err.Error()})
@@ -90,7 +149,7 @@ func Build(in Input) State {
 		if ss == nil {
 			continue
 		}
-		st.Frontends = append(st.Frontends, ss.frontends...)
+		st.Frontends = append(st.Frontends, frontends...)
 		st.ClusterIPs = append(st.ClusterIPs, ss.clusterIPs...)
 		if ss.health != nil {
 			st.HealthChecks = append(st.HealthChecks, *ss.health)
@@ -122,6 +181,9 @@ func Build(in Input) State {
 	sort.Slice(st.HealthChecks, func(i, j int) bool { return st.HealthChecks[i].Port < st.HealthChecks[j].Port })
 	sort.Slice(st.Status, func(i, j int) bool { return st.Status[i].Object < st.Status[j].Object })
 	st.Backends = len(cl.backends)
+	if in.Cache != nil {
+		in.Cache.sizes = [2]int{len(cl.keys), len(cl.backends)}
+	}
 	return st
 }
 
@@ -129,11 +191,12 @@ func Build(in Input) State {
 // and returns the frontends without repeats. Within one object the same key
 // twice is one frontend when the kinds agree (an IP listed twice) and an
 // error when they do not.
-func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Config) ([]Frontend, error) {
+func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Config) (_ []Frontend, err error) {
 	// A node port is held on every node address at once, so it collides by
 	// protocol and number alone, whatever the address. It is checked before
 	// the frontends so that its collision is named as one.
-	seenNP := map[string]bool{}
+	cl.scratch()
+	seenNP, mine := cl.seenNP, cl.mine
 	for _, np := range nodePorts {
 		if seenNP[np] {
 			continue
@@ -143,9 +206,19 @@ func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Con
 			return nil, fmt.Errorf("node port %s is already taken by %s", np, other)
 		}
 	}
-	mine := map[FrontendKey]Kind{}
-	newBackends := map[FrontendKey]bool{}
-	var out []Frontend
+	// The object's new backends go straight into cl.backends (one map
+	// operation each, where a separate set took three), and come out again
+	// if the object is refused.
+	added := cl.added[:0]
+	defer func() {
+		if err != nil {
+			for _, bk := range added {
+				delete(cl.backends, bk)
+			}
+		}
+		cl.added = added[:0]
+	}()
+	out := make([]Frontend, 0, len(fs))
 	for _, f := range fs {
 		k := f.Key()
 		if kind, ok := mine[k]; ok {
@@ -159,11 +232,14 @@ func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Con
 		if other, ok := cl.keys[k]; ok {
 			return nil, fmt.Errorf("frontend %s (%s) is already taken by %s", k, f.Kind, other)
 		}
+		proto := protoNumber(f.Protocol)
 		for _, list := range [][]Backend{f.Backends, f.LocalOriginBackends} {
 			for _, b := range list {
-				bk := FrontendKey{b.Addr, b.Port, f.Protocol}
-				if !cl.backends[bk] {
-					newBackends[bk] = true
+				bk := backendKey{b.Addr, b.Port, proto}
+				n := len(cl.backends)
+				cl.backends[bk] = true
+				if len(cl.backends) > n {
+					added = append(added, bk)
 				}
 			}
 		}
@@ -171,7 +247,7 @@ func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Con
 	if n := cl.frontends + len(mine); n > cfg.FrontendCapacity {
 		return nil, fmt.Errorf("service map full: %d frontends would exceed the capacity of %d", n, cfg.FrontendCapacity)
 	}
-	if n := len(cl.backends) + len(newBackends); n > cfg.BackendCapacity {
+	if n := len(cl.backends); n > cfg.BackendCapacity {
 		return nil, fmt.Errorf("backend map full: %d backends would exceed the capacity of %d", n, cfg.BackendCapacity)
 	}
 	for k := range mine {
@@ -179,9 +255,6 @@ func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Con
 	}
 	for np := range seenNP {
 		cl.nodePorts[np] = owner
-	}
-	for bk := range newBackends {
-		cl.backends[bk] = true
 	}
 	cl.frontends += len(mine)
 	return out, nil
