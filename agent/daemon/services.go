@@ -15,19 +15,9 @@ import (
 // datapath. A failed write leaves the previous services in place and is the
 // regeneration's error.
 func (d *Daemon) computeServices(snap k8s.Snapshot) error {
-	st := service.Build(service.Input{
-		Config: service.Config{
-			NodeName: d.cfg.Node,
-			// NodePorts are served on every InternalIP of this node
-			// (both families), and on --node-ip before the Node says so.
-			NodeIPs:      nodeAddresses(snap.Nodes, d.cfg.Node, d.cfg.NodeIP)[d.cfg.Node],
-			ServiceCIDRs: d.cfg.ServiceCIDRs,
-		},
-		Services:       snap.Services,
-		EndpointSlices: snap.EndpointSlices,
-		Pods:           snap.Pods,
-		Cache:          d.svcCache,
-	})
+	in := d.serviceInput(snap)
+	in.Cache = d.svcCache
+	st := service.Build(in)
 	d.svcMu.Lock()
 	d.services = st
 	d.svcMu.Unlock()
@@ -39,6 +29,22 @@ func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 		return fmt.Errorf("write services: %w", err)
 	}
 	return nil
+}
+
+// serviceInput is what the load-balancing state is built from.
+func (d *Daemon) serviceInput(snap k8s.Snapshot) service.Input {
+	return service.Input{
+		Config: service.Config{
+			NodeName: d.cfg.Node,
+			// NodePorts are served on every InternalIP of this node
+			// (both families), and on --node-ip before the Node says so.
+			NodeIPs:      nodeAddresses(snap.Nodes, d.cfg.Node, d.cfg.NodeIP)[d.cfg.Node],
+			ServiceCIDRs: d.cfg.ServiceCIDRs,
+		},
+		Services:       snap.Services,
+		EndpointSlices: snap.EndpointSlices,
+		Pods:           snap.Pods,
+	}
 }
 
 // Services implements api.ServiceSource.
