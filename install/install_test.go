@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -67,6 +68,43 @@ func TestObjectsRender(t *testing.T) {
 	cl, err := render("cleanup.yaml", p)
 	if err != nil || len(cl) != 1 || cl[0].GetName() != "kestrel-cleanup" {
 		t.Fatalf("cleanup: %v %v", cl, err)
+	}
+}
+
+// The agent's informers never sync without read access to every resource it
+// watches (agent/k8s/watcher.go): the CNI plugin then times out on every pod.
+func TestClusterRoleCoversTheWatchedResources(t *testing.T) {
+	p := Defaults()
+	p.Image = "x"
+	objs, err := Objects(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	for _, o := range objs {
+		if o.GetKind() == "ClusterRole" {
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &role); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	can := map[string]bool{}
+	for _, r := range role.Rules {
+		verbs := strings.Join(r.Verbs, ",")
+		if !strings.Contains(verbs, "list") || !strings.Contains(verbs, "watch") {
+			continue
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				can[g+"/"+res] = true
+			}
+		}
+	}
+	for _, want := range []string{"/pods", "/namespaces", "/nodes", "/services", "/secrets", "discovery.k8s.io/endpointslices",
+		"networking.k8s.io/networkpolicies", "cilium.io/ciliumnetworkpolicies", "cilium.io/ciliumclusterwidenetworkpolicies", "cilium.io/ciliumcidrgroups"} {
+		if !can[want] {
+			t.Errorf("the agent cannot list and watch %s", want)
+		}
 	}
 }
 
