@@ -32,7 +32,8 @@ func kindUpForRun(cmd *cobra.Command, name string, nodes int) (func(), error) {
 	info, err := kindcluster.Up(context.Background(), kindcluster.Options{Name: name, Workers: nodes - 1, Images: o,
 		Version: controlplane.KubernetesVersion, Wait: 5 * time.Minute, Log: cmd.ErrOrStderr()})
 	if err != nil {
-		// A half-made cluster is not left behind.
+		// A half-made cluster is not left behind, but what it shows is kept.
+		collectKindLogs(cmd, name)
 		_ = kindcluster.Down(name)
 		return nil, fmt.Errorf("--up: %w", err)
 	}
