@@ -5,10 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/kestrelnet/kestrel/agent/proxy/accept"
 	"io"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -74,8 +74,7 @@ type Server struct {
 	// nil; tests whose node is another namespace set it.
 	InNamespace func(f func() error) error
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	loop accept.Loop
 }
 
 func (s *Server) timeout() time.Duration {
@@ -125,57 +124,13 @@ func (s *Server) ServeUDP(pc *net.UDPConn) error {
 // (datapath.ListenProxy): an accepted connection's local address is the
 // original destination, and its answers leave from it.
 func (s *Server) ServeTCP(ln net.Listener) error {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				s.closeAll()
-				return nil
-			}
-			return err
-		}
-		s.track(c, true)
-		go func() {
-			defer s.track(c, false)
-			defer c.Close()
-			s.serveTCPConn(c)
-		}()
-	}
-}
-
-func (s *Server) track(c net.Conn, add bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
-	}
-	if add {
-		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
-	}
-}
-
-func (s *Server) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.Close()
-	}
-}
-
-func tcpAddrPort(a net.Addr) netip.AddrPort {
-	if t, ok := a.(*net.TCPAddr); ok {
-		ap := t.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	return netip.AddrPort{}
+	return s.loop.Serve(ln, s.serveTCPConn)
 }
 
 // serveTCPConn judges each length-prefixed message of a DNS-over-TCP
 // connection in turn.
 func (s *Server) serveTCPConn(c net.Conn) {
-	client, orig := tcpAddrPort(c.RemoteAddr()), tcpAddrPort(c.LocalAddr())
+	client, orig := accept.AddrPort(c.RemoteAddr()), accept.AddrPort(c.LocalAddr())
 	for {
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		wire, err := readTCPMsg(c)

@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kestrelnet/kestrel/agent/proxy/accept"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kestrelnet/kestrel/agent/policy"
@@ -59,65 +59,20 @@ type Server struct {
 	// Observe, when set, gets every decision.
 	Observe func(Record)
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	loop accept.Loop
 }
 
 // Serve accepts until ln is closed. ln must be a transparent listener
 // (datapath.ListenProxy), so an accepted connection's local address is the
 // original destination.
 func (s *Server) Serve(ln net.Listener) error {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				s.closeAll()
-				return nil
-			}
-			return err
-		}
-		s.track(c, true)
-		go func() {
-			defer s.track(c, false)
-			defer c.Close()
-			s.serveConn(c)
-		}()
-	}
-}
-
-func (s *Server) track(c net.Conn, add bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
-	}
-	if add {
-		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
-	}
-}
-
-func (s *Server) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.Close()
-	}
-}
-
-func addrPort(a net.Addr) netip.AddrPort {
-	if t, ok := a.(*net.TCPAddr); ok {
-		ap := t.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	return netip.AddrPort{}
+	return s.loop.Serve(ln, s.serveConn)
 }
 
 // serveConn reads requests one after another (HTTP/1.1 keep-alive), judges
 // each, and relays allowed ones over one upstream connection.
 func (s *Server) serveConn(c net.Conn) {
-	client, orig := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+	client, orig := accept.AddrPort(c.RemoteAddr()), accept.AddrPort(c.LocalAddr())
 	conn, err := s.Resolver.Resolve(s.Direction, client, orig)
 	if err != nil {
 		return

@@ -3,7 +3,7 @@ package kafkaproxy
 import (
 	"bufio"
 	"context"
-	"errors"
+	"github.com/kestrelnet/kestrel/agent/proxy/accept"
 	"net"
 	"net/netip"
 	"strconv"
@@ -48,8 +48,8 @@ type Server struct {
 	Resolver  Resolver
 	Observe   func(Record)
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu   sync.Mutex
+	loop accept.Loop
 	// names are topic names by topic ID, as brokers' Metadata answers
 	// through this proxy gave them: later requests name topics by ID only.
 	names map[[16]byte]string
@@ -57,43 +57,7 @@ type Server struct {
 
 // Serve accepts until ln (a transparent listener) is closed.
 func (s *Server) Serve(ln net.Listener) error {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				s.closeAll()
-				return nil
-			}
-			return err
-		}
-		s.track(c, true)
-		go func() {
-			defer s.track(c, false)
-			defer c.Close()
-			s.serveConn(c)
-		}()
-	}
-}
-
-func (s *Server) track(c net.Conn, add bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
-	}
-	if add {
-		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
-	}
-}
-
-func (s *Server) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.Close()
-	}
+	return s.loop.Serve(ln, s.serveConn)
 }
 
 func (s *Server) name(id [16]byte) string {

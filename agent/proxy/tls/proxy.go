@@ -2,7 +2,7 @@ package tlsproxy
 
 import (
 	"context"
-	"errors"
+	"github.com/kestrelnet/kestrel/agent/proxy/accept"
 	"io"
 	"net"
 	"net/netip"
@@ -60,57 +60,12 @@ type Server struct {
 	Resolver  Resolver
 	Observe   func(Record)
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	loop accept.Loop
 }
 
 // Serve accepts until ln (a transparent listener) is closed.
 func (s *Server) Serve(ln net.Listener) error {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				s.closeAll()
-				return nil
-			}
-			return err
-		}
-		s.track(c, true)
-		go func() {
-			defer s.track(c, false)
-			defer c.Close()
-			s.serveConn(c)
-		}()
-	}
-}
-
-func (s *Server) track(c net.Conn, add bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
-	}
-	if add {
-		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
-	}
-}
-
-func (s *Server) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.Close()
-	}
-}
-
-func addrPort(a net.Addr) netip.AddrPort {
-	if t, ok := a.(*net.TCPAddr); ok {
-		ap := t.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	return netip.AddrPort{}
+	return s.loop.Serve(ln, s.serveConn)
 }
 
 // abort ends a denied handshake: a reset, so the client sees the
@@ -123,7 +78,7 @@ func abort(c net.Conn) {
 }
 
 func (s *Server) serveConn(c net.Conn) {
-	client, orig := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+	client, orig := accept.AddrPort(c.RemoteAddr()), accept.AddrPort(c.LocalAddr())
 	conn, err := s.Resolver.ResolveEntry(s.Direction, client, orig)
 	if err != nil {
 		return
