@@ -198,22 +198,49 @@ static __always_inline int pass_related(struct __sk_buff *skb, struct flow_event
 	return pass(skb, ev, 1);
 }
 
-/* A flow whose policy entry names a proxy port goes to the node's proxy
- * (lib/proxy.h), reported as REDIRECTED; with no proxy socket to take it, it
- * is dropped (PROXY_UNAVAILABLE), never passed unfiltered. */
-static __always_inline int redirect_to_proxy(struct __sk_buff *skb, struct flow_event *ev, const struct flow *f,
-					     __u16 port, __u8 dir, bool emit)
+/* Hands a packet to the node's proxy: reported as REDIRECTED to port, the
+ * socket found for sock_port (0: the connection's own socket only). */
+static __always_inline int to_proxy(struct __sk_buff *skb, struct flow_event *ev, const struct flow *f, __u16 port,
+			       __u16 sock_port, __u8 dir, bool emit)
 {
 	int ret;
 
 	ev->proxy_port = port;
-	ret = dir == DIR_EGRESS ? proxy_assign(skb, f, port) : proxy_hairpin(skb, port);
+	ret = dir == DIR_EGRESS ? proxy_assign(skb, f, sock_port) : proxy_hairpin(skb, sock_port);
 	if (ret < 0)
 		return drop(skb, ev, (__u8)-ret);
 	ev->verdict = VERDICT_REDIRECTED;
 	ev->drop_reason = DROP_NONE;
 	finish(skb, ev, emit);
 	return ret;
+}
+
+/* A flow whose policy entry names a proxy port goes to the node's proxy
+ * (lib/proxy.h), reported as REDIRECTED; with no proxy socket to take it, it
+ * is dropped (PROXY_UNAVAILABLE), never passed unfiltered. */
+static __always_inline int redirect_to_proxy(struct __sk_buff *skb, struct flow_event *ev, const struct flow *f,
+					     __u16 port, __u8 dir, bool emit)
+{
+	return to_proxy(skb, ev, f, port, port, dir, emit);
+}
+
+/* A reply for the proxy's upstream connection on a redirected flow (the
+ * flow's own tuple: lib/proxy.h) goes to that connection's socket, never to
+ * the client. */
+static __always_inline int reply_to_proxy(struct __sk_buff *skb, struct flow_event *ev, const struct flow *f,
+					  __u16 port, __u8 dir, bool emit)
+{
+	return to_proxy(skb, ev, f, port, 0, dir, emit);
+}
+
+/* Whether a reply on a flow redirected to a proxy is the upstream's: from the
+ * pod a redirected ingress flow went to (the proxy took the client's packets,
+ * so the pod only ever spoke to the proxy's upstream), or towards the client of
+ * a redirected egress flow from anywhere but the node's own stack (where the
+ * proxy answers its client from the accepted socket). */
+static __always_inline bool reply_for_upstream(const struct __sk_buff *skb, __u8 dir)
+{
+	return dir == DIR_EGRESS || skb->ingress_ifindex != 0;
 }
 
 static __always_inline void event_fill_flow(struct flow_event *ev, const struct flow *f)
@@ -435,11 +462,19 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 dir)
 		 * A reply from a service backend gets its frontend back when it
 		 * enters the client; a pod's reply to its own hairpin turns
 		 * back to it. */
+		if (ct.status == CT_REPLY && ct.entry->proxy_port && reply_for_upstream(skb, dir))
+			return reply_to_proxy(skb, &ev, &f, ct.entry->proxy_port, dir,
+					      event_wanted(ct.fresh_flags, &ct.entry->last_report_ns, now));
 		if (ct.status == CT_REPLY)
 			return pass_nat(skb, &ev, event_wanted(ct.fresh_flags, &ct.entry->last_report_ns, now), &f, ep,
 					dir == DIR_INGRESS ? ct.entry->rev_nat_id : 0,
 					dir == DIR_EGRESS && lb_is_hairpin_addr(&f.daddr, f.family) ?
 						LB_TURN_HAIRPIN_REPLY : LB_TURN_NONE);
+		/* An ingress proxy's upstream on the flow it took (the client's
+		 * tuple): judged when the proxy took it, never sent back to it. */
+		if (dir == DIR_INGRESS && ct.entry->proxy_port &&
+		    proxy_mark_magic(skb->mark) == MARK_MAGIC_PROXY_INGRESS)
+			return pass(skb, &ev, event_wanted(ct.fresh_flags, &ct.entry->last_report_ns, now));
 		if (ct.entry->policy_revision == ep->policy_revision) {
 			if (ct.entry->proxy_port)
 				return redirect_to_proxy(skb, &ev, &f, ct.entry->proxy_port, dir,

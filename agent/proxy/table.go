@@ -130,7 +130,27 @@ func (t *Table) ResolveEntry(dir policy.Direction, client, orig netip.AddrPort) 
 	if t.Dial != nil {
 		c.Dial = t.Dial(mark)
 	} else {
-		c.Dial = datapath.ProxyDialer(mark).DialContext
+		c.Dial = datapath.ProxyUpstreamDialer(mark, t.upstreamSource(dir, client, orig))
 	}
 	return c, nil
+}
+
+// upstreamSource is the address an upstream connection leaves from: the
+// client's own (the flow's tuple), so the server and a remote node's policy
+// see the client, except for an egress proxy's connection to this node
+// itself or to one of its pods. The node's own replies to a foreign address
+// would be routed to the client's device, not to the upstream's socket, and a
+// local pod's ingress hook judges the identity the mark carries
+// (datapath.ProxyMarkEgress), which the node's address serves as it always
+// has. The zero AddrPort means the node's address.
+func (t *Table) upstreamSource(dir policy.Direction, client, orig netip.AddrPort) netip.AddrPort {
+	if dir == policy.Egress {
+		t.mu.RLock()
+		_, local := t.byAddr[orig.Addr().Unmap()]
+		t.mu.RUnlock()
+		if local || datapath.IsNodeAddress(orig.Addr()) {
+			return netip.AddrPort{}
+		}
+	}
+	return client
 }

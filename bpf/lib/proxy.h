@@ -22,7 +22,19 @@
  * (MARK_MAGIC_PROXY_INGRESS: no policy again, or it would loop back), an
  * egress proxy's carries the client's identity (MARK_MAGIC_PROXY_EGRESS,
  * identity in the upper 16 bits) so the destination's ingress policy judges
- * the client, not the node. Only CAP_NET_ADMIN can set SO_MARK. */
+ * the client, not the node. Only CAP_NET_ADMIN can set SO_MARK.
+ *
+ * Upstream connections leave from the client's own address and port (an
+ * IP_TRANSPARENT socket bound to them: the flow's tuple), so the server sees
+ * the client and a remote node judges the client's identity. Their replies
+ * are addressed to the client, so the datapath hands them to the proxy: an
+ * ingress proxy's, which the server sends, in from_container (a reply on a
+ * flow whose ingress entry was redirected); an egress proxy's, which arrive
+ * from elsewhere (never from the node's own stack, where the proxy answers
+ * its client), in to_container, turned back as above with port 0. Port 0
+ * asks for the connection's own socket only: a reply is never given to a
+ * listener, and with no such socket it is dropped (PROXY_UNAVAILABLE), so a
+ * server cannot answer the client past the proxy. */
 #ifndef KESTREL_PROXY_H
 #define KESTREL_PROXY_H
 
@@ -59,8 +71,9 @@ static __always_inline __u32 proxy_mark_magic(__u32 mark)
 }
 
 /* The proxy's socket for f: the connection's own (its tuple, seen from the
- * proxy, is the packet's), else the listener on port. A listener found on
- * the original tuple is some other service of the node's, never the proxy's. */
+ * proxy, is the packet's), else the listener on port (none for port 0). A
+ * listener found on the original tuple is some other service of the node's,
+ * never the proxy's. */
 static __always_inline struct bpf_sock *proxy_socket(struct __sk_buff *skb, const struct flow *f, __u16 port)
 {
 	struct bpf_sock_tuple t = {};
@@ -88,6 +101,8 @@ static __always_inline struct bpf_sock *proxy_socket(struct __sk_buff *skb, cons
 			bpf_sk_release(sk);
 		}
 	}
+	if (!port)
+		return NULL; /* a reply for an upstream connection: its own socket or none */
 	if (f->family == 4)
 		t.ipv4.dport = bpf_htons(port);
 	else

@@ -225,10 +225,12 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 		}
 		return
 	}
-	// The proxy's upstream connection: from the node, to the original
-	// destination, with the proxy's mark. An egress proxy's reaches the
-	// destination's hook (if it is a pod); an ingress proxy's, the pod it
-	// redirected from.
+	// The proxy's upstream connection, to the original destination with the
+	// proxy's mark, from the client's own address and port
+	// (datapath.ProxyUpstreamDialer), except an egress proxy's to a pod of
+	// its own node, which leaves from the node's address. An egress proxy's
+	// reaches the destination's hook (if it is a pod); an ingress proxy's,
+	// the pod it redirected from, on the flow's own tuple.
 	var next *hop
 	mark := datapath.ProxyMarkIngress()
 	if dir == policy.Ingress {
@@ -242,9 +244,9 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 	}
 	if next != nil {
 		up := fwd
-		up.SrcPort = s.sourcePort()
-		if ips := s.nodeIPs[h.node.name]; len(ips) > 0 {
-			for _, a := range ips {
+		if dir == policy.Egress && next.node == h.node {
+			up.SrcPort = s.sourcePort()
+			for _, a := range s.nodeIPs[h.node.name] {
 				if a.Is4() == fwd.Dst.Is4() {
 					up.Src = a
 				}
