@@ -108,7 +108,7 @@ func readLine(t *testing.T, n *datapathtest.PodNetwork, ns string, addr string) 
 	if ns == "node" {
 		h = n.Node
 	}
-	n.In(t, h, func() { c, err = net.DialTimeout("tcp", addr, 700*time.Millisecond) })
+	n.In(t, h, func() { c, err = net.DialTimeout("tcp", addr, 2*time.Second) }) // loaded CI machines are slow
 	if err != nil {
 		return "", err
 	}
