@@ -160,14 +160,15 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 		q.protocol = protoTCP
 		if p.Exchange == "request" {
 			var status int
+			var seen netip.Addr
 			if p.Kafka != nil {
 				verdict, evidence = kafkaProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.Kafka)
 			} else if p.TLS != nil {
 				verdict, evidence, status = tlsProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.TLS, p.HTTP)
 			} else {
-				verdict, evidence, status = httpProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.HTTP)
+				verdict, evidence, status, seen = httpProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.HTTP)
 			}
-			o := engine.Observation{Verdict: verdict, Status: status, Evidence: fmt.Sprintf("from netns %s: %s", from.netns, evidence)}
+			o := engine.Observation{Verdict: verdict, Status: status, SourceIP: seen, Evidence: fmt.Sprintf("from netns %s: %s", from.netns, evidence)}
 			if verdict == "error" {
 				o.Err = errors.New(evidence)
 				return o

@@ -232,6 +232,7 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 	// reaches the destination's hook (if it is a pod); an ingress proxy's,
 	// the pod it redirected from, on the flow's own tuple.
 	var next *hop
+	var seen netip.Addr // the client address the server sees
 	mark := datapath.ProxyMarkIngress()
 	if dir == policy.Ingress {
 		next = &hop{node: h.node, hook: datapath.ToContainer, pod: h.pod}
@@ -252,6 +253,7 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 				}
 			}
 		}
+		seen = up.Src
 		upFrame, err := packet.Build(up)
 		if err != nil {
 			obs.Err = err
@@ -279,6 +281,7 @@ func (s *session) throughProxy(p engine.Probe, fwd packet.Spec, h hop, res datap
 			return
 		}
 	}
+	obs.SourceIP = seen
 	// The proxy may have rewritten the request's headers (headerMatches).
 	switch {
 	case req != nil:
