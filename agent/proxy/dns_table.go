@@ -20,63 +20,27 @@ type UDPConntrack interface {
 // conntrack entry of the flow the datapath redirected (UDP or TCP), and the
 // DNS rules of the entry the datapath's lookup picks.
 func (t *Table) ResolveDNS(dir policy.Direction, proto string, client, orig netip.AddrPort) (*dnsproxy.Connection, error) {
-	local := orig.Addr()
-	if dir == policy.Egress {
-		local = client.Addr()
-	}
-	t.mu.RLock()
-	ep, ok := t.byAddr[local.Unmap()]
-	t.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%s %s -> %s: %s is no local endpoint", proto, client, orig, local)
-	}
-	var pf datapath.ProxiedFlow
-	var err error
-	ipProto := policy.ProtoTCP
+	var lookup func(datapath.Direction, netip.AddrPort, netip.AddrPort) (datapath.ProxiedFlow, bool, error)
 	switch proto {
 	case "tcp":
-		pf, ok, err = t.CT.ProxiedFlow(datapath.Direction(dir), client, orig)
+		lookup = t.CT.ProxiedFlow
 	case "udp":
-		ipProto = policy.ProtoUDP
 		u, isUDP := t.CT.(UDPConntrack)
 		if !isUDP {
 			return nil, fmt.Errorf("udp %s -> %s: the datapath keeps no UDP redirects", client, orig)
 		}
-		pf, ok, err = u.ProxiedUDPFlow(datapath.Direction(dir), client, orig)
+		lookup = u.ProxiedUDPFlow
 	default:
 		return nil, fmt.Errorf("protocol %q", proto)
 	}
+	r, err := t.resolve(dir, proto, client, orig, lookup)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("%s %s -> %s: not redirected by the datapath", proto, client, orig)
-	}
-	_, e, ok := ep.Policy.Lookup(dir, pf.RemoteIdentity, ipProto, orig.Port())
-	if !ok || e.Deny || e.ProxyPort == 0 {
-		return nil, fmt.Errorf("%s %s -> %s: endpoint %s has no redirect for identity %d on %d", proto, client, orig, ep.Pod, pf.RemoteIdentity, orig.Port())
-	}
-	rules, err := dnsproxy.Compile(e.DNS, e.L7Wildcard)
+	rules, err := dnsproxy.Compile(r.Entry.DNS, r.Entry.L7Wildcard)
 	if err != nil {
 		return nil, err
 	}
-	c := &dnsproxy.Connection{Rules: rules, EndpointID: ep.ID}
-	for _, o := range e.Origins {
-		c.Policies = append(c.Policies, o.String())
-	}
-	mark := datapath.ProxyMarkIngress()
-	if dir == policy.Egress {
-		c.SrcIdentity, c.DstIdentity = ep.Identity, pf.RemoteIdentity
-		if mark, err = datapath.ProxyMarkEgress(ep.Identity); err != nil {
-			return nil, err
-		}
-	} else {
-		c.SrcIdentity, c.DstIdentity = pf.RemoteIdentity, ep.Identity
-	}
-	if t.Dial != nil {
-		c.Dial = t.Dial(mark)
-	} else {
-		c.Dial = datapath.ProxyDialer(mark).DialContext
-	}
-	return c, nil
+	return &dnsproxy.Connection{Rules: rules, EndpointID: r.EndpointID, Dial: r.Dial,
+		SrcIdentity: r.SrcIdentity, DstIdentity: r.DstIdentity, Policies: r.Policies}, nil
 }

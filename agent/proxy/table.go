@@ -93,6 +93,15 @@ type Resolved struct {
 // ResolveEntry finds a redirected connection's entry as Resolve does, for
 // every parser.
 func (t *Table) ResolveEntry(dir policy.Direction, client, orig netip.AddrPort) (*Resolved, error) {
+	return t.resolve(dir, "tcp", client, orig, t.CT.ProxiedFlow)
+}
+
+// resolve finds the local endpoint of a redirected flow of proto (the client
+// on egress, the original destination on ingress), the remote identity the
+// datapath judged (lookup: its conntrack entry), the entry the datapath's
+// policy lookup picks for it, and how to dial upstream with the proxy's mark.
+func (t *Table) resolve(dir policy.Direction, proto string, client, orig netip.AddrPort,
+	lookup func(datapath.Direction, netip.AddrPort, netip.AddrPort) (datapath.ProxiedFlow, bool, error)) (*Resolved, error) {
 	local := orig.Addr()
 	if dir == policy.Egress {
 		local = client.Addr()
@@ -101,18 +110,22 @@ func (t *Table) ResolveEntry(dir policy.Direction, client, orig netip.AddrPort) 
 	ep, ok := t.byAddr[local.Unmap()]
 	t.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%s -> %s: %s is no local endpoint", client, orig, local)
+		return nil, fmt.Errorf("%s %s -> %s: %s is no local endpoint", proto, client, orig, local)
 	}
-	pf, ok, err := t.CT.ProxiedFlow(datapath.Direction(dir), client, orig)
+	pf, ok, err := lookup(datapath.Direction(dir), client, orig)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%s -> %s: not redirected by the datapath", client, orig)
+		return nil, fmt.Errorf("%s %s -> %s: not redirected by the datapath", proto, client, orig)
 	}
-	_, e, ok := ep.Policy.Lookup(dir, pf.RemoteIdentity, policy.ProtoTCP, orig.Port())
+	ipProto := policy.ProtoTCP
+	if proto == "udp" {
+		ipProto = policy.ProtoUDP
+	}
+	_, e, ok := ep.Policy.Lookup(dir, pf.RemoteIdentity, ipProto, orig.Port())
 	if !ok || e.Deny || e.ProxyPort == 0 {
-		return nil, fmt.Errorf("%s -> %s: endpoint %s has no redirect for identity %d on %d", client, orig, ep.Pod, pf.RemoteIdentity, orig.Port())
+		return nil, fmt.Errorf("%s %s -> %s: endpoint %s has no redirect for identity %d on %d", proto, client, orig, ep.Pod, pf.RemoteIdentity, orig.Port())
 	}
 	c := &Resolved{Entry: e, EndpointID: ep.ID}
 	for _, o := range e.Origins {
@@ -127,10 +140,16 @@ func (t *Table) ResolveEntry(dir policy.Direction, client, orig netip.AddrPort) 
 	} else {
 		c.SrcIdentity, c.DstIdentity = pf.RemoteIdentity, ep.Identity
 	}
-	if t.Dial != nil {
+	switch {
+	case t.Dial != nil:
 		c.Dial = t.Dial(mark)
-	} else {
+	case proto == "tcp":
 		c.Dial = datapath.ProxyUpstreamDialer(mark, t.upstreamSource(dir, client, orig))
+	default:
+		// A UDP upstream from the client's port would share that port
+		// with the client's other queries in flight (a resolver asks A
+		// and AAAA at once from one socket): DNS leaves from the node.
+		c.Dial = datapath.ProxyDialer(mark).DialContext
 	}
 	return c, nil
 }
