@@ -168,6 +168,9 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 			} else {
 				verdict, evidence, status, seen = httpProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.HTTP)
 			}
+			if seen.IsValid() {
+				seen = s.scenarioAddr(seen)
+			}
 			o := engine.Observation{Verdict: verdict, Status: status, SourceIP: seen, Evidence: fmt.Sprintf("from netns %s: %s", from.netns, evidence)}
 			if verdict == "error" {
 				o.Err = errors.New(evidence)
