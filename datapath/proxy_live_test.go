@@ -223,11 +223,7 @@ func TestProxyRedirectIngressLive(t *testing.T) {
 
 func expectDrops(t *testing.T, d *datapath.Datapath, reason string, dir datapath.Direction) {
 	t.Helper()
-	counters, err := d.Counters()
-	must(t, err)
-	reasons, err := datapath.DropReasons()
-	must(t, err)
-	if c := counters[datapath.CounterKey{Reason: reasons[reason], Direction: dir}]; c.Packets == 0 {
-		t.Fatalf("no %s drop counted in direction %v: %+v", reason, dir, counters)
+	if dropCount(t, d, reason, dir) == 0 {
+		t.Fatalf("no %s drop counted in direction %v", reason, dir)
 	}
 }

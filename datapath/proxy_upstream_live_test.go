@@ -217,27 +217,7 @@ func TestIngressProxyUpstreamKeepsTheClientAddressLive(t *testing.T) {
 	}
 
 	// The pod, hostile, answers the client of a held flow itself.
-	var c net.Conn
-	var err error
-	n.In(t, remote, func() { c, err = net.DialTimeout("tcp", netip.AddrPortFrom(n.PodIP, 8081).String(), time.Second) })
-	must(t, err)
-	defer c.Close()
-	_, err = c.Write([]byte("request\n"))
-	must(t, err)
-	select {
-	case h := <-held:
-		defer h.Close()
-	case <-time.After(3 * time.Second):
-		t.Fatal("the ingress proxy never took the connection to 8081")
-	}
-	before := dropCount(t, d, "PROXY_UNAVAILABLE", datapath.Egress)
-	client := netip.MustParseAddrPort(c.LocalAddr().String())
-	sendForged(t, n, n.Pod, netip.AddrPortFrom(n.PodIP, 8081), client)
-	waitDrops(t, d, "PROXY_UNAVAILABLE", datapath.Egress, before)
-	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if b, err := bufio.NewReader(c).ReadString('\n'); err == nil {
-		t.Fatalf("the client read %q sent past the proxy", b)
-	}
+	answerPastTheProxy(t, d, n, remote, netip.AddrPortFrom(n.PodIP, 8081), n.Pod, held, datapath.Egress)
 }
 
 // An egress proxy's upstream connection to a remote server leaves from the
@@ -269,8 +249,20 @@ func TestEgressProxyUpstreamKeepsThePodAddressLive(t *testing.T) {
 		}
 	}
 
+	// The server, hostile, answers the pod of a held flow itself.
+	answerPastTheProxy(t, d, n, n.Pod, netip.AddrPortFrom(remoteIP, 81), remote, held, datapath.Ingress)
+}
+
+// answerPastTheProxy opens a connection from clientNS to server, which the
+// proxy takes and holds without an upstream, then forges the server's
+// answer to the client from serverNS: the datapath must drop it as
+// PROXY_UNAVAILABLE (counted in direction dir) and the client read nothing.
+func answerPastTheProxy(t *testing.T, d *datapath.Datapath, n *datapathtest.PodNetwork, clientNS netns.NsHandle,
+	server netip.AddrPort, serverNS netns.NsHandle, held <-chan net.Conn, dir datapath.Direction) {
+	t.Helper()
 	var c net.Conn
-	n.In(t, n.Pod, func() { c, err = net.DialTimeout("tcp", netip.AddrPortFrom(remoteIP, 81).String(), time.Second) })
+	var err error
+	n.In(t, clientNS, func() { c, err = net.DialTimeout("tcp", server.String(), 2*time.Second) })
 	must(t, err)
 	defer c.Close()
 	_, err = c.Write([]byte("request\n"))
@@ -279,13 +271,13 @@ func TestEgressProxyUpstreamKeepsThePodAddressLive(t *testing.T) {
 	case h := <-held:
 		defer h.Close()
 	case <-time.After(3 * time.Second):
-		t.Fatal("the egress proxy never took the connection to 81")
+		t.Fatalf("the proxy never took the connection to %s", server)
 	}
-	before := dropCount(t, d, "PROXY_UNAVAILABLE", datapath.Ingress)
-	sendForged(t, n, remote, netip.AddrPortFrom(remoteIP, 81), netip.MustParseAddrPort(c.LocalAddr().String()))
-	waitDrops(t, d, "PROXY_UNAVAILABLE", datapath.Ingress, before)
+	before := dropCount(t, d, "PROXY_UNAVAILABLE", dir)
+	sendForged(t, n, serverNS, server, netip.MustParseAddrPort(c.LocalAddr().String()))
+	waitDrops(t, d, "PROXY_UNAVAILABLE", dir, before)
 	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if b, err := bufio.NewReader(c).ReadString('\n'); err == nil {
-		t.Fatalf("the pod read %q sent past the proxy", b)
+		t.Fatalf("the client read %q sent past the proxy", b)
 	}
 }
