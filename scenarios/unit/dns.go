@@ -191,8 +191,8 @@ func (s *session) dnsThroughProxy(p engine.Probe, fwd packet.Spec, wire []byte, 
 		obs.Verdict = "l7-denied"
 		return
 	}
-	// The proxy's upstream query: from the node to the original server,
-	// with the proxy's mark, through the server pod's hook.
+	// The proxy's upstream query to the original server, with the proxy's
+	// mark, through the server pod's hook.
 	var next *hop
 	mark := datapath.ProxyMarkIngress()
 	if dir == policy.Ingress {
@@ -206,13 +206,19 @@ func (s *session) dnsThroughProxy(p engine.Probe, fwd packet.Spec, wire []byte, 
 	}
 	if next != nil {
 		up := fwd
-		up.SrcPort = s.sourcePort()
-		for _, a := range s.nodeIPs[h.node.name] {
-			if a.Is4() == fwd.Dst.Is4() {
-				up.Src = a
+		// Over TCP the upstream keeps the client's address and port, as
+		// the HTTP proxy's does (l7.go); over UDP, and to a pod of this
+		// node, it leaves from the node's address.
+		tcp := strings.EqualFold(up.Protocol, "TCP")
+		if !tcp || (dir == policy.Egress && next.node == h.node) {
+			up.SrcPort = s.sourcePort()
+			for _, a := range s.nodeIPs[h.node.name] {
+				if a.Is4() == fwd.Dst.Is4() {
+					up.Src = a
+				}
 			}
 		}
-		if strings.EqualFold(up.Protocol, "TCP") {
+		if tcp {
 			up.Flags = []string{"SYN"}
 		}
 		upFrame, err := packet.Build(up)
