@@ -77,3 +77,17 @@ func appImages(ctx context.Context, o Options) (agent, workload string, err erro
 	}, `["/usr/local/bin/kestrel"]`)
 	return agent, workload, err
 }
+
+// WorkloadImage builds (or finds) the workload image alone.
+func WorkloadImage(ctx context.Context, o Options) (string, error) {
+	dir := filepath.Join(o.CacheDir, "apps")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := staticBuild(ctx, o.Source, dir, "./tools/kestrel"); err != nil {
+		return "", err
+	}
+	return appImage(ctx, o, WorkloadRepo, map[string]string{
+		"usr/local/bin/kestrel": filepath.Join(dir, "kestrel"),
+	}, `["/usr/local/bin/kestrel"]`)
+}

@@ -11,37 +11,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	kindcluster "github.com/kestrelnet/kestrel/kind/cluster"
+	"github.com/kestrelnet/kestrel/scenarios/clustermode"
 	"github.com/kestrelnet/kestrel/scenarios/sim"
-	"github.com/kestrelnet/kestrel/sim/kubelet"
-	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
-// node is one kind node as the scenario sees it.
-type node struct {
-	name      string
-	ip4, ip6  netip.Addr
-	cidr4     netip.Prefix
-	cidr6     netip.Prefix
-	container string // docker container (= node name)
-}
-
 // Backend is a kind cluster for sim.Runner (and the e2e framework's kind provider).
+// What needs only the API (nodes, addresses, pod containers) it shares with
+// --mode cluster (clustermode.Nodes); what needs this machine (the nodes'
+// containers, the pods' namespaces, the agents' sockets) is its own. A kind
+// node's docker container has the node's name.
 type Backend struct {
-	name          string
-	workloadImage string
-	nodes         []node // ordered by IPv4 pod CIDR: the scenario's i-th node has 10.244.(i-1).0/24
-	ranges        []netip.Prefix
+	*clustermode.Nodes
+	name string
 
 	mu      sync.Mutex
 	pids    map[string]int // container -> its init's host PID
@@ -68,6 +57,9 @@ func Open(ctx context.Context, name, image string) (*Backend, error) {
 	return newBackend(ctx, name, kindcluster.KubeconfigPath(name), image)
 }
 
+// serviceRanges are kind's default service ranges (the agents' --service-cluster-ip-range).
+var serviceRanges = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/16"), netip.MustParsePrefix("fd00:10:96::/112")}
+
 func newBackend(ctx context.Context, name, kubeconfig, image string) (*Backend, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -77,82 +69,15 @@ func newBackend(ctx context.Context, name, kubeconfig, image string) (*Backend, 
 	if err != nil {
 		return nil, err
 	}
-	nl, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := clustermode.ReadNodes(ctx, cs, image, serviceRanges...)
 	if err != nil {
 		return nil, fmt.Errorf("kind cluster %q: %w", name, err)
 	}
-	b := &Backend{name: name, workloadImage: image, pids: map[string]int{}, podPIDs: map[string]int{}}
-	for _, n := range nl.Items {
-		nd := node{name: n.Name, container: n.Name}
-		for _, a := range n.Status.Addresses {
-			if a.Type != corev1.NodeInternalIP {
-				continue
-			}
-			if ip, err := netip.ParseAddr(a.Address); err == nil {
-				if ip.Is4() {
-					nd.ip4 = ip
-				} else {
-					nd.ip6 = ip
-				}
-			}
-		}
-		for _, c := range n.Spec.PodCIDRs {
-			if p, err := netip.ParsePrefix(c); err == nil {
-				if p.Addr().Is4() {
-					nd.cidr4 = p
-				} else {
-					nd.cidr6 = p
-				}
-				b.ranges = append(b.ranges, p)
-			}
-		}
-		for _, ip := range []netip.Addr{nd.ip4, nd.ip6} {
-			if ip.IsValid() {
-				bits := 16
-				if ip.Is6() {
-					bits = 64
-				}
-				p, _ := ip.Prefix(bits)
-				b.ranges = append(b.ranges, p)
-			}
-		}
-		b.nodes = append(b.nodes, nd)
-	}
-	sort.Slice(b.nodes, func(i, j int) bool { return b.nodes[i].cidr4.Addr().Less(b.nodes[j].cidr4.Addr()) })
-	// kind's default service ranges (the agents' --service-cluster-ip-range).
-	b.ranges = append(b.ranges, netip.MustParsePrefix("10.96.0.0/16"), netip.MustParsePrefix("fd00:10:96::/112"))
-	return b, nil
+	return &Backend{Nodes: nodes, name: name, pids: map[string]int{}, podPIDs: map[string]int{}}, nil
 }
 
 func (b *Backend) Mode() string { return "kind" }
 func (b *Backend) Name() string { return b.name }
-
-func (b *Backend) Node(i int) (string, bool) {
-	if i < 1 || i > len(b.nodes) {
-		return "", false
-	}
-	return b.nodes[i-1].name, true
-}
-
-func (b *Backend) NodeIP(i int, v6 bool) netip.Addr {
-	if i < 1 || i > len(b.nodes) {
-		return netip.Addr{}
-	}
-	if v6 {
-		return b.nodes[i-1].ip6
-	}
-	return b.nodes[i-1].ip4
-}
-
-func (b *Backend) PodCIDR(i int, v6 bool) netip.Prefix {
-	if i < 1 || i > len(b.nodes) {
-		return netip.Prefix{}
-	}
-	if v6 {
-		return b.nodes[i-1].cidr6
-	}
-	return b.nodes[i-1].cidr4
-}
 
 // containerPID is the host PID of a node container's init (docker inspect).
 func (b *Backend) containerPID(container string) (int, error) {
@@ -182,10 +107,11 @@ func alive(pid int) bool {
 }
 
 func (b *Backend) NodeNetns(i int) (string, error) {
-	if i < 1 || i > len(b.nodes) {
+	name, ok := b.Node(i)
+	if !ok {
 		return "", fmt.Errorf("no kind node %d", i)
 	}
-	pid, err := b.containerPID(b.nodes[i-1].container)
+	pid, err := b.containerPID(name)
 	if err != nil {
 		return "", err
 	}
@@ -213,8 +139,8 @@ func (b *Backend) PodNetns(uid string) (string, error) {
 // (/run in the node; /var/run there is a link to it).
 func (b *Backend) AgentSockets() ([]string, error) {
 	var out []string
-	for _, n := range b.nodes {
-		pid, err := b.containerPID(n.container)
+	for _, n := range b.NodeNames() {
+		pid, err := b.containerPID(n)
 		if err != nil {
 			return nil, err
 		}
@@ -239,37 +165,6 @@ func (b *Backend) NodeNetnsByName(nodeName string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("/proc/%d/ns/net", pid), nil
-}
-
-// NodeNames are the nodes in the scenario's order.
-func (b *Backend) NodeNames() []string {
-	var out []string
-	for _, n := range b.nodes {
-		out = append(out, n.name)
-	}
-	return out
-}
-
-// Containers run the built-in servers on the declared ports from the workload
-// image, as sim's kubelet does in-process.
-func (b *Backend) Containers(p *corev1.Pod) []corev1.Container {
-	out := make([]corev1.Container, len(p.Spec.Containers))
-	for i, c := range p.Spec.Containers {
-		out[i] = corev1.Container{Name: c.Name, Image: b.workloadImage, ImagePullPolicy: corev1.PullIfNotPresent,
-			Args: []string{"sim", "workload", "--pod", p.Namespace + "/" + p.Name,
-				"--ports", workload.FormatPorts(kubelet.WorkloadPorts(c))},
-			Ports: c.Ports, Env: c.Env}
-	}
-	return out
-}
-
-func (b *Backend) Routed(a netip.Addr) bool {
-	for _, p := range b.ranges {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *Backend) Outside() bool { return false }

@@ -56,6 +56,14 @@ func manifestGVR(m engine.Manifest) (schema.GroupVersionResource, bool) {
 // manifests and pods that c no longer has. Namespaces are kept until the
 // runner closes.
 func (r *Runner) apply(ctx context.Context, c *engine.Cluster) error {
+	if err := r.applyWorkloads(ctx, c); err != nil {
+		return err
+	}
+	return r.applyManifests(ctx, c.Manifests)
+}
+
+// applyWorkloads is apply's first part: namespaces, service accounts, pods.
+func (r *Runner) applyWorkloads(ctx context.Context, c *engine.Cluster) error {
 	for _, ns := range c.Namespaces {
 		if err := r.ensureNamespace(ctx, ns.Name, ns.Labels); err != nil {
 			return err
@@ -90,7 +98,7 @@ func (r *Runner) apply(ctx context.Context, c *engine.Cluster) error {
 			return err
 		}
 	}
-	return r.applyManifests(ctx, c.Manifests)
+	return nil
 }
 
 func (r *Runner) ensureNamespace(ctx context.Context, name string, labels map[string]string) error {
@@ -168,8 +176,10 @@ func (r *Runner) ensurePod(ctx context.Context, want *corev1.Pod) error {
 			TerminationGracePeriodSeconds: new(int64),
 		},
 	}
-	if ips := podIPList(want); ips != "" {
-		pod.Annotations[ipAnnotation] = ips
+	if _, live := r.backend.(PodExec); !live {
+		if ips := podIPList(want); ips != "" {
+			pod.Annotations[ipAnnotation] = ips
+		}
 	}
 	if _, err := pc.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create pod %s: %w", key, err)

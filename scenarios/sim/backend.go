@@ -1,13 +1,16 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kestrelnet/kestrel/sim/cluster"
 	"github.com/kestrelnet/kestrel/sim/network"
+	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
 // Backend is what the live runner needs from the cluster it drives, beside its
@@ -38,6 +41,27 @@ type Backend interface {
 	// Outside reports whether the cluster has sim's outside host (world sources
 	// and servers) and per-pod cgroups for in-pod probe processes.
 	Outside() bool
+}
+
+// PodExec is a Backend that reaches pods only through the Kubernetes API, as on
+// any cluster (--mode cluster, scenarios/clustermode): no pod or node namespace
+// can be entered from this machine and no agent socket reached. Then
+//   - probes run as a process in the source pod's container (exec), a row of
+//     a matrix in one process (ConnectAll);
+//   - the cluster's CNI chooses pod addresses, so the runner maps the
+//     scenario's pod addresses to the live ones in probes, and in the
+//     manifests (ipBlock CIDRs naming a pod), which it applies once the pods
+//     run (addrmap.go);
+//   - with no agent to report a policy revision, the runner waits Settle after
+//     applying, and no flows are read: verdicts alone are compared, and the
+//     report says so (Observation.EventsUnobserved).
+type PodExec interface {
+	Backend
+	// Connect runs reqs at once in a process of the pod's first container
+	// and returns their results in order.
+	Connect(ctx context.Context, namespace, pod string, reqs []workload.ConnectRequest) ([]workload.ConnectResult, error)
+	// Settle is how long applied objects take to be enforced.
+	Settle() time.Duration
 }
 
 // simBackend is the sim cluster (sim/README.md).

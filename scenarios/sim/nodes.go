@@ -33,6 +33,11 @@ func (r *Runner) mapNodes(ctx context.Context, c *engine.Cluster) (nodeMap, erro
 		if !ok {
 			return nil, fmt.Errorf("the scenario needs %d nodes and %s cluster %q has fewer", len(c.Nodes), r.backend.Mode(), r.name)
 		}
+		if _, live := r.backend.(PodExec); live {
+			// The cluster's CNI chooses pod addresses (addrmap.go).
+			m[name] = idx
+			continue
+		}
 		for _, want := range c.PodCIDRs[name] {
 			have := r.backend.PodCIDR(idx, want.Addr().Is6())
 			if want != have {

@@ -35,11 +35,17 @@ var simRanges = slices.Concat(network.PodSupernets(), network.UnderlayNets(), []
 })
 
 func (s *session) Probe(ctx context.Context, p engine.Probe) engine.Observation {
+	if pe, ok := s.r.backend.(PodExec); ok {
+		return s.execBatch(ctx, pe, []engine.Probe{p})[0]
+	}
 	return s.r.probe(ctx, s, p)
 }
 
 // ProbeBatch runs independent probes at once: a dropped probe costs a timeout.
 func (s *session) ProbeBatch(ctx context.Context, ps []engine.Probe) []engine.Observation {
+	if pe, ok := s.r.backend.(PodExec); ok {
+		return s.execBatch(ctx, pe, ps)
+	}
 	out := make([]engine.Observation, len(ps))
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup

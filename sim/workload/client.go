@@ -26,7 +26,7 @@ import (
 
 // ConnectRequest is what a client process does.
 type ConnectRequest struct {
-	Netns    string // the pod's namespace name
+	Netns    string // the pod's namespace name; empty: the process's own
 	Protocol string // "tcp" or "udp"
 	Target   string // address:port
 	Msg      string // sent once connected; its answer is read (Count 1)
@@ -55,12 +55,19 @@ func Connect(req ConnectRequest) ConnectResult {
 		req.Timeout = 1500 * time.Millisecond
 	}
 	var res ConnectResult
-	err := network.Do(req.Netns, func() error {
+	run := func() error {
 		if req.Count > 1 {
 			return connectMany(req, &res)
 		}
 		return exchange(req, &res)
-	})
+	}
+	var err error
+	if req.Netns == "" {
+		// Already in the pod (a process a container runtime started there).
+		err = run()
+	} else {
+		err = network.Do(req.Netns, run)
+	}
 	if err != nil {
 		var ne net.Error
 		res.Err = err.Error()

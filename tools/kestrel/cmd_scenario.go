@@ -10,9 +10,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kestrelnet/kestrel/scenarios/clustermode"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 	"github.com/kestrelnet/kestrel/scenarios/kindmode"
 	"github.com/kestrelnet/kestrel/scenarios/sim"
@@ -33,14 +35,17 @@ func init() {
 func newScenarioRunCmd() *cobra.Command {
 	var (
 		modes, junit, filter, cluster string
-		verbose, up                   bool
+		verbose, up, tables           bool
 		nodes                         int
+		co                            clustermode.Options
 	)
 	cmd := &cobra.Command{
-		Use:   "run [--mode unit|sim|kind|unit,sim] [--junit FILE] [--filter REGEX] PATH...",
+		Use:   "run [--mode unit|sim|kind|cluster|unit,sim] [--junit FILE] [--filter REGEX] PATH...",
 		Short: "Run scenario files and directories (recursively, *.yaml)",
 		Long: "Run scenario files and directories. With several modes (--mode unit,sim) every mode " +
-			"runs the same files, and each probe whose verdict differs between modes is listed.",
+			"runs the same files, and each probe whose verdict differs between modes is listed. " +
+			"--mode cluster runs against any cluster (--kubeconfig) through its API alone, and prints " +
+			"the verdict table of every reachability matrix and each cell that differs from the expectation.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var re *regexp.Regexp
@@ -76,9 +81,12 @@ func newScenarioRunCmd() *cobra.Command {
 				if len(list) > 1 {
 					fmt.Fprintf(out, "== mode %s\n", mode)
 				}
-				rep, err := runMode(mode, cluster, files, re)
+				rep, err := runMode(mode, cluster, co, files, re)
 				if err != nil {
 					return err
+				}
+				if mode == "cluster" || tables {
+					rep.WriteVerdictTables(out)
 				}
 				rep.WriteText(out, verbose)
 				if junit != "" {
@@ -103,7 +111,11 @@ func newScenarioRunCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&modes, "mode", "unit", "runner(s): unit (BPF_PROG_TEST_RUN), sim, kind, or a comma-separated list to compare")
+	cmd.Flags().StringVar(&modes, "mode", "unit", "runner(s): unit (BPF_PROG_TEST_RUN), sim, kind, cluster (any cluster, --kubeconfig), or a comma-separated list to compare")
+	cmd.Flags().StringVar(&co.Kubeconfig, "kubeconfig", "", "with cluster: the cluster's kubeconfig")
+	cmd.Flags().StringVar(&co.WorkloadImage, "workload-image", "", "with cluster: the image scenario pods run, with the kestrel binary (default: kestrel/workload as `kestrel kind image` builds it, built if missing; the cluster's nodes must be able to pull or have it)")
+	cmd.Flags().DurationVar(&co.Settle, "settle", 2*time.Second, "with cluster: how long after applying a step's objects its probes start")
+	cmd.Flags().BoolVar(&tables, "tables", false, "print the verdict table of every reachability matrix (always with cluster)")
 	cmd.Flags().StringVar(&cluster, "cluster", "kestrel", "with sim or kind: the cluster's name")
 	cmd.Flags().BoolVar(&up, "up", false, "with sim or kind: bring the cluster up first if it is not, and down afterwards if it was not up")
 	cmd.Flags().IntVar(&nodes, "nodes", 2, "with --up: nodes of a cluster brought up for the run")
@@ -113,8 +125,8 @@ func newScenarioRunCmd() *cobra.Command {
 	return cmd
 }
 
-func runMode(mode, cluster string, files []engine.File, re *regexp.Regexp) (*engine.Report, error) {
-	runner, err := newRunner(mode, cluster)
+func runMode(mode, cluster string, co clustermode.Options, files []engine.File, re *regexp.Regexp) (*engine.Report, error) {
+	runner, err := newRunner(mode, cluster, co)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +177,7 @@ func writeJUnit(path string, rep *engine.Report) error {
 	return f.Close()
 }
 
-func newRunner(mode, cluster string) (engine.Runner, error) {
+func newRunner(mode, cluster string, co clustermode.Options) (engine.Runner, error) {
 	switch mode {
 	case "sim":
 		return sim.NewRunner(sim.Options{Name: cluster})
@@ -173,6 +185,15 @@ func newRunner(mode, cluster string) (engine.Runner, error) {
 		return unit.NewRunner()
 	case "kind":
 		return kindmode.NewRunner(context.Background(), cluster)
+	case "cluster":
+		if co.WorkloadImage == "" {
+			img, err := defaultWorkloadImage()
+			if err != nil {
+				return nil, fmt.Errorf("--workload-image: %w", err)
+			}
+			co.WorkloadImage = img
+		}
+		return clustermode.NewRunner(context.Background(), co)
 	}
-	return nil, fmt.Errorf("--mode %q: unknown mode (unit, sim or kind)", mode)
+	return nil, fmt.Errorf("--mode %q: unknown mode (unit, sim, kind or cluster)", mode)
 }

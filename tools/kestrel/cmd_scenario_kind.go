@@ -54,3 +54,13 @@ func collectKindLogs(cmd *cobra.Command, name string) {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "kind cluster %q logs and node state: %s\n", name, dir)
 }
+
+// defaultWorkloadImage is kestrel/workload as `kestrel kind image` builds it
+// (built now if missing: cached by its program's hash).
+func defaultWorkloadImage() (string, error) {
+	o, err := image.DefaultOptions(controlplane.KubernetesVersion)
+	if err != nil {
+		return "", err
+	}
+	return image.WorkloadImage(context.Background(), o)
+}

@@ -161,13 +161,26 @@ func newSimWorkloadCmd() *cobra.Command {
 }
 
 func newSimConnectCmd() *cobra.Command {
-	var request string
+	var (
+		request string
+		batch   bool
+	)
 	cmd := &cobra.Command{
-		Use:    "connect --request JSON",
+		Use:    "connect --request JSON | --batch",
 		Short:  "Connect from inside a pod (as a process of the pod, in its cgroup) and print what happened as JSON",
+		Long: "Connect from inside a pod and print the workload.ConnectResult as JSON. With --batch, a JSON " +
+			"array of workload.ConnectRequest is read from stdin, run all at once, and their results printed " +
+			"as an array in the same order (--mode cluster execs this in scenario pods).",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if batch {
+				var reqs []workload.ConnectRequest
+				if err := json.NewDecoder(cmd.InOrStdin()).Decode(&reqs); err != nil {
+					return fmt.Errorf("--batch: stdin: %w", err)
+				}
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(workload.ConnectAll(reqs))
+			}
 			var req workload.ConnectRequest
 			if err := json.Unmarshal([]byte(request), &req); err != nil {
 				return fmt.Errorf("--request: %w", err)
@@ -176,7 +189,9 @@ func newSimConnectCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&request, "request", "", "a workload.ConnectRequest")
-	cmd.MarkFlagRequired("request")
+	cmd.Flags().BoolVar(&batch, "batch", false, "read a JSON array of requests from stdin")
+	cmd.MarkFlagsOneRequired("request", "batch")
+	cmd.MarkFlagsMutuallyExclusive("request", "batch")
 	return cmd
 }
 

@@ -1,0 +1,163 @@
+package sim
+
+// Probes on a PodExec backend (any cluster, reached only through its API): each
+// runs in a process of the source pod's container, which `kestrel sim connect
+// --batch` in the workload image is; the probes of a batch from one pod share
+// one process. Destinations are mapped to the live pod addresses (addrmap.go).
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/sim/workload"
+)
+
+// Reasons a probe is not run on a PodExec backend.
+const (
+	skipNotFromPod = "probes from a node or from the world need access to the nodes; this mode reaches the cluster only through its API"
+	skipExecICMP   = "ICMP probes are not run in this mode yet (the workload binary sends no echo requests)"
+	skipExecL7     = "request probes (HTTP, TLS, Kafka, DNS) are not run in this mode yet"
+)
+
+// noFlows is added to every observation: no agent is read in this mode.
+const noFlows = "flows: not read (this mode reads no agent: verdicts alone are compared)"
+
+// execRequest is the request a probe runs in its source pod, or the
+// observation when it does not run.
+func (s *session) execRequest(p engine.Probe) (workload.ConnectRequest, *engine.Observation) {
+	skip := func(why string) (workload.ConnectRequest, *engine.Observation) {
+		return workload.ConnectRequest{}, &engine.Observation{Skipped: why}
+	}
+	switch {
+	case p.Exchange == "packet":
+		return skip(skipPacket)
+	case strings.EqualFold(p.Protocol, "SCTP"):
+		return skip(sctpSkipReason())
+	case p.Exchange == "request", p.DNS != nil, p.Resolver != nil:
+		return skip(skipExecL7)
+	case p.From.Pod == nil:
+		return skip(skipNotFromPod)
+	}
+	proto := strings.ToLower(p.Protocol)
+	switch proto {
+	case "", "tcp":
+		proto = "tcp"
+	case "udp":
+	case "icmp", "icmpv6":
+		return skip(skipExecICMP)
+	default:
+		return skip(p.Protocol + " probes are not available in this mode")
+	}
+	to := s.addrs.live(p.To.IP)
+	if p.To.Node != "" {
+		ip, err := s.nodes.hostIP(s.r.backend, p.To)
+		if err != nil {
+			return workload.ConnectRequest{}, &engine.Observation{Err: err}
+		}
+		to = ip
+	}
+	if !s.r.backend.Routed(to) {
+		return workload.ConnectRequest{}, &engine.Observation{Skipped: skipNoOutside, Evidence: "destination " + to.String()}
+	}
+	live, ok := s.r.live.pods[p.From.Pod.Namespace+"/"+p.From.Pod.Name]
+	if !ok || live.uid == "" {
+		return workload.ConnectRequest{}, &engine.Observation{Err: fmt.Errorf("pod %s/%s is not running", p.From.Pod.Namespace, p.From.Pod.Name)}
+	}
+	return workload.ConnectRequest{Protocol: proto, Target: net.JoinHostPort(to.String(), strconv.Itoa(int(p.Port))),
+		Msg: "kestrel-probe\n", Timeout: probeTimeout}, nil
+}
+
+// execObservation reads a connect result as the netns probes do.
+func (s *session) execObservation(p engine.Probe, req workload.ConnectRequest, res workload.ConnectResult) engine.Observation {
+	where := fmt.Sprintf("from pod %s/%s (a process in its container)", p.From.Pod.Namespace, p.From.Pod.Name)
+	proto := strings.ToUpper(req.Protocol)
+	o := engine.Observation{EventsUnobserved: true}
+	switch {
+	case res.Err == "":
+		answer := strings.TrimSpace(res.Answer)
+		o.Verdict = "allowed"
+		o.Evidence = fmt.Sprintf("%s: %s %s answered %q", where, proto, req.Target, answer)
+		o.Backend, o.SourceIP = s.readAnswer(p, s.liveAnswer(answer))
+	case res.Refused:
+		o.Verdict, o.Evidence = "rejected", fmt.Sprintf("%s: %s %s: %s", where, proto, req.Target, res.Err)
+	case res.Timeout:
+		o.Verdict, o.Evidence = "dropped", fmt.Sprintf("%s: %s %s: %s", where, proto, req.Target, res.Err)
+	default:
+		o.Verdict = "error"
+		o.Err = fmt.Errorf("%s: %s %s: %s", where, proto, req.Target, res.Err)
+		return o
+	}
+	o.Evidence += "\n" + noFlows
+	return o
+}
+
+// liveAnswer maps the client address in a server's answer ("<who> <port>
+// <client>") back to the scenario's.
+func (s *session) liveAnswer(answer string) string {
+	f := strings.Fields(answer)
+	if len(f) > 2 {
+		if a, err := netip.ParseAddr(f[2]); err == nil {
+			f[2] = s.addrs.scenario(a).String()
+		}
+	}
+	return strings.Join(f, " ")
+}
+
+// execBatch runs probes on a PodExec backend: one process per source pod,
+// a few pods at once.
+func (s *session) execBatch(ctx context.Context, pe PodExec, ps []engine.Probe) []engine.Observation {
+	out := make([]engine.Observation, len(ps))
+	type group struct {
+		ns, pod string
+		idx     []int
+		reqs    []workload.ConnectRequest
+	}
+	groups := map[string]*group{}
+	var order []string
+	for i, p := range ps {
+		req, o := s.execRequest(p)
+		if o != nil {
+			out[i] = *o
+			continue
+		}
+		key := p.From.Pod.Namespace + "/" + p.From.Pod.Name
+		g, ok := groups[key]
+		if !ok {
+			g = &group{ns: p.From.Pod.Namespace, pod: p.From.Pod.Name}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.idx = append(g.idx, i)
+		g.reqs = append(g.reqs, req)
+	}
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, key := range order {
+		g := groups[key]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			res, err := pe.Connect(ctx, g.ns, g.pod, g.reqs)
+			if err == nil && len(res) != len(g.reqs) {
+				err = fmt.Errorf("%d results for %d requests", len(res), len(g.reqs))
+			}
+			for j, i := range g.idx {
+				if err != nil {
+					out[i] = engine.Observation{Err: fmt.Errorf("probe from pod %s: %w", key, err)}
+					continue
+				}
+				out[i] = s.execObservation(ps[i], g.reqs[j], res[j])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
