@@ -166,8 +166,8 @@ func newSimConnectCmd() *cobra.Command {
 		batch   bool
 	)
 	cmd := &cobra.Command{
-		Use:    "connect --request JSON | --batch",
-		Short:  "Connect from inside a pod (as a process of the pod, in its cgroup) and print what happened as JSON",
+		Use:   "connect --request JSON | --batch",
+		Short: "Connect from inside a pod (as a process of the pod, in its cgroup) and print what happened as JSON",
 		Long: "Connect from inside a pod and print the workload.ConnectResult as JSON. With --batch, a JSON " +
 			"array of workload.ConnectRequest is read from stdin, run all at once, and their results printed " +
 			"as an array in the same order (--mode cluster execs this in scenario pods).",
