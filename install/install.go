@@ -143,6 +143,12 @@ func Install(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface
 	return WaitDaemonSet(ctx, cs, p.Namespace, "kestrel-agent", wait)
 }
 
+// Apply server-side-applies one object of a kind Install handles (the kind
+// provider installs kube-network-policies with it too).
+func Apply(ctx context.Context, dyn dynamic.Interface, o *unstructured.Unstructured) error {
+	return apply(ctx, dyn, o)
+}
+
 func apply(ctx context.Context, dyn dynamic.Interface, o *unstructured.Unstructured) error {
 	ri, err := resourceFor(dyn, o)
 	if err != nil {

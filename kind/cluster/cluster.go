@@ -39,6 +39,13 @@ type Options struct {
 	Version string        // Kubernetes version of the node image
 	Wait    time.Duration // for nodes, agents and CoreDNS
 	Log     io.Writer
+	// CNI is the pod networking: CNIKestrel (default: Kestrel is the CNI
+	// and kube-proxy replacement) or CNIPTP (kind's ptp networking, no
+	// Kestrel, kube-proxy in iptables mode; IPv4 only).
+	CNI string
+	// NetworkPolicy, with CNIPTP, is the NetworkPolicy implementation
+	// installed: PolicyNone or PolicyKNP.
+	NetworkPolicy string
 }
 
 // Info is what Up made.
@@ -65,6 +72,19 @@ func KubeconfigPath(name string) string {
 const restrictOOM = `[plugins."io.containerd.grpc.v1.cri"]
   restrict_oom_score_adj = true
 `
+
+// ConfigFor is the configuration Up creates for o: Config, or with CNIPTP
+// kube-proxy in iptables mode and IPv4 only (ptp.go writes one range a node).
+func ConfigFor(o Options, needOOMPatch bool) *v1alpha4.Cluster {
+	cfg := Config(o.Workers, needOOMPatch)
+	if o.CNI == CNIPTP {
+		cfg.Networking.KubeProxyMode = v1alpha4.IPTablesProxyMode
+		cfg.Networking.IPFamily = v1alpha4.IPv4Family
+		cfg.Networking.PodSubnet, cfg.Networking.ServiceSubnet = "", ""
+		v1alpha4.SetDefaultsCluster(cfg)
+	}
+	return cfg
+}
 
 // Config is the kind cluster configuration Up creates.
 func Config(workers int, needOOMPatch bool) *v1alpha4.Cluster {
@@ -128,7 +148,7 @@ func Up(ctx context.Context, o Options) (Info, error) {
 		}
 		t := time.Now()
 		if err := p.Create(o.Name,
-			kindcluster.CreateWithV1Alpha4Config(Config(o.Workers, needed)),
+			kindcluster.CreateWithV1Alpha4Config(ConfigFor(o, needed)),
 			kindcluster.CreateWithNodeImage(res.Node),
 			kindcluster.CreateWithKubeconfigPath(info.Kubeconfig),
 			kindcluster.CreateWithDisplayUsage(false),
@@ -151,6 +171,23 @@ func Up(ctx context.Context, o Options) (Info, error) {
 	}
 	for _, n := range ns {
 		info.Nodes = append(info.Nodes, n.String())
+	}
+	if o.CNI == CNIPTP {
+		if err := upPTP(ctx, o, cs, dyn, ns, &res); err != nil {
+			return info, err
+		}
+		info.Images = res
+		if err := writeImages(o.Name, res); err != nil {
+			return info, err
+		}
+		if err := waitReady(ctx, cs, o.Wait); err != nil {
+			return info, err
+		}
+		info.Took = time.Since(start)
+		return info, nil
+	}
+	if o.NetworkPolicy != PolicyNone {
+		return info, fmt.Errorf("--network-policy %s: only with --cni %s (Kestrel enforces NetworkPolicy itself)", o.NetworkPolicy, CNIPTP)
 	}
 	if err := loadImages(ctx, ns, res.Agent, res.Workload); err != nil {
 		return info, err
@@ -312,4 +349,46 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// upPTP makes a cluster without Kestrel usable: its images loaded (the workload,
+// kube-proxy, and the NetworkPolicy implementation), each node's ptp
+// configuration and routes (ptp.go), kube-proxy restarted now that its image is
+// there, and kube-network-policies installed when asked.
+func upPTP(ctx context.Context, o Options, cs kubernetes.Interface, dyn dynamic.Interface, ns []nodes.Node, res *image.Result) error {
+	t := time.Now()
+	imgs, err := image.BuildPTP(ctx, o.Images, o.Version)
+	if err != nil {
+		return err
+	}
+	refs := []string{res.Workload, imgs.KubeProxy}
+	switch o.NetworkPolicy {
+	case PolicyNone:
+	case PolicyKNP:
+		refs = append(refs, imgs.KNP)
+	default:
+		return fmt.Errorf("--network-policy %q: unknown (%q or none)", o.NetworkPolicy, PolicyKNP)
+	}
+	o.logf("kube-proxy and kube-network-policies images ready in %s", time.Since(t).Round(time.Second/10))
+	res.Agent = "" // Kestrel does not run
+	if err := loadImages(ctx, ns, refs...); err != nil {
+		return err
+	}
+	if err := restartPods(ctx, cs, "k8s-app=kube-proxy"); err != nil {
+		return fmt.Errorf("restart kube-proxy: %w", err)
+	}
+	if err := install.WaitDaemonSet(ctx, cs, "kube-system", "kube-proxy", o.Wait); err != nil {
+		return err
+	}
+	if err := setupPTP(ctx, cs, ns, o.Wait); err != nil {
+		return err
+	}
+	o.logf("ptp networking on %d nodes, kube-proxy ready", len(ns))
+	if o.NetworkPolicy == PolicyKNP {
+		if err := installKNP(ctx, cs, dyn, imgs.KNP, o.Wait); err != nil {
+			return err
+		}
+		o.logf("kube-network-policies ready (%s)", imgs.KNP)
+	}
+	return nil
 }

@@ -25,11 +25,11 @@ func init() {
 }
 
 func newKindUpCmd() *cobra.Command {
-	var name string
+	var name, cni, policy string
 	var workers int
 	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "up [--name N] [--workers K]",
+		Use:   "up [--name N] [--workers K] [--cni kestrel|ptp [--network-policy kube-network-policies]]",
 		Short: "Create a kind cluster from the offline images, Kestrel its CNI and kube-proxy replacement; return when nodes are Ready, agents healthy and CoreDNS available",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,7 +42,7 @@ func newKindUpCmd() *cobra.Command {
 			}
 			o.Log = cmd.ErrOrStderr()
 			info, err := kindcluster.Up(cmd.Context(), kindcluster.Options{Name: name, Workers: workers, Images: o,
-				Version: controlplane.KubernetesVersion, Wait: wait, Log: cmd.ErrOrStderr()})
+				Version: controlplane.KubernetesVersion, Wait: wait, Log: cmd.ErrOrStderr(), CNI: cni, NetworkPolicy: policy})
 			if err != nil {
 				return err
 			}
@@ -54,6 +54,8 @@ func newKindUpCmd() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "kestrel", "cluster name")
 	cmd.Flags().IntVar(&workers, "workers", 1, "number of worker nodes (besides the control plane)")
 	cmd.Flags().DurationVar(&wait, "wait", 5*time.Minute, "how long to wait for nodes, agents and CoreDNS")
+	cmd.Flags().StringVar(&cni, "cni", kindcluster.CNIKestrel, "pod networking: kestrel (Kestrel is the CNI and kube-proxy replacement), or ptp (kind's ptp networking, kube-proxy in iptables mode, no Kestrel; IPv4)")
+	cmd.Flags().StringVar(&policy, "network-policy", "", "with --cni ptp: the NetworkPolicy implementation to install (kube-network-policies), none by default")
 	return cmd
 }
 
