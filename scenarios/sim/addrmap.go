@@ -74,8 +74,8 @@ func (m addrMap) scenario(a netip.Addr) netip.Addr {
 	return a
 }
 
-// manifests returns ms with every string that is a scenario pod address, or
-// a full-length prefix of one, replaced by the live address.
+// manifests returns ms with the scenario pod addresses they name replaced by
+// the live ones (rewrite).
 func (m addrMap) manifests(ms []engine.Manifest) ([]engine.Manifest, error) {
 	out := make([]engine.Manifest, len(ms))
 	for i, man := range ms {
@@ -83,7 +83,7 @@ func (m addrMap) manifests(ms []engine.Manifest) ([]engine.Manifest, error) {
 		if err := json.Unmarshal(man.JSON, &obj); err != nil {
 			return nil, fmt.Errorf("%s: %w", man.Source, err)
 		}
-		b, err := json.Marshal(m.rewrite(obj))
+		b, err := json.Marshal(m.rewrite(obj, ""))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", man.Source, err)
 		}
@@ -93,18 +93,21 @@ func (m addrMap) manifests(ms []engine.Manifest) ([]engine.Manifest, error) {
 	return out, nil
 }
 
-func (m addrMap) rewrite(v any) any {
+// rewrite maps full-length prefixes of pod addresses anywhere (ipBlock cidr
+// and except: a label value cannot hold "/"), and bare pod addresses in an
+// EndpointSlice's endpoints (key "addresses").
+func (m addrMap) rewrite(v any, key string) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, x := range t {
-			t[k] = m.rewrite(x)
+			t[k] = m.rewrite(x, k)
 		}
 	case []any:
 		for i, x := range t {
-			t[i] = m.rewrite(x)
+			t[i] = m.rewrite(x, key)
 		}
 	case string:
-		if a, err := netip.ParseAddr(t); err == nil {
+		if a, err := netip.ParseAddr(t); err == nil && key == "addresses" {
 			return m.live(a).String()
 		}
 		if p, err := netip.ParsePrefix(t); err == nil && p.IsSingleIP() {
