@@ -16,7 +16,7 @@ import (
 
 // Allowed values of the enumerated fields.
 var (
-	Modes      = []string{"unit", "sim", "kind"}
+	Modes      = []string{"unit", "sim", "kind", "cluster"}
 	Protocols  = []string{"TCP", "UDP", "SCTP", "ICMP", "ICMPv6"}
 	Exchanges  = []string{"connect", "packet", "request"}
 	Verdicts   = []string{"allowed", "dropped", "l7-denied", "rejected"}
