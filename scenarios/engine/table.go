@@ -67,6 +67,20 @@ func (r *Report) WriteVerdictTables(w io.Writer) int {
 }
 
 func (mx *matrix) write(w io.Writer, mode string) {
+	// Columns in the rows' order: a matrix that ignores loopback has no
+	// first row's first cell, so first appearance alone would shift them.
+	var hdr []string
+	for _, r := range mx.rows {
+		if contains(mx.hdr, r) {
+			hdr = append(hdr, r)
+		}
+	}
+	for _, h := range mx.hdr {
+		if !contains(hdr, h) {
+			hdr = append(hdr, h)
+		}
+	}
+	mx.hdr = hdr
 	width := 0
 	for _, s := range append(append([]string{}, mx.rows...), mx.hdr...) {
 		width = max(width, len(s))
