@@ -374,11 +374,8 @@ func upPTP(ctx context.Context, o Options, cs kubernetes.Interface, dyn dynamic.
 	if err := loadImages(ctx, ns, refs...); err != nil {
 		return err
 	}
-	if err := restartPods(ctx, cs, "k8s-app=kube-proxy"); err != nil {
+	if err := restartPods(ctx, cs, "k8s-app=kube-proxy", len(ns), o.Wait); err != nil {
 		return fmt.Errorf("restart kube-proxy: %w", err)
-	}
-	if err := install.WaitDaemonSet(ctx, cs, "kube-system", "kube-proxy", o.Wait); err != nil {
-		return err
 	}
 	if err := setupPTP(ctx, cs, ns, o.Wait); err != nil {
 		return err

@@ -137,7 +137,52 @@ func setupPTP(ctx context.Context, cs kubernetes.Interface, ns []nodes.Node, tim
 }
 
 // restartPods deletes the pods of a label selector in kube-system, so pods that
-// backed off while their image was missing start at once now it is loaded.
-func restartPods(ctx context.Context, cs kubernetes.Interface, selector string) error {
-	return cs.CoreV1().Pods("kube-system").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: selector})
+// backed off while their image was missing start at once now it is loaded, and
+// waits until want new ones are Ready (the DaemonSet's status still counts the
+// deleted ones for a while).
+func restartPods(ctx context.Context, cs kubernetes.Interface, selector string, want int, timeout time.Duration) error {
+	pods := cs.CoreV1().Pods("kube-system")
+	old, err := pods.List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return err
+	}
+	gone := map[string]bool{}
+	for _, p := range old.Items {
+		gone[string(p.UID)] = true
+	}
+	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: selector}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		pl, err := pods.List(ctx, metav1.ListOptions{LabelSelector: selector})
+		ready := 0
+		if err == nil {
+			for _, p := range pl.Items {
+				if !gone[string(p.UID)] && p.DeletionTimestamp == nil && podReady(&p) {
+					ready++
+				}
+			}
+			if ready >= want {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d of %d pods Ready after %s (%v)", selector, ready, want, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
