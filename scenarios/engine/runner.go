@@ -182,7 +182,7 @@ type Flow struct {
 	DstID     uint32
 }
 
-// Runner executes scenarios in one mode (unit, sim, kind).
+// Runner executes scenarios in one mode (unit, sim, kind, cluster).
 type Runner interface {
 	Mode() string
 	// Begin starts a scenario; the session lives until Close.

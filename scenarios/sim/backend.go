@@ -19,7 +19,7 @@ import (
 // cluster is one backend; kind clusters (scenarios/kindmode) are another, so the
 // same runner, output and verdicts serve both.
 type Backend interface {
-	// Mode names the runner in reports ("sim", "kind").
+	// Mode names the runner in reports ("sim", "kind", "cluster").
 	Mode() string
 	// Name is the cluster's name, for messages.
 	Name() string
