@@ -2,7 +2,10 @@ package sim
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 )
@@ -40,5 +43,21 @@ func TestAServiceWithWrittenSlicesLosesOnlyItsSelector(t *testing.T) {
 	json.Unmarshal(ms[0].JSON, &orig)
 	if orig.Spec["selector"] == nil {
 		t.Error("the scenario's own manifest lost its selector")
+	}
+}
+
+// A pod whose image cannot be pulled fails the Sync at once, naming the image,
+// instead of after the ready timeout of every scenario.
+func TestAPodWithoutItsImageIsStuck(t *testing.T) {
+	p := &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "c", Image: "kestrel/workload:abc",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"}},
+	}}}}
+	if why := podStuck(p); !strings.Contains(why, "kestrel/workload:abc") || !strings.Contains(why, "ImagePullBackOff") {
+		t.Errorf("podStuck = %q, want the image and the reason", why)
+	}
+	p.Status.ContainerStatuses[0].State.Waiting.Reason = "ContainerCreating"
+	if why := podStuck(p); why != "" {
+		t.Errorf("a creating container is stuck: %q", why)
 	}
 }

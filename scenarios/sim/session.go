@@ -119,6 +119,9 @@ func (r *Runner) waitPodsReady(ctx context.Context, pods []*corev1.Pod) error {
 				return fmt.Errorf("pod %s: %w", key, err)
 			}
 			if !podReady(pod) {
+				if why := podStuck(pod); why != "" {
+					return fmt.Errorf("pod %s cannot start: %s", key, why)
+				}
 				waiting = append(waiting, key+" ("+podState(pod)+")")
 				continue
 			}
@@ -161,6 +164,21 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// podStuck says why a pod will not start without help (its image cannot be
+// had: a cluster whose nodes lack the workload image); "" otherwise. Waiting
+// out readyTimeout for it in every scenario would cost minutes each.
+func podStuck(p *corev1.Pod) string {
+	for _, c := range p.Status.ContainerStatuses {
+		if w := c.State.Waiting; w != nil {
+			switch w.Reason {
+			case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName":
+				return fmt.Sprintf("container %s: %s: image %s: %s", c.Name, w.Reason, c.Image, w.Message)
+			}
+		}
+	}
+	return ""
 }
 
 func podState(p *corev1.Pod) string {
