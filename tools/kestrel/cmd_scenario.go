@@ -85,6 +85,9 @@ func newScenarioRunCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if mode == "cluster" {
+					fmt.Fprintln(out, "cluster mode reads no agent: verdicts alone are compared (drop reasons and flows are not checked)")
+				}
 				if mode == "cluster" || tables {
 					rep.WriteVerdictTables(out)
 				}
