@@ -46,6 +46,10 @@ type Config struct {
 	// IdentityPath is the file that remembers identity numbers across
 	// restarts; by default identities.json next to RegistryPath.
 	IdentityPath string
+	// FQDNCachePath is the file that keeps the toFQDNs cache (the addresses
+	// the DNS proxy saw answered) across restarts; by default
+	// fqdn-cache.json next to RegistryPath.
+	FQDNCachePath string
 	// Debounce gathers a burst of changes into one regeneration (default 50 ms).
 	Debounce time.Duration
 	// EndpointTimeout bounds how long a registration waits for its endpoint
@@ -169,6 +173,9 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 	if err != nil {
 		log.Warn("identity numbering not kept; identities will be renumbered", "err", err)
 	}
+	if cfg.FQDNCachePath == "" {
+		cfg.FQDNCachePath = filepath.Join(filepath.Dir(cfg.RegistryPath), "fqdn-cache.json")
+	}
 	d := &Daemon{
 		cfg: cfg, log: log, dp: dp, registry: reg,
 		cookies:       datapathstate.NewCookies(),
@@ -187,6 +194,7 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 		startTime:     time.Now(),
 		monoToUnix:    monotonicOffset(),
 	}
+	d.restoreFQDNs()
 	events := &k8s.EventReporter{Client: cs, Node: cfg.Node, Log: log}
 	d.proxyHealth = healthcheck.NewProxyHealth(cfg.HealthTimeout)
 	var report healthcheck.FailureReporter
@@ -223,6 +231,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.started = true
 	d.mu.Unlock()
 	d.log.Info("informer caches synced")
+	go d.expireFQDNs(ctx)
 	d.trigger()
 	d.loop(ctx)
 	d.svcHealth.Close()

@@ -19,7 +19,6 @@ import (
 // UDP (both families) and TCP, after startProxies made the node deliver
 // redirected packets to them.
 func (d *Daemon) startDNSProxies(ctx context.Context) error {
-	d.fqdns.MinTTL = d.cfg.ToFQDNsMinTTL
 	for _, p := range []struct {
 		dir  policy.Direction
 		port uint16
@@ -60,7 +59,6 @@ func (d *Daemon) startDNSProxies(ctx context.Context) error {
 		}()
 		d.log.Info("DNS proxy listening", "direction", p.dir, "port", p.port)
 	}
-	go d.expireFQDNs(ctx)
 	return nil
 }
 
@@ -75,6 +73,9 @@ func (d *Daemon) learnFQDNs(endpoint uint32, answers []dnsproxy.Answer) error {
 			grew = true
 		}
 	}
+	// Saved even when nothing grew: a refreshed TTL must survive a
+	// restart too.
+	d.saveFQDNs()
 	if !grew {
 		return nil
 	}
@@ -93,6 +94,7 @@ func (d *Daemon) expireFQDNs(ctx context.Context) {
 		case <-t.C:
 		}
 		if d.fqdns.Expire() {
+			d.saveFQDNs()
 			d.trigger()
 		}
 	}
