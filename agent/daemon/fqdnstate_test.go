@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -86,6 +88,37 @@ func TestToFQDNsCacheSurvivesAnAgentRestart(t *testing.T) {
 	after := c.d.FQDNCache()
 	if len(after.Entries) != 1 || after.Entries[0].IP != "1.1.1.1" || after.Entries[0].Identity != id || !after.Entries[0].Expires.Equal(expires) {
 		t.Fatalf("fqdn cache after the restart: %+v; want 1.1.1.1 with identity %d, expiring at %v", after, id, expires)
+	}
+	// The address's identity is labelled by the selector that selected it,
+	// over the agent's API (`kestrel identity list`) and in flows' peers.
+	socket := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := api.Listen(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan struct{})
+	go func() { api.Serve(sctx, ln, c.d, c.log); close(served) }()
+	defer func() { stop(); <-served }()
+	ids, err := api.NewClient(socket).Identities(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"cidr:1.1.1.1/32", "fqdn:one.one.one.one", "reserved:world-ipv4"}
+	found := false
+	for _, i := range ids {
+		if i.ID == id {
+			found = slices.Equal(i.Labels, want)
+			if !found {
+				t.Fatalf("identity %d labels %v, want %v", id, i.Labels, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("identity %d is not listed: %+v", id, ids)
+	}
+	if got := c.d.peers.Load().peer(ip, id).Labels; !slices.Equal(got, want) {
+		t.Fatalf("a flow's peer 1.1.1.1 has labels %v, want %v", got, want)
 	}
 	_, entries, _ := c.dp.endpoint(resp.ID)
 	if !hasEntry(entries, datapath.PolicyEntry{Identity: id, Direction: datapath.Egress, Action: datapath.PolicyAllow}) {
