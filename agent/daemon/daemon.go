@@ -125,21 +125,22 @@ type Daemon struct {
 	lbIDs    datapathstate.ServiceIDs // datapath service ids, under mu (regeneration)
 	svcCache *service.Cache           // each Service's part of the state, under mu (regeneration)
 
-	mu            sync.Mutex
-	installed     map[string]datapath.Endpoint // by container id, as last written
-	installedSeq  map[string]uint64            // registry Seq each endpoint was installed at
-	identities    map[string]uint32
-	identityAlloc *identity.Allocator // the last resolution's, whose numbers the next one keeps
-	savedIDs      identity.Numbering  // as last written to cfg.IdentityPath
-	revision      uint64              // every policy-feeding stream is in the datapath up to here
-	revisions     map[string]uint64   // each stream's own, by resource name
-	generations   uint64
-	programmed    bool // a regeneration has succeeded since start
-	lastErr       error
-	policyErrors  []string
-	policies      int // policies in force after the last regeneration
-	started       bool
-	changed       chan struct{} // closed (and replaced) after each regeneration attempt
+	mu             sync.Mutex
+	installed      map[string]datapath.Endpoint // by container id, as last written
+	installedSeq   map[string]uint64            // registry Seq each endpoint was installed at
+	identities     map[string]uint32
+	identityAlloc  *identity.Allocator // the last resolution's, whose numbers the next one keeps
+	savedIDs       identity.Numbering  // as last written to cfg.IdentityPath
+	revision       uint64              // every policy-feeding stream is in the datapath up to here
+	revisions      map[string]uint64   // each stream's own, by resource name
+	generations    uint64
+	programmed     bool // a regeneration has succeeded since start
+	lastErr        error
+	policyErrors   []string
+	policyWarnings []string // policy.Warnings of the policies in force
+	policies       int      // policies in force after the last regeneration
+	started        bool
+	changed        chan struct{} // closed (and replaced) after each regeneration attempt
 }
 
 // New prepares a daemon and adopts the endpoints an earlier agent left;

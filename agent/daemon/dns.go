@@ -15,14 +15,15 @@ import (
 	"github.com/kestrelnet/kestrel/datapath"
 )
 
-// startDNSProxies runs the node's DNS proxies, one per direction, each on
-// UDP (both families) and TCP, after startProxies made the node deliver
-// redirected packets to them.
+// startDNSProxies runs the node's DNS proxy, on UDP (both families) and
+// TCP, after startProxies made the node deliver redirected packets to it.
+// It serves egress only: DNS rules on ingress are refused at validation, as
+// Cilium refuses them, so nothing redirects to policy.ProxyPortDNSIngress.
 func (d *Daemon) startDNSProxies(ctx context.Context) error {
 	for _, p := range []struct {
 		dir  policy.Direction
 		port uint16
-	}{{policy.Ingress, policy.ProxyPortDNSIngress}, {policy.Egress, policy.ProxyPortDNSEgress}} {
+	}{{policy.Egress, policy.ProxyPortDNSEgress}} {
 		s := &dnsproxy.Server{Direction: p.dir, Resolver: &d.l7, Learn: d.learnFQDNs, Observe: d.recordDNS}
 		ln, err := datapath.ListenProxy(ctx, p.port)
 		if err != nil {
