@@ -111,6 +111,9 @@ type Daemon struct {
 
 	l7    proxy.Table // what the L7 proxies resolve connections against
 	fqdns fqdn.Cache  // names the DNS proxy saw answered, for toFQDNs
+	// fqdnDirty says the cache changed without growing (a refreshed TTL)
+	// since it was last saved.
+	fqdnDirty atomic.Bool
 
 	maint   maintenance
 	metrics *agentMetrics

@@ -74,12 +74,13 @@ func (d *Daemon) learnFQDNs(endpoint uint32, answers []dnsproxy.Answer) error {
 			grew = true
 		}
 	}
-	// Saved even when nothing grew: a refreshed TTL must survive a
-	// restart too.
-	d.saveFQDNs()
 	if !grew {
+		// A refreshed TTL is saved by the next expiry tick (within a
+		// second), not by a file write per answer.
+		d.fqdnDirty.Store(true)
 		return nil
 	}
+	d.saveFQDNs()
 	return d.regenerate()
 }
 
@@ -94,8 +95,11 @@ func (d *Daemon) expireFQDNs(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if d.fqdns.Expire() {
+		gone := d.fqdns.Expire()
+		if d.fqdnDirty.Swap(false) || gone {
 			d.saveFQDNs()
+		}
+		if gone {
 			d.trigger()
 		}
 	}

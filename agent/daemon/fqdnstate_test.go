@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kestrelnet/kestrel/agent/api"
+	"github.com/kestrelnet/kestrel/agent/fqdn"
 	"github.com/kestrelnet/kestrel/agent/k8s"
 	dnsproxy "github.com/kestrelnet/kestrel/agent/proxy/dns"
 	"github.com/kestrelnet/kestrel/datapath"
@@ -161,4 +162,36 @@ func TestRemovedEndpointTakesItsLookups(t *testing.T) {
 	if got := c.d.FQDNCache().Entries; len(got) != 0 {
 		t.Fatalf("a removed endpoint's lookups came back after a restart: %+v", got)
 	}
+}
+
+// A new address is saved before learnFQDNs returns; a refreshed TTL (no new
+// address, no regeneration) is saved by the next expiry tick, so a restart
+// a moment later keeps the longer expiry without a file write per answer.
+func TestRefreshedTTLIsSaved(t *testing.T) {
+	c := newCluster(t, pod("a", "node-1", "", "a"))
+	resp := c.put("c1", "a", "10.244.0.5")
+	ip := netip.MustParseAddr("1.1.1.1")
+	saved := func() time.Time {
+		var f fqdn.Cache
+		if _, err := f.Load(c.d.cfg.FQDNCachePath, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range f.List() {
+			if e.IP == ip {
+				return e.Expires
+			}
+		}
+		return time.Time{}
+	}
+	if err := c.d.learnFQDNs(resp.ID, []dnsproxy.Answer{{Name: "one.one.one.one.", IPs: []netip.Addr{ip}, TTL: 60}}); err != nil {
+		t.Fatal(err)
+	}
+	first := saved()
+	if first.IsZero() {
+		t.Fatal("a new address was not saved before learnFQDNs returned")
+	}
+	if err := c.d.learnFQDNs(resp.ID, []dnsproxy.Answer{{Name: "one.one.one.one.", IPs: []netip.Addr{ip}, TTL: 600}}); err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("the refreshed expiry is saved", func() bool { return saved().Sub(first) > 500*time.Second })
 }
