@@ -90,6 +90,7 @@ func NewHandler(b Backend) http.Handler {
 		})
 	}
 	registerFQDN(mux, b)
+	registerIdentities(mux, b)
 	mux.HandleFunc("GET "+PathHealthz, func(w http.ResponseWriter, r *http.Request) {
 		if err := b.Healthz(r.Context()); err != nil {
 			writeError(w, err)

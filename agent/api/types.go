@@ -41,6 +41,10 @@ type Status struct {
 	Revisions map[string]uint64 `json:"revisions"`
 	// PolicyErrors names the policies this agent ignores and why.
 	PolicyErrors []string `json:"policyErrors,omitempty"`
+	// PolicyWarnings names the parts of policies in force that Kestrel
+	// does not enforce as written, and what happens instead (policy.Warnings:
+	// e.g. l7proto ports drop as PROXY_UNAVAILABLE).
+	PolicyWarnings []string `json:"policyWarnings,omitempty"`
 	// LastError is the last regeneration's failure, empty once one succeeds.
 	LastError string `json:"lastError,omitempty"`
 	// Datapath has the datapath's own figures.

@@ -46,6 +46,10 @@ type Config struct {
 	// IdentityPath is the file that remembers identity numbers across
 	// restarts; by default identities.json next to RegistryPath.
 	IdentityPath string
+	// FQDNCachePath is the file that keeps the toFQDNs cache (the addresses
+	// the DNS proxy saw answered) across restarts; by default
+	// fqdn-cache.json next to RegistryPath.
+	FQDNCachePath string
 	// Debounce gathers a burst of changes into one regeneration (default 50 ms).
 	Debounce time.Duration
 	// EndpointTimeout bounds how long a registration waits for its endpoint
@@ -107,6 +111,9 @@ type Daemon struct {
 
 	l7    proxy.Table // what the L7 proxies resolve connections against
 	fqdns fqdn.Cache  // names the DNS proxy saw answered, for toFQDNs
+	// fqdnDirty says the cache changed without growing (a refreshed TTL)
+	// since it was last saved.
+	fqdnDirty atomic.Bool
 
 	maint   maintenance
 	metrics *agentMetrics
@@ -121,21 +128,22 @@ type Daemon struct {
 	lbIDs    datapathstate.ServiceIDs // datapath service ids, under mu (regeneration)
 	svcCache *service.Cache           // each Service's part of the state, under mu (regeneration)
 
-	mu            sync.Mutex
-	installed     map[string]datapath.Endpoint // by container id, as last written
-	installedSeq  map[string]uint64            // registry Seq each endpoint was installed at
-	identities    map[string]uint32
-	identityAlloc *identity.Allocator // the last resolution's, whose numbers the next one keeps
-	savedIDs      identity.Numbering  // as last written to cfg.IdentityPath
-	revision      uint64              // every policy-feeding stream is in the datapath up to here
-	revisions     map[string]uint64   // each stream's own, by resource name
-	generations   uint64
-	programmed    bool // a regeneration has succeeded since start
-	lastErr       error
-	policyErrors  []string
-	policies      int // policies in force after the last regeneration
-	started       bool
-	changed       chan struct{} // closed (and replaced) after each regeneration attempt
+	mu             sync.Mutex
+	installed      map[string]datapath.Endpoint // by container id, as last written
+	installedSeq   map[string]uint64            // registry Seq each endpoint was installed at
+	identities     map[string]uint32
+	identityAlloc  *identity.Allocator // the last resolution's, whose numbers the next one keeps
+	savedIDs       identity.Numbering  // as last written to cfg.IdentityPath
+	revision       uint64              // every policy-feeding stream is in the datapath up to here
+	revisions      map[string]uint64   // each stream's own, by resource name
+	generations    uint64
+	programmed     bool // a regeneration has succeeded since start
+	lastErr        error
+	policyErrors   []string
+	policyWarnings []string // policy.Warnings of the policies in force
+	policies       int      // policies in force after the last regeneration
+	started        bool
+	changed        chan struct{} // closed (and replaced) after each regeneration attempt
 }
 
 // New prepares a daemon and adopts the endpoints an earlier agent left;
@@ -169,6 +177,9 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 	if err != nil {
 		log.Warn("identity numbering not kept; identities will be renumbered", "err", err)
 	}
+	if cfg.FQDNCachePath == "" {
+		cfg.FQDNCachePath = filepath.Join(filepath.Dir(cfg.RegistryPath), "fqdn-cache.json")
+	}
 	d := &Daemon{
 		cfg: cfg, log: log, dp: dp, registry: reg,
 		cookies:       datapathstate.NewCookies(),
@@ -187,6 +198,7 @@ func New(cfg Config, dp Datapath, cs kubernetes.Interface, dyn dynamic.Interface
 		startTime:     time.Now(),
 		monoToUnix:    monotonicOffset(),
 	}
+	d.restoreFQDNs()
 	events := &k8s.EventReporter{Client: cs, Node: cfg.Node, Log: log}
 	d.proxyHealth = healthcheck.NewProxyHealth(cfg.HealthTimeout)
 	var report healthcheck.FailureReporter
@@ -223,6 +235,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.started = true
 	d.mu.Unlock()
 	d.log.Info("informer caches synced")
+	go d.expireFQDNs(ctx)
 	d.trigger()
 	d.loop(ctx)
 	d.svcHealth.Close()

@@ -15,15 +15,15 @@ import (
 	"github.com/kestrelnet/kestrel/datapath"
 )
 
-// startDNSProxies runs the node's DNS proxies, one per direction, each on
-// UDP (both families) and TCP, after startProxies made the node deliver
-// redirected packets to them.
+// startDNSProxies runs the node's DNS proxy, on UDP (both families) and
+// TCP, after startProxies made the node deliver redirected packets to it.
+// It serves egress only: DNS rules on ingress are refused at validation, as
+// Cilium refuses them, so nothing redirects to policy.ProxyPortDNSIngress.
 func (d *Daemon) startDNSProxies(ctx context.Context) error {
-	d.fqdns.MinTTL = d.cfg.ToFQDNsMinTTL
 	for _, p := range []struct {
 		dir  policy.Direction
 		port uint16
-	}{{policy.Ingress, policy.ProxyPortDNSIngress}, {policy.Egress, policy.ProxyPortDNSEgress}} {
+	}{{policy.Egress, policy.ProxyPortDNSEgress}} {
 		s := &dnsproxy.Server{Direction: p.dir, Resolver: &d.l7, Learn: d.learnFQDNs, Observe: d.recordDNS}
 		ln, err := datapath.ListenProxy(ctx, p.port)
 		if err != nil {
@@ -60,7 +60,6 @@ func (d *Daemon) startDNSProxies(ctx context.Context) error {
 		}()
 		d.log.Info("DNS proxy listening", "direction", p.dir, "port", p.port)
 	}
-	go d.expireFQDNs(ctx)
 	return nil
 }
 
@@ -76,8 +75,12 @@ func (d *Daemon) learnFQDNs(endpoint uint32, answers []dnsproxy.Answer) error {
 		}
 	}
 	if !grew {
+		// A refreshed TTL is saved by the next expiry tick (within a
+		// second), not by a file write per answer.
+		d.fqdnDirty.Store(true)
 		return nil
 	}
+	d.saveFQDNs()
 	return d.regenerate()
 }
 
@@ -92,7 +95,11 @@ func (d *Daemon) expireFQDNs(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if d.fqdns.Expire() {
+		gone := d.fqdns.Expire()
+		if d.fqdnDirty.Swap(false) || gone {
+			d.saveFQDNs()
+		}
+		if gone {
 			d.trigger()
 		}
 	}

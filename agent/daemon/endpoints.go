@@ -149,6 +149,13 @@ func (d *Daemon) DeleteEndpoint(_ context.Context, containerID string) error {
 	defer d.mu.Unlock()
 	if rec, ok := d.registry.Get(containerID); ok {
 		defer d.endpointEvent(flowpb.AgentEventType_ENDPOINT_DELETED, rec.ID, rec.Namespace, rec.Name)
+		// Its lookups go only once it is gone (below): a failed removal
+		// is retried, and the pod keeps its peers meanwhile.
+		defer func() {
+			if _, still := d.registry.Get(containerID); !still {
+				d.forgetFQDNs(rec.ID)
+			}
+		}()
 	}
 	if ep, ok := d.installed[containerID]; ok {
 		if err := d.dp.DeleteEndpoint(ep); err != nil {

@@ -16,6 +16,8 @@ type fakeDatapath struct {
 	attached  map[string]int // pin -> ifindex
 	failSync  error          // SyncIPCache fails with it while set
 	services  []datapath.Service
+	// onIPCache, when set, sees every ipcache the daemon writes (under mu).
+	onIPCache func(map[netip.Prefix]uint32)
 }
 
 func (f *fakeDatapath) SyncServices(s []datapath.Service) error {
@@ -49,6 +51,9 @@ func (f *fakeDatapath) SyncIPCache(es []datapath.IPCacheEntry) error {
 	f.ipcache = map[netip.Prefix]uint32{}
 	for _, e := range es {
 		f.ipcache[e.Prefix] = e.Identity
+	}
+	if f.onIPCache != nil {
+		f.onIPCache(f.ipcache)
 	}
 	return nil
 }

@@ -79,6 +79,7 @@ func (d *Daemon) regenerate() (err error) {
 		problems = append(problems, e.Error()+" (the header match fails closed)")
 	}
 	d.policyErrors = problems
+	d.warnPolicies(pols)
 	d.policies = len(pols)
 	d.policyEvents(pols, snap.Revision)
 	pods := podsForResolve(snap.Pods, records)

@@ -12,7 +12,7 @@ import (
 func (d *Daemon) Status(context.Context) api.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := api.Status{Node: d.cfg.Node, PolicyRevision: d.revision, Revisions: maps.Clone(d.revisions), PolicyErrors: d.policyErrors, Endpoints: []api.EndpointStatus{}}
+	st := api.Status{Node: d.cfg.Node, PolicyRevision: d.revision, Revisions: maps.Clone(d.revisions), PolicyErrors: d.policyErrors, PolicyWarnings: d.policyWarnings, Endpoints: []api.EndpointStatus{}}
 	if d.lastErr != nil {
 		st.LastError = d.lastErr.Error()
 	}

@@ -21,6 +21,7 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[cacheKey]map[netip.Addr]lookup
+	saveMu  sync.Mutex // orders Saves, so the file ends as the last one wrote it
 }
 
 type cacheKey struct {

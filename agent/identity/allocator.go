@@ -147,6 +147,21 @@ func (a *Allocator) AllocateCIDR(p netip.Prefix) NumericIdentity {
 	return id
 }
 
+// AddCIDRLabels adds labels to the identity of an allocated prefix: the
+// fqdn:<selector> labels of an address a toFQDNs selector selects, next to
+// its cidr: label (Cilium labels such addresses by the selectors that
+// return them). The number stays the prefix's, so an address a name starts
+// or stops resolving to is not renumbered under established connections.
+// It reports whether p has an identity to label.
+func (a *Allocator) AddCIDRLabels(p netip.Prefix, ls ...Label) bool {
+	id, ok := a.cidrs[p.Masked()]
+	if !ok {
+		return false
+	}
+	a.byID[id] = NewLabels(append(append(Labels(nil), a.byID[id]...), ls...)...)
+	return true
+}
+
 // AllocateCIDRs allocates prefixes in sorted order (address family, address, length).
 func (a *Allocator) AllocateCIDRs(ps []netip.Prefix) {
 	sorted := make([]netip.Prefix, len(ps))

@@ -10,6 +10,7 @@ const (
 	SourceK8s      = "k8s"
 	SourceReserved = "reserved"
 	SourceCIDR     = "cidr"
+	SourceFQDN     = "fqdn" // fqdn:<selector> on the addresses a toFQDNs selector selects
 	SourceAny      = "any"
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +26,17 @@ type EventReporter struct {
 // PolicyRejected creates the Event in the background: reporting must not
 // hold up the regeneration that found the problem.
 func (r *EventReporter) PolicyRejected(p PolicyObject) {
+	r.policyEvent(p, "PolicyRejected", fmt.Sprintf("kestrel-agent on %s ignores this policy: %v", r.Node, p.Err))
+}
+
+// PolicyWarned records a Warning Event naming what of an accepted policy is
+// not enforced as written and what happens instead (an l7proto port drops
+// as PROXY_UNAVAILABLE), as PolicyRejected does.
+func (r *EventReporter) PolicyWarned(p PolicyObject, warnings []string) {
+	r.policyEvent(p, "PolicyNotEnforcedAsWritten", fmt.Sprintf("kestrel-agent on %s: %s", r.Node, strings.Join(warnings, "; ")))
+}
+
+func (r *EventReporter) policyEvent(p PolicyObject, reason, message string) {
 	ns := p.Namespace
 	if ns == "" {
 		ns = metav1.NamespaceDefault // cluster-scoped objects' events live here, as kubectl looks for them
@@ -40,8 +52,8 @@ func (r *EventReporter) PolicyRejected(p PolicyObject) {
 			APIVersion: apiVersion, Kind: p.Kind, Namespace: p.Namespace, Name: p.Name,
 			UID: p.UID, ResourceVersion: p.ResourceVersion,
 		},
-		Reason:         "PolicyRejected",
-		Message:        fmt.Sprintf("kestrel-agent on %s ignores this policy: %v", r.Node, p.Err),
+		Reason:         reason,
+		Message:        message,
 		Type:           corev1.EventTypeWarning,
 		Source:         corev1.EventSource{Component: "kestrel-agent", Host: r.Node},
 		FirstTimestamp: now,
@@ -52,7 +64,7 @@ func (r *EventReporter) PolicyRejected(p PolicyObject) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if _, err := r.Client.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
-			r.Log.Warn("could not record an event for a rejected policy", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name, "err", err)
+			r.Log.Warn("could not record an event for a policy", "reason", reason, "kind", p.Kind, "namespace", p.Namespace, "name", p.Name, "err", err)
 		}
 	}()
 }

@@ -24,9 +24,12 @@ type PolicyObject struct {
 	Err                   error
 }
 
-// Reporter is told once about each version of a policy that failed to parse.
+// Reporter is told once about each version of a policy that failed to
+// parse, and of each that parsed but is not enforced as written
+// (policy.Warnings).
 type Reporter interface {
 	PolicyRejected(PolicyObject)
+	PolicyWarned(p PolicyObject, warnings []string)
 }
 
 // policyCache keeps parse results per object version, so a regeneration
@@ -66,6 +69,11 @@ func (c *policyCache) parseAll(objs []any) []PolicyObject {
 			c.log.Warn("policy rejected; the other policies stay in force", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name, "err", p.Err)
 			if c.reporter != nil {
 				c.reporter.PolicyRejected(p)
+			}
+		} else if ws := policy.Warnings(&p.Parsed); len(ws) > 0 {
+			c.log.Warn("policy not enforced as written", "kind", p.Kind, "namespace", p.Namespace, "name", p.Name, "warnings", ws)
+			if c.reporter != nil {
+				c.reporter.PolicyWarned(p, ws)
 			}
 		}
 		out = append(out, p)

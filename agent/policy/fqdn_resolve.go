@@ -3,8 +3,10 @@ package policy
 import (
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/kestrelnet/kestrel/agent/fqdn"
+	"github.com/kestrelnet/kestrel/agent/identity"
 )
 
 // toFQDNs selectors select the addresses the DNS proxy saw answered for the
@@ -30,12 +32,8 @@ func fqdnAddrs(sels []FQDNSelector, names map[string][]netip.Addr) []netip.Addr 
 	return slices.Compact(out)
 }
 
-// fqdnPrefixes returns the host prefixes of every address a toFQDNs
-// selector of pols selects.
-func fqdnPrefixes(pols []Object, names map[string][]netip.Addr) []netip.Prefix {
-	if len(names) == 0 {
-		return nil
-	}
+// fqdnSelectors returns every toFQDNs selector of pols.
+func fqdnSelectors(pols []Object) []FQDNSelector {
 	var sels []FQDNSelector
 	for i := range pols {
 		if pols[i].Cilium == nil {
@@ -47,11 +45,53 @@ func fqdnPrefixes(pols []Object, names map[string][]netip.Addr) []netip.Prefix {
 			}
 		}
 	}
+	return sels
+}
+
+// fqdnPrefixes returns the host prefixes of every address a toFQDNs
+// selector of pols selects.
+func fqdnPrefixes(pols []Object, names map[string][]netip.Addr) []netip.Prefix {
+	if len(names) == 0 {
+		return nil
+	}
 	var out []netip.Prefix
-	for _, a := range fqdnAddrs(sels, names) {
+	for _, a := range fqdnAddrs(fqdnSelectors(pols), names) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out
+}
+
+// fqdnLabels returns, for every address a toFQDNs selector of pols
+// selects, the fqdn:<selector> label of each selector that selects it, as
+// Cilium labels such addresses (fqdn:one.one.one.one, fqdn:*.example.com),
+// so `kestrel identity list` and flows say why an address is a peer.
+func fqdnLabels(pols []Object, names map[string][]netip.Addr) map[netip.Prefix][]identity.Label {
+	if len(names) == 0 {
+		return nil
+	}
+	out := map[netip.Prefix][]identity.Label{}
+	for _, s := range fqdnSelectors(pols) {
+		l := identity.Label{Source: identity.SourceFQDN, Key: fqdnSelectorLabel(s)}
+		for _, a := range fqdnAddrs([]FQDNSelector{s}, names) {
+			p := netip.PrefixFrom(a, a.BitLen())
+			out[p] = append(out[p], l)
+		}
+	}
+	return out
+}
+
+// fqdnSelectorLabel is a selector's label key: its name or pattern in lower
+// case without the root's trailing dot, so "one.one.one.one" and
+// "ONE.one.one.one." (the same name) label alike.
+func fqdnSelectorLabel(s FQDNSelector) string {
+	v := s.MatchName
+	if v == "" {
+		v = s.MatchPattern
+	}
+	if v != "." {
+		v = strings.TrimSuffix(v, ".")
+	}
+	return strings.ToLower(v)
 }
 
 // fqdnPeers adds the addresses sels select to an egress rule's CIDR peers.

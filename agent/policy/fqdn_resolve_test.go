@@ -56,3 +56,36 @@ func TestToFQDNsSelectsAnsweredAddresses(t *testing.T) {
 		t.Fatal("toFQDNs allowed a port its toPorts does not name")
 	}
 }
+
+// An address toFQDNs selects carries, next to its cidr: label, the fqdn:
+// label of every selector that selects it (one address, two selectors:
+// both labels); an address that is also a toCIDR prefix keeps one identity
+// with all of them.
+func TestToFQDNsAddressesCarryTheirSelectorsLabels(t *testing.T) {
+	one, other := netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("1.0.0.1")
+	res := resolveInput(t, cnpHeader+`spec:
+  endpointSelector: {matchLabels: {app: a}}
+  egress:
+    - toFQDNs: [{matchName: ONE.one.one.one.}, {matchPattern: "*.one.one.one"}]
+    - toFQDNs: [{matchPattern: "*.example.com"}]
+    - toCIDR: [1.0.0.1/32]
+`, Input{EnforceLocalhost: true, FQDNs: map[string][]netip.Addr{
+		"one.one.one.one.": {one},
+		"a.example.com.":   {other},
+	}})
+	labelsOf := func(a netip.Addr) string {
+		for _, c := range res.IPCache {
+			if c.Prefix == netip.PrefixFrom(a, 32) {
+				ls, _ := res.Identities.Labels(c.Identity)
+				return ls.String()
+			}
+		}
+		return "(no ipcache entry)"
+	}
+	if got, want := labelsOf(one), "cidr:1.1.1.1/32,fqdn:*.one.one.one,fqdn:one.one.one.one,reserved:world-ipv4"; got != want {
+		t.Errorf("1.1.1.1 labels %q, want %q", got, want)
+	}
+	if got, want := labelsOf(other), "cidr:1.0.0.1/32,fqdn:*.example.com,reserved:world-ipv4"; got != want {
+		t.Errorf("1.0.0.1 (toCIDR and toFQDNs) labels %q, want %q", got, want)
+	}
+}

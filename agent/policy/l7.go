@@ -14,7 +14,7 @@ import (
 const (
 	ProxyPortHTTPIngress  uint16 = 10001
 	ProxyPortHTTPEgress   uint16 = 10002
-	ProxyPortDNSIngress   uint16 = 10003
+	ProxyPortDNSIngress   uint16 = 10003 // reserved: DNS rules on ingress are refused, as in Cilium
 	ProxyPortDNSEgress    uint16 = 10004
 	ProxyPortKafkaIngress uint16 = 10005
 	ProxyPortKafkaEgress  uint16 = 10006

@@ -42,6 +42,8 @@ func TestParseRefusesBadInputNamingFieldPathAndFile(t *testing.T) {
 			"f.yaml:1: spec: duplicate field"},
 		{"a field brought by a merge key is checked where it is written", "x: &common {endpointSelector: {}, ingres: []}\n" + cnpHeader + "spec:\n  <<: *common\n",
 			"f.yaml:1: spec.ingres: unknown field"},
+		{"DNS rules on ingress are refused, as Cilium refuses them", cnpHeader + "spec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports: [{port: '53', protocol: UDP}]\n      rules:\n        dns: [{matchPattern: '*'}]\n",
+			"f.yaml:10: spec.ingress[0].toPorts[0].rules.dns: DNS rules are not allowed on ingress"},
 		{"an except outside the cidr is refused", knpHeader + "spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/8]}}]}]}",
 			"except[0]: 11.0.0.0/8 is not inside 10.0.0.0/8"},
 	}

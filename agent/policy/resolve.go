@@ -88,6 +88,9 @@ func Resolve(in Input) (*Result, error) {
 	}
 	prefixes = append(prefixes, fqdnPrefixes(pols, in.FQDNs)...)
 	c := newCluster(in, prefixes, blocks, groups)
+	for p, ls := range fqdnLabels(pols, in.FQDNs) {
+		c.alloc.AddCIDRLabels(p, ls...)
+	}
 	res := &Result{Endpoints: map[string]*Endpoint{}, IPCache: c.ipcache(), Identities: c.alloc}
 	for _, pi := range c.pods {
 		if _, dup := res.Endpoints[pi.Key]; dup {

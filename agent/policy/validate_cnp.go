@@ -34,6 +34,7 @@ func validateRule(c *checker, r *Rule, path string) {
 		in := &r.Ingress[i]
 		validateIngressCommon(c, &in.IngressCommon, p)
 		validatePortRules(c, in.ToPorts, p+".toPorts")
+		refuseIngressDNS(c, in.ToPorts, p+".toPorts")
 		validateAuth(c, in.Authentication, p+".authentication")
 	}
 	for i := range r.IngressDeny {
@@ -287,6 +288,18 @@ func validatePortRules(c *checker, rs []PortRule, path string) {
 			c.fail(p+".listener", "envoyConfig and name are required")
 		}
 		validateTLS(c, r, p)
+	}
+}
+
+// refuseIngressDNS refuses DNS rules on ingress, as Cilium does ("DNS rules
+// are not allowed on ingress"): the DNS proxy judges the queries a pod
+// sends, so a DNS server cannot restrict what it is asked with them. A
+// server's ingress is restricted at L3/L4 instead.
+func refuseIngressDNS(c *checker, rs []PortRule, path string) {
+	for i, r := range rs {
+		if r.Rules != nil && len(r.Rules.DNS) > 0 {
+			c.fail(fmt.Sprintf("%s[%d].rules.dns", path, i), "DNS rules are not allowed on ingress (as in Cilium: the DNS proxy only judges a pod's own queries, on egress)")
+		}
 	}
 }
 

@@ -11,7 +11,7 @@ func Warnings(o *Object) []string {
 	}
 	var out []string
 	warn := func(path, what string) {
-		out = append(out, fmt.Sprintf("%s: %s %s: %s: %s", o.Source, o.Kind, o.Origin(), path, what))
+		out = append(out, fmt.Sprintf("%s: %s: %s: %s", o.Source, o.Origin(), path, what))
 	}
 	first := 0 // Rules() is spec, then specs
 	if o.Cilium.Spec != nil {
@@ -40,8 +40,17 @@ func portWarnings(warn func(path, what string), path string, ports []PortRule) {
 	for k, p := range ports {
 		// HTTP, DNS, Kafka and TLS server-name rules have their proxies
 		// (agent/proxy/...); the other parsers' ports have no listener yet.
-		if needsProxy(p) && proxyPortFor(p, Ingress) != ProxyPortHTTPIngress && proxyPortFor(p, Ingress) != ProxyPortDNSIngress && !sniOnly(p) && !kafkaOnly(p) {
-			warn(fmt.Sprintf("%s.toPorts[%d]", path, k), "these L7 rules need a proxy that is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)")
+		if !needsProxy(p) || proxyPortFor(p, Ingress) == ProxyPortHTTPIngress || proxyPortFor(p, Ingress) == ProxyPortDNSIngress || sniOnly(p) || kafkaOnly(p) {
+			continue
+		}
+		at := fmt.Sprintf("%s.toPorts[%d]", path, k)
+		switch {
+		case p.Rules != nil && p.Rules.L7Proto != "":
+			warn(at+".rules.l7proto", fmt.Sprintf("l7proto %q (a generic proxylib parser) has no proxy in Kestrel: traffic to these ports is dropped (PROXY_UNAVAILABLE), never passed unfiltered", p.Rules.L7Proto))
+		case p.Listener != nil:
+			warn(at+".listener", fmt.Sprintf("listener %q (an Envoy listener) has no proxy in Kestrel: traffic to these ports is dropped (PROXY_UNAVAILABLE), never passed unfiltered", p.Listener.Name))
+		default:
+			warn(at, "these L7 rules need a proxy that is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)")
 		}
 	}
 }

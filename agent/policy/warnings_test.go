@@ -33,7 +33,7 @@ spec:
 	}
 	got := strings.Join(Warnings(&objs[0]), "\n")
 	for _, want := range []string{
-		"spec.ingress[0].toPorts[0]: these L7 rules need a proxy that is not built yet: traffic to these ports is dropped (PROXY_UNAVAILABLE)",
+		`l7.yaml:1: CiliumNetworkPolicy/x/api: spec.ingress[0].toPorts[0].rules.l7proto: l7proto "r2d2" (a generic proxylib parser) has no proxy in Kestrel: traffic to these ports is dropped (PROXY_UNAVAILABLE), never passed unfiltered`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("warnings lack %q:\n%s", want, got)

@@ -425,8 +425,18 @@ func (r *Runner) clear(ctx context.Context) error {
 		return err
 	}
 	for name := range r.live.namespaces {
-		if err := r.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete namespace %s: %w", name, err)
+		// Only a namespace the runner created goes: one that was there
+		// (kube-system, where spec.dns puts the cluster DNS server) was only
+		// labelled, and kube-system cannot be deleted anyway.
+		ns, err := r.kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("get namespace %s: %w", name, err)
+		case ns.Annotations[managedAnnotation] == "true":
+			if err := r.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete namespace %s: %w", name, err)
+			}
 		}
 		delete(r.live.namespaces, name)
 	}

@@ -25,7 +25,8 @@ import (
 // unit mode decides queries in-process.
 func openDNSProxySockets(dp *datapath.Datapath) ([]io.Closer, error) {
 	var out []io.Closer
-	for _, port := range []uint16{policy.ProxyPortDNSIngress, policy.ProxyPortDNSEgress} {
+	// Egress only: DNS rules on ingress are refused (as in Cilium).
+	for _, port := range []uint16{policy.ProxyPortDNSEgress} {
 		for _, network := range []string{"udp4", "udp6"} {
 			var c io.Closer
 			var err error

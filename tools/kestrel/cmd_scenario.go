@@ -82,7 +82,7 @@ func newScenarioRunCmd() *cobra.Command {
 					fmt.Fprintf(out, "== mode %s\n", mode)
 				}
 				rep, err := runMode(mode, cluster, co, files, re)
-				if err != nil {
+				if rep == nil {
 					return err
 				}
 				if mode == "cluster" {
@@ -92,6 +92,9 @@ func newScenarioRunCmd() *cobra.Command {
 					rep.WriteVerdictTables(out)
 				}
 				rep.WriteText(out, verbose)
+				if err != nil {
+					return err // the report stands; its cleanup failed
+				}
 				if junit != "" {
 					if err := writeJUnit(junitPath(junit, mode, len(list)), rep); err != nil {
 						return err
@@ -128,13 +131,19 @@ func newScenarioRunCmd() *cobra.Command {
 	return cmd
 }
 
-func runMode(mode, cluster string, co clustermode.Options, files []engine.File, re *regexp.Regexp) (*engine.Report, error) {
+func runMode(mode, cluster string, co clustermode.Options, files []engine.File, re *regexp.Regexp) (rep *engine.Report, err error) {
 	runner, err := newRunner(mode, cluster, co)
 	if err != nil {
 		return nil, err
 	}
 	if c, ok := runner.(io.Closer); ok {
-		defer c.Close()
+		// A cleanup that fails leaves the run's objects in the cluster:
+		// the next run would meet them, so it is an error, not a footnote.
+		defer func() {
+			if cerr := c.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("%s: removing the run's objects: %w", mode, cerr)
+			}
+		}()
 	}
 	return engine.Run(context.Background(), runner, files, engine.Options{Filter: re}), nil
 }
