@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/kestrelnet/kestrel/datapath"
@@ -15,14 +16,42 @@ type fakeDatapath struct {
 	policies  map[uint32][]datapath.PolicyEntry
 	attached  map[string]int // pin -> ifindex
 	failSync  error          // SyncIPCache fails with it while set
-	services  []datapath.Service
+	// services are the written services by id, byFront their ids by
+	// frontend (the benchmarks look a service up by it).
+	services map[uint32]datapath.Service
+	byFront  map[netip.AddrPort]uint32
 }
 
 func (f *fakeDatapath) SyncServices(s []datapath.Service) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.services = s
+	f.services = make(map[uint32]datapath.Service, len(s))
+	f.byFront = make(map[netip.AddrPort]uint32, len(s))
+	for _, svc := range s {
+		f.services[svc.ID] = svc
+		f.byFront[svc.Frontend] = svc.ID
+	}
 	return nil
+}
+
+// serviceList returns the written services, by id.
+func (f *fakeDatapath) serviceList() []datapath.Service {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]datapath.Service, 0, len(f.services))
+	for _, s := range f.services {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b datapath.Service) int { return int(a.ID) - int(b.ID) })
+	return out
+}
+
+// serviceAt returns the service written for a frontend.
+func (f *fakeDatapath) serviceAt(front netip.AddrPort) (datapath.Service, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.services[f.byFront[front]]
+	return s, ok && s.Frontend == front
 }
 
 func (f *fakeDatapath) setFailSync(err error) {

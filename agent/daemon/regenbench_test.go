@@ -106,14 +106,8 @@ func BenchmarkEndpointSliceChangeAt10kServices(b *testing.B) {
 	// backend reports whether service i's first backend is written as gen's.
 	backend := func(i, gen int) bool {
 		want := netip.MustParseAddrPort(scaleSlice(i, gen).Endpoints[0].Addresses[0] + ":8080")
-		dp.mu.Lock()
-		defer dp.mu.Unlock()
-		for _, s := range dp.services {
-			if s.Frontend == netip.MustParseAddrPort(scaleService(i).Spec.ClusterIP+":80") {
-				return len(s.Backends) > 0 && s.Backends[0] == want
-			}
-		}
-		return false
+		s, ok := dp.serviceAt(netip.MustParseAddrPort(scaleService(i).Spec.ClusterIP + ":80"))
+		return ok && len(s.Backends) > 0 && s.Backends[0] == want
 	}
 	waitFor := func(cond func() bool) {
 		deadline := time.Now().Add(time.Minute)

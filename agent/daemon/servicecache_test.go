@@ -62,9 +62,7 @@ func TestServicesAfterChangesAreTheFullRebuild(t *testing.T) {
 			return step%5 == 3 && same()
 		})
 	}
-	c.dp.mu.Lock()
-	written := len(c.dp.services)
-	c.dp.mu.Unlock()
+	written := len(c.dp.serviceList())
 	if written != 20 {
 		t.Fatalf("%d services written, want 20", written)
 	}
