@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -20,6 +21,7 @@ type fakeDatapath struct {
 	// frontend (the benchmarks look a service up by it).
 	services map[uint32]datapath.Service
 	byFront  map[netip.AddrPort]uint32
+	applied  int // ApplyServices calls
 }
 
 func (f *fakeDatapath) SyncServices(s []datapath.Service) error {
@@ -31,6 +33,29 @@ func (f *fakeDatapath) SyncServices(s []datapath.Service) error {
 		f.services[svc.ID] = svc
 		f.byFront[svc.Frontend] = svc.ID
 	}
+	return nil
+}
+
+func (f *fakeDatapath) ApplyServices(upsert []datapath.Service, remove []uint32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.services == nil {
+		return errors.New("fake datapath: ApplyServices before any SyncServices")
+	}
+	for _, id := range remove {
+		if s, ok := f.services[id]; ok {
+			delete(f.byFront, s.Frontend)
+			delete(f.services, id)
+		}
+	}
+	for _, s := range upsert {
+		if old, ok := f.services[s.ID]; ok {
+			delete(f.byFront, old.Frontend)
+		}
+		f.services[s.ID] = s
+		f.byFront[s.Frontend] = s.ID
+	}
+	f.applied++
 	return nil
 }
 

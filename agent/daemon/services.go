@@ -25,10 +25,28 @@ func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 	// The health check ports follow the state whether or not the maps
 	// take it: they report the node's local endpoints, not the maps.
 	d.syncHealth(snap, st.HealthChecks)
-	if err := d.dp.SyncServices(datapathstate.Services(st, &d.lbIDs)); err != nil {
+	if err := d.writeServices(st); err != nil {
+		d.svcWritten = false
 		return fmt.Errorf("write services: %w", err)
 	}
+	d.svcWritten = true
 	return nil
+}
+
+// writeServices writes what Build changed when the datapath holds the last
+// State's services (the last write succeeded) and Build knows the
+// difference: the cost is the change's, whatever the number of services.
+// Otherwise it writes the whole set, which the datapath compares with what
+// it holds.
+func (d *Daemon) writeServices(st service.State) error {
+	if delta := d.svcCache.Delta(); d.svcWritten && !delta.Full {
+		upsert, remove := datapathstate.ServicesDelta(delta, &d.lbIDs)
+		if len(upsert) == 0 && len(remove) == 0 {
+			return nil
+		}
+		return d.dp.ApplyServices(upsert, remove)
+	}
+	return d.dp.SyncServices(datapathstate.Services(st, &d.lbIDs))
 }
 
 // serviceInput is what the load-balancing state is built from.
