@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -107,7 +108,9 @@ func TestOneSliceChangeAmong10kServicesIsWrittenAsADifference(t *testing.T) {
 	firstBackend := func(i, gen int) netip.AddrPort {
 		return netip.MustParseAddrPort(scaleSlice(i, gen).Endpoints[0].Addresses[0] + ":8080")
 	}
-	c.eventually("10k services are written", func() bool {
+	// Loading 20k objects into the fake API and the informers takes
+	// seconds on a loaded machine.
+	c.eventuallyWithin(2*time.Minute, "10k services are written", func() bool {
 		s, ok := c.dp.serviceAt(front(n - 1))
 		return ok && len(s.Backends) == 10 && len(c.dp.serviceList()) == n
 	})
@@ -117,7 +120,7 @@ func TestOneSliceChangeAmong10kServicesIsWrittenAsADifference(t *testing.T) {
 	if _, err := c.cs.DiscoveryV1().EndpointSlices("default").Update(context.Background(), scaleSlice(4321, 1), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c.eventually("the change is written", func() bool {
+	c.eventuallyWithin(time.Minute, "the change is written", func() bool {
 		s, ok := c.dp.serviceAt(front(4321))
 		return ok && len(s.Backends) == 10 && s.Backends[0] == firstBackend(4321, 1)
 	})

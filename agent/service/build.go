@@ -150,6 +150,7 @@ func Build(in Input) State {
 		}
 		if in.Cache != nil {
 			in.Cache.entries[svc] = e
+			in.Cache.byName[name] = svc
 		}
 		if err != nil {
 			st.Status = append(st.Status, Status{Object: "Service " + name.String(), Error: err.Error()})

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Cache keeps each Service's own part of the state (its frontends and
@@ -30,9 +31,10 @@ type Cache struct {
 	sizes   [2]int // the last Build's frontend keys and backends
 	// state and cl are the last Build's State and claims, when the next
 	// Build may start from them; nil otherwise.
-	state *State
-	cl    *claims
-	delta Delta
+	state  *State
+	cl     *claims
+	byName map[types.NamespacedName]*corev1.Service // the entries' services by name
+	delta  Delta
 	// Deltas counts the Builds made from the difference (for tests).
 	Deltas int
 }
@@ -72,7 +74,9 @@ func (c *Cache) full(st State, cl *claims, refused, hostPorts bool) {
 }
 
 // NewCache returns an empty Cache.
-func NewCache() *Cache { return &Cache{entries: map[*corev1.Service]cacheEntry{}} }
+func NewCache() *Cache {
+	return &Cache{entries: map[*corev1.Service]cacheEntry{}, byName: map[types.NamespacedName]*corev1.Service{}}
+}
 
 // start readies the cache for a Build with cfg and returns the entries of
 // the last Build; the ones this Build uses are put back by keep.
@@ -83,6 +87,7 @@ func (c *Cache) start(cfg Config) map[*corev1.Service]cacheEntry {
 	}
 	c.cfg = cfg
 	c.entries = make(map[*corev1.Service]cacheEntry, len(old))
+	c.byName = make(map[types.NamespacedName]*corev1.Service, len(old))
 	return old
 }
 

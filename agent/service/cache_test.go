@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // cacheWorld is a set of services and slices that a test changes a step at
@@ -150,6 +151,7 @@ func TestABuildFromTheDifferenceIsTheFullBuild(t *testing.T) {
 		return s
 	}
 	var last State
+	byName, toldDeltas := NewCache(), 0
 	for step := range 2000 {
 		name := fmt.Sprintf("svc%d", w.rnd.Intn(16))
 		switch op := w.rnd.Intn(10); {
@@ -167,6 +169,20 @@ func TestABuildFromTheDifferenceIsTheFullBuild(t *testing.T) {
 		got := Build(w.input(cfg, cache))
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("step %d (from the difference: %v): with the cache\n%+v\nwithout\n%+v", step, cache.Deltas > deltas, got, want)
+		}
+		// The same step told by name, as the agent's informers do.
+		var slices []*discoveryv1.EndpointSlice
+		if s := w.slices[name]; s != nil {
+			slices = []*discoveryv1.EndpointSlice{s}
+		}
+		told, ok := BuildChanged(cfg, nil, byName, []Changed{{Name: types.NamespacedName{Namespace: "ns1", Name: name}, Service: w.services[name], Slices: slices}})
+		if ok {
+			toldDeltas++
+		} else {
+			told = Build(w.input(cfg, byName))
+		}
+		if !reflect.DeepEqual(told, want) {
+			t.Fatalf("step %d (told, from the difference: %v): \n%+v\nwithout cache\n%+v", step, ok, told, want)
 		}
 		if d := cache.Delta(); !d.Full {
 			byKey := map[FrontendKey]Frontend{}
@@ -193,5 +209,8 @@ func TestABuildFromTheDifferenceIsTheFullBuild(t *testing.T) {
 	if cache.Deltas < 500 {
 		t.Fatalf("only %d of 2000 Builds were made from the difference", cache.Deltas)
 	}
-	t.Logf("%d of 2000 Builds made from the difference", cache.Deltas)
+	if toldDeltas < 500 {
+		t.Fatalf("only %d of 2000 Builds told the change were made from the difference", toldDeltas)
+	}
+	t.Logf("%d of 2000 Builds made from the difference, %d told the change", cache.Deltas, toldDeltas)
 }

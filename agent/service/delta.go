@@ -7,22 +7,86 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// buildDelta builds the State from the last one and the services whose
-// objects changed since (see Cache). It gives up, leaving the full Build to
-// run, when the last Build cannot be a start or a changed service is
-// refused: then who holds a contested frontend depends on every service's
-// age, which only the full Build orders. Without refusals the order of the
-// claims does not matter (every claim succeeds in any order), so the State
-// is the full Build's.
+// Changed is a Service whose objects may have changed since the last
+// Build: its Service object (nil when it is gone) and its EndpointSlices,
+// sorted by name.
+type Changed struct {
+	Name    types.NamespacedName
+	Service *corev1.Service
+	Slices  []*discoveryv1.EndpointSlice
+}
+
+// BuildChanged builds the State from the Cache's last one and the services
+// that changed since, when it can (see Cache): the caller names them (the
+// informers' change handlers know), so nothing else is read. It returns
+// false when the last Build cannot be a start, or a changed service is
+// refused; then the caller runs Build with every object.
+func BuildChanged(cfg Config, pods []*corev1.Pod, c *Cache, changed []Changed) (State, bool) {
+	if cfg.FrontendCapacity == 0 {
+		cfg.FrontendCapacity = DefaultFrontendCapacity
+	}
+	if cfg.BackendCapacity == 0 {
+		cfg.BackendCapacity = DefaultBackendCapacity
+	}
+	return applyChanges(c, cfg, pods, changed)
+}
+
+// buildDelta is Build from the difference when the caller passes every
+// object: the changed services are found by comparing them with the
+// Cache's entries.
 func buildDelta(in Input, cfg Config) (State, bool) {
 	c := in.Cache
 	if c == nil || c.state == nil || !reflect.DeepEqual(c.cfg, cfg) {
 		return State{}, false
 	}
-	for _, pod := range in.Pods {
+	bySlices := indexSlices(in.EndpointSlices)
+	var changed []Changed
+	kept := 0
+	for _, svc := range in.Services {
+		if svc == nil {
+			continue
+		}
+		name := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+		e, ok := c.entries[svc]
+		if ok {
+			kept++
+		}
+		if !ok || !slices.Equal(e.slices, bySlices[name]) {
+			changed = append(changed, Changed{Name: name, Service: svc, Slices: bySlices[name]})
+		}
+	}
+	if kept < len(c.entries) {
+		live := make(map[*corev1.Service]bool, len(in.Services))
+		for _, svc := range in.Services {
+			live[svc] = true
+		}
+		listed := map[types.NamespacedName]bool{}
+		for _, ch := range changed {
+			listed[ch.Name] = true
+		}
+		for svc := range c.entries {
+			if name := (types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}); !live[svc] && !listed[name] {
+				changed = append(changed, Changed{Name: name})
+			}
+		}
+	}
+	return applyChanges(c, cfg, in.Pods, changed)
+}
+
+// applyChanges is the Build from the difference (see Cache). Without
+// refusals the order of the claims does not matter (every claim succeeds in
+// any order), so the State is the full Build's; a refused changed service
+// gives up, as who holds a contested frontend depends on every service's
+// age, which only the full Build orders.
+func applyChanges(c *Cache, cfg Config, pods []*corev1.Pod, changed []Changed) (State, bool) {
+	if c == nil || c.state == nil || !reflect.DeepEqual(c.cfg, cfg) {
+		return State{}, false
+	}
+	for _, pod := range pods {
 		if pod == nil {
 			continue
 		}
@@ -36,53 +100,24 @@ func buildDelta(in Input, cfg Config) (State, bool) {
 	prev, cl := c.state, c.cl
 	c.state, c.cl = nil, nil
 
-	bySlices := indexSlices(in.EndpointSlices)
-	var changed []*corev1.Service
-	kept := 0
-	for _, svc := range in.Services {
-		if svc == nil {
-			continue
-		}
-		e, ok := c.entries[svc]
-		if ok {
-			kept++
-		}
-		if !ok || !slices.Equal(e.slices, bySlices[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}]) {
-			changed = append(changed, svc)
-		}
-	}
-	if len(changed) == 0 && kept == len(c.entries) {
-		c.state, c.cl = prev, cl
-		c.delta = Delta{}
-		c.Deltas++
-		return *prev, true
-	}
-	// What goes: the entries of services no longer listed, and the old
-	// parts of the changed ones.
-	var out []cacheEntry
+	// What goes: the last parts of the services that changed.
 	objects := map[string]bool{}
-	if kept < len(c.entries) {
-		live := make(map[*corev1.Service]bool, len(in.Services))
-		for _, svc := range in.Services {
-			live[svc] = true
-		}
-		for svc, e := range c.entries {
-			if !live[svc] {
-				out = append(out, e)
-				objects["Service "+svc.Namespace+"/"+svc.Name] = true
-				delete(c.entries, svc)
-			}
-		}
-	}
-	for _, svc := range changed {
-		if e, ok := c.entries[svc]; ok {
-			out = append(out, e)
-		}
-		objects["Service "+svc.Namespace+"/"+svc.Name] = true
-	}
 	var removed []Frontend
 	var removedIPs []netip.Addr
-	for _, e := range out {
+	var todo []Changed
+	for _, ch := range changed {
+		old := c.byName[ch.Name]
+		e, had := c.entries[old]
+		if had && old == ch.Service && slices.Equal(e.slices, ch.Slices) {
+			continue // told, but the same objects
+		}
+		todo = append(todo, ch)
+		objects["Service "+ch.Name.String()] = true
+		if !had {
+			continue
+		}
+		delete(c.entries, old)
+		delete(c.byName, ch.Name)
 		// Without refusals every built service was claimed.
 		if e.ss == nil || e.err != nil {
 			continue
@@ -91,20 +126,28 @@ func buildDelta(in Input, cfg Config) (State, bool) {
 		removed = append(removed, e.taken...)
 		removedIPs = append(removedIPs, e.ss.clusterIPs...)
 	}
+	if len(todo) == 0 {
+		c.state, c.cl = prev, cl
+		c.delta = Delta{}
+		c.Deltas++
+		return *prev, true
+	}
 	// What comes: the changed services built and claimed.
 	var added []Frontend
 	var addedIPs []netip.Addr
 	var health []HealthCheck
 	var status []Status
-	for _, svc := range changed {
-		name := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	for _, ch := range todo {
+		if ch.Service == nil {
+			continue
+		}
 		var eps [2]endpointsByPort
-		eps[0] = collectEndpoints(bySlices[name], false, cfg.NodeName)
-		eps[1] = collectEndpoints(bySlices[name], true, cfg.NodeName)
-		e := cacheEntry{slices: bySlices[name]}
-		e.ss, e.err = buildService(svc, eps, &cfg)
+		eps[0] = collectEndpoints(ch.Slices, false, cfg.NodeName)
+		eps[1] = collectEndpoints(ch.Slices, true, cfg.NodeName)
+		e := cacheEntry{slices: ch.Slices}
+		e.ss, e.err = buildService(ch.Service, eps, &cfg)
 		if e.err == nil && e.ss != nil {
-			taken, err := cl.take("Service "+name.String(), e.ss.frontends, e.ss.nodePorts, &cfg)
+			taken, err := cl.take("Service "+ch.Name.String(), e.ss.frontends, e.ss.nodePorts, &cfg)
 			if err != nil {
 				return State{}, false
 			}
@@ -116,9 +159,10 @@ func buildDelta(in Input, cfg Config) (State, bool) {
 			}
 		}
 		if e.err != nil {
-			status = append(status, Status{Object: "Service " + name.String(), Error: e.err.Error()})
+			status = append(status, Status{Object: "Service " + ch.Name.String(), Error: e.err.Error()})
 		}
-		c.entries[svc] = e
+		c.entries[ch.Service] = e
+		c.byName[ch.Name] = ch.Service
 	}
 
 	st := State{ServiceCIDRs: prev.ServiceCIDRs, Backends: len(cl.backends)}
