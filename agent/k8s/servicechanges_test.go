@@ -35,24 +35,32 @@ func TestTheWatcherNamesTheServicesThatChanged(t *testing.T) {
 		return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name,
 			Labels: map[string]string{discoveryv1.LabelServiceName: svc}}, AddressType: discoveryv1.AddressTypeIPv4}
 	}
-	// changes collects the names marked until want are all there.
-	changes := func(want ...types.NamespacedName) map[types.NamespacedName]bool {
+	// changes collects the names marked until ready holds and no name has
+	// come for 100 ms (every handler has run).
+	changes := func(ready func() bool) map[types.NamespacedName]bool {
 		t.Helper()
 		got := map[types.NamespacedName]bool{}
+		quiet := time.Now()
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 			for n := range w.ServiceChanges() {
-				got[n] = true
+				got[n], quiet = true, time.Now()
 			}
-			all := true
-			for _, n := range want {
-				all = all && got[n]
-			}
-			if all {
+			if ready() && time.Since(quiet) > 100*time.Millisecond {
 				return got
 			}
 		}
-		t.Fatalf("changed services %v, want %v", got, want)
+		t.Fatalf("changed services %v, and the caches never got ready", got)
 		return nil
+	}
+	slicesOf := func(name types.NamespacedName, want ...string) func() bool {
+		return func() bool {
+			_, s := w.ServiceObjects(name)
+			var names []string
+			for _, sl := range s {
+				names = append(names, sl.Name)
+			}
+			return reflect.DeepEqual(names, want)
+		}
 	}
 	must := func(_ any, err error) {
 		t.Helper()
@@ -63,7 +71,7 @@ func TestTheWatcherNamesTheServicesThatChanged(t *testing.T) {
 	must(cs.CoreV1().Services("ns").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}}, metav1.CreateOptions{}))
 	must(cs.DiscoveryV1().EndpointSlices("ns").Create(ctx, slice("web-b", "web"), metav1.CreateOptions{}))
 	must(cs.DiscoveryV1().EndpointSlices("ns").Create(ctx, slice("web-a", "web"), metav1.CreateOptions{}))
-	if got := changes(web); !reflect.DeepEqual(got, map[types.NamespacedName]bool{web: true}) {
+	if got := changes(slicesOf(web, "web-a", "web-b")); !reflect.DeepEqual(got, map[types.NamespacedName]bool{web: true}) {
 		t.Fatalf("changed %v, want web alone", got)
 	}
 	svc, slices := w.ServiceObjects(web)
@@ -75,7 +83,9 @@ func TestTheWatcherNamesTheServicesThatChanged(t *testing.T) {
 	}
 	// A slice moving from web to db changes both.
 	must(cs.DiscoveryV1().EndpointSlices("ns").Update(ctx, slice("web-b", "db"), metav1.UpdateOptions{}))
-	changes(web, db)
+	if got := changes(slicesOf(db, "web-b")); !reflect.DeepEqual(got, map[types.NamespacedName]bool{web: true, db: true}) {
+		t.Fatalf("changed %v, want web and db", got)
+	}
 	if _, s := w.ServiceObjects(web); len(s) != 1 || s[0].Name != "web-a" {
 		t.Fatalf("web's slices after the move: %v", s)
 	}
@@ -83,7 +93,10 @@ func TestTheWatcherNamesTheServicesThatChanged(t *testing.T) {
 		t.Fatalf("db (no Service) after the move: %v, %v", svc, s)
 	}
 	must(nil, cs.CoreV1().Services("ns").Delete(ctx, "web", metav1.DeleteOptions{}))
-	changes(web)
+	gone := func() bool { svc, _ := w.ServiceObjects(web); return svc == nil }
+	if got := changes(gone); !reflect.DeepEqual(got, map[types.NamespacedName]bool{web: true}) {
+		t.Fatalf("changed %v, want web", got)
+	}
 	if svc, _ := w.ServiceObjects(web); svc != nil {
 		t.Fatalf("a deleted Service is still read: %v", svc)
 	}
