@@ -66,10 +66,13 @@ func serviceOf(obj any) types.NamespacedName {
 // watchServiceChanges records, for the services and slices informers, the
 // services each change touches (a slice relabelled touches both).
 func (w *Watcher) watchServiceChanges() {
+	// Each handler runs on its own goroutine: the kick of the streams'
+	// handler may come before the name is marked, so marking kicks again.
 	mark := func(objs ...any) {
 		for _, o := range objs {
 			w.svcChanges.mark(serviceOf(o))
 		}
+		w.onChange()
 	}
 	for _, inf := range []cache.SharedIndexInformer{w.services, w.endpointSlices} {
 		inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
