@@ -85,7 +85,7 @@ certify-knp: build ## Certify kube-network-policies (built offline) on a kind cl
 			--kubeconfig $$(./bin/kestrel kind kubeconfig --name kestrel-knp) --junit bin/junit-certify-knp.xml scenarios/library/netpol-e2e; \
 		rc=$$?; ./bin/kestrel kind down --name kestrel-knp; echo "certify-knp: $$(( $$(date +%s) - start ))s"; exit $$rc'
 
-bench: deps build ## Kestrel against the real kube-proxy, quick profile (7 min on a quiet 2-core VM, 16 at load 15: bench/README.md; a sim cluster): bin/bench/{results.json,report.md,*.png}
+bench: deps build ## Kestrel against the real kube-proxy, quick profile (7 min on a quiet 2-core VM, 16-26 at load 15-46: bench/README.md; a sim cluster): bin/bench/{results.json,report.md,*.png}
 	flock /tmp/kestrel-sim.lock sh -c './bin/kestrel bench run --quick --out bin/bench; rc=$$?; ./bin/kestrel sim down; exit $$rc'
 
 bench-pipeline: ## Datapath cost per packet over many flows vs the empty program (BPF_PROG_TEST_RUN), 6 runs, median and spread

@@ -127,6 +127,9 @@ type Daemon struct {
 	services service.State            // the last load-balancing state computed
 	lbIDs    datapathstate.ServiceIDs // datapath service ids, under mu (regeneration)
 	svcCache *service.Cache           // each Service's part of the state, under mu (regeneration)
+	// svcWritten: the datapath holds the services of svcCache's last
+	// State, so the next write can be its difference. Under mu.
+	svcWritten bool
 
 	mu             sync.Mutex
 	installed      map[string]datapath.Endpoint // by container id, as last written

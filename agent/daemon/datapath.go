@@ -14,6 +14,9 @@ type Datapath interface {
 	Attach(ifindex int, pin string) (Links, error)
 	// SyncServices makes the translated services exactly these.
 	SyncServices([]datapath.Service) error
+	// ApplyServices writes the services in upsert and removes the ids in
+	// remove, leaving the others as they are.
+	ApplyServices(upsert []datapath.Service, remove []uint32) error
 }
 
 // Links are one device's attachments.

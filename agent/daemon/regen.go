@@ -61,7 +61,8 @@ func (d *Daemon) regenerate() (err error) {
 		close(d.changed)
 		d.changed = make(chan struct{})
 	}()
-	snap := d.watch.Snapshot()
+	// Services are read by what changed (computeServices), not listed.
+	snap := d.watch.SnapshotWithoutServices()
 	records := d.registry.List()
 	var pols []policy.Object
 	var problems []string

@@ -126,7 +126,14 @@ func (w testWriter) Write(b []byte) (int, error) {
 // eventually polls cond until it holds or a few seconds pass.
 func (c *cluster) eventually(what string, cond func() bool) {
 	c.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	c.eventuallyWithin(5*time.Second, what, cond)
+}
+
+// eventuallyWithin is eventually with a deadline of its own, for clusters of
+// thousands of objects on a loaded machine.
+func (c *cluster) eventuallyWithin(d time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			c.t.Fatalf("timed out waiting until %s; status %+v", what, c.d.Status(context.Background()))

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 
 	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/agent/datapathstate"
@@ -15,9 +16,7 @@ import (
 // datapath. A failed write leaves the previous services in place and is the
 // regeneration's error.
 func (d *Daemon) computeServices(snap k8s.Snapshot) error {
-	in := d.serviceInput(snap)
-	in.Cache = d.svcCache
-	st := service.Build(in)
+	st := d.buildServices(snap)
 	d.svcMu.Lock()
 	d.services = st
 	d.svcMu.Unlock()
@@ -25,10 +24,51 @@ func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 	// The health check ports follow the state whether or not the maps
 	// take it: they report the node's local endpoints, not the maps.
 	d.syncHealth(snap, st.HealthChecks)
-	if err := d.dp.SyncServices(datapathstate.Services(st, &d.lbIDs)); err != nil {
+	if err := d.writeServices(st); err != nil {
+		d.svcWritten = false
 		return fmt.Errorf("write services: %w", err)
 	}
+	d.svcWritten = true
 	return nil
+}
+
+// writeServices writes what Build changed when the datapath holds the last
+// State's services (the last write succeeded) and Build knows the
+// difference: the cost is the change's, whatever the number of services.
+// Otherwise it writes the whole set, which the datapath compares with what
+// it holds.
+func (d *Daemon) writeServices(st service.State) error {
+	if delta := d.svcCache.Delta(); d.svcWritten && !delta.Full {
+		upsert, remove := datapathstate.ServicesDelta(delta, &d.lbIDs)
+		if len(upsert) == 0 && len(remove) == 0 {
+			return nil
+		}
+		return d.dp.ApplyServices(upsert, remove)
+	}
+	return d.dp.SyncServices(datapathstate.Services(st, &d.lbIDs))
+}
+
+// buildServices builds the load-balancing state from the last one and the
+// services the informers saw change, when it can: one EndpointSlice change
+// among 10k services then reads that service's objects alone. Otherwise
+// (the first time, after a refusal, with hostPorts) it builds from every
+// Service and EndpointSlice. snap has no services (SnapshotWithoutServices).
+func (d *Daemon) buildServices(snap k8s.Snapshot) service.State {
+	in := d.serviceInput(snap)
+	names := d.watch.ServiceChanges()
+	changed := make([]service.Changed, 0, len(names))
+	for name := range names {
+		svc, slices := d.watch.ServiceObjects(name)
+		changed = append(changed, service.Changed{Name: name, Service: svc, Slices: slices})
+	}
+	// In name order, so that new frontends get their ids in a fixed order.
+	sort.Slice(changed, func(i, j int) bool { return changed[i].Name.String() < changed[j].Name.String() })
+	if st, ok := service.BuildChanged(in.Config, in.Pods, d.svcCache, changed); ok {
+		return st
+	}
+	in.Services, in.EndpointSlices = d.watch.ServiceLists()
+	in.Cache = d.svcCache
+	return service.Build(in)
 }
 
 // serviceInput is what the load-balancing state is built from.

@@ -39,9 +39,7 @@ func TestTheAgentReportsAndWritesServicesFromTheAPI(t *testing.T) {
 		len(got.Backends) != 1 || got.Backends[0].Address != "10.244.0.5:8080" || !got.Backends[0].Local {
 		t.Fatalf("service %+v", got)
 	}
-	c.dp.mu.Lock()
-	written := c.dp.services
-	c.dp.mu.Unlock()
+	written := c.dp.serviceList()
 	if len(written) != 1 || written[0].Frontend.String() != "10.96.0.10:80" || written[0].Protocol != 6 || written[0].ID == 0 ||
 		len(written[0].Backends) != 1 || written[0].Backends[0].String() != "10.244.0.5:8080" {
 		t.Fatalf("services written to the datapath: %+v", written)
@@ -88,11 +86,7 @@ func TestAnAgentBesideKubeProxyWritesNoServices(t *testing.T) {
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.5"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
 	}
 	c := newCluster(t, svc, slice)
-	written := func() int {
-		c.dp.mu.Lock()
-		defer c.dp.mu.Unlock()
-		return len(c.dp.services)
-	}
+	written := func() int { return len(c.dp.serviceList()) }
 	c.eventually("the replacing agent writes the service", func() bool { return written() == 1 })
 
 	c.stop()

@@ -2,6 +2,7 @@ package datapathstate
 
 import (
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -63,5 +64,54 @@ func TestLocalExternalPolicySplitsTheFrontend(t *testing.T) {
 	}
 	if i := got[3]; len(i.Backends) != 2 {
 		t.Fatalf("the node's pods still reach every endpoint: %+v", i)
+	}
+}
+
+// The difference of two States, applied to the first one's services, gives
+// the second's, ids included, as Services of the second does.
+func TestServicesDeltaIsTheDifferenceOfServices(t *testing.T) {
+	be := func(a string, local bool) service.Backend {
+		return service.Backend{Addr: netip.MustParseAddr(a), Port: 8080, Local: local}
+	}
+	web := service.Frontend{Addr: netip.MustParseAddr("10.96.0.10"), Port: 80, Protocol: corev1.ProtocolTCP, Kind: service.ClusterIP,
+		Action: service.Forward, Backends: []service.Backend{be("10.244.0.5", true)}}
+	lb := service.Frontend{Addr: netip.MustParseAddr("198.51.100.10"), Port: 80, Protocol: corev1.ProtocolTCP, Kind: service.LoadBalancer,
+		Action: service.Forward, Backends: []service.Backend{be("10.244.0.5", true)}, LocalOriginBackends: []service.Backend{be("10.244.0.5", true), be("10.244.1.5", false)},
+		ExternalPolicyLocal: true}
+	dns := service.Frontend{Addr: netip.MustParseAddr("10.96.0.11"), Port: 53, Protocol: corev1.ProtocolUDP, Kind: service.ClusterIP, Action: service.Reject}
+	web2 := web
+	web2.Backends = []service.Backend{be("10.244.1.6", false)}
+	lbCluster := lb // externalTrafficPolicy Cluster now: one entry
+	lbCluster.ExternalPolicyLocal, lbCluster.LocalOriginBackends, lbCluster.Backends = false, nil, lb.LocalOriginBackends
+
+	var byDelta, byFull ServiceIDs
+	first := service.State{Frontends: []service.Frontend{web, dns, lb}}
+	installed := map[uint32]datapath.Service{}
+	for _, s := range Services(first, &byDelta) {
+		installed[s.ID] = s
+	}
+	Services(first, &byFull)
+	second := service.State{Frontends: []service.Frontend{web2, lbCluster}}
+	upsert, remove := ServicesDelta(service.Delta{Removed: []service.Frontend{web, dns, lb}, Added: []service.Frontend{web2, lbCluster}}, &byDelta)
+	if len(upsert) != 2 || len(remove) != 2 {
+		t.Fatalf("want web and the LoadBalancer's internal entry written, dns and its external entry removed: upsert %+v, remove %v", upsert, remove)
+	}
+	for _, id := range remove {
+		delete(installed, id)
+	}
+	for _, s := range upsert {
+		installed[s.ID] = s
+	}
+	want := Services(second, &byFull)
+	if len(installed) != len(want) {
+		t.Fatalf("after the delta %+v, want %+v", installed, want)
+	}
+	for _, s := range want {
+		if got, ok := installed[s.ID]; !ok || !reflect.DeepEqual(got, s) {
+			t.Fatalf("service %d after the delta %+v, want %+v", s.ID, got, s)
+		}
+	}
+	if !reflect.DeepEqual(byDelta.ids, byFull.ids) {
+		t.Fatalf("ids after the delta %v, after the full conversion %v", byDelta.ids, byFull.ids)
 	}
 }

@@ -28,6 +28,7 @@ type Watcher struct {
 	pods, namespaces, nodes, netpols, cnps, ccnps cache.SharedIndexInformer
 	cidrGroups, services, endpointSlices          cache.SharedIndexInformer
 	secrets                                       cache.SharedIndexInformer // what headerMatches read
+	svcChanges                                    serviceChanges
 }
 
 // WatcherOption changes what a Watcher watches.
@@ -79,6 +80,7 @@ func NewWatcher(cs kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger
 		w.endpointSlices = w.typed.Discovery().V1().EndpointSlices().Informer()
 		w.streams = append(w.streams, stream{name: "services", informer: w.services},
 			stream{name: "endpointslices", informer: w.endpointSlices})
+		w.watchServiceChanges()
 	}
 	for i := range w.streams {
 		rev := &w.streams[i].rev
@@ -175,15 +177,20 @@ type Snapshot struct {
 // Snapshot reads every cache. The objects are shared with the caches and
 // must not be modified.
 func (w *Watcher) Snapshot() Snapshot {
+	s := w.SnapshotWithoutServices()
+	s.Services, s.EndpointSlices = w.ServiceLists()
+	return s
+}
+
+// SnapshotWithoutServices is Snapshot without Services and EndpointSlices,
+// which the agent reads by ServiceChanges and ServiceObjects instead (at
+// 10k services listing them was most of a regeneration after one change).
+func (w *Watcher) SnapshotWithoutServices() Snapshot {
 	var s Snapshot
 	s.Revisions, s.Revision = w.revisions()
 	s.Namespaces = listTyped[*corev1.Namespace](w.namespaces)
 	s.Pods = listTyped[*corev1.Pod](w.pods)
 	s.Nodes = listTyped[*corev1.Node](w.nodes)
-	if w.services != nil {
-		s.Services = listTyped[*corev1.Service](w.services)
-		s.EndpointSlices = listTyped[*discoveryv1.EndpointSlice](w.endpointSlices)
-	}
 	var raw []any
 	for _, np := range listTyped[*networkingv1.NetworkPolicy](w.netpols) {
 		raw = append(raw, np)

@@ -49,13 +49,15 @@ type Input struct {
 type claims struct {
 	keys      map[FrontendKey]string
 	nodePorts map[string]string
-	backends  map[backendKey]bool
+	// backends counts the frontends taken that hold each backend, so that
+	// releasing an object (a Build from the difference) knows which go.
+	backends  map[backendKey]int32
 	frontends int
 	// Scratch maps of take, emptied and reused from one call to the next:
 	// with thousands of services their allocation was most of its cost.
 	seenNP map[string]bool
 	mine   map[FrontendKey]Kind
-	added  []backendKey // backends the object being taken added
+	added  []backendKey // backend references the object being taken added
 }
 
 // backendKey is a backend in the claims: a FrontendKey with the protocol as
@@ -109,7 +111,11 @@ func Build(in Input) State {
 	if in.Cache != nil {
 		hint = in.Cache.sizes
 	}
-	cl := &claims{keys: make(map[FrontendKey]string, hint[0]), nodePorts: map[string]string{}, backends: make(map[backendKey]bool, hint[1])}
+	if st, ok := buildDelta(in, cfg); ok {
+		return st
+	}
+	cl := &claims{keys: make(map[FrontendKey]string, hint[0]), nodePorts: map[string]string{}, backends: make(map[backendKey]int32, hint[1])}
+	refused, podFrontends := false, 0
 
 	slices := indexSlices(in.EndpointSlices)
 	var services []*corev1.Service
@@ -126,6 +132,7 @@ func Build(in Input) State {
 	for _, svc := range services {
 		name := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
 		e, ok := built(cached, svc, slices[name])
+		e.taken = nil
 		if !ok {
 			var eps [2]endpointsByPort
 			eps[0] = collectEndpoints(slices[name], false, cfg.NodeName)
@@ -133,14 +140,17 @@ func Build(in Input) State {
 			e.slices = slices[name]
 			e.ss, e.err = buildService(svc, eps, &cfg)
 		}
-		if in.Cache != nil {
-			in.Cache.entries[svc] = e
-		}
 		ss, err := e.ss, e.err
 		var frontends []Frontend
 		if err == nil && ss != nil {
 			// ss may be cached: what the claims leave goes elsewhere.
 			frontends, err = cl.take("Service "+name.String(), ss.frontends, ss.nodePorts, &cfg)
+			refused = refused || err != nil
+			e.taken = frontends
+		}
+		if in.Cache != nil {
+			in.Cache.entries[svc] = e
+			in.Cache.byName[name] = svc
 		}
 		if err != nil {
 			st.Status = append(st.Status, Status{Object: "Service " + name.String(), Error: err.Error()})
@@ -168,6 +178,8 @@ func Build(in Input) State {
 		fs, err := hostPorts(pod, &cfg)
 		if err == nil && len(fs) > 0 {
 			fs, err = cl.take(obj, fs, nil, &cfg)
+			refused = refused || err != nil
+			podFrontends += len(fs)
 		}
 		if err != nil {
 			st.Status = append(st.Status, Status{Object: obj, Error: err.Error()})
@@ -183,6 +195,7 @@ func Build(in Input) State {
 	st.Backends = len(cl.backends)
 	if in.Cache != nil {
 		in.Cache.sizes = [2]int{len(cl.keys), len(cl.backends)}
+		in.Cache.full(st, cl, refused, podFrontends > 0)
 	}
 	return st
 }
@@ -206,14 +219,14 @@ func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Con
 			return nil, fmt.Errorf("node port %s is already taken by %s", np, other)
 		}
 	}
-	// The object's new backends go straight into cl.backends (one map
+	// The object's backends go straight into cl.backends (one map
 	// operation each, where a separate set took three), and come out again
 	// if the object is refused.
 	added := cl.added[:0]
 	defer func() {
 		if err != nil {
 			for _, bk := range added {
-				delete(cl.backends, bk)
+				cl.unref(bk)
 			}
 		}
 		cl.added = added[:0]
@@ -236,11 +249,8 @@ func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Con
 		for _, list := range [][]Backend{f.Backends, f.LocalOriginBackends} {
 			for _, b := range list {
 				bk := backendKey{b.Addr, b.Port, proto}
-				n := len(cl.backends)
-				cl.backends[bk] = true
-				if len(cl.backends) > n {
-					added = append(added, bk)
-				}
+				cl.backends[bk]++
+				added = append(added, bk)
 			}
 		}
 	}
@@ -258,6 +268,32 @@ func (cl *claims) take(owner string, fs []Frontend, nodePorts []string, cfg *Con
 	}
 	cl.frontends += len(mine)
 	return out, nil
+}
+
+// unref drops one reference to a backend.
+func (cl *claims) unref(bk backendKey) {
+	if n := cl.backends[bk] - 1; n > 0 {
+		cl.backends[bk] = n
+	} else {
+		delete(cl.backends, bk)
+	}
+}
+
+// release undoes a successful take of fs (what it returned) and nodePorts.
+func (cl *claims) release(fs []Frontend, nodePorts []string) {
+	for _, f := range fs {
+		delete(cl.keys, f.Key())
+		proto := protoNumber(f.Protocol)
+		for _, list := range [][]Backend{f.Backends, f.LocalOriginBackends} {
+			for _, b := range list {
+				cl.unref(backendKey{b.Addr, b.Port, proto})
+			}
+		}
+	}
+	for _, np := range nodePorts {
+		delete(cl.nodePorts, np)
+	}
+	cl.frontends -= len(fs)
 }
 
 func older(a, b *metav1.ObjectMeta) bool {

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // cacheWorld is a set of services and slices that a test changes a step at
@@ -119,4 +120,97 @@ func TestACachedBuildIsTheBuildWithoutCache(t *testing.T) {
 	if refused == 0 || reused == 0 {
 		t.Fatalf("the sequence refused %d services and reused %d built ones: it does not test what it is for", refused, reused)
 	}
+}
+
+// With services that rarely collide, most Builds with a Cache are made from
+// the difference; each still gives the State a Build without a Cache gives,
+// and its Delta takes the last State's frontends to the new one's.
+func TestABuildFromTheDifferenceIsTheFullBuild(t *testing.T) {
+	w := &cacheWorld{rnd: rand.New(rand.NewSource(15)), services: map[string]*corev1.Service{}, slices: map[string]*discoveryv1.EndpointSlice{}}
+	cache := NewCache()
+	cfg := testConfig()
+	// Every service its own ClusterIP and node ports; a few collide
+	// through their externalIPs and LoadBalancer IPs.
+	unique := func(name string) *corev1.Service {
+		s := w.randomService(name)
+		var i int
+		fmt.Sscanf(name, "svc%d", &i)
+		s.Spec.ClusterIP = fmt.Sprintf("172.30.1.%d", i+1)
+		s.Spec.ClusterIPs = nil
+		for p := range s.Spec.Ports {
+			if s.Spec.Ports[p].NodePort != 0 {
+				s.Spec.Ports[p].NodePort = int32(30100 + 10*i + p)
+			}
+		}
+		if s.Spec.HealthCheckNodePort != 0 {
+			s.Spec.HealthCheckNodePort = int32(32100 + i)
+		}
+		if w.rnd.Intn(3) == 0 {
+			s.Spec.ClusterIP = "not an address" // a Status entry of its own
+		}
+		return s
+	}
+	var last State
+	byName, toldDeltas := NewCache(), 0
+	for step := range 2000 {
+		name := fmt.Sprintf("svc%d", w.rnd.Intn(16))
+		switch op := w.rnd.Intn(10); {
+		case op < 6:
+			w.slices[name] = w.randomSlice(name)
+		case op < 8:
+			w.services[name] = unique(name)
+		case op == 8:
+			delete(w.services, name)
+		case op == 9:
+			delete(w.slices, name)
+		}
+		want := Build(w.input(cfg, nil))
+		deltas := cache.Deltas
+		got := Build(w.input(cfg, cache))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %d (from the difference: %v): with the cache\n%+v\nwithout\n%+v", step, cache.Deltas > deltas, got, want)
+		}
+		// The same step told by name, as the agent's informers do.
+		var slices []*discoveryv1.EndpointSlice
+		if s := w.slices[name]; s != nil {
+			slices = []*discoveryv1.EndpointSlice{s}
+		}
+		told, ok := BuildChanged(cfg, nil, byName, []Changed{{Name: types.NamespacedName{Namespace: "ns1", Name: name}, Service: w.services[name], Slices: slices}})
+		if ok {
+			toldDeltas++
+		} else {
+			told = Build(w.input(cfg, byName))
+		}
+		if !reflect.DeepEqual(told, want) {
+			t.Fatalf("step %d (told, from the difference: %v): \n%+v\nwithout cache\n%+v", step, ok, told, want)
+		}
+		if d := cache.Delta(); !d.Full {
+			byKey := map[FrontendKey]Frontend{}
+			for _, f := range last.Frontends {
+				byKey[f.Key()] = f
+			}
+			for _, f := range d.Removed {
+				delete(byKey, f.Key())
+			}
+			for _, f := range d.Added {
+				byKey[f.Key()] = f
+			}
+			if len(byKey) != len(got.Frontends) {
+				t.Fatalf("step %d: the delta gives %d frontends, the State has %d", step, len(byKey), len(got.Frontends))
+			}
+			for _, f := range got.Frontends {
+				if !reflect.DeepEqual(byKey[f.Key()], f) {
+					t.Fatalf("step %d: the delta gives %+v for %s, the State %+v", step, byKey[f.Key()], f.Key(), f)
+				}
+			}
+		}
+		last = got
+	}
+	if cache.Deltas < 500 {
+		t.Fatalf("only %d of 2000 Builds were made from the difference", cache.Deltas)
+	}
+	if toldDeltas < 500 {
+		t.Fatalf("only %d of 2000 Builds told the change were made from the difference", toldDeltas)
+	}
+	t.Logf("%d of 2000 Builds made from the difference, %d told the change", cache.Deltas, toldDeltas)
 }

@@ -15,7 +15,7 @@
 // unparseable address, maps full) is left out whole and named in
 // State.Status; nothing of it reaches the State. A Cache passed in the
 // Input makes a Build after a small change cost about that change, with the
-// same State.
+// same State, and Cache.Delta names the frontends that changed.
 //
 // Nothing here touches the datapath: the package is not yet wired to it.
 package service

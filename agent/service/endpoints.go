@@ -42,7 +42,9 @@ type endpointsByPort map[portKey][]endpoint
 // kubernetes.io/service-name label; slices without it belong to no service,
 // as for kube-proxy.
 func indexSlices(slices []*discoveryv1.EndpointSlice) map[types.NamespacedName][]*discoveryv1.EndpointSlice {
-	out := map[types.NamespacedName][]*discoveryv1.EndpointSlice{}
+	// Sized for one slice per service, the common case: growing it step by
+	// step was most of its cost at 10k services.
+	out := make(map[types.NamespacedName][]*discoveryv1.EndpointSlice, len(slices))
 	for _, s := range slices {
 		if s == nil {
 			continue
