@@ -35,6 +35,7 @@ type Backend struct {
 	mu      sync.Mutex
 	pids    map[string]int // container -> its init's host PID
 	podPIDs map[string]int // pod UID -> a host PID in the pod
+	outside *outside       // the outside host, once a scenario needed it (outside.go)
 }
 
 // NewRunner connects the live runner to kind cluster name; scenario pods run the
