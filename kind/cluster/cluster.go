@@ -202,6 +202,9 @@ func Up(ctx context.Context, o Options) (Info, error) {
 	params.APIServerHost = o.Name + "-control-plane"
 	params.NodeRoutes = true
 	params.ExtraArgs = append(params.ExtraArgs, AgentArgs...)
+	if params.SocketLBCgroup, err = NodeCgroupRoot(info.Nodes[0]); err != nil {
+		return info, err
+	}
 	if err := install.Install(ctx, cs, dyn, params, o.Wait); err != nil {
 		return info, fmt.Errorf("install Kestrel: %w", err)
 	}

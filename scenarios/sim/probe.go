@@ -112,7 +112,7 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 		return engine.Observation{Skipped: sctpSkipReason()}
 	case worldSource && p.From.Via == "":
 		return engine.Observation{Skipped: skipOutside, Evidence: "source " + p.From.IP.String()}
-	case !r.backend.Outside() && needsSocketLB(p):
+	case !r.backend.Outside() && needsSocketLB(p) && !r.servesNodeProcesses(s, p.From.Node):
 		return engine.Observation{Skipped: skipNoSocketLB, Evidence: r.backend.Mode() + " mode, from node " + p.From.Node}
 	case p.DNS != nil:
 		return r.dnsProbe(ctx, s, p)
