@@ -203,6 +203,11 @@ func (o *outside) worldAddr(a netip.Addr, add bool) error {
 			return err
 		}
 		na := &netlink.Addr{IPNet: dst}
+		if a.Is6() {
+			// No duplicate address detection: a server binds to it at once
+			// (a tentative address cannot be bound).
+			na.Flags = unix.IFA_F_NODAD
+		}
 		if add {
 			return h.AddrReplace(lo, na)
 		}
