@@ -11,7 +11,7 @@ export BPF2GO_CFLAGS := -O2 -g -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu
 APT_PACKAGES := clang-19 llvm-19 libbpf-dev bpftool protobuf-compiler iptables nftables ipset iperf3 iproute2 etcd-server etcd-client prometheus chromium wrk docker.io mmdebstrap
 SUITES := scenarios/library
 
-.PHONY: help deps generate build hubble test fuzz e2e bench bench-pipeline bench-sim bench-flows bench-l7 run kind-image e2e-kind kind-netpol certify-knp
+.PHONY: help deps generate build hubble test fuzz e2e bench bench-pipeline bench-sim bench-flows bench-l7 run kind-image e2e-kind kind-netpol certify-knp kind-suites
 
 help: ## List the documented targets
 	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -84,6 +84,10 @@ certify-knp: build ## Certify kube-network-policies (built offline) on a kind cl
 		./bin/kestrel scenario run --mode kind,cluster --up --nodes 2 --cluster kestrel-netpol \
 			--kubeconfig $$(./bin/kestrel kind kubeconfig --name kestrel-knp) --junit bin/junit-certify-knp.xml scenarios/library/netpol-e2e; \
 		rc=$$?; ./bin/kestrel kind down --name kestrel-knp; echo "certify-knp: $$(( $$(date +%s) - start ))s"; exit $$rc'
+
+KIND_SUITES := scenarios/library/netpol-e2e scenarios/library/services scenarios/library/services-external
+kind-suites: build ## The NetworkPolicy e2e suite and the service scenarios in unit mode and on one 2-node kind cluster (brought up once, then down), verdicts compared (CI)
+	./bin/kestrel scenario run --mode unit,kind --up --nodes 2 --cluster kestrel-ci --junit bin/junit-kind.xml $(KIND_SUITES)
 
 bench: deps build ## Kestrel against the real kube-proxy, quick profile (7 min on a quiet 2-core VM, 16-26 at load 15-46: bench/README.md; a sim cluster): bin/bench/{results.json,report.md,*.png}
 	flock /tmp/kestrel-sim.lock sh -c './bin/kestrel bench run --quick --out bin/bench; rc=$$?; ./bin/kestrel sim down; exit $$rc'

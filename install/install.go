@@ -43,6 +43,10 @@ type Params struct {
 	HealthPort    int      // /healthz (readiness) and /livez (liveness)
 	NodeRoutes    bool     // --auto-direct-node-routes (nodes share one L2 network)
 	ExtraArgs     []string // more agent flags
+	// SocketLBCgroup, a cgroup v2 directory on the node holding every process
+	// of the node (pods included), turns on socket LB there (--bpf-lb-sock,
+	// the directory mounted as --cgroup-root); empty: off.
+	SocketLBCgroup string
 }
 
 // Defaults are the values for a kind cluster made by `kestrel kind up`.

@@ -113,3 +113,44 @@ func TestObjectsNeedImage(t *testing.T) {
 		t.Error("no image: want an error")
 	}
 }
+
+// Socket LB is on only with a cgroup directory: the agent then gets --bpf-lb-sock
+// and that node directory mounted as its --cgroup-root; without one, neither.
+func TestSocketLBCgroupMountsTheNodesDirectory(t *testing.T) {
+	for _, dir := range []string{"", "/sys/fs/cgroup/unified"} {
+		p := Defaults()
+		p.Image = "kestrel/agent:abc"
+		p.SocketLBCgroup = dir
+		objs, err := Objects(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ds appsv1.DaemonSet
+		for _, o := range objs {
+			if o.GetKind() == "DaemonSet" {
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &ds); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		c := ds.Spec.Template.Spec.Containers[0]
+		args := strings.Join(c.Args, " ")
+		hasArgs := strings.Contains(args, "--bpf-lb-sock") && strings.Contains(args, "--cgroup-root=/host/cgroup-root")
+		mounted := ""
+		for _, v := range ds.Spec.Template.Spec.Volumes {
+			if v.Name == "cgroup-root" && v.HostPath != nil {
+				mounted = v.HostPath.Path
+			}
+		}
+		var inContainer bool
+		for _, m := range c.VolumeMounts {
+			inContainer = inContainer || (m.Name == "cgroup-root" && m.MountPath == "/host/cgroup-root")
+		}
+		if dir == "" && (hasArgs || mounted != "" || inContainer) {
+			t.Errorf("no SocketLBCgroup: args %q, volume %q, mounted %v", args, mounted, inContainer)
+		}
+		if dir != "" && (!hasArgs || mounted != dir || !inContainer) {
+			t.Errorf("SocketLBCgroup %s: args %q, volume %q, mounted %v", dir, args, mounted, inContainer)
+		}
+	}
+}

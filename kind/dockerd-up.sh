@@ -10,6 +10,13 @@ command -v dockerd >/dev/null || { echo "dockerd: not installed (apt-get install
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
 	systemctl start docker
 else
+	# dockerd (and its containerd) outlive this script: they must not inherit its other
+	# open files, or a lock held by the caller (flock /tmp/kestrel-kind.lock make deps)
+	# stays held by dockerd for good.
+	for fd in /proc/$$/fd/*; do
+		fd=${fd##*/}
+		[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+	done
 	setsid dockerd >>/var/log/kestrel-dockerd.log 2>&1 </dev/null &
 fi
 for _ in $(seq 60); do

@@ -71,7 +71,11 @@ func (k *Kind) Leftovers() ([]string, error) {
 	for _, l := range strings.Fields(string(out)) {
 		left = append(left, "container "+l)
 	}
-	return left, nil
+	outside, err := kindcluster.OutsideContainers(k.name)
+	for _, l := range outside {
+		left = append(left, "container "+l+" (outside host)")
+	}
+	return left, err
 }
 
 func (k *Kind) Nodes() []string {

@@ -201,6 +201,10 @@ func Up(ctx context.Context, o Options) (Info, error) {
 	params.ClusterName = o.Name
 	params.APIServerHost = o.Name + "-control-plane"
 	params.NodeRoutes = true
+	params.ExtraArgs = append(params.ExtraArgs, AgentArgs...)
+	if params.SocketLBCgroup, err = NodeCgroupRoot(info.Nodes[0]); err != nil {
+		return info, err
+	}
 	if err := install.Install(ctx, cs, dyn, params, o.Wait); err != nil {
 		return info, fmt.Errorf("install Kestrel: %w", err)
 	}
@@ -219,6 +223,9 @@ func Down(name string) error {
 	path := KubeconfigPath(name)
 	if err := p.Delete(name, path); err != nil {
 		return fmt.Errorf("kind delete cluster %s: %w", name, err)
+	}
+	if err := removeOutside(name); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
 		return err

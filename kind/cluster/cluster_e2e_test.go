@@ -43,6 +43,9 @@ func TestUpUninstallDown(t *testing.T) {
 		if s := strings.TrimSpace(string(out)); s != "" {
 			t.Errorf("containers left after down: %s", s)
 		}
+		if left, err := OutsideContainers(name); err != nil || len(left) > 0 {
+			t.Errorf("outside host containers left after down: %v (%v)", left, err)
+		}
 	}()
 	if err != nil {
 		t.Fatalf("up: %v", err)

@@ -30,11 +30,18 @@ import (
 // node's docker container has the node's name.
 type Backend struct {
 	*clustermode.Nodes
-	name string
+	name          string
+	workloadImage string // the outside host runs it too (outside.go)
 
 	mu      sync.Mutex
 	pids    map[string]int // container -> its init's host PID
 	podPIDs map[string]int // pod UID -> a host PID in the pod
+	outside *outside       // the outside host, once a scenario needed it (outside.go)
+
+	// KestrelBin runs node probes as processes of the node (nodeprocs.go);
+	// empty: they run in the runner, without socket LB.
+	KestrelBin  string
+	nodeCgroups map[string]string // node -> its cgroup v2 root on this machine
 }
 
 // NewRunner connects the live runner to kind cluster name; scenario pods run the
@@ -73,7 +80,7 @@ func newBackend(ctx context.Context, name, kubeconfig, image string) (*Backend, 
 	if err != nil {
 		return nil, fmt.Errorf("kind cluster %q: %w", name, err)
 	}
-	return &Backend{Nodes: nodes, name: name, pids: map[string]int{}, podPIDs: map[string]int{}}, nil
+	return &Backend{Nodes: nodes, name: name, workloadImage: image, pids: map[string]int{}, podPIDs: map[string]int{}, nodeCgroups: map[string]string{}, KestrelBin: kestrelBin()}, nil
 }
 
 func (b *Backend) Mode() string { return "kind" }

@@ -168,10 +168,10 @@ func (r *Runner) dnsProbe(ctx context.Context, s *session, p engine.Probe) engin
 		// A resolver outside the cluster: a stand-in on the outside host,
 		// as for any probe to the world (probe.go).
 		s.worldMu.Lock()
-		if s.world == nil {
-			s.world = newWorld(r.name)
+		w, err := s.worldLocked("a stand-in resolver " + p.To.IP.String())
+		if err == nil {
+			err = w.standIn(p.To.IP, p.Port, p.Protocol)
 		}
-		err := s.world.standIn(p.To.IP, p.Port, p.Protocol)
 		s.worldMu.Unlock()
 		if err != nil {
 			return engine.Observation{Err: err}

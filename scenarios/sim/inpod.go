@@ -51,6 +51,13 @@ func inServiceRange(a netip.Addr) bool {
 // ClusterIPs, as Cilium's does for the host.
 func (r *Runner) podProcess(s *session, from engine.Peer, to netip.Addr) (bin, cgroup string, ok bool, err error) {
 	if !r.backend.Outside() {
+		if from.Pod == nil && from.Node != "" {
+			idx, found := s.nodes[from.Node]
+			if !found {
+				return "", "", false, fmt.Errorf("node %q is not in the scenario's nodes", from.Node)
+			}
+			return r.nodeProcess(idx)
+		}
 		// No per-pod cgroups here: probes stay in the runner (no socket LB).
 		return "", "", false, nil
 	}

@@ -112,6 +112,8 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 		return engine.Observation{Skipped: sctpSkipReason()}
 	case worldSource && p.From.Via == "":
 		return engine.Observation{Skipped: skipOutside, Evidence: "source " + p.From.IP.String()}
+	case !r.backend.Outside() && needsSocketLB(p) && !r.servesNodeProcesses(s, p.From.Node):
+		return engine.Observation{Skipped: skipNoSocketLB, Evidence: r.backend.Mode() + " mode, from node " + p.From.Node}
 	case p.DNS != nil:
 		return r.dnsProbe(ctx, s, p)
 	case p.Resolver != nil:
@@ -130,15 +132,15 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	// the machine. A world address no spec.world server holds gets a
 	// stand-in server there, so the probe is sent all the same.
 	if !worldSource && p.To.Frontend == "" && !r.backend.Routed(to) && !s.serves(to, p.Port, p.Protocol) {
-		if !r.backend.Outside() {
+		if !r.hasOutside() {
 			// No outside host to stand in for the world.
 			return engine.Observation{Skipped: skipNoOutside, Evidence: "destination " + to.String()}
 		}
 		s.worldMu.Lock()
-		if s.world == nil {
-			s.world = newWorld(r.name)
+		w, err := s.worldLocked("a stand-in for " + to.String())
+		if err == nil {
+			err = w.standIn(to, p.Port, p.Protocol)
 		}
-		err := s.world.standIn(to, p.Port, p.Protocol)
 		s.worldMu.Unlock()
 		if err != nil {
 			return engine.Observation{Err: err}
@@ -297,23 +299,20 @@ func (r *Runner) origin(s *session, p engine.Probe) (origin, netip.Addr, error) 
 		ns, err := r.backend.NodeNetns(idx)
 		return origin{netns: ns}, src, err
 	}
-	if !r.backend.Outside() {
-		return origin{}, netip.Addr{}, errNoOutside(r.backend, "a probe from the world via "+p.From.Via)
-	}
 	idx, ok := s.nodes[p.From.Via]
 	if !ok {
 		return origin{}, netip.Addr{}, fmt.Errorf("via node %q is not in the scenario's nodes", p.From.Via)
 	}
 	s.worldMu.Lock()
-	if s.world == nil {
-		s.world = newWorld(r.name)
+	w, err := s.worldLocked("a probe from the world via " + p.From.Via)
+	if err == nil {
+		err = w.addAddr(p.From.IP)
 	}
-	err := s.world.addAddr(p.From.IP)
 	s.worldMu.Unlock()
 	if err != nil {
 		return origin{}, netip.Addr{}, err
 	}
-	return origin{netns: network.OutsideNetns(r.name), src: p.From.IP, mark: network.ViaMark(idx)}, p.From.IP, nil
+	return origin{netns: w.host.Netns(), src: p.From.IP, mark: w.host.ViaMark(idx)}, p.From.IP, nil
 }
 
 // verdictOf maps a socket error to a probe verdict.

@@ -59,20 +59,16 @@ func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
 		return err
 	}
 	s.cluster = c
-	if !s.r.backend.Outside() {
-		if len(c.World) > 0 {
-			return errNoOutside(s.r.backend, "spec.world servers")
+	s.worldMu.Lock()
+	if len(c.World) > 0 || s.world != nil {
+		var w *world
+		if w, err = s.worldLocked("spec.world servers"); err == nil {
+			err = w.sync(c.World)
 		}
-	} else {
-		s.worldMu.Lock()
-		if s.world == nil {
-			s.world = newWorld(s.r.name)
-		}
-		err = s.world.sync(c.World)
-		s.worldMu.Unlock()
-		if err != nil {
-			return err
-		}
+	}
+	s.worldMu.Unlock()
+	if err != nil {
+		return err
 	}
 	if c, err = nodes.placePods(s.r.backend, c); err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 // nothing of them outlives it; the addresses it added are taken away when
 // the session closes.
 type world struct {
-	cluster string
+	host    OutsideHost
 	servers map[netip.Addr]*worldServer
 	addrs   map[netip.Addr]bool // added to the outside host by this session
 	// standIns answer probes to world addresses the scenario declares no
@@ -32,8 +32,8 @@ type worldServer struct {
 	srv   *workload.Server
 }
 
-func newWorld(cluster string) *world {
-	return &world{cluster: cluster, servers: map[netip.Addr]*worldServer{}, addrs: map[netip.Addr]bool{}, standIns: map[standInKey]*workload.Server{}}
+func newWorld(host OutsideHost) *world {
+	return &world{host: host, servers: map[netip.Addr]*worldServer{}, addrs: map[netip.Addr]bool{}, standIns: map[standInKey]*workload.Server{}}
 }
 
 // quiet keeps the servers' start-up lines out of the scenario report.
@@ -57,7 +57,7 @@ func (w *world) sync(want []engine.WorldServer) error {
 			return err
 		}
 		var srv *workload.Server
-		err := network.Do(network.OutsideNetns(w.cluster), func() error {
+		err := network.Do(w.host.Netns(), func() error {
 			var err error
 			srv, err = workload.Start(workload.Options{Pod: worldName(ws.IP), Host: ws.IP.String(), Ports: ports, Log: quiet})
 			return err
@@ -98,7 +98,7 @@ func (w *world) addAddr(a netip.Addr) error {
 	if w.addrs[a] {
 		return nil
 	}
-	if err := network.AddWorldAddr(w.cluster, a); err != nil {
+	if err := w.host.AddAddr(a); err != nil {
 		return err
 	}
 	w.addrs[a] = true
@@ -137,7 +137,7 @@ func (w *world) standIn(a netip.Addr, port uint16, proto string) error {
 		return nil
 	}
 	var srv *workload.Server
-	err := network.Do(network.OutsideNetns(w.cluster), func() error {
+	err := network.Do(w.host.Netns(), func() error {
 		var err error
 		srv, err = workload.Start(workload.Options{Pod: worldName(a), Host: a.String(),
 			Ports: []workload.Port{{Number: int(port), Protocol: proto, Mux: proto == "TCP"}}, Log: quiet})
@@ -176,7 +176,7 @@ func (w *world) close() error {
 	}
 	var errs []error
 	for a := range w.addrs {
-		if err := network.DelWorldAddr(w.cluster, a); err != nil {
+		if err := w.host.DelAddr(a); err != nil {
 			errs = append(errs, err)
 		}
 		delete(w.addrs, a)

@@ -36,7 +36,7 @@ func TestAWorldServerOnTheOutsideHostAnswersLiveProbes(t *testing.T) {
 		{IP: server, Ports: []engine.WorldPort{{Port: 80, Protocol: "TCP"}, {Port: 443, Protocol: "TCP"}, {Port: 53, Protocol: "UDP"}}},
 		{IP: server6, Ports: []engine.WorldPort{{Port: 80, Protocol: "TCP"}}},
 	}}
-	w := newWorld(name)
+	w := newWorld(simOutside{name})
 	t.Cleanup(func() { w.close() })
 	if err := w.sync(c.World); err != nil {
 		t.Fatal(err)
