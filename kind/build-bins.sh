@@ -5,7 +5,7 @@
 #   kube-apiserver kube-controller-manager kubectl   copied from sim's build (build-k8s.sh)
 #   etcd                                from modules/etcd (the version kubeadm expects)
 #   coredns                             from modules/coredns (the version kubeadm deploys)
-#   kube-network-policies               from modules/knp (sigs.k8s.io/kube-network-policies, for make certify-knp)
+#   kube-network-policies               from modules/knp (sigs.k8s.io/kube-network-policies, for make certify-knp; only with KESTREL_KIND_KNP=1)
 #   kube-proxy                          copied from sim's build (kind up --cni ptp runs it)
 # Each module has its own stamp (version + go.sum hash); a module whose stamp matches
 # is not rebuilt. Prints nothing but progress; `kestrel kind image` runs it.
@@ -67,8 +67,12 @@ build "$here/modules/etcd" "-s -w" etcd=go.etcd.io/etcd/server/v3
 corednsversion=$(awk '$1 == "require" && $2 == "github.com/coredns/coredns" {print $3}' "$here/modules/coredns/go.mod")
 build "$here/modules/coredns" "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$corednsversion" github.com/coredns/coredns
 
+# kube-network-policies only for the clusters that run it (make certify-knp:
+# KESTREL_KIND_KNP=1); CI's kind runs do not pay for its build.
 knpversion=$(awk '$1 == "require" && $2 == "sigs.k8s.io/kube-network-policies" {print $3}' "$here/modules/knp/go.mod")
-build "$here/modules/knp" "-s -w" kube-network-policies=sigs.k8s.io/kube-network-policies/cmd
+if [ "${KESTREL_KIND_KNP:-}" = 1 ]; then
+	build "$here/modules/knp" "-s -w" kube-network-policies=sigs.k8s.io/kube-network-policies/cmd
+fi
 
 for c in kube-apiserver kube-controller-manager kube-proxy kubectl; do
 	cmp -s "$simbin/$c" "$bin/$c" || cp -f "$simbin/$c" "$bin/$c"

@@ -105,13 +105,8 @@ func Build(ctx context.Context, o Options, k8sVersion string) (Result, error) {
 	if _, err := docker(ctx, nil, "version", "--format", "{{.Server.Version}}"); err != nil {
 		return res, fmt.Errorf("docker does not answer (run `make deps`, which installs and starts it): %w", err)
 	}
-	// The node's programs: a no-op when build-bins.sh's stamps match.
-	cmd := exec.CommandContext(ctx, filepath.Join(o.Source, "kind", "build-bins.sh"))
-	cmd.Env = append(os.Environ(), "KESTREL_KIND_BIN="+o.BinDir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return res, fmt.Errorf("kind/build-bins.sh: %w\n%s", err, tail(out, 30))
-	} else if o.Verbose {
-		o.logf("%s", strings.TrimSpace(string(out)))
+	if err := buildBins(ctx, o); err != nil {
+		return res, err
 	}
 	if err := staticBuild(ctx, o.Source, o.BinDir, "./kind/pause"); err != nil {
 		return res, err
@@ -186,6 +181,22 @@ func Build(ctx context.Context, o Options, k8sVersion string) (Result, error) {
 }
 
 // requiredImages asks the built kubeadm which images its control plane runs.
+// buildBins runs kind/build-bins.sh, which builds the node's programs into
+// o.BinDir: a no-op for each whose stamp matches. env adds to its
+// environment (KESTREL_KIND_KNP=1: kube-network-policies too).
+func buildBins(ctx context.Context, o Options, env ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(o.Source, "kind", "build-bins.sh"))
+	cmd.Env = append(append(os.Environ(), "KESTREL_KIND_BIN="+o.BinDir), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kind/build-bins.sh: %w\n%s", err, tail(out, 30))
+	}
+	if o.Verbose {
+		o.logf("%s", strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 func requiredImages(ctx context.Context, binDir, k8sVersion string) ([]string, error) {
 	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "kubeadm"), "config", "images", "list",
 		"--kubernetes-version", k8sVersion).Output()

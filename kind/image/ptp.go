@@ -25,11 +25,15 @@ type PTPImages struct {
 }
 
 // BuildPTP builds kube-proxy's and kube-network-policies' images from the
-// programs kind/build-bins.sh built (Build runs it first). kube-proxy's is the
+// programs kind/build-bins.sh built (Build runs it first; kube-network-policies
+// is built here, only for the clusters that run it). kube-proxy's is the
 // node's Debian base with kube-proxy added: kube-proxy runs iptables,
 // iptables-restore and conntrack, which a FROM-scratch image lacks.
 func BuildPTP(ctx context.Context, o Options, k8sVersion string) (PTPImages, error) {
 	var out PTPImages
+	if err := buildBins(ctx, o, "KESTREL_KIND_KNP=1"); err != nil {
+		return out, err
+	}
 	base, err := baseImage(ctx, o)
 	if err != nil {
 		return out, err
