@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -11,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kestrelnet/kestrel/agent/api"
-	"github.com/kestrelnet/kestrel/sim/cluster"
 )
 
 func init() {
@@ -23,38 +21,8 @@ func init() {
 }
 
 func newFQDNCacheListCmd() *cobra.Command {
-	var name, node, socket, output string
-	cmd := &cobra.Command{
-		Use:   "list [--node NODE | --socket PATH] [-o table|json]",
-		Short: "List each answered name and address with its TTL and identity (like `cilium fqdn cache list`)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if socket == "" {
-				socket = cluster.AgentSocket(name, node)
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			c, err := api.NewClient(socket).FQDNCache(ctx)
-			if err != nil {
-				return err // the client's error names the agent's socket
-			}
-			switch output {
-			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(c)
-			case "table":
-				printFQDNCache(cmd.OutOrStdout(), c)
-				return nil
-			}
-			return fmt.Errorf("-o %q: want table or json", output)
-		},
-	}
-	cmd.Flags().StringVar(&name, "name", "kestrel", "sim cluster name")
-	cmd.Flags().StringVar(&node, "node", "node-1", "node whose agent to ask")
-	cmd.Flags().StringVar(&socket, "socket", "", "agent API socket (instead of --name/--node)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
-	return cmd
+	return agentListCmd("List each answered name and address with its TTL and identity (like `cilium fqdn cache list`)",
+		func(ctx context.Context, c *api.Client) (api.FQDNCache, error) { return c.FQDNCache(ctx) }, printFQDNCache)
 }
 
 // printFQDNCache prints one row per address, with the columns of `cilium

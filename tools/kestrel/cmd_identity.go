@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kestrelnet/kestrel/agent/api"
-	"github.com/kestrelnet/kestrel/sim/cluster"
 )
 
 func init() {
@@ -21,38 +18,8 @@ func init() {
 }
 
 func newIdentityListCmd() *cobra.Command {
-	var name, node, socket, output string
-	cmd := &cobra.Command{
-		Use:   "list [--node NODE | --socket PATH] [-o table|json]",
-		Short: "List each identity with its labels (like `cilium identity list`)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if socket == "" {
-				socket = cluster.AgentSocket(name, node)
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			ids, err := api.NewClient(socket).Identities(ctx)
-			if err != nil {
-				return err // the client's error names the agent's socket
-			}
-			switch output {
-			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(ids)
-			case "table":
-				printIdentities(cmd.OutOrStdout(), ids)
-				return nil
-			}
-			return fmt.Errorf("-o %q: want table or json", output)
-		},
-	}
-	cmd.Flags().StringVar(&name, "name", "kestrel", "sim cluster name")
-	cmd.Flags().StringVar(&node, "node", "node-1", "node whose agent to ask")
-	cmd.Flags().StringVar(&socket, "socket", "", "agent API socket (instead of --name/--node)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
-	return cmd
+	return agentListCmd("List each identity with its labels (like `cilium identity list`)",
+		func(ctx context.Context, c *api.Client) ([]api.Identity, error) { return c.Identities(ctx) }, printIdentities)
 }
 
 // printIdentities prints one row per identity, its labels one per line

@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kestrelnet/kestrel/agent/api"
-	"github.com/kestrelnet/kestrel/sim/cluster"
 )
 
 func init() {
@@ -22,38 +19,8 @@ func init() {
 }
 
 func newServiceListCmd() *cobra.Command {
-	var name, node, socket, output string
-	cmd := &cobra.Command{
-		Use:   "list [--node NODE | --socket PATH] [-o table|json]",
-		Short: "List each frontend and its backends as one agent sees them (like `cilium service list`)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if socket == "" {
-				socket = cluster.AgentSocket(name, node)
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			svcs, err := api.NewClient(socket).Services(ctx)
-			if err != nil {
-				return fmt.Errorf("agent at %s: %w", socket, err)
-			}
-			switch output {
-			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(svcs)
-			case "table":
-				printServices(cmd.OutOrStdout(), svcs)
-				return nil
-			}
-			return fmt.Errorf("-o %q: want table or json", output)
-		},
-	}
-	cmd.Flags().StringVar(&name, "name", "kestrel", "sim cluster name")
-	cmd.Flags().StringVar(&node, "node", "node-1", "node whose agent to ask")
-	cmd.Flags().StringVar(&socket, "socket", "", "agent API socket (instead of --name/--node)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
-	return cmd
+	return agentListCmd("List each frontend and its backends as one agent sees them (like `cilium service list`)",
+		func(ctx context.Context, c *api.Client) (api.Services, error) { return c.Services(ctx) }, printServices)
 }
 
 // printServices prints one row per backend, as `cilium service list` does.
