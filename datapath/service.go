@@ -3,6 +3,7 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -401,6 +402,14 @@ func (d *Datapath) SyncServices(want []Service) error {
 	if err := d.checkFits(st, want); err != nil {
 		return err
 	}
+	return d.writeThenRemove(st, want, slices.Collect(maps.Keys(gone)))
+}
+
+// writeThenRemove writes the services of want that differ from what is
+// installed, publishes their frontends once all are written, then removes
+// the ids in remove (each removal tried, the errors joined) and publishes
+// again.
+func (d *Datapath) writeThenRemove(st *serviceState, want []Service, remove []uint32) error {
 	var changed []Service
 	for _, s := range want {
 		if in, ok := st.byID[s.ID]; !ok || !in.svc.equal(s) {
@@ -415,7 +424,7 @@ func (d *Datapath) SyncServices(want []Service) error {
 		return err
 	}
 	var errs []error
-	for id := range gone {
+	for _, id := range remove {
 		errs = append(errs, d.removeService(st, id))
 	}
 	errs = append(errs, d.publishFilter(st))

@@ -1,7 +1,6 @@
 package datapath
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -69,24 +68,7 @@ func (d *Datapath) ApplyServices(upsert []Service, remove []uint32) error {
 			return err
 		}
 	}
-	var changed []Service
-	for _, s := range upsert {
-		if in, ok := st.byID[s.ID]; !ok || !in.svc.equal(s) {
-			changed = append(changed, s)
-		}
-	}
-	if err := d.writeServices(st, changed); err != nil {
-		return err
-	}
-	if err := d.publishFilter(st); err != nil {
-		return err
-	}
-	var errs []error
-	for _, id := range remove {
-		errs = append(errs, d.removeService(st, id))
-	}
-	errs = append(errs, d.publishFilter(st))
-	return errors.Join(errs...)
+	return d.writeThenRemove(st, upsert, remove)
 }
 
 // checkFitsDelta is checkFits for ApplyServices: the maps' use after the
