@@ -54,6 +54,43 @@ func proxyPodNetwork(t *testing.T) (*datapath.Datapath, *datapathtest.PodNetwork
 // <client>"; one to port 8080 is instead relayed to the pod, as an ingress
 // proxy does, over an upstream connection with the ingress proxy's mark.
 func startProxy(t *testing.T, n *datapathtest.PodNetwork) net.Listener {
+	return serveProxy(t, n, func(c net.Conn) {
+		defer c.Close()
+		orig := c.LocalAddr().(*net.TCPAddr)
+		// The client speaks first: its data, not only its
+		// handshake, must reach the proxy.
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			fmt.Fprintf(c, "no request: %v\n", err)
+			return
+		}
+		if orig.Port != 8080 {
+			fmt.Fprintf(c, "%s %s\n", c.LocalAddr(), c.RemoteAddr())
+			return
+		}
+		// Dialled from the node's namespace, on a thread of
+		// this goroutine's own while it is switched there.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var up net.Conn
+		var derr error
+		n.In(t, n.Node, func() {
+			up, derr = datapath.ProxyDialer(datapath.ProxyMarkIngress()).Dial("tcp", orig.String())
+		})
+		if derr != nil {
+			fmt.Fprintf(c, "upstream: %v\n", derr)
+			return
+		}
+		defer up.Close()
+		line, _ := bufio.NewReader(up).ReadString('\n')
+		fmt.Fprintf(c, "proxied %s", line)
+	})
+}
+
+// serveProxy runs a transparent listener on the proxy port in the node's
+// namespace until the test ends, serving each connection with serve in a
+// goroutine of its own.
+func serveProxy(t *testing.T, n *datapathtest.PodNetwork, serve func(net.Conn)) net.Listener {
 	var ln net.Listener
 	var err error
 	n.In(t, n.Node, func() { ln, err = datapath.ListenProxy(context.Background(), testProxyPort) })
@@ -65,37 +102,7 @@ func startProxy(t *testing.T, n *datapathtest.PodNetwork) net.Listener {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				orig := c.LocalAddr().(*net.TCPAddr)
-				// The client speaks first: its data, not only its
-				// handshake, must reach the proxy.
-				c.SetReadDeadline(time.Now().Add(2 * time.Second))
-				if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
-					fmt.Fprintf(c, "no request: %v\n", err)
-					return
-				}
-				if orig.Port != 8080 {
-					fmt.Fprintf(c, "%s %s\n", c.LocalAddr(), c.RemoteAddr())
-					return
-				}
-				// Dialled from the node's namespace, on a thread of
-				// this goroutine's own while it is switched there.
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
-				var up net.Conn
-				var derr error
-				n.In(t, n.Node, func() {
-					up, derr = datapath.ProxyDialer(datapath.ProxyMarkIngress()).Dial("tcp", orig.String())
-				})
-				if derr != nil {
-					fmt.Fprintf(c, "upstream: %v\n", derr)
-					return
-				}
-				defer up.Close()
-				line, _ := bufio.NewReader(up).ReadString('\n')
-				fmt.Fprintf(c, "proxied %s", line)
-			}()
+			go serve(c)
 		}
 	}()
 	return ln

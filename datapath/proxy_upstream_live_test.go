@@ -89,52 +89,39 @@ func serveSaw(t *testing.T, n *datapathtest.PodNetwork, ns netns.NsHandle, addr,
 // client's own address with mark and answered "proxied <upstream's line>";
 // on any other port it is held open unanswered (held receives each one).
 func startUpstreamProxy(t *testing.T, n *datapathtest.PodNetwork, mark int, relay map[int]bool, held chan<- net.Conn) {
-	var ln net.Listener
-	var err error
-	n.In(t, n.Node, func() { ln, err = datapath.ListenProxy(context.Background(), testProxyPort) })
-	must(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				orig := c.LocalAddr().(*net.TCPAddr)
-				c.SetReadDeadline(time.Now().Add(3 * time.Second))
-				if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
-					c.Close()
-					return
-				}
-				if !relay[orig.Port] {
-					held <- c
-					return
-				}
-				defer c.Close()
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
-				from := netip.MustParseAddrPort(c.RemoteAddr().String())
-				var up net.Conn
-				var derr error
-				n.In(t, n.Node, func() {
-					up, derr = datapath.ProxyUpstreamDialer(mark, from)(context.Background(), "tcp", orig.String())
-				})
-				if derr != nil {
-					fmt.Fprintf(c, "upstream: %v\n", derr)
-					return
-				}
-				defer up.Close()
-				up.SetReadDeadline(time.Now().Add(3 * time.Second))
-				line, err := bufio.NewReader(up).ReadString('\n')
-				if err != nil {
-					fmt.Fprintf(c, "upstream read: %v\n", err)
-					return
-				}
-				fmt.Fprintf(c, "proxied %s", line)
-			}()
+	serveProxy(t, n, func(c net.Conn) {
+		orig := c.LocalAddr().(*net.TCPAddr)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			c.Close()
+			return
 		}
-	}()
+		if !relay[orig.Port] {
+			held <- c
+			return
+		}
+		defer c.Close()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		from := netip.MustParseAddrPort(c.RemoteAddr().String())
+		var up net.Conn
+		var derr error
+		n.In(t, n.Node, func() {
+			up, derr = datapath.ProxyUpstreamDialer(mark, from)(context.Background(), "tcp", orig.String())
+		})
+		if derr != nil {
+			fmt.Fprintf(c, "upstream: %v\n", derr)
+			return
+		}
+		defer up.Close()
+		up.SetReadDeadline(time.Now().Add(3 * time.Second))
+		line, err := bufio.NewReader(up).ReadString('\n')
+		if err != nil {
+			fmt.Fprintf(c, "upstream read: %v\n", err)
+			return
+		}
+		fmt.Fprintf(c, "proxied %s", line)
+	})
 }
 
 // dialLine connects from ns, sends a request line and returns the answer and
