@@ -100,6 +100,10 @@ type probeFlows struct {
 	// backends, for a probe to a service, are the endpoints it may be
 	// translated to: flows past the translation carry one of them.
 	backends []netip.AddrPort
+	// masq are the addresses a node may give the source on its way to a
+	// backend (the via node's, for a world source it masquerades): flows
+	// past that translation carry one of them.
+	masq []netip.Addr
 }
 
 func (q probeFlows) matches(f api.Flow) bool {
@@ -114,10 +118,12 @@ func (q probeFlows) matches(f api.Flow) bool {
 	if src && dst && f.DstPort == q.port || back && f.SrcPort == q.port {
 		return true
 	}
-	for _, b := range q.backends {
-		if f.Src == q.src.String() && f.Dst == b.Addr().String() && f.DstPort == b.Port() ||
-			f.Src == b.Addr().String() && f.SrcPort == b.Port() && f.Dst == q.src.String() {
-			return true
+	for _, src := range append([]netip.Addr{q.src}, q.masq...) {
+		for _, b := range q.backends {
+			if f.Src == src.String() && f.Dst == b.Addr().String() && f.DstPort == b.Port() ||
+				f.Src == b.Addr().String() && f.SrcPort == b.Port() && f.Dst == src.String() {
+				return true
+			}
 		}
 	}
 	return false

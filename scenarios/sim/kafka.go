@@ -2,11 +2,11 @@ package sim
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"syscall"
 	"time"
@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
-	"github.com/kestrelnet/kestrel/sim/network"
 )
 
 // kafkaProbe sends the probe's Kafka request from inside ns and reads the
@@ -24,17 +23,12 @@ import (
 // GROUP_AUTHORIZATION_FAILED: the proxy's denial) is l7-denied, any other
 // answer the broker's own (allowed); a connection cut off unanswered is
 // l7-denied too (a proxy with nothing to answer ends it).
-func kafkaProbe(ns string, to netip.AddrPort, k *engine.KafkaRequest) (string, string) {
+func kafkaProbe(from origin, to netip.AddrPort, k *engine.KafkaRequest) (string, string) {
 	wire, err := k.Wire()
 	if err != nil {
 		return "error", err.Error()
 	}
-	var conn net.Conn
-	err = network.Do(ns, func() error {
-		var err error
-		conn, err = (&net.Dialer{Timeout: probeTimeout}).Dial("tcp", to.String())
-		return err
-	})
+	conn, err := from.dial(context.Background(), to.String())
 	if err != nil {
 		return verdictOf(err), fmt.Sprintf("TCP connect %s: %v", to, err)
 	}

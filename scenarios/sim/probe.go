@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kestrelnet/kestrel/sim/workload"
 	"net"
 	"net/netip"
 	"os"
@@ -90,6 +91,14 @@ type origin struct {
 	mark  uint32     // SO_MARK when non-zero
 }
 
+// describe prefixes a probe's evidence with where it was sent from.
+func (o origin) describe(p engine.Probe, evidence string) string {
+	if o.mark != 0 {
+		return fmt.Sprintf("from netns %s, source %s, mark %d (into %s): %s", o.netns, o.src, o.mark, p.From.Via, evidence)
+	}
+	return fmt.Sprintf("from netns %s: %s", o.netns, evidence)
+}
+
 // control sets the socket's mark (network.ViaMark) before it connects.
 func (o origin) control(_, _ string, c syscall.RawConn) error {
 	if o.mark == 0 {
@@ -100,6 +109,22 @@ func (o origin) control(_, _ string, c syscall.RawConn) error {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(o.mark))
 	})
 	return errors.Join(err, serr)
+}
+
+// dial connects from the origin: in its namespace, from its address when
+// set, with its mark (a world source enters at its via node).
+func (o origin) dial(ctx context.Context, target string) (net.Conn, error) {
+	var conn net.Conn
+	err := network.Do(o.netns, func() error {
+		var err error
+		d := net.Dialer{Timeout: probeTimeout, Control: o.control}
+		if o.src.IsValid() {
+			d.LocalAddr = &net.TCPAddr{IP: o.src.AsSlice()}
+		}
+		conn, err = d.DialContext(ctx, "tcp", target)
+		return err
+	})
+	return conn, err
 }
 
 func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.Observation {
@@ -158,6 +183,9 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	case p.To.Frontend != "":
 		q.backends = s.svcBackends[p.To.Frontend]
 	}
+	if via, ok := s.nodes[p.From.Via]; ok && worldSource && len(q.backends) > 0 {
+		q.masq = []netip.Addr{r.backend.NodeIP(via, false), r.backend.NodeIP(via, true)}
+	}
 	bin, cgroup, inPod, err := r.podProcess(s, p.From, to)
 	if err != nil {
 		return engine.Observation{Err: err}
@@ -168,18 +196,18 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 		q.protocol = protoTCP
 		if p.Exchange == "request" {
 			var status int
-			var seen netip.Addr
+			var reply workload.HTTPReply
 			if p.Kafka != nil {
-				verdict, evidence = kafkaProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.Kafka)
+				verdict, evidence = kafkaProbe(from, netip.AddrPortFrom(to, p.Port), p.Kafka)
 			} else if p.TLS != nil {
-				verdict, evidence, status = tlsProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.TLS, p.HTTP)
+				verdict, evidence, status = tlsProbe(from, netip.AddrPortFrom(to, p.Port), p.TLS, p.HTTP)
 			} else {
-				verdict, evidence, status, seen = httpProbe(from.netns, netip.AddrPortFrom(to, p.Port), p.HTTP)
+				verdict, evidence, status, reply = httpProbe(from, netip.AddrPortFrom(to, p.Port), p.HTTP)
 			}
-			if seen.IsValid() {
-				seen = s.scenarioAddr(seen)
+			o := engine.Observation{Verdict: verdict, Status: status, Evidence: from.describe(p, evidence)}
+			if verdict == "allowed" && reply.Pod != "" {
+				o.Backend, o.SourceIP = s.answerOf(p, reply.Pod, reply.Client)
 			}
-			o := engine.Observation{Verdict: verdict, Status: status, SourceIP: seen, Evidence: fmt.Sprintf("from netns %s: %s", from.netns, evidence)}
 			if verdict == "error" {
 				o.Err = errors.New(evidence)
 				return o
@@ -209,10 +237,7 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 	default:
 		return engine.Observation{Skipped: p.Protocol + " probes are not available in sim mode yet"}
 	}
-	o := engine.Observation{Verdict: verdict, Evidence: fmt.Sprintf("from netns %s: %s", from.netns, evidence)}
-	if from.mark != 0 {
-		o.Evidence = fmt.Sprintf("from netns %s, source %s, mark %d (into %s): %s", from.netns, from.src, from.mark, p.From.Via, evidence)
-	}
+	o := engine.Observation{Verdict: verdict, Evidence: from.describe(p, evidence)}
 	if verdict == "allowed" {
 		o.Backend, o.SourceIP = s.readAnswer(p, answer)
 	}
@@ -228,14 +253,19 @@ func (r *Runner) probe(ctx context.Context, s *session, p engine.Probe) engine.O
 // service probe reached (when <who> is a pod), and the client address the
 // server saw, in the scenario's addresses.
 func (s *session) readAnswer(p engine.Probe, answer string) (backend string, client netip.Addr) {
-	f := strings.Fields(answer)
-	if len(f) > 0 && (p.To.Service != "" || p.To.Frontend != "") && strings.Contains(f[0], "/") {
-		backend = f[0]
+	f := append(strings.Fields(answer), "", "", "")
+	return s.answerOf(p, f[0], f[2])
+}
+
+// answerOf is what a server named in its answer (a line or an HTTP reply's
+// JSON): the backend a service probe reached, when who is a pod, and the
+// client address it saw, in the scenario's addresses.
+func (s *session) answerOf(p engine.Probe, who, seen string) (backend string, client netip.Addr) {
+	if (p.To.Service != "" || p.To.Frontend != "") && strings.Contains(who, "/") {
+		backend = who
 	}
-	if len(f) > 2 {
-		if a, err := netip.ParseAddr(f[2]); err == nil {
-			client = s.scenarioAddr(a)
-		}
+	if a, err := netip.ParseAddr(seen); err == nil {
+		client = s.scenarioAddr(a.Unmap())
 	}
 	return backend, client
 }
@@ -332,16 +362,7 @@ func verdictOf(err error) string {
 // tcpProbe connects, sends a line and reads the server's answer: the verdict,
 // the evidence, and the answer itself.
 func tcpProbe(from origin, target string) (string, string, string) {
-	var conn net.Conn
-	err := network.Do(from.netns, func() error {
-		var err error
-		d := net.Dialer{Timeout: probeTimeout, Control: from.control}
-		if from.src.IsValid() {
-			d.LocalAddr = &net.TCPAddr{IP: from.src.AsSlice()}
-		}
-		conn, err = d.Dial("tcp", target)
-		return err
-	})
+	conn, err := from.dial(context.Background(), target)
 	if err != nil {
 		return verdictOf(err), fmt.Sprintf("TCP connect %s: %v", target, err), ""
 	}

@@ -19,32 +19,26 @@ import (
 
 	httpproxy "github.com/kestrelnet/kestrel/agent/proxy/http"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
-	"github.com/kestrelnet/kestrel/sim/network"
 	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
-// httpProbe sends the probe's request from inside ns and reads the answer:
+// httpProbe sends the probe's request from its origin and reads the answer:
 // the proxy's 403 with Cilium's body is l7-denied, any other answer is the
-// server's (allowed, with its status); no connection is dropped or
-// rejected as for a connect.
-func httpProbe(ns string, to netip.AddrPort, h *engine.HTTPRequest) (string, string, int, netip.Addr) {
+// server's (allowed, with its status, and the pod and client address a
+// workload server names); no connection is dropped or rejected as for a
+// connect.
+func httpProbe(from origin, to netip.AddrPort, h *engine.HTTPRequest) (string, string, int, workload.HTTPReply) {
 	if h.HTTP2 {
-		return h2cProbe(ns, to, h)
+		return h2cProbe(from, to, h)
 	}
-	var conn net.Conn
-	err := network.Do(ns, func() error {
-		var err error
-		d := net.Dialer{Timeout: probeTimeout}
-		conn, err = d.Dial("tcp", to.String())
-		return err
-	})
+	conn, err := from.dial(context.Background(), to.String())
 	if err != nil {
-		return verdictOf(err), fmt.Sprintf("TCP connect %s: %v", to, err), 0, netip.Addr{}
+		return verdictOf(err), fmt.Sprintf("TCP connect %s: %v", to, err), 0, workload.HTTPReply{}
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(3 * probeTimeout))
 	if _, err := conn.Write(h.Wire(to)); err != nil {
-		return verdictOf(err), fmt.Sprintf("HTTP write %s: %v", to, err), 0, netip.Addr{}
+		return verdictOf(err), fmt.Sprintf("HTTP write %s: %v", to, err), 0, workload.HTTPReply{}
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
@@ -52,30 +46,24 @@ func httpProbe(ns string, to netip.AddrPort, h *engine.HTTPRequest) (string, str
 		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			// Connected, then cut off unanswered: a proxy refused the
 			// stream (the TLS proxy resets what is no ClientHello).
-			return "l7-denied", ev, 0, netip.Addr{}
+			return "l7-denied", ev, 0, workload.HTTPReply{}
 		}
-		return verdictOf(err), ev, 0, netip.Addr{}
+		return verdictOf(err), ev, 0, workload.HTTPReply{}
 	}
 	return answerVerdict(h, to, resp)
 }
 
-// h2cProbe sends the request over cleartext HTTP/2 from inside ns.
-func h2cProbe(ns string, to netip.AddrPort, h *engine.HTTPRequest) (string, string, int, netip.Addr) {
+// h2cProbe sends the request over cleartext HTTP/2 from its origin.
+func h2cProbe(from origin, to netip.AddrPort, h *engine.HTTPRequest) (string, string, int, workload.HTTPReply) {
 	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
-		var c net.Conn
-		err := network.Do(ns, func() error {
-			var err error
-			c, err = (&net.Dialer{Timeout: probeTimeout}).DialContext(ctx, "tcp", to.String())
-			return err
-		})
-		return c, err
+		return from.dial(ctx, to.String())
 	}}
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*probeTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, h.Method, "http://"+to.String()+h.Path, nil)
 	if err != nil {
-		return "error", err.Error(), 0, netip.Addr{}
+		return "error", err.Error(), 0, workload.HTTPReply{}
 	}
 	for k, v := range h.Headers {
 		if strings.EqualFold(k, "Host") {
@@ -88,35 +76,28 @@ func h2cProbe(ns string, to netip.AddrPort, h *engine.HTTPRequest) (string, stri
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) {
-			return verdictOf(op), fmt.Sprintf("HTTP/2 %s %s to %s: %v", h.Method, h.Path, to, err), 0, netip.Addr{}
+			return verdictOf(op), fmt.Sprintf("HTTP/2 %s %s to %s: %v", h.Method, h.Path, to, err), 0, workload.HTTPReply{}
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return "dropped", fmt.Sprintf("HTTP/2 %s %s to %s: %v", h.Method, h.Path, to, err), 0, netip.Addr{}
+			return "dropped", fmt.Sprintf("HTTP/2 %s %s to %s: %v", h.Method, h.Path, to, err), 0, workload.HTTPReply{}
 		}
-		return "error", fmt.Sprintf("HTTP/2 %s %s to %s: %v", h.Method, h.Path, to, err), 0, netip.Addr{}
+		return "error", fmt.Sprintf("HTTP/2 %s %s to %s: %v", h.Method, h.Path, to, err), 0, workload.HTTPReply{}
 	}
 	return answerVerdict(h, to, resp)
 }
 
 // answerVerdict reads an answer: the proxy's 403 with Cilium's body is
 // l7-denied, anything else is the server's own.
-func answerVerdict(h *engine.HTTPRequest, to netip.AddrPort, resp *http.Response) (string, string, int, netip.Addr) {
+func answerVerdict(h *engine.HTTPRequest, to netip.AddrPort, resp *http.Response) (string, string, int, workload.HTTPReply) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	ev := fmt.Sprintf("HTTP %s %s to %s: %d %q", h.Method, h.Path, to, resp.StatusCode, body)
 	if resp.StatusCode == http.StatusForbidden && string(body) == httpproxy.AccessDenied {
-		return "l7-denied", ev, resp.StatusCode, netip.Addr{}
+		return "l7-denied", ev, resp.StatusCode, workload.HTTPReply{}
 	}
-	return "allowed", ev, resp.StatusCode, clientOf(body)
-}
-
-// clientOf is the client address a workload server's JSON answer names
-// (workload.HTTPReply): the address the server saw. None for another server.
-func clientOf(body []byte) netip.Addr {
 	var r workload.HTTPReply
 	if json.Unmarshal(body, &r) != nil {
-		return netip.Addr{}
+		r = workload.HTTPReply{} // another server's answer names nobody
 	}
-	a, _ := netip.ParseAddr(r.Client)
-	return a.Unmap()
+	return "allowed", ev, resp.StatusCode, r
 }

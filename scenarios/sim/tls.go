@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
-	"github.com/kestrelnet/kestrel/sim/network"
 )
 
 // tlsProbe connects from inside ns and sends a ClientHello naming
@@ -24,13 +24,8 @@ import (
 // connected (a reset or an end of stream: what a proxy that refuses the
 // server name does) is l7-denied; no connection at all is dropped or
 // rejected as for a connect.
-func tlsProbe(ns string, to netip.AddrPort, t *engine.TLSRequest, h *engine.HTTPRequest) (string, string, int) {
-	var raw net.Conn
-	err := network.Do(ns, func() error {
-		var err error
-		raw, err = (&net.Dialer{Timeout: probeTimeout}).Dial("tcp", to.String())
-		return err
-	})
+func tlsProbe(from origin, to netip.AddrPort, t *engine.TLSRequest, h *engine.HTTPRequest) (string, string, int) {
+	raw, err := from.dial(context.Background(), to.String())
 	if err != nil {
 		return verdictOf(err), fmt.Sprintf("TCP connect %s: %v", to, err), 0
 	}

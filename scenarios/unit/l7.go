@@ -118,6 +118,16 @@ func (s *session) collect(obs *engine.Observation, evidence *[]string, leg strin
 	return port
 }
 
+// redirectPort is the proxy port a hook redirected its frame to (0 if none).
+func redirectPort(res datapath.RunResult) uint16 {
+	for _, ev := range res.Events {
+		if ev.Verdict == datapath.VerdictRedirected {
+			return ev.ProxyPort
+		}
+	}
+	return 0
+}
+
 func (s *session) dropped(obs engine.Observation, evidence []string, res datapath.RunResult) engine.Observation {
 	obs.Verdict = "dropped"
 	if n := len(res.Events); n > 0 {

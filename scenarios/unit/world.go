@@ -8,6 +8,7 @@ import (
 	"github.com/kestrelnet/kestrel/datapath"
 	"github.com/kestrelnet/kestrel/datapath/packet"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
+	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
 // netdevHooks are the node device program's hooks (bpf/host.c): the frame
@@ -39,10 +40,14 @@ func (s *session) probeWorld(p engine.Probe) engine.Observation {
 	if !ok {
 		return engine.Observation{Err: fmt.Errorf("via node %q has no datapath in this scenario", p.From.Via)}
 	}
-	if p.Exchange != "connect" && p.Exchange != "packet" {
+	if p.Exchange != "connect" && p.Exchange != "packet" && p.Exchange != "request" {
 		return engine.Observation{Err: fmt.Errorf("exchange %q from the world is not available in unit mode yet", p.Exchange)}
 	}
-	fwd, _, err := s.frames(p)
+	conn := p
+	if p.Exchange == "request" {
+		conn.Exchange = "connect"
+	}
+	fwd, _, err := s.frames(conn)
 	if err != nil {
 		return engine.Observation{Err: err}
 	}
@@ -63,10 +68,26 @@ func (s *session) probeWorld(p engine.Probe) engine.Observation {
 	r.obs.SourceIP = src.Addr()
 	r.evidence = append(r.evidence, fmt.Sprintf("entered at %s: %s -> %s (%s), from %s", via.name, netip.AddrPortFrom(p.To.IP, p.Port), dst, backend, src))
 	to := hop{node: at, hook: datapath.ToContainer, pod: backend}
-	if _, ok := r.run("request", to, false, out); !ok || p.Exchange == "packet" {
+	res, ok := r.run("request", to, false, out)
+	if !ok || p.Exchange == "packet" {
 		return r.done()
 	}
-	// Reply: out of the pod and its node, across nodes while addressed to one.
+	// A request: the backend's server answers it, or its ingress proxy
+	// (redirected) decides it in-process as the agent's proxy would.
+	server := p
+	server.To.Pod = s.podRef(backend)
+	proxied := p.Exchange == "request" && redirectPort(res) != 0
+	if proxied {
+		syn := packet.Spec{Src: src.Addr(), Dst: dst.Addr(), Protocol: "TCP", SrcPort: src.Port(), DstPort: dst.Port(), Flags: []string{"SYN"}}
+		s.throughProxy(server, syn, to, res, redirectPort(res), nil, &r.obs, &r.evidence)
+		if r.obs.Err != nil || r.obs.Verdict == "dropped" {
+			return r.done()
+		}
+	} else if p.Exchange == "request" && p.HTTP != nil {
+		r.obs.Status = workload.Status(serverOf(server), p.HTTP.Method, p.HTTP.Path, p.HTTP.Header("Authorization"))
+	}
+	// Reply: out of the pod (or from the proxy, in the node's own stack) and
+	// its node, across nodes while addressed to one.
 	reply := packet.Spec{Src: dst.Addr(), Dst: src.Addr(), Protocol: p.Protocol, SrcPort: dst.Port(), DstPort: src.Port()}
 	if strings.EqualFold(p.Protocol, "TCP") {
 		reply.Flags = []string{"SYN", "ACK"}
@@ -75,7 +96,12 @@ func (s *session) probeWorld(p engine.Probe) engine.Observation {
 		r.obs.Err = err
 		return r.done()
 	}
-	if out, at, ok = s.outOfPod(r, at, backend, out); !ok {
+	if proxied {
+		out, at, ok = s.leaveNode(r, at, out)
+	} else {
+		out, at, ok = s.outOfPod(r, at, backend, out)
+	}
+	if !ok {
 		return r.done()
 	}
 	from, client, err := endpointsOf(out)
@@ -142,7 +168,6 @@ func (s *session) intoNode(r *serviceRun, leg string, at *node, out []byte) (str
 // world. It returns the frame as it arrives (or leaves the cluster) and the
 // last node it crossed.
 func (s *session) outOfPod(r *serviceRun, at *node, pod string, frame []byte) ([]byte, *node, bool) {
-	_, toNetdev, _ := netdevHooks()
 	res, ok := r.run("reply", hop{node: at, hook: datapath.FromContainer, pod: pod}, false, frame)
 	if !ok {
 		return nil, nil, false
@@ -157,11 +182,21 @@ func (s *session) outOfPod(r *serviceRun, at *node, pod string, frame []byte) ([
 		res, ok := r.run("reply", hop{node: at, hook: datapath.ToContainer, pod: local}, false, out)
 		return res.Out, at, ok
 	}
-	if res, ok = r.run("reply", dev(at, toNetdev), false, out); !ok {
+	return s.leaveNode(r, at, out)
+}
+
+// leaveNode sends a reply the node at sends itself (a pod's, past its
+// from_container, or its proxy's): out by to_netdev and into the node owning
+// its destination (intoNode, then to_container), or to the world.
+func (s *session) leaveNode(r *serviceRun, at *node, out []byte) ([]byte, *node, bool) {
+	_, toNetdev, _ := netdevHooks()
+	res, ok := r.run("reply", dev(at, toNetdev), false, out)
+	if !ok {
 		return nil, nil, false
 	}
 	out = res.Out
-	if _, dst, err = endpointsOf(out); err != nil {
+	_, dst, err := endpointsOf(out)
+	if err != nil {
 		r.obs.Err = fmt.Errorf("the reply to_netdev of %s let out: %w", at.name, err)
 		return nil, nil, false
 	}
