@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kestrelnet/kestrel/agent/datapathstate"
 	"github.com/kestrelnet/kestrel/agent/policy"
@@ -41,7 +42,13 @@ type Table struct {
 
 	mu     sync.RWMutex
 	byAddr map[netip.Addr]Endpoint
+	gen    atomic.Uint64 // moves on with every Set
 }
+
+// Generation implements httpproxy.Generational: it moves on whenever the
+// endpoints and policies are replaced, so the proxies resolve the
+// connections they hold again before their next request.
+func (t *Table) Generation() uint64 { return t.gen.Load() }
 
 // Set replaces the endpoints with those of a computed datapath state.
 func (t *Table) Set(res *policy.Result, st *datapathstate.State, locals []datapathstate.Local) {
@@ -58,6 +65,7 @@ func (t *Table) Set(res *policy.Result, st *datapathstate.State, locals []datapa
 	}
 	t.mu.Lock()
 	t.byAddr = m
+	t.gen.Add(1)
 	t.mu.Unlock()
 }
 
@@ -76,7 +84,7 @@ func (t *Table) Resolve(dir policy.Direction, client, orig netip.AddrPort) (*htt
 		return nil, err
 	}
 	return &httpproxy.Connection{Matcher: m, EndpointID: r.EndpointID, Dial: r.Dial,
-		SrcIdentity: r.SrcIdentity, DstIdentity: r.DstIdentity, Policies: r.Policies}, nil
+		SrcIdentity: r.SrcIdentity, DstIdentity: r.DstIdentity, Policies: r.Policies, Generation: r.Generation}, nil
 }
 
 // Resolved is what any proxy needs of a redirected connection: the policy
@@ -88,12 +96,20 @@ type Resolved struct {
 	SrcIdentity, DstIdentity uint32
 	Policies                 []string
 	Dial                     func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Generation is the table's generation it was resolved under.
+	Generation uint64
 }
 
 // ResolveEntry finds a redirected connection's entry as Resolve does, for
 // every parser.
 func (t *Table) ResolveEntry(dir policy.Direction, client, orig netip.AddrPort) (*Resolved, error) {
-	return t.resolve(dir, "tcp", client, orig, t.CT.ProxiedFlow)
+	gen := t.Generation() // before the lookups: a Set during them resolves again
+	r, err := t.resolve(dir, "tcp", client, orig, t.CT.ProxiedFlow)
+	if err != nil {
+		return nil, err
+	}
+	r.Generation = gen
+	return r, nil
 }
 
 // resolve finds the local endpoint of a redirected flow of proto (the client

@@ -53,7 +53,13 @@ func (s *Server) serveH2C(c net.Conn, br *bufio.Reader, conn *Connection, client
 		start := time.Now()
 		rec := Record{Time: start, Direction: s.Direction, Client: client, Server: orig, Conn: conn,
 			Method: r.Method, URL: r.Host + r.RequestURI, Protocol: r.Proto}
-		if !conn.Matcher.Allows(r) {
+		// Each stream is judged by the policy as it is now; a flow no
+		// longer redirected gets no decision and is refused.
+		current, err := s.current(conn, client, orig)
+		if err == nil {
+			rec.Conn = current
+		}
+		if err != nil || !current.Matcher.Allows(r) {
 			rec.Status, rec.Latency = http.StatusForbidden, time.Since(start)
 			s.observe(rec)
 			w.Header().Set("Content-Type", "text/plain")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kestrelnet/kestrel/agent/proxy/accept"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kestrelnet/kestrel/agent/policy"
+	"github.com/kestrelnet/kestrel/agent/proxy/accept"
 )
 
 // Connection is what the proxy needs to serve one redirected connection.
@@ -27,6 +27,18 @@ type Connection struct {
 	EndpointID               uint32
 	SrcIdentity, DstIdentity uint32
 	Policies                 []string
+	// Generation is the resolver's policy generation the connection was
+	// resolved under (Generational); 0 with a resolver that has none.
+	Generation uint64
+}
+
+// Generational is a Resolver whose policies change: Generation moves on
+// whenever they do. A connection opened under an older generation is
+// resolved again before its next request, so a policy change applies to
+// the requests of connections already open (keep-alive, HTTP/2 streams),
+// not only to new ones.
+type Generational interface {
+	Generation() uint64
 }
 
 // Resolver finds the policy entry that redirected a connection from client
@@ -98,8 +110,22 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		start := time.Now()
+		current, err := s.current(conn, client, orig)
 		rec := Record{Time: start, Direction: s.Direction, Client: client, Server: orig, Conn: conn,
 			Method: req.Method, URL: req.Host + req.RequestURI, Protocol: req.Proto}
+		if err != nil {
+			// The flow is no longer redirected under the new policy (now
+			// denied, or allowed without L7 rules): nothing judges this
+			// request, so it is refused and the connection ended.
+			io.Copy(io.Discard, req.Body)
+			req.Body.Close()
+			rec.Status, rec.Latency = http.StatusForbidden, time.Since(start)
+			s.observe(rec)
+			writeStatus(c, http.StatusForbidden, AccessDenied)
+			return
+		}
+		conn = current
+		rec.Conn = conn
 		if !conn.Matcher.Allows(req) {
 			io.Copy(io.Discard, req.Body)
 			req.Body.Close()
@@ -166,6 +192,16 @@ func writeStatus(w io.Writer, code int, body string) error {
 	_, err := fmt.Fprintf(w, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s",
 		code, http.StatusText(code), len(body), body)
 	return err
+}
+
+// current is conn as the policy now has it: resolved again when the
+// resolver's generation moved on since conn was resolved.
+func (s *Server) current(conn *Connection, client, orig netip.AddrPort) (*Connection, error) {
+	g, ok := s.Resolver.(Generational)
+	if !ok || g.Generation() == conn.Generation {
+		return conn, nil
+	}
+	return s.Resolver.Resolve(s.Direction, client, orig)
 }
 
 func (s *Server) observe(r Record) {

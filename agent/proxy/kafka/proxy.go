@@ -95,6 +95,9 @@ type answer struct {
 	denial       []byte
 }
 
+// generational is a Resolver whose entries change (proxy.Table).
+type generational interface{ Generation() uint64 }
+
 // serveConn judges each request of one client connection. Responses go
 // back in request order (Kafka clients expect them so): forwarded
 // requests' from the upstream connection, denied ones' made here.
@@ -127,6 +130,15 @@ func (s *Server) serveConn(c net.Conn) {
 		req, err := ParseRequest(frame, s.name)
 		if err != nil {
 			break
+		}
+		// A policy change applies to the requests of a connection already
+		// open: its entry is resolved again; a flow no longer redirected
+		// gets no decision, and the connection ends.
+		if g, ok := s.Resolver.(generational); ok && g.Generation() != conn.Generation {
+			if conn, err = s.Resolver.ResolveEntry(s.Direction, client, orig); err != nil {
+				break
+			}
+			m = Compile(conn.Entry.Kafka, conn.Entry.L7Wildcard)
 		}
 		rec := Record{Time: time.Now(), Direction: s.Direction, Client: client, Server: orig, Conn: conn,
 			Key: req.Key, Version: req.Version, Correlation: req.Correlation, ClientID: req.ClientID, Topics: req.Topics}

@@ -2,7 +2,9 @@ package kafkaproxy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kestrelnet/kestrel/agent/policy"
 	"github.com/kestrelnet/kestrel/agent/proxy"
@@ -36,6 +39,18 @@ type rig struct {
 
 func newRig(t *testing.T, rules []policy.KafkaRule) *rig {
 	t.Helper()
+	return newRigResolving(t, func(r *rig) Resolver {
+		return fixed{&proxy.Resolved{Entry: policy.Entry{ProxyPort: policy.ProxyPortKafkaEgress, Kafka: rules}, Dial: r.dial}}
+	})
+}
+
+// dial is the upstream dialer: to the broker, whatever the address.
+func (r *rig) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	return (&net.Dialer{}).DialContext(ctx, network, r.broker)
+}
+
+func newRigResolving(t *testing.T, resolver func(*rig) Resolver) *rig {
+	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "empire-announce", "deathstar-plans"), kfake.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
@@ -48,10 +63,7 @@ func newRig(t *testing.T, rules []policy.KafkaRule) *rig {
 	t.Cleanup(func() { ln.Close() })
 	r := &rig{broker: c.ListenAddrs()[0], proxy: ln.Addr().String()}
 	s := &Server{Direction: policy.Egress, Observe: func(rec Record) { r.mu.Lock(); r.recs = append(r.recs, rec); r.mu.Unlock() },
-		Resolver: fixed{&proxy.Resolved{Entry: policy.Entry{ProxyPort: policy.ProxyPortKafkaEgress, Kafka: rules},
-			Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, r.broker)
-			}}}}
+		Resolver: resolver(r)}
 	go s.Serve(ln)
 	return r
 }
@@ -177,4 +189,77 @@ func count(t *testing.T, cl *kgo.Client, want int) int {
 		}
 	}
 	return n
+}
+
+// switching is a resolver whose rules change, as proxy.Table's do when the
+// agent writes a new policy: Generation moves on with each change.
+type switching struct {
+	mu    sync.Mutex
+	rules []policy.KafkaRule
+	gen   uint64
+	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func (s *switching) ResolveEntry(policy.Direction, netip.AddrPort, netip.AddrPort) (*proxy.Resolved, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &proxy.Resolved{Entry: policy.Entry{ProxyPort: policy.ProxyPortKafkaEgress, Kafka: s.rules}, Dial: s.dial, Generation: s.gen}, nil
+}
+
+func (s *switching) Generation() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.gen }
+
+func (s *switching) set(rules []policy.KafkaRule) {
+	s.mu.Lock()
+	s.rules = rules
+	s.gen++
+	s.mu.Unlock()
+}
+
+// A policy change applies to the next request of a client connection that
+// is already open: on one connection to the proxy, a Metadata request for
+// a topic of the produce role is allowed; the policy moves the role to
+// another topic, and the same request on the same connection is refused.
+func TestAPolicyChangeAppliesToOpenConnections(t *testing.T) {
+	sw := &switching{rules: []policy.KafkaRule{{Role: "produce", Topic: "empire-announce"}}}
+	r := newRigResolving(t, func(r *rig) Resolver { sw.dial = r.dial; return sw })
+	c, err := net.Dial("tcp", r.proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("empire-hq"))
+	ask := func(corr int32) {
+		t.Helper()
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 4
+		topic := kmsg.NewMetadataRequestTopic()
+		topic.Topic = kmsg.StringPtr("empire-announce")
+		req.Topics = append(req.Topics, topic)
+		if _, err := c.Write(f.AppendRequest(nil, req, corr)); err != nil {
+			t.Fatal(err)
+		}
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			t.Fatalf("request %d unanswered: %v", corr, err)
+		}
+		if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(size[:]))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allowed := func() []bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		var out []bool
+		for _, rec := range r.recs {
+			out = append(out, rec.Allowed)
+		}
+		return out
+	}
+	ask(1)
+	sw.set([]policy.KafkaRule{{Role: "produce", Topic: "deathstar-plans"}})
+	ask(2)
+	if got := allowed(); !slices.Equal(got, []bool{true, false}) {
+		t.Fatalf("the same Metadata request before and after the policy change, on one connection: allowed %v, want [true false]", got)
+	}
 }
