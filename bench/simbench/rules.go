@@ -1,9 +1,13 @@
 package simbench
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/kestrelnet/kestrel/bench/metrics"
 	"github.com/kestrelnet/kestrel/sim/cluster"
@@ -27,37 +31,80 @@ func countRules(d datapath) (int, error) {
 	default:
 		return 0, fmt.Errorf("%s has no kube-proxy", d.Name)
 	}
-	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...).Output()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("%s: %v: %w", d.Name, argv, err)
 	}
+	// Counted as the tool writes (320k lines at 10k services), not kept.
+	n, countErr := countRuleLines(d.Mode, stdout)
+	if err := cmd.Wait(); err != nil {
+		return 0, fmt.Errorf("%s: %v: %w", d.Name, argv, err)
+	}
+	return n, countErr
+}
+
+// countRuleLines counts the rules in a backend tool's listing: the "-A"
+// lines of iptables-save; for nft, every line that is a rule or an element
+// of a map or set continued on its own line (not a table, chain, set or map
+// header, property or closing brace).
+func countRuleLines(mode cluster.KubeProxyMode, r io.Reader) (int, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	n := 0
-	for _, line := range strings.Split(string(out), "\n") {
-		line = strings.TrimSpace(line)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
 		switch {
-		case d.Mode != cluster.KubeProxyNFTables && strings.HasPrefix(line, "-A "):
+		case mode != cluster.KubeProxyNFTables && strings.HasPrefix(line, "-A "):
 			n++
-		case d.Mode == cluster.KubeProxyNFTables && line != "" && line != "}" && !strings.HasSuffix(line, "{") &&
+		case mode == cluster.KubeProxyNFTables && line != "" && line != "}" && !strings.HasSuffix(line, "{") &&
 			!strings.HasPrefix(line, "type ") && !strings.HasPrefix(line, "flags ") && !strings.HasPrefix(line, "elements ") && !strings.HasPrefix(line, "comment "):
-			// Rules, and the elements of maps and sets continued on
-			// their own lines.
 			n++
 		}
 	}
-	return n, nil
+	return n, sc.Err()
 }
 
-// recordRules adds each kube-proxy's rule count at n services.
+// recordRules adds each kube-proxy's rule count at n services. The counts
+// are read at once, one tool per node: nothing is timed meanwhile, and at
+// 10k services each read takes a minute or more on this shared VM.
 func (r *runner) recordRules(n int) {
-	for _, d := range datapaths {
+	start := time.Now()
+	type count struct {
+		rules int
+		took  time.Duration
+		err   error
+	}
+	counts := make([]count, len(datapaths))
+	var wg sync.WaitGroup
+	for i, d := range datapaths {
 		if d.Mode == "" || r.lagging[d.Name] {
 			continue
 		}
-		c, err := countRules(d)
-		if err != nil {
-			r.progress(fmt.Sprintf("rule count: %v", err))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			begin := time.Now()
+			c, err := countRules(d)
+			counts[i] = count{c, time.Since(begin), err}
+		}()
+	}
+	wg.Wait()
+	var read []string
+	for i, d := range datapaths {
+		if d.Mode == "" || r.lagging[d.Name] {
 			continue
 		}
-		r.out = append(r.out, metrics.Summarize(fmt.Sprintf("rules/%s/services=%d/count", d.Name, n), "rules", metrics.Lower, []float64{float64(c)}))
+		c := counts[i]
+		if c.err != nil {
+			r.progress(fmt.Sprintf("rule count: %v", c.err))
+			continue
+		}
+		read = append(read, fmt.Sprintf("%s %d in %.1f s", d.Name, c.rules, c.took.Seconds()))
+		r.out = append(r.out, metrics.Summarize(fmt.Sprintf("rules/%s/services=%d/count", d.Name, n), "rules", metrics.Lower, []float64{float64(c.rules)}))
 	}
+	r.progress(fmt.Sprintf("%d services: rule counts read in %.1f s (%s)", n, time.Since(start).Seconds(), strings.Join(read, ", ")))
 }

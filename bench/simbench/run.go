@@ -167,8 +167,11 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}
 	// Policy scaling last, with the largest size's services present (a
-	// lagging datapath stays stopped: the cluster goes down after).
-	return r.policyScaling(ctx)
+	// lagging datapath stays stopped meanwhile).
+	err := r.policyScaling(ctx)
+	// Continued, so that the cluster's stop finds them answering SIGTERM.
+	r.continueLagging()
+	return err
 }
 
 // continueLagging continues the datapaths stopped for lagging behind the

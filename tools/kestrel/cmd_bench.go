@@ -50,9 +50,18 @@ func newBenchRunCmd() *cobra.Command {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
+			// The progress lines go to DIR/progress.txt too: where a run's
+			// time went, step by step.
+			progressFile, err := os.Create(filepath.Join(out, "progress.txt"))
+			if err != nil {
+				return err
+			}
+			defer progressFile.Close()
 			start := time.Now()
 			progress := func(s string) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "[%6.1fs] %s\n", time.Since(start).Seconds(), s)
+				line := fmt.Sprintf("[%6.1fs] %s\n", time.Since(start).Seconds(), s)
+				fmt.Fprint(cmd.ErrOrStderr(), line)
+				progressFile.WriteString(line)
 			}
 			tools := map[string][]string{"iptables": {"iptables-legacy", "--version"}, "iptables-nft": {"iptables-nft", "--version"}, "nft": {"nft", "--version"}}
 			if !datapathOnly {
