@@ -13,9 +13,11 @@ import (
 	"time"
 )
 
-// Client talks to an agent over its unix socket.
+// Client talks to an agent over its unix socket (or, read-only, over TCP:
+// NewTCPClient).
 type Client struct {
-	socket string
+	socket string // where the agent is, for messages
+	base   string // the URL's scheme and host
 	http   *http.Client
 }
 
@@ -23,6 +25,7 @@ type Client struct {
 func NewClient(socket string) *Client {
 	return &Client{
 		socket: socket,
+		base:   "http://agent",
 		http: &http.Client{
 			Timeout: 30 * time.Second,
 			Transport: &http.Transport{
@@ -82,7 +85,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ var (
 
 // NewHandler routes the API to b.
 func NewHandler(b Backend) http.Handler {
-	mux := http.NewServeMux()
+	mux := readOnlyMux(b)
 	mux.HandleFunc("PUT "+PathEndpoints+"{id}", func(w http.ResponseWriter, r *http.Request) {
 		var req EndpointRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
@@ -67,6 +67,18 @@ func NewHandler(b Backend) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	return mux
+}
+
+// NewReadOnlyHandler routes only the API's GET requests (status, flows,
+// services, identities, the FQDN cache, healthz) to b: what the TCP listener
+// (ListenTCP) serves, where registering endpoints must not be possible.
+func NewReadOnlyHandler(b Backend) http.Handler {
+	return readOnlyMux(b)
+}
+
+func readOnlyMux(b Backend) *http.ServeMux {
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Status(r.Context()))
 	})
@@ -81,7 +93,9 @@ func NewHandler(b Backend) http.Handler {
 				}
 				since = n
 			}
-			writeJSON(w, http.StatusOK, fs.Flows(since))
+			fl := fs.Flows(since)
+			fl.NowNs = monotonicNow()
+			writeJSON(w, http.StatusOK, fl)
 		})
 	}
 	if ss, ok := b.(ServiceSource); ok {

@@ -1,6 +1,8 @@
 // Package api is the agent's local API: the CNI plugin registers and removes
 // endpoints through it, and tools read the agent's status. It is HTTP with JSON
-// bodies over a unix socket, so only local root can reach it.
+// bodies over a unix socket, so only local root can reach it; its GET requests
+// may also be served on a loopback TCP address (ListenTCP), which a reader on
+// another machine reaches through a port-forward of the agent pod.
 package api
 
 // EndpointRequest is what the CNI plugin sends once a pod's interfaces exist.
@@ -202,6 +204,10 @@ type Flows struct {
 	Flows    []Flow `json:"flows"`
 	Next     uint64 `json:"next"`
 	Lost     uint64 `json:"lost"`
+	// NowNs is the agent's CLOCK_MONOTONIC when it answered: a reader on
+	// another host (another clock) places the flows' TimeNs on its own
+	// clock by it.
+	NowNs uint64 `json:"nowNs,omitempty"`
 }
 
 // Paths of the API.

@@ -36,7 +36,7 @@ type options struct {
 	cgroupRoot                                                     string
 	devices, lbMode, nativeCIDR4, nativeCIDR6                      string
 	masquerade, l7Proxy, socketLB, kubeProxyReplacement            bool
-	hubbleSocket, hubbleListen                                     string
+	hubbleSocket, hubbleListen, apiListen                          string
 	monitorInterval, ctGCInterval                                  time.Duration
 	ctTCPMax, ctAnyMax                                             uint
 	// In a cluster's DaemonSet (kestrel install): kind/README.md.
@@ -57,6 +57,7 @@ func main() {
 	flag.StringVar(&o.healthzAddr, "healthz-bind-address", "0.0.0.0:10256", "address to serve /healthz and /livez on, as kube-proxy's flag; empty: off")
 	flag.StringVar(&o.hubbleSocket, "hubble-socket-path", "", "unix socket of the Hubble Observer API (default hubble.sock next to --socket; \"-\": off)")
 	flag.StringVar(&o.hubbleListen, "hubble-listen-address", "", "TCP address to serve the Hubble Observer API on too (e.g. :4244); empty: off")
+	flag.StringVar(&o.apiListen, "api-listen-address", "", "loopback TCP address (127.0.0.1:PORT) to serve the agent API's GET requests on too (status, flows, services), for readers that reach the node only through a port-forward of this pod (kestrel scenario run --mode cluster); empty: off")
 	flag.StringVar(&o.serviceCIDRs, "service-cluster-ip-range", "", "the cluster's service ranges, comma-separated (as kube-apiserver's flag)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&o.monitorAggregation, "monitor-aggregation", "medium", "which forwarded packets become flows: none, low, medium or maximum (drops always do)")
@@ -260,6 +261,14 @@ func run(o options) error {
 			defer healthSrv.Close()
 			log.Info("serving /healthz and /livez", "addr", healthLn.Addr().String())
 		}
+	}
+	if o.apiListen != "" {
+		apiLn, err := api.ListenTCP(o.apiListen)
+		if err != nil {
+			return fmt.Errorf("--api-listen-address: %w", err)
+		}
+		go api.ServeReadOnly(ctx, apiLn, d, log)
+		log.Info("serving the read-only agent API", "addr", apiLn.Addr().String())
 	}
 	if err := serveHubble(ctx, o, d, log); err != nil {
 		return err
