@@ -41,6 +41,10 @@ type Params struct {
 	APIServerHost string   // how agents reach the API without the kubernetes Service (which Kestrel serves); empty: the Service
 	APIServerPort string   //
 	HealthPort    int      // /healthz (readiness) and /livez (liveness)
+	// APIPort serves the agent API's GET requests on the node's loopback
+	// (--api-listen-address=127.0.0.1:APIPort), which `kestrel scenario
+	// run --mode cluster` reads through a port-forward; 0: off.
+	APIPort int
 	NodeRoutes    bool     // --auto-direct-node-routes (nodes share one L2 network)
 	ExtraArgs     []string // more agent flags
 	// SocketLBCgroup, a cgroup v2 directory on the node holding every process
@@ -52,7 +56,7 @@ type Params struct {
 // Defaults are the values for a kind cluster made by `kestrel kind up`.
 func Defaults() Params {
 	return Params{Namespace: "kube-system", PauseImage: "registry.k8s.io/pause:3.10", ClusterName: "default",
-		ServiceCIDR: "10.96.0.0/16", APIServerPort: "6443", HealthPort: 10256}
+		ServiceCIDR: "10.96.0.0/16", APIServerPort: "6443", HealthPort: 10256, APIPort: 9890}
 }
 
 // FieldManager owns what Install applies (server-side apply).

@@ -50,7 +50,7 @@ func TestObjectsRender(t *testing.T) {
 		}
 	}
 	args := strings.Join(c.Args, " ")
-	for _, want := range []string{"--auto-direct-node-routes", "--cni-conf-dir=/host/etc/cni/net.d", "--service-cluster-ip-range=10.96.0.0/16", "--node=$(NODE_NAME)"} {
+	for _, want := range []string{"--auto-direct-node-routes", "--cni-conf-dir=/host/etc/cni/net.d", "--service-cluster-ip-range=10.96.0.0/16", "--node=$(NODE_NAME)", "--api-listen-address=127.0.0.1:9890"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}

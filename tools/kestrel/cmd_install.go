@@ -34,6 +34,7 @@ func (f *installFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.params.ServiceCIDR, "service-cidr", f.params.ServiceCIDR, "the cluster's service range(s), comma-separated")
 	cmd.Flags().StringVar(&f.params.APIServerHost, "api-server-host", "", "host the agents reach the API server on directly (Kestrel serves the kubernetes Service, so not through it)")
 	cmd.Flags().StringVar(&f.params.APIServerPort, "api-server-port", f.params.APIServerPort, "port with --api-server-host")
+	cmd.Flags().IntVar(&f.params.APIPort, "agent-api-port", f.params.APIPort, "port on each node's loopback where the agents serve their API's GET requests (status, flows) for port-forwards (kestrel scenario run --mode cluster); 0: off")
 	cmd.Flags().BoolVar(&f.params.NodeRoutes, "auto-direct-node-routes", false, "agents route other nodes' pod ranges via their addresses (nodes on one L2 network)")
 	cmd.Flags().DurationVar(&f.wait, "wait", 5*time.Minute, "how long to wait for the agents (install) or the node cleanup (uninstall)")
 }
