@@ -33,20 +33,20 @@ var files embed.FS
 
 // Params fill the manifests' templates.
 type Params struct {
-	Namespace     string   // kube-system
-	Image         string   // the agent image (kestrel kind image builds kestrel/agent:<hash>)
-	PauseImage    string   // the cleanup DaemonSet's idle container
-	ClusterName   string   // in pod identities
-	ServiceCIDR   string   // the cluster's service range(s), comma-separated
-	APIServerHost string   // how agents reach the API without the kubernetes Service (which Kestrel serves); empty: the Service
-	APIServerPort string   //
-	HealthPort    int      // /healthz (readiness) and /livez (liveness)
+	Namespace     string // kube-system
+	Image         string // the agent image (kestrel kind image builds kestrel/agent:<hash>)
+	PauseImage    string // the cleanup DaemonSet's idle container
+	ClusterName   string // in pod identities
+	ServiceCIDR   string // the cluster's service range(s), comma-separated
+	APIServerHost string // how agents reach the API without the kubernetes Service (which Kestrel serves); empty: the Service
+	APIServerPort string //
+	HealthPort    int    // /healthz (readiness) and /livez (liveness)
 	// APIPort serves the agent API's GET requests on the node's loopback
 	// (--api-listen-address=127.0.0.1:APIPort), which `kestrel scenario
 	// run --mode cluster` reads through a port-forward; 0: off.
-	APIPort int
-	NodeRoutes    bool     // --auto-direct-node-routes (nodes share one L2 network)
-	ExtraArgs     []string // more agent flags
+	APIPort    int
+	NodeRoutes bool     // --auto-direct-node-routes (nodes share one L2 network)
+	ExtraArgs  []string // more agent flags
 	// SocketLBCgroup, a cgroup v2 directory on the node holding every process
 	// of the node (pods included), turns on socket LB there (--bpf-lb-sock,
 	// the directory mounted as --cgroup-root); empty: off.

@@ -2,8 +2,10 @@
 // --kubeconfig FILE) with the live runner of scenarios/sim, through the cluster's
 // API alone: scenario pods run the workload image, probes run in them (exec),
 // the scenario's objects are applied and removed with the namespaces the run made.
-// No node is entered and no agent read, so whatever implements NetworkPolicy
-// there is judged by its verdicts (sim.PodExec).
+// No node is entered. Where the cluster runs Kestrel, its agents are read
+// through port-forwards (agents.go): policy revisions, flows and drop
+// reasons are checked as in sim; elsewhere whatever implements NetworkPolicy
+// there is judged by its verdicts alone (sim.PodExec).
 package clustermode
 
 import (
@@ -26,8 +28,9 @@ type Options struct {
 	// ServiceCIDRs are the cluster's service ranges: probes may go there
 	// (kubeadm's default 10.96.0.0/12 when empty).
 	ServiceCIDRs []netip.Prefix
-	// Settle is how long after applying objects the probes start (the
-	// cluster reports no enforcement revision); 2s when zero.
+	// Settle is how long after applying objects the probes start where
+	// no Kestrel agent reports its policy revision (and for services);
+	// 2s when zero.
 	Settle time.Duration
 }
 
@@ -38,6 +41,7 @@ type Backend struct {
 	kube   kubernetes.Interface
 	rest   *rest.Config
 	settle time.Duration
+	agents *kestrel // Kestrel's agents, or why none is read
 }
 
 // NewRunner connects the live runner to the cluster of o.Kubeconfig.
@@ -88,7 +92,11 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 	if settle == 0 {
 		settle = 2 * time.Second
 	}
-	return &Backend{Nodes: nodes, name: name, kube: cs, rest: rc, settle: settle}, nil
+	agents, err := findKestrel(ctx, cs, rc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", name, err)
+	}
+	return &Backend{Nodes: nodes, name: name, kube: cs, rest: rc, settle: settle, agents: agents}, nil
 }
 
 func (b *Backend) Mode() string          { return "cluster" }
@@ -98,8 +106,21 @@ func (b *Backend) Settle() time.Duration { return b.settle }
 // Outside: no host stands in for the world on a cluster reached through its API.
 func (b *Backend) Outside() bool { return false }
 
-// AgentSockets: none is reached (verdicts alone are compared).
+// AgentSockets: no socket is reached; the agents are read through the API (Agents).
 func (b *Backend) AgentSockets() ([]string, error) { return nil, nil }
+
+// Agents are Kestrel's agents through their port-forwards (agents.go), or an
+// error wrapping sim.ErrNoAgents saying why none is read.
+func (b *Backend) Agents(ctx context.Context) ([]sim.Agent, error) { return b.agents.agents(ctx) }
+
+// Note says whether the agents are read (the run prints it).
+func (b *Backend) Note() string { return b.agents.note() }
+
+// Close ends the port-forwards.
+func (b *Backend) Close() error {
+	b.agents.close()
+	return nil
+}
 
 // PodNetns and NodeNetns: no namespace of the cluster is on this machine;
 // sim.PodExec's Connect runs probes instead.

@@ -120,7 +120,8 @@ func (m addrMap) rewrite(v any, key string) any {
 }
 
 // syncLive is Sync on a PodExec backend: pods first, then, with their live
-// addresses known, the manifests, then Settle for the cluster to enforce them.
+// addresses known, the manifests, then the agents' policy revision where
+// Kestrel's agents are read, else Settle, for the cluster to enforce them.
 func (s *session) syncLive(ctx context.Context, c *engine.Cluster, pe PodExec) error {
 	if c.DNS != nil {
 		return fmt.Errorf("spec.dns: %s mode cannot stand in for the cluster DNS", pe.Mode())
@@ -143,6 +144,21 @@ func (s *session) syncLive(ctx context.Context, c *engine.Cluster, pe PodExec) e
 		return err
 	}
 	s.addrs = addrs
+	if s.r.readsAgents(ctx) {
+		// Kestrel's agents say when what was applied is enforced, as in
+		// sim (marker.go). Services have no such revision here (their
+		// backends are the live pods): they are given Settle.
+		rev, err := s.r.bumpMarkers(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.r.waitAgents(ctx, rev); err != nil {
+			return err
+		}
+		if len(s.frontends) == 0 {
+			return nil
+		}
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

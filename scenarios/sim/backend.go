@@ -45,18 +45,27 @@ type Backend interface {
 
 // PodExec is a Backend that reaches pods only through the Kubernetes API, as on
 // any cluster (--mode cluster, scenarios/clustermode): no pod or node namespace
-// can be entered from this machine and no agent socket reached. Then
+// can be entered from this machine and no agent socket reached (AgentSockets
+// is unused). Then
 //   - probes run as a process in the source pod's container (exec), a row of
 //     a matrix in one process (ConnectAll);
 //   - the cluster's CNI chooses pod addresses, so the runner maps the
 //     scenario's pod addresses to the live ones in probes, and in the
 //     manifests (ipBlock CIDRs naming a pod), which it applies once the pods
 //     run (addrmap.go);
-//   - with no agent to report a policy revision, the runner waits Settle after
-//     applying, and no flows are read: verdicts alone are compared, and the
-//     report says so (Observation.EventsUnobserved).
+//   - where the cluster runs Kestrel, its agents are read through the API
+//     (Agents: each agent pod's loopback API through a port-forward): after
+//     applying, the runner waits for their policy revision as in sim, and
+//     each probe's flows and drop reason are read and checked as in sim
+//     (flows.go);
+//   - elsewhere, with no agent to report a policy revision, the runner waits
+//     Settle after applying, and no flows are read: verdicts alone are
+//     compared, and the report says so (Observation.EventsUnobserved).
 type PodExec interface {
 	Backend
+	// Agents are the cluster's Kestrel agents, read through its API; an
+	// error wrapping ErrNoAgents when it runs none the runner can read.
+	Agents(ctx context.Context) ([]Agent, error)
 	// Connect runs reqs at once in a process of the pod's first container
 	// and returns their results in order.
 	Connect(ctx context.Context, namespace, pod string, reqs []workload.ConnectRequest) ([]workload.ConnectResult, error)

@@ -25,9 +25,6 @@ const (
 	skipExecL7     = "request probes (HTTP, TLS, Kafka, DNS) are not run in this mode yet"
 )
 
-// noFlows is added to every observation: no agent is read in this mode.
-const noFlows = "flows: not read (this mode reads no agent: verdicts alone are compared)"
-
 // execRequest is the request a probe runs in its source pod, or the
 // observation when it does not run.
 func (s *session) execRequest(p engine.Probe) (workload.ConnectRequest, *engine.Observation) {
@@ -73,11 +70,12 @@ func (s *session) execRequest(p engine.Probe) (workload.ConnectRequest, *engine.
 		Msg: "kestrel-probe\n", Timeout: probeTimeout}, nil
 }
 
-// execObservation reads a connect result as the netns probes do.
+// execObservation reads a connect result as the netns probes do; the
+// probe's flows are read after (execFlows).
 func (s *session) execObservation(p engine.Probe, req workload.ConnectRequest, res workload.ConnectResult) engine.Observation {
 	where := fmt.Sprintf("from pod %s/%s (a process in its container)", p.From.Pod.Namespace, p.From.Pod.Name)
 	proto := strings.ToUpper(req.Protocol)
-	o := engine.Observation{EventsUnobserved: true}
+	var o engine.Observation
 	switch {
 	case res.Err == "":
 		answer := strings.TrimSpace(res.Answer)
@@ -93,8 +91,39 @@ func (s *session) execObservation(p engine.Probe, req workload.ConnectRequest, r
 		o.Err = fmt.Errorf("%s: %s %s: %s", where, proto, req.Target, res.Err)
 		return o
 	}
-	o.Evidence += "\n" + noFlows
 	return o
+}
+
+// execFlows are the flows of probe p, sent at since (this machine's
+// monotonic clock), in the live addresses the cluster's agents report:
+// the source pod's of the target's family, the target's, and for a service
+// the live addresses of its backends.
+func (s *session) execFlows(p engine.Probe, req workload.ConnectRequest, since uint64) probeFlows {
+	q := probeFlows{since: since, port: p.Port, protocol: protoTCP}
+	if req.Protocol == "udp" {
+		q.protocol = protoUDP
+	}
+	if to, err := netip.ParseAddrPort(req.Target); err == nil {
+		q.dst = to.Addr()
+	}
+	live := s.r.live.pods[p.From.Pod.Namespace+"/"+p.From.Pod.Name]
+	for _, ip := range live.ips {
+		if a, err := netip.ParseAddr(ip); err == nil && a.Is4() == q.dst.Is4() {
+			q.src = a
+			break
+		}
+	}
+	var backends []netip.AddrPort
+	switch {
+	case p.To.Service != "":
+		backends = s.frontends[frontendKey(p)]
+	case p.To.Frontend != "":
+		backends = s.svcBackends[p.To.Frontend]
+	}
+	for _, b := range backends {
+		q.backends = append(q.backends, netip.AddrPortFrom(s.addrs.live(b.Addr()), b.Port()))
+	}
+	return q
 }
 
 // liveAnswer maps the client address in a server's answer ("<who> <port>
@@ -145,6 +174,7 @@ func (s *session) execBatch(ctx context.Context, pe PodExec, ps []engine.Probe) 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			since := monotonicNow()
 			res, err := pe.Connect(ctx, g.ns, g.pod, g.reqs)
 			if err == nil && len(res) != len(g.reqs) {
 				err = fmt.Errorf("%d results for %d requests", len(res), len(g.reqs))
@@ -155,6 +185,12 @@ func (s *session) execBatch(ctx context.Context, pe PodExec, ps []engine.Probe) 
 					continue
 				}
 				out[i] = s.execObservation(ps[i], g.reqs[j], res[j])
+				if out[i].Err == nil {
+					// The same flow matching and drop reasons as sim's
+					// and kind's probes (flows.go); where no agent is
+					// read, EventsUnobserved and why.
+					s.r.flows.observe(ctx, s.execFlows(ps[i], g.reqs[j], since), &out[i])
+				}
 			}
 		}()
 	}

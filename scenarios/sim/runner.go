@@ -6,7 +6,9 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"k8s.io/client-go/dynamic"
@@ -70,7 +72,9 @@ func NewRunnerFor(b Backend, kubeconfig, upCmd string) (*Runner, error) {
 	if _, err := kube.Discovery().ServerVersion(); err != nil {
 		return nil, fmt.Errorf("%s cluster %q does not answer: %w", b.Mode(), b.Name(), err)
 	}
-	return &Runner{name: b.Name(), backend: b, kube: kube, dyn: dyn, live: newLiveState(), flows: newFlowLog(b)}, nil
+	r := &Runner{name: b.Name(), backend: b, kube: kube, dyn: dyn, live: newLiveState()}
+	r.flows = newFlowLog(r.agents)
+	return r, nil
 }
 
 func (r *Runner) Mode() string { return r.backend.Mode() }
@@ -79,7 +83,12 @@ func (r *Runner) Begin(_ context.Context, scenario string) (engine.Session, erro
 	return &session{r: r, scenario: scenario}, nil
 }
 
-// Close removes every object the runner made.
+// Close removes every object the runner made, then lets go of the backend's
+// connections (a PodExec backend's port-forwards to the agents).
 func (r *Runner) Close() error {
-	return r.clear(context.Background())
+	err := r.clear(context.Background())
+	if c, ok := r.backend.(io.Closer); ok {
+		err = errors.Join(err, c.Close())
+	}
+	return err
 }

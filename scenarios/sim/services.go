@@ -63,13 +63,13 @@ func (r *Runner) waitServices(ctx context.Context, want map[string][]netip.AddrP
 	if len(want) == 0 {
 		return nil
 	}
-	sockets, err := r.backend.AgentSockets()
+	agents, err := r.agents(ctx)
 	if err != nil {
 		return err
 	}
 	deadline := time.Now().Add(servicesTimeout)
-	for _, sock := range sockets {
-		c := api.NewClient(sock)
+	for _, a := range agents {
+		c := a.Client
 		for {
 			got, err := c.Services(ctx)
 			diff := ""
@@ -82,7 +82,7 @@ func (r *Runner) waitServices(ctx context.Context, want map[string][]netip.AddrP
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("agent %s does not translate the scenario's services after %s: %s", sock, servicesTimeout, diff)
+				return fmt.Errorf("agent %s does not translate the scenario's services after %s: %s", a.Name, servicesTimeout, diff)
 			}
 			select {
 			case <-ctx.Done():

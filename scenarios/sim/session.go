@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kestrelnet/kestrel/agent/api"
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 )
 
@@ -75,6 +74,8 @@ func (s *session) Sync(ctx context.Context, c *engine.Cluster) error {
 	}
 	s.nodes = nodes
 	if pe, live := s.r.backend.(PodExec); live {
+		// In the scenario's addresses: probes map them (execprobe.go).
+		s.frontends, s.svcBackends = frontends, bySvc
 		return s.syncLive(ctx, c, pe)
 	}
 	if err := s.r.apply(ctx, c); err != nil {
@@ -192,20 +193,20 @@ func podState(p *corev1.Pod) string {
 // waitAgents waits until every node's agent reports a policy revision at or
 // past rev: then everything written before rev is enforced (marker.go).
 func (r *Runner) waitAgents(ctx context.Context, rev uint64) error {
-	sockets, err := r.backend.AgentSockets()
+	agents, err := r.agents(ctx)
 	if err != nil {
 		return err
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for _, sock := range sockets {
-		c := api.NewClient(sock)
+	for _, a := range agents {
+		c := a.Client
 		for {
 			st, err := c.Status(ctx)
 			if err == nil && st.PolicyRevision >= rev {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("agent %s did not reach revision %d in 30s (status %+v, %v)", sock, rev, st, err)
+				return fmt.Errorf("agent %s did not reach revision %d in 30s (status %+v, %v)", a.Name, rev, st, err)
 			}
 			select {
 			case <-ctx.Done():

@@ -81,12 +81,12 @@ func newScenarioRunCmd() *cobra.Command {
 				if len(list) > 1 {
 					fmt.Fprintf(out, "== mode %s\n", mode)
 				}
-				rep, err := runMode(mode, cluster, co, files, re)
+				rep, note, err := runMode(mode, cluster, co, files, re)
 				if rep == nil {
 					return err
 				}
-				if mode == "cluster" {
-					fmt.Fprintln(out, "cluster mode reads no agent: verdicts alone are compared (drop reasons and flows are not checked)")
+				if note != "" {
+					fmt.Fprintln(out, note)
 				}
 				if mode == "cluster" || tables {
 					rep.WriteVerdictTables(out)
@@ -131,10 +131,15 @@ func newScenarioRunCmd() *cobra.Command {
 	return cmd
 }
 
-func runMode(mode, cluster string, co clustermode.Options, files []engine.File, re *regexp.Regexp) (rep *engine.Report, err error) {
+// runMode runs the files in one mode; note is what the runner says of how it
+// sees the datapath (cluster mode: whether Kestrel's agents are read).
+func runMode(mode, cluster string, co clustermode.Options, files []engine.File, re *regexp.Regexp) (rep *engine.Report, note string, err error) {
 	runner, err := newRunner(mode, cluster, co)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if n, ok := runner.(interface{ Note() string }); ok {
+		note = n.Note()
 	}
 	if c, ok := runner.(io.Closer); ok {
 		// A cleanup that fails leaves the run's objects in the cluster:
@@ -145,7 +150,7 @@ func runMode(mode, cluster string, co clustermode.Options, files []engine.File, 
 			}
 		}()
 	}
-	return engine.Run(context.Background(), runner, files, engine.Options{Filter: re}), nil
+	return engine.Run(context.Background(), runner, files, engine.Options{Filter: re}), note, nil
 }
 
 // simUpForRun brings the sim cluster up unless it already answers; the
