@@ -94,7 +94,9 @@ func readOnlyMux(b Backend) *http.ServeMux {
 				since = n
 			}
 			fl := fs.Flows(since)
-			fl.NowNs = monotonicNow()
+			if fl.NowNs == 0 { // else the source keeps a clock of its own
+				fl.NowNs = monotonicNow()
+			}
 			writeJSON(w, http.StatusOK, fl)
 		})
 	}

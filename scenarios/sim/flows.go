@@ -46,18 +46,20 @@ func newFlowLog(agents func(context.Context) ([]Agent, error)) *flowLog {
 
 // readFlows reads an agent's flows after seq, their times on this machine's
 // CLOCK_MONOTONIC: an agent with another clock gives its own with the answer
-// (nowNs), which is taken as read halfway through the request, so a flow's
-// time is off by at most half the round trip.
+// (nowNs), which is taken as read when the answer arrived. A flow then seems
+// later than it was by at most the round trip, never earlier, so a probe
+// does not miss its first packets; an earlier probe's packets between the
+// same ends are a Sync or a timeout earlier, far more than a round trip.
 func readFlows(ctx context.Context, a Agent, seq uint64) (api.Flows, error) {
-	sent := monotonicNow()
 	got, err := a.Client.Flows(ctx, seq)
+	arrived := monotonicNow()
 	if err != nil || !a.OtherClock {
 		return got, err
 	}
 	if got.NowNs == 0 {
 		return got, fmt.Errorf("agent %s gives no clock with its flows (nowNs): their times cannot be placed", a.Name)
 	}
-	shift := int64(got.NowNs) - int64(sent+(monotonicNow()-sent)/2)
+	shift := int64(got.NowNs) - int64(arrived)
 	for i := range got.Flows {
 		got.Flows[i].TimeNs = uint64(int64(got.Flows[i].TimeNs) - shift)
 	}
