@@ -36,13 +36,17 @@ func DiffVerdicts(a, b *Report) []VerdictDiff {
 			}
 		}
 	}
+	sortDiffs(out)
+	return out
+}
+
+func sortDiffs(out []VerdictDiff) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Scenario != out[j].Scenario {
 			return out[i].Scenario < out[j].Scenario
 		}
 		return out[i].Probe < out[j].Probe
 	})
-	return out
 }
 
 func ran(r Result) bool { return r.Status != Skipped && r.Observed.Err == nil }
