@@ -94,7 +94,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return fmt.Errorf("agent at %s: %w", c.socket, err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read to the end (the encoder's last newline): a connection
+		// closed with unread data is reset, not kept for the next request.
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
 	if resp.StatusCode/100 != 2 {
 		var e Error
 		json.NewDecoder(resp.Body).Decode(&e)
