@@ -9,9 +9,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kestrelnet/kestrel/install"
 	"github.com/kestrelnet/kestrel/scenarios/sim"
@@ -58,6 +61,19 @@ func TestKestrelIsFoundByItsInstall(t *testing.T) {
 	}
 	if n := none.note(); !strings.Contains(n, "verdicts alone are compared") {
 		t.Errorf("note %q", n)
+	}
+
+	// A kubeconfig that may not list DaemonSets.
+	deny := fake.NewSimpleClientset(&ds)
+	deny.PrependReactor("list", "daemonsets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "daemonsets"}, "", errors.New("RBAC"))
+	})
+	blind, err := findKestrel(ctx, deny, &rest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blind.agents(ctx); !errors.Is(err, sim.ErrNoAgents) || !strings.Contains(err.Error(), "may not list DaemonSets") {
+		t.Errorf("agents with a kubeconfig that may not list DaemonSets: %v", err)
 	}
 
 	// Kestrel installed without the API listener.
