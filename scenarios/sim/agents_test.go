@@ -100,3 +100,33 @@ func TestNoAgentsMeansVerdictsAlone(t *testing.T) {
 		t.Errorf("unobserved %v, evidence %q", o.EventsUnobserved, o.Evidence)
 	}
 }
+
+// A probe exec'd in a pod sends its packets any time until its batch
+// answers: a refresh another probe made after this one began, but before its
+// packets, does not stand for its flows.
+func TestAProbeIsObservedAfterItEnds(t *testing.T) {
+	ln, err := api.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	agent := &remoteAgent{}
+	go api.ServeReadOnly(ctx, ln, agent, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	remote := Agent{Name: "remote", Client: api.NewTCPClient(ln.Addr().String()), OtherClock: true}
+	log := newFlowLog(func(context.Context) ([]Agent, error) { return []Agent{remote}, nil })
+
+	q := probeFlows{src: netip.MustParseAddr("10.244.0.10"), dst: netip.MustParseAddr("10.244.1.10"), protocol: protoTCP, port: 80, since: monotonicNow()}
+	time.Sleep(flowLatency + 20*time.Millisecond)
+	if err := log.refresh(ctx, monotonicNow()); err != nil { // another probe's
+		t.Fatal(err)
+	}
+	agent.record(api.Flow{Src: "10.244.0.10", Dst: "10.244.1.10", SrcPort: 40000, DstPort: 80, Protocol: protoTCP,
+		Direction: "ingress", Verdict: "dropped", Reason: "POLICY_DENIED"})
+	q.until = monotonicNow()
+	var o engine.Observation
+	log.observe(ctx, q, &o)
+	if o.Reason != "POLICY_DENIED" {
+		t.Errorf("reason %q, want the flow sent after the other probe's refresh; evidence %s", o.Reason, o.Evidence)
+	}
+}

@@ -176,6 +176,7 @@ func (s *session) execBatch(ctx context.Context, pe PodExec, ps []engine.Probe) 
 			defer func() { <-sem }()
 			since := monotonicNow()
 			res, err := pe.Connect(ctx, g.ns, g.pod, g.reqs)
+			done := monotonicNow()
 			if err == nil && len(res) != len(g.reqs) {
 				err = fmt.Errorf("%d results for %d requests", len(res), len(g.reqs))
 			}
@@ -188,8 +189,11 @@ func (s *session) execBatch(ctx context.Context, pe PodExec, ps []engine.Probe) 
 				if out[i].Err == nil {
 					// The same flow matching and drop reasons as sim's
 					// and kind's probes (flows.go); where no agent is
-					// read, EventsUnobserved and why.
-					s.r.flows.observe(ctx, s.execFlows(ps[i], g.reqs[j], since), &out[i])
+					// read, EventsUnobserved and why. The batch's
+					// packets went out any time until its answer.
+					q := s.execFlows(ps[i], g.reqs[j], since)
+					q.until = done
+					s.r.flows.observe(ctx, q, &out[i])
 				}
 			}
 		}()

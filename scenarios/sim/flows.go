@@ -119,6 +119,10 @@ type probeFlows struct {
 	protocol uint8
 	port     uint16 // destination port; ICMP probes match on addresses only
 	since    uint64 // monotonic ns when the probe began
+	// until is when it ended, where its packets may have been sent long
+	// after since (a batch of probes exec'd in a pod: execprobe.go); 0: at
+	// since, as a probe from this machine sends its first packet at once.
+	until uint64
 	// backends, for a probe to a service, are the endpoints it may be
 	// translated to: flows past the translation carry one of them.
 	backends []netip.AddrPort
@@ -164,10 +168,11 @@ const (
 // observe fills o's flows and drop reason from what the agents reported for
 // q, waiting until the probe's packets have had time to be reported.
 func (l *flowLog) observe(ctx context.Context, q probeFlows, o *engine.Observation) {
-	if wait := time.Duration(q.since+uint64(flowLatency)) - time.Duration(monotonicNow()); wait > 0 {
+	last := max(q.since, q.until) + uint64(flowLatency)
+	if wait := time.Duration(last) - time.Duration(monotonicNow()); wait > 0 {
 		time.Sleep(wait)
 	}
-	if err := l.refresh(ctx, q.since+uint64(flowLatency)); err != nil {
+	if err := l.refresh(ctx, last); err != nil {
 		o.EventsUnobserved = true
 		if errors.Is(err, ErrNoAgents) {
 			o.Evidence += "\nflows: not read (" + err.Error() + "): verdicts alone are compared"
