@@ -106,12 +106,12 @@ func newScenarioRunCmd() *cobra.Command {
 			for i := 1; i < len(reports); i++ {
 				diffs := engine.DiffVerdicts(reports[0], reports[i])
 				engine.WriteDiff(out, reports[0], reports[i], diffs)
-				// Drop reasons both runners read are listed where they
-				// differ; they do not fail the run yet (expectations
-				// with a reason do, in each mode).
+				// Drop reasons both runners read must agree too: a
+				// probe dropped for another reason in another mode is
+				// another datapath decision, even with the same verdict.
 				n, reasons := engine.DiffReasons(reports[0], reports[i])
 				engine.WriteReasonDiff(out, reports[0], reports[i], n, reasons)
-				ok = ok && len(diffs) == 0
+				ok = ok && len(diffs) == 0 && len(reasons) == 0
 			}
 			if !ok {
 				if slices.Contains(list, "kind") {
