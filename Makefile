@@ -89,7 +89,7 @@ KIND_SUITES := scenarios/library/netpol-e2e scenarios/library/services scenarios
 kind-suites: build ## The NetworkPolicy e2e suite and the service scenarios in unit mode and on one 2-node kind cluster (brought up once, then down), verdicts compared (CI)
 	./bin/kestrel scenario run --mode unit,kind --up --nodes 2 --cluster kestrel-ci --junit bin/junit-kind.xml $(KIND_SUITES)
 
-bench: deps build ## Kestrel against the real kube-proxy, quick profile (7 min on a quiet 2-core VM, 16-26 at load 15-46: bench/README.md; a sim cluster): bin/bench/{results.json,report.md,*.png}
+bench: deps build ## Kestrel against the real kube-proxy, quick profile (8 min at load 3-13, 10 at load 13-40: bench/README.md; a sim cluster): bin/bench/{results.json,report.md,*.png}
 	flock /tmp/kestrel-sim.lock sh -c './bin/kestrel bench run --quick --out bin/bench; rc=$$?; ./bin/kestrel sim down; exit $$rc'
 
 bench-pipeline: ## Datapath cost per packet over many flows vs the empty program (BPF_PROG_TEST_RUN), 6 runs, median and spread
