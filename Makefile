@@ -71,9 +71,10 @@ e2e: deps build ## Ginkgo suites (connectivity, faults, lifecycle) on sim cluste
 kind-image: build ## Build, offline, the kind node image, the agent image and the workload image (cached by their inputs; kind/README.md)
 	./bin/kestrel kind image
 
-e2e-kind: build ## The Ginkgo connectivity suite's scenario specs on a kind cluster it brings up and down (Kestrel the CNI; images from kind-image)
-	@# The NodePort, healthCheckNodePort and ClusterIP specs start sim workloads and need sim's outside host: sim only for now.
-	KESTREL_E2E_PROVIDER=kind KESTREL_E2E_CLUSTER=kestrel-e2e go test -tags e2e -p 1 -count=1 -timeout 40m -v ./e2e/connectivity/ -args -ginkgo.v -ginkgo.no-color -ginkgo.focus='^connectivity'
+e2e-kind: build ## The Ginkgo connectivity suite (scenarios, ClusterIP, NodePort from kind's outside host, healthCheckNodePort) on a kind cluster it brings up and down (Kestrel the CNI; images from kind-image)
+	@# Cluster names are at most 10 characters (framework.NewKind checks them as sim's).
+	flock /tmp/kestrel-kind.lock sh -c 'KESTREL_E2E_PROVIDER=kind KESTREL_E2E_CLUSTER=e2e-kind go test -tags e2e -p 1 -count=1 -timeout 40m -v ./e2e/connectivity/ -args -ginkgo.v -ginkgo.no-color; \
+		rc=$$?; ./bin/kestrel kind down --name e2e-kind; exit $$rc'
 
 kind-netpol: build ## The Kubernetes NetworkPolicy e2e suite in unit mode and on a 2-node kind cluster (brought up and down), verdicts compared
 	./bin/kestrel scenario run --mode unit,kind --up --nodes 2 --cluster kestrel-netpol --junit bin/junit-kind-netpol.xml scenarios/library/netpol-e2e

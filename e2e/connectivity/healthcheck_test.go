@@ -95,7 +95,7 @@ var _ = Describe("healthCheckNodePort", Ordered, func() {
 		_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}) })
-		p := framework.WorkloadPod(ns, "web", cluster.Nodes()[0], corev1.RestartPolicyAlways, nil, 8080)
+		p := cluster.Workload(framework.WorkloadPod(ns, "web", cluster.Nodes()[0], corev1.RestartPolicyAlways, nil, 8080))
 		p.Labels = map[string]string{"app": "lb"}
 		_, err = kube.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())

@@ -21,8 +21,9 @@ import (
 )
 
 // The node device's programs serve NodePorts to traffic from outside the
-// cluster: this test process, in the root namespace, is the outside client
-// on the underlay. A local backend sees the client's own address; a remote
+// cluster: the outside client is the provider's (sim: this test process, in
+// the root namespace, on the underlay; kind: the outside host container on
+// kind's network). A local backend sees the client's own address; a remote
 // one sees the node that SNATed it; externalTrafficPolicy Local drops at a
 // node without a local endpoint.
 var _ = Describe("NodePort services from outside", Ordered, func() {
@@ -30,16 +31,20 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 	var kube kubernetes.Interface
 	nodeIPs := map[string]string{}
 	nodePorts := map[string]int32{}
+	var client string // the outside client's address, as the nodes see it
 
 	BeforeAll(func(ctx SpecContext) {
 		var err error
 		kube, err = cluster.Client()
 		Expect(err).NotTo(HaveOccurred())
+		addr, err := cluster.OutsideAddr()
+		Expect(err).NotTo(HaveOccurred())
+		client = addr.String()
 		_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}) })
 		for i, node := range cluster.Nodes()[:2] {
-			p := framework.WorkloadPod(ns, fmt.Sprintf("web-%d", i+1), node, corev1.RestartPolicyAlways, nil, 8080)
+			p := cluster.Workload(framework.WorkloadPod(ns, fmt.Sprintf("web-%d", i+1), node, corev1.RestartPolicyAlways, nil, 8080))
 			p.Labels = map[string]string{"app": "web", "solo": fmt.Sprint(i == 0)}
 			_, err := kube.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 			Expect(err).NotTo(HaveOccurred())
@@ -82,16 +87,20 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 		}).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
 	}, NodeTimeout(2*time.Minute))
 
-	ask := func(addr string) (string, error) {
-		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		fmt.Fprintf(c, "who?\n")
-		line, err := bufio.NewReader(c).ReadString('\n')
-		return strings.TrimSpace(line), err
+	ask := func(addr string) (answer string, err error) {
+		err = cluster.InOutside(func() error {
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			fmt.Fprintf(c, "who?\n")
+			line, err := bufio.NewReader(c).ReadString('\n')
+			answer = strings.TrimSpace(line)
+			return err
+		})
+		return answer, err
 	}
 	flowsSince := func(ctx SpecContext, node string) func() []api.Flow {
 		before, err := cluster.AgentFlows(ctx, node, 0)
@@ -114,12 +123,12 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 		}
 		Expect(seen).To(HaveLen(2), "24 connections through %s never reached both endpoints: %v", addr, seen)
 		// The servers name the client they saw after the answer.
-		Expect(seen).To(HaveKey(ns + "/web-1 8080 172.30.0.1"))
+		Expect(seen).To(HaveKey(ns + "/web-1 8080 " + client))
 		Expect(seen).To(HaveKey(ns + "/web-2 8080 " + nodeIPs[n1]))
 		// web-1 (on node 1) is reached from the client itself; web-2 (on
 		// node 2) from node 1, which SNATed the flow.
 		Eventually(flows1).WithTimeout(5 * time.Second).Should(ContainElement(SatisfyAll(
-			HaveField("Src", "172.30.0.1"), HaveField("DstPort", uint16(8080)), HaveField("Verdict", "forwarded"))))
+			HaveField("Src", client), HaveField("DstPort", uint16(8080)), HaveField("Verdict", "forwarded"))))
 		Eventually(flows2).WithTimeout(5 * time.Second).Should(ContainElement(SatisfyAll(
 			HaveField("Src", nodeIPs[n1]), HaveField("DstPort", uint16(8080)), HaveField("Verdict", "forwarded"))))
 	})
@@ -129,7 +138,7 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 		for i := 0; i < 4; i++ {
 			answer, err := ask(net.JoinHostPort(nodeIPs[n1], fmt.Sprint(nodePorts["solo-local"])))
 			Expect(err).NotTo(HaveOccurred())
-			Expect(answer).To(Equal(ns + "/web-1 8080 172.30.0.1"))
+			Expect(answer).To(Equal(ns + "/web-1 8080 " + client))
 		}
 		flows2 := flowsSince(ctx, n2)
 		_, err := ask(net.JoinHostPort(nodeIPs[n2], fmt.Sprint(nodePorts["solo-local"])))
@@ -140,7 +149,7 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 
 	It("publishes a hostPort on its node's address only, to the pod behind it", func(ctx SpecContext) {
 		n1, n2 := cluster.Nodes()[0], cluster.Nodes()[1]
-		p := framework.WorkloadPod(ns, "hosted", n1, corev1.RestartPolicyAlways, nil, 8090)
+		p := cluster.Workload(framework.WorkloadPod(ns, "hosted", n1, corev1.RestartPolicyAlways, nil, 8090))
 		p.Spec.Containers[0].Ports[0].HostPort = 8091
 		_, err := kube.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
@@ -154,7 +163,7 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 		}).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
 		answer, err := ask(net.JoinHostPort(nodeIPs[n1], "8091"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(answer).To(Equal(ns + "/hosted 8090 172.30.0.1"))
+		Expect(answer).To(Equal(ns + "/hosted 8090 " + client))
 		_, err = ask(net.JoinHostPort(nodeIPs[n2], "8091"))
 		Expect(err).To(HaveOccurred(), "the hostPort must not be published on node 2")
 	})

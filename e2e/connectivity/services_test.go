@@ -36,12 +36,12 @@ var _ = Describe("ClusterIP services", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func(ctx SpecContext) { kube.CoreV1().Namespaces().Delete(ctx, "svc-e2e", metav1.DeleteOptions{}) })
 		for i, node := range cluster.Nodes() {
-			p := framework.WorkloadPod("svc-e2e", fmt.Sprintf("web-%d", i+1), node, corev1.RestartPolicyAlways, nil, 8080)
+			p := cluster.Workload(framework.WorkloadPod("svc-e2e", fmt.Sprintf("web-%d", i+1), node, corev1.RestartPolicyAlways, nil, 8080))
 			p.Labels = map[string]string{"app": "web"}
 			_, err := kube.CoreV1().Pods("svc-e2e").Create(ctx, p, metav1.CreateOptions{})
 			Expect(err).NotTo(HaveOccurred())
 		}
-		client := framework.WorkloadPod("svc-e2e", "client", cluster.Nodes()[0], corev1.RestartPolicyAlways, nil)
+		client := cluster.Workload(framework.WorkloadPod("svc-e2e", "client", cluster.Nodes()[0], corev1.RestartPolicyAlways, nil))
 		_, err = kube.CoreV1().Pods("svc-e2e").Create(ctx, client, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		for _, s := range []struct {

@@ -6,6 +6,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 
 	corev1 "k8s.io/api/core/v1"
@@ -53,6 +54,16 @@ type Cluster interface {
 	ConnectFromPod(pod *corev1.Pod, req workload.ConnectRequest) (workload.ConnectResult, error)
 	// PodSandboxExists reports whether the pod's network namespace exists.
 	PodSandboxExists(pod *corev1.Pod) bool
+	// Workload is pod (from WorkloadPod) as this provider runs it: sim's kubelet
+	// runs the built-in servers for its image; on kind the workload image's
+	// `kestrel sim workload` serves the declared ports (a command is not kept).
+	Workload(pod *corev1.Pod) *corev1.Pod
+	// InOutside runs f where a client from outside the cluster is: sim: this
+	// process's own namespace, on the underlay; kind: the outside host, a
+	// container on kind's network beside the nodes. OutsideAddr is the address
+	// the nodes see that client at.
+	InOutside(f func() error) error
+	OutsideAddr() (netip.Addr, error)
 }
 
 // FromEnv returns the cluster the suites run against: KESTREL_E2E_PROVIDER

@@ -3,7 +3,9 @@ package framework
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -156,15 +158,48 @@ func (k *Kind) InNode(node string, f func() error) error {
 	return network.Do(ns, f)
 }
 
-// ConnectFromPod connects from the pod's namespace in this process: kind's agents
-// run without socket-level load balancing, so the pod's cgroup changes nothing.
+// ConnectFromPod runs `kestrel sim connect` (the checkout's bin/kestrel) in the
+// pod's namespace and cgroup: the agents attach socket LB at the node's cgroup
+// v2 root (kind/cluster/socketlb.go), above the pod's, so its connect() is
+// translated as the pod's own program's is.
 func (k *Kind) ConnectFromPod(pod *corev1.Pod, req workload.ConnectRequest) (workload.ConnectResult, error) {
 	ns, err := k.b.PodNetns(string(pod.UID))
 	if err != nil {
 		return workload.ConnectResult{}, err
 	}
+	cg, err := k.b.PodCgroup(string(pod.UID))
+	if err != nil {
+		return workload.ConnectResult{}, err
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return workload.ConnectResult{}, err
+	}
 	req.Netns = ns
-	return workload.Connect(req), nil
+	return workload.RunInPod(filepath.Join(root, "bin", "kestrel"), cg, req)
+}
+
+// Workload gives the pod's containers the workload image `kind up` loaded,
+// serving their declared ports (as scenario pods on kind are).
+func (k *Kind) Workload(pod *corev1.Pod) *corev1.Pod {
+	p := pod.DeepCopy()
+	p.Spec.Containers = k.b.Containers(p)
+	return p
+}
+
+// InOutside runs f in the outside host's namespace (started if it is not;
+// `kind down` removes it).
+func (k *Kind) InOutside(f func() error) error {
+	ns, _, err := k.b.OutsideClient()
+	if err != nil {
+		return err
+	}
+	return network.Do(ns, f)
+}
+
+func (k *Kind) OutsideAddr() (netip.Addr, error) {
+	_, ip, err := k.b.OutsideClient()
+	return ip, err
 }
 
 func (k *Kind) PodSandboxExists(pod *corev1.Pod) bool {

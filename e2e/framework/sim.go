@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"syscall"
 
@@ -134,3 +135,12 @@ func (s *Sim) PodSandboxExists(pod *corev1.Pod) bool {
 	}
 	return false
 }
+
+// Workload: sim's kubelet runs the built-in servers for the pod's image itself.
+func (s *Sim) Workload(pod *corev1.Pod) *corev1.Pod { return pod }
+
+// InOutside: this process, in the root namespace, reaches the underlay
+// through the root-side veth, from the underlay's gateway address.
+func (s *Sim) InOutside(f func() error) error { return f() }
+
+func (s *Sim) OutsideAddr() (netip.Addr, error) { return network.GatewayIP(), nil }

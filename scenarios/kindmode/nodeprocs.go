@@ -35,25 +35,12 @@ func (b *Backend) NodeProcess(i int) (bin, cgroup string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	initCg, err := cgroupOf(pid)
 	if err != nil {
-		return "", "", err
-	}
-	var path string
-	for _, l := range strings.Split(string(raw), "\n") {
-		if p, ok := strings.CutPrefix(l, "0::"); ok {
-			path = p
-		}
-	}
-	if path == "" {
-		return "", "", fmt.Errorf("node %s: its init is in no cgroup v2 directory (/proc/%d/cgroup)", node, pid)
-	}
-	mount, err := datapath.Cgroup2Mount()
-	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("node %s: %w", node, err)
 	}
 	// The node's init is in init.scope, a child of the node's root.
-	cg = filepath.Join(mount, filepath.Dir(path))
+	cg = filepath.Dir(initCg)
 	b.mu.Lock()
 	b.nodeCgroups[node] = cg
 	b.mu.Unlock()
@@ -68,4 +55,45 @@ func kestrelBin() string {
 		return ""
 	}
 	return exe
+}
+
+// PodCgroup is the cgroup v2 directory, on this machine, of a process of the
+// pod with this UID: a process placed there connects as the pod's own program
+// does, with the socket LB the agent attached above it (at the node's root).
+func (b *Backend) PodCgroup(uid string) (string, error) {
+	if _, err := b.PodNetns(uid); err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	pid := b.podPIDs[uid]
+	b.mu.Unlock()
+	cg, err := cgroupOf(pid)
+	if err != nil {
+		return "", fmt.Errorf("pod %s: %w", uid, err)
+	}
+	return cg, nil
+}
+
+// cgroupOf is process pid's cgroup v2 directory under this machine's cgroup v2
+// mount (/proc/PID/cgroup names it from this process's cgroup namespace, the
+// host's).
+func cgroupOf(pid int) (string, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", err
+	}
+	var path string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			path = p
+		}
+	}
+	if path == "" {
+		return "", fmt.Errorf("process %d is in no cgroup v2 directory (/proc/%d/cgroup)", pid, pid)
+	}
+	mount, err := datapath.Cgroup2Mount()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(mount, path), nil
 }

@@ -180,6 +180,18 @@ func (o *outside) viaRoutes(h *netlink.Handle) error {
 	return nil
 }
 
+// OutsideClient brings the outside host up if it is not, and returns its
+// network namespace and its IPv4 address on kind's network: a client run
+// there comes to the nodes from outside the cluster, as the world does.
+func (b *Backend) OutsideClient() (netns string, ip4 netip.Addr, err error) {
+	h, err := b.OutsideHost()
+	if err != nil {
+		return "", netip.Addr{}, err
+	}
+	o := h.(*outside)
+	return o.Netns(), o.ip4, nil
+}
+
 func (o *outside) Netns() string        { return fmt.Sprintf("/proc/%d/ns/net", o.pid) }
 func (o *outside) ViaMark(i int) uint32 { return uint32(viaBase + i) }
 
