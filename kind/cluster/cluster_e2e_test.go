@@ -26,7 +26,7 @@ func TestUpUninstallDown(t *testing.T) {
 		}
 		t.Skipf("docker does not answer (%v): run `make deps`", err)
 	}
-	const name = "kestrel-uninstall"
+	const name = "uninstall"
 	ctx := context.Background()
 	o, err := image.DefaultOptions(controlplane.KubernetesVersion)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -42,8 +43,10 @@ func cleanup(o options, log *slog.Logger) error {
 		if dir == "" || dir == "/" || dir == "." {
 			continue
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s: %w", dir, err))
+		if emptied, err := removeState(dir); err != nil {
+			errs = append(errs, err)
+		} else if emptied {
+			log.Info("emptied (a mount point)", "path", dir)
 		} else {
 			log.Info("removed", "path", dir)
 		}
@@ -54,6 +57,25 @@ func cleanup(o options, log *slog.Logger) error {
 		log.Info("node routes removed")
 	}
 	return errors.Join(errs...)
+}
+
+// removeState removes dir and what is in it. A directory the cleanup pod has a
+// volume mounted on (its socket directory, /var/run/kestrel) cannot be removed
+// from inside the pod (EBUSY): it is emptied and stays, as the hostPath volume
+// would create it again anyway.
+func removeState(dir string) (emptied bool, err error) {
+	err = os.RemoveAll(dir)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, unix.EBUSY) {
+		return false, fmt.Errorf("remove %s: %w", dir, err)
+	}
+	left, rerr := os.ReadDir(dir)
+	if rerr != nil || len(left) > 0 {
+		return false, fmt.Errorf("remove %s: %w (%d entries left)", dir, err, len(left))
+	}
+	return true, nil
 }
 
 // syncNodeRoutes keeps noderoutes' routes to the other nodes' pod ranges until ctx
