@@ -3,10 +3,8 @@
 package connectivity_test
 
 import (
-	"bufio"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -89,15 +87,7 @@ var _ = Describe("NodePort services from outside", Ordered, func() {
 
 	ask := func(addr string) (answer string, err error) {
 		err = cluster.InOutside(func() error {
-			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Second))
-			fmt.Fprintf(c, "who?\n")
-			line, err := bufio.NewReader(c).ReadString('\n')
-			answer = strings.TrimSpace(line)
+			answer, err = askWho(addr)
 			return err
 		})
 		return answer, err

@@ -86,15 +86,8 @@ var _ = Describe("ClusterIP services", Ordered, func() {
 		seen := map[string]int{}
 		for i := 0; i < 24; i++ {
 			Expect(fromClient(ctx, func() error {
-				c, err := net.DialTimeout("tcp", vip, 2*time.Second)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(2 * time.Second))
-				fmt.Fprintf(c, "who?\n")
-				line, err := bufio.NewReader(c).ReadString('\n')
-				seen[strings.TrimSpace(line)]++
+				answer, err := askWho(vip)
+				seen[answer]++
 				return err
 			})).To(Succeed())
 		}
@@ -175,3 +168,18 @@ var _ = Describe("ClusterIP services", Ordered, func() {
 		Expect(time.Since(start)).To(BeNumerically("<", time.Second))
 	})
 })
+
+// askWho connects to addr (from the namespace the caller is in), asks the
+// workload server who it is, and returns its one-line answer: the pod, its
+// port and the client address it saw.
+func askWho(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "who?\n")
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
