@@ -44,10 +44,7 @@ func TestSteadyClientAgainstServer(t *testing.T) {
 // namespaces are gone after the cleanup.
 func TestBareVeth(t *testing.T) {
 	if os.Geteuid() != 0 {
-		if os.Getenv("KESTREL_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatal("needs root")
-		}
-		t.Skip("needs root")
+		t.Fatal("needs root: run the tests as root")
 	}
 	pair, cleanup, err := bareVeth()
 	if err != nil {

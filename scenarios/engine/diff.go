@@ -16,28 +16,34 @@ type VerdictDiff struct {
 // DiffVerdicts lists every probe that ran in both reports with different
 // verdicts. Probes skipped or not run in either report are left out.
 func DiffVerdicts(a, b *Report) []VerdictDiff {
-	seen := map[[2]string]string{}
-	for _, f := range a.Files {
-		for _, res := range f.Results {
-			if ran(res) {
-				seen[[2]string{f.Scenario, res.Probe.Name}] = verdictOf(res)
-			}
-		}
-	}
 	var out []VerdictDiff
-	for _, f := range b.Files {
-		for _, res := range f.Results {
-			va, ok := seen[[2]string{f.Scenario, res.Probe.Name}]
-			if !ok || !ran(res) {
-				continue
-			}
-			if vb := verdictOf(res); vb != va {
-				out = append(out, VerdictDiff{Scenario: f.Scenario, Probe: res.Probe.Name, A: va, B: vb})
-			}
+	ranInBoth(a, b, func(scenario string, ra, rb Result) {
+		if va, vb := verdictOf(ra), verdictOf(rb); va != vb {
+			out = append(out, VerdictDiff{Scenario: scenario, Probe: rb.Probe.Name, A: va, B: vb})
 		}
-	}
+	})
 	sortDiffs(out)
 	return out
+}
+
+// ranInBoth calls f with each probe's results in a and in b, for the probes
+// that ran in both reports.
+func ranInBoth(a, b *Report, f func(scenario string, ra, rb Result)) {
+	seen := map[[2]string]Result{}
+	for _, file := range a.Files {
+		for _, res := range file.Results {
+			if ran(res) {
+				seen[[2]string{file.Scenario, res.Probe.Name}] = res
+			}
+		}
+	}
+	for _, file := range b.Files {
+		for _, res := range file.Results {
+			if ra, ok := seen[[2]string{file.Scenario, res.Probe.Name}]; ok && ran(res) {
+				f(file.Scenario, ra, res)
+			}
+		}
+	}
 }
 
 func sortDiffs(out []VerdictDiff) {

@@ -13,28 +13,17 @@ import (
 // cluster mode without Kestrel's agents) compares verdicts alone
 // (DiffVerdicts).
 func DiffReasons(a, b *Report) (compared int, diffs []VerdictDiff) {
-	seen := map[[2]string]Observation{}
-	for _, f := range a.Files {
-		for _, res := range f.Results {
-			if ran(res) {
-				seen[[2]string{f.Scenario, res.Probe.Name}] = res.Observed
-			}
+	ranInBoth(a, b, func(scenario string, ra, rb Result) {
+		oa, ob := ra.Observed, rb.Observed
+		if oa.Verdict != ob.Verdict || !hasReason(oa) || !hasReason(ob) {
+			return
 		}
-	}
-	for _, f := range b.Files {
-		for _, res := range f.Results {
-			oa, ok := seen[[2]string{f.Scenario, res.Probe.Name}]
-			ob := res.Observed
-			if !ok || !ran(res) || oa.Verdict != ob.Verdict || !hasReason(oa) || !hasReason(ob) {
-				continue
-			}
-			compared++
-			if oa.Reason != ob.Reason {
-				diffs = append(diffs, VerdictDiff{Scenario: f.Scenario, Probe: res.Probe.Name,
-					A: oa.Verdict + " " + oa.Reason, B: ob.Verdict + " " + ob.Reason})
-			}
+		compared++
+		if oa.Reason != ob.Reason {
+			diffs = append(diffs, VerdictDiff{Scenario: scenario, Probe: rb.Probe.Name,
+				A: oa.Verdict + " " + oa.Reason, B: ob.Verdict + " " + ob.Reason})
 		}
-	}
+	})
 	sortDiffs(diffs)
 	return compared, diffs
 }

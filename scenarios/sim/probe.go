@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kestrelnet/kestrel/sim/workload"
 	"net"
 	"net/netip"
 	"os"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/kestrelnet/kestrel/scenarios/engine"
 	"github.com/kestrelnet/kestrel/sim/network"
+	"github.com/kestrelnet/kestrel/sim/workload"
 )
 
 // A connection that does not complete in this time counts as dropped.

@@ -76,10 +76,11 @@ func (s *session) probeWorld(p engine.Probe) engine.Observation {
 	// (redirected) decides it in-process as the agent's proxy would.
 	server := p
 	server.To.Pod = s.podRef(backend)
-	proxied := p.Exchange == "request" && redirectPort(res) != 0
+	proxyPort := redirectPort(res)
+	proxied := p.Exchange == "request" && proxyPort != 0
 	if proxied {
 		syn := packet.Spec{Src: src.Addr(), Dst: dst.Addr(), Protocol: "TCP", SrcPort: src.Port(), DstPort: dst.Port(), Flags: []string{"SYN"}}
-		s.throughProxy(server, syn, to, res, redirectPort(res), nil, &r.obs, &r.evidence)
+		s.throughProxy(server, syn, to, res, proxyPort, nil, &r.obs, &r.evidence)
 		if r.obs.Err != nil || r.obs.Verdict == "dropped" {
 			return r.done()
 		}
