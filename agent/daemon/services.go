@@ -17,18 +17,20 @@ import (
 // regeneration's error.
 func (d *Daemon) computeServices(snap k8s.Snapshot) error {
 	st := d.buildServices(snap)
+	// The health check ports follow the state whether or not the maps
+	// take it: they report the node's local endpoints, not the maps.
+	d.syncHealth(snap, st.HealthChecks)
+	err := d.writeServices(st)
+	d.svcWritten = err == nil
+	// Reported (kestrel service list, flows' Service names) once written,
+	// so a reader never sees a service the datapath does not translate yet.
 	d.svcMu.Lock()
 	d.services = st
 	d.svcMu.Unlock()
 	d.flowServices.Store(newLazyServiceIndex(st))
-	// The health check ports follow the state whether or not the maps
-	// take it: they report the node's local endpoints, not the maps.
-	d.syncHealth(snap, st.HealthChecks)
-	if err := d.writeServices(st); err != nil {
-		d.svcWritten = false
+	if err != nil {
 		return fmt.Errorf("write services: %w", err)
 	}
-	d.svcWritten = true
 	return nil
 }
 
